@@ -1,0 +1,127 @@
+package io.instructflow.pipelines.io;
+
+import java.io.File;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.io.fs.MatchResult;
+
+/**
+ * Expands {@code --in} into the sorted list of input files, before the pipeline starts, so that a
+ * missing input is a clear error and the order is defined: files sorted by path, then records in file
+ * order.
+ *
+ * <p>A directory means every {@code .json}, {@code .jsonl} and {@code .ndjson} file under it
+ * (recursively); a glob means the files it matches; anything else must be an existing file. Paths may
+ * be local or any scheme Beam's FileSystems knows.
+ */
+public final class InputFiles {
+  private InputFiles() {}
+
+  /** Thrown when {@code --in} names nothing readable. */
+  public static final class InputException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    InputException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * The input files of {@code spec}.
+   *
+   * @param spec a file, a directory or a glob
+   * @param datasetName the dataset name for every file, or null for the default (the folder's name
+   *     for a directory, the parent folder's name for a glob, the file's base name for a file)
+   */
+  public static List<InputFile> expand(String spec, String datasetName) throws InputException {
+    boolean glob = spec.contains("*") || spec.contains("?") || spec.contains("[");
+    File local = new File(spec);
+    boolean hasScheme = spec.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*");
+    List<String> paths = new ArrayList<>();
+    String root;
+    String defaultName;
+    if (!glob && !hasScheme) {
+      if (!local.exists()) {
+        throw new InputException("input path does not exist: " + spec);
+      }
+      if (local.isDirectory()) {
+        root = local.getAbsolutePath();
+        defaultName = local.getAbsoluteFile().getName();
+        for (MatchResult.Metadata m : match(root + "/**")) {
+          String p = m.resourceId().toString();
+          if (isJsonFile(p)) {
+            paths.add(p);
+          }
+        }
+        if (paths.isEmpty()) {
+          throw new InputException("input folder has no .json, .jsonl or .ndjson files: " + spec);
+        }
+      } else {
+        if (!local.canRead()) {
+          throw new InputException("input file is not readable: " + spec);
+        }
+        root = null;
+        paths.add(local.getAbsolutePath());
+        defaultName = baseName(local.getName());
+      }
+    } else {
+      root = null;
+      defaultName = null;
+      for (MatchResult.Metadata m : match(spec)) {
+        if (!m.resourceId().isDirectory()) {
+          paths.add(m.resourceId().toString());
+        }
+      }
+      if (paths.isEmpty()) {
+        throw new InputException("no input file matches: " + spec);
+      }
+    }
+    paths.sort(Comparator.naturalOrder());
+    List<InputFile> out = new ArrayList<>(paths.size());
+    for (int i = 0; i < paths.size(); i++) {
+      String p = paths.get(i);
+      String name = root != null && p.startsWith(root + "/") ? p.substring(root.length() + 1) : fileName(p);
+      String dataset = datasetName != null ? datasetName : defaultName != null ? defaultName : parentName(p);
+      out.add(new InputFile(i, p, name, dataset));
+    }
+    return out;
+  }
+
+  private static List<MatchResult.Metadata> match(String spec) throws InputException {
+    try {
+      MatchResult r = FileSystems.match(spec, EmptyMatchTreatment.ALLOW);
+      if (r.status() != MatchResult.Status.OK) {
+        throw new InputException("cannot list input " + spec + ": " + r.status());
+      }
+      return r.metadata();
+    } catch (IOException e) {
+      throw new InputException("cannot list input " + spec + ": " + e.getMessage());
+    }
+  }
+
+  private static boolean isJsonFile(String p) {
+    String l = p.toLowerCase(Locale.ROOT);
+    return l.endsWith(".json") || l.endsWith(".jsonl") || l.endsWith(".ndjson");
+  }
+
+  private static String fileName(String p) {
+    int slash = p.lastIndexOf('/');
+    return slash >= 0 ? p.substring(slash + 1) : p;
+  }
+
+  private static String baseName(String fileName) {
+    int dot = fileName.indexOf('.');
+    return dot > 0 ? fileName.substring(0, dot) : fileName;
+  }
+
+  private static String parentName(String p) {
+    String parent = p.substring(0, Math.max(0, p.lastIndexOf('/')));
+    String n = fileName(parent);
+    return n.isEmpty() ? baseName(fileName(p)) : n;
+  }
+}

@@ -1,0 +1,265 @@
+package io.instructflow.pipelines.io;
+
+import io.instructflow.schemas.Json;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.io.fs.MoveOptions;
+import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
+import org.apache.beam.sdk.io.fs.ResourceId;
+
+/**
+ * The output folder every command writes, and its life cycle.
+ *
+ * <pre>
+ * OUT/data/part-NNNNN.jsonl       kept records
+ * OUT/filtered/part-NNNNN.jsonl   records a filter dropped (verdict in provenance)
+ * OUT/rejects/part-NNNNN.jsonl    bad input, with location and reason
+ * OUT/run-summary.json            counts, reasons, timings, config, versions
+ * </pre>
+ *
+ * <p>Pipelines write ordered fragments into {@code OUT/.staging/<kind>/}; {@link #publish} then packs
+ * them into shards numbered 0, 1, 2... in order, so a run that dies leaves no half-written
+ * {@code data/}. Paths may
+ * be local or any scheme Beam's FileSystems knows.
+ */
+public final class OutputLayout {
+  /** The folders of an output, in the order the summary lists them. */
+  public enum Kind {
+    DATA("data"),
+    FILTERED("filtered"),
+    REJECTS("rejects");
+
+    private final String dir;
+
+    Kind(String dir) {
+      this.dir = dir;
+    }
+
+    /** The folder name. */
+    public String dir() {
+      return dir;
+    }
+  }
+
+  private static final String STAGING = ".staging";
+  /** Name of the run summary file. */
+  public static final String SUMMARY = "run-summary.json";
+
+  private final String root;
+
+  /** The layout under {@code root} (a path or URI). */
+  public OutputLayout(String root) {
+    String r = root.endsWith("/") ? root.substring(0, root.length() - 1) : root;
+    this.root = isLocal(r) ? Paths.get(r).toAbsolutePath().normalize().toString() : r;
+  }
+
+  /** The output root. */
+  public String root() {
+    return root;
+  }
+
+  /** The staging folder a pipeline writes {@code kind} shards into. */
+  public String staging(Kind kind) {
+    return root + "/" + STAGING + "/" + kind.dir() + "/";
+  }
+
+  /** The final folder of {@code kind}. */
+  public String dir(Kind kind) {
+    return root + "/" + kind.dir() + "/";
+  }
+
+  /** Path of another file in the output root. */
+  public String file(String name) {
+    return root + "/" + name;
+  }
+
+  /** Removes the outputs of an earlier run (only our folders and files) and creates the folders. */
+  public void prepare() throws IOException {
+    for (Kind k : Kind.values()) {
+      deleteShards(dir(k));
+      List<ResourceId> staged = files(staging(k), "frag-*.jsonl");
+      if (!staged.isEmpty()) {
+        FileSystems.delete(staged, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+      }
+    }
+    delete(file(SUMMARY));
+    if (isLocal(root)) {
+      for (Kind k : Kind.values()) {
+        Files.createDirectories(Paths.get(root, k.dir()));
+      }
+    }
+  }
+
+  /**
+   * Packs the staged fragments of {@code kind}, in global order, into shards {@code part-00000.jsonl},
+   * {@code part-00001.jsonl}... of at most {@code shardSize} lines (a single larger fragment makes a
+   * shard of its own), then removes the staging folder; returns the final files. A shard made of one
+   * fragment is moved, not copied.
+   */
+  public List<String> publish(Kind kind, long shardSize) throws IOException {
+    if (shardSize < 1) {
+      throw new IllegalArgumentException("shard size must be positive, got " + shardSize);
+    }
+    TreeMap<String, ResourceId> fragments = new TreeMap<>();
+    for (ResourceId f : files(staging(kind), "frag-*.jsonl")) {
+      if (WriteOrdered.isFragment(f.getFilename())) {
+        fragments.put(WriteOrdered.fragmentKeyOf(f.getFilename()), f);
+      }
+    }
+    List<List<ResourceId>> shards = new ArrayList<>();
+    List<ResourceId> current = new ArrayList<>();
+    long lines = 0;
+    for (ResourceId f : fragments.values()) {
+      long n = WriteOrdered.linesOf(f.getFilename());
+      if (!current.isEmpty() && lines + n > shardSize) {
+        shards.add(current);
+        current = new ArrayList<>();
+        lines = 0;
+      }
+      current.add(f);
+      lines += n;
+    }
+    if (!current.isEmpty()) {
+      shards.add(current);
+    }
+    ResourceId dir = FileSystems.matchNewResource(dir(kind), true);
+    List<String> out = new ArrayList<>();
+    byte[] buf = new byte[1 << 20];
+    for (int i = 0; i < shards.size(); i++) {
+      List<ResourceId> parts = shards.get(i);
+      ResourceId target = dir.resolve(String.format("part-%05d.jsonl", i), StandardResolveOptions.RESOLVE_FILE);
+      if (parts.size() == 1) {
+        FileSystems.rename(parts, List.of(target));
+      } else {
+        try (OutputStream os = Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
+          for (ResourceId part : parts) {
+            try (InputStream in = Channels.newInputStream(FileSystems.open(part))) {
+              int k;
+              while ((k = in.read(buf)) != -1) {
+                os.write(buf, 0, k);
+              }
+            }
+          }
+        }
+        FileSystems.delete(parts, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+      }
+      out.add(target.toString());
+    }
+    if (isLocal(root)) {
+      Files.deleteIfExists(Paths.get(root, STAGING, kind.dir()));
+      Path st = Paths.get(root, STAGING);
+      if (Files.isDirectory(st)) {
+        try (var list = Files.list(st)) {
+          if (list.findAny().isEmpty()) {
+            Files.deleteIfExists(st);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The shard files of {@code kind} in order. */
+  public List<String> shardFiles(Kind kind) throws IOException {
+    List<String> out = new ArrayList<>();
+    for (ResourceId r : shards(dir(kind))) {
+      out.add(r.toString());
+    }
+    return out;
+  }
+
+  /** Number of lines in the shards of {@code kind}. */
+  public long countLines(Kind kind) throws IOException {
+    long n = 0;
+    byte[] buf = new byte[1 << 16];
+    for (ResourceId r : shards(dir(kind))) {
+      try (InputStream in = Channels.newInputStream(FileSystems.open(r))) {
+        int k;
+        while ((k = in.read(buf)) != -1) {
+          for (int i = 0; i < k; i++) {
+            if (buf[i] == '\n') {
+              n++;
+            }
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  /** Counts of the JSON string field {@code field} over every line of {@code kind}'s shards. */
+  public Map<String, Long> countBy(Kind kind, String... path) throws IOException {
+    Map<String, Long> out = new TreeMap<>();
+    for (ResourceId r : shards(dir(kind))) {
+      try (BufferedReader in =
+          new BufferedReader(new InputStreamReader(Channels.newInputStream(FileSystems.open(r)), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = in.readLine()) != null) {
+          com.fasterxml.jackson.databind.JsonNode n = Json.mapper().readTree(line);
+          for (String p : path) {
+            n = n.path(p);
+          }
+          out.merge(n.isMissingNode() ? "(none)" : n.asText(), 1L, Long::sum);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Writes a small UTF-8 text file in the output root. */
+  public void writeFile(String name, String text) throws IOException {
+    ResourceId id = FileSystems.matchNewResource(file(name), false);
+    try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
+      os.write(text.getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
+  private static List<ResourceId> shards(String dir) throws IOException {
+    return files(dir, "part-*.jsonl");
+  }
+
+  private static List<ResourceId> files(String dir, String glob) throws IOException {
+    MatchResult m = FileSystems.match(dir + glob, EmptyMatchTreatment.ALLOW);
+    if (m.status() == MatchResult.Status.NOT_FOUND) {
+      return List.of();
+    }
+    List<ResourceId> out = new ArrayList<>();
+    for (MatchResult.Metadata md : m.metadata()) {
+      out.add(md.resourceId());
+    }
+    out.sort(Comparator.comparing(ResourceId::toString));
+    return out;
+  }
+
+  private static void deleteShards(String dir) throws IOException {
+    List<ResourceId> s = shards(dir);
+    if (!s.isEmpty()) {
+      FileSystems.delete(s, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
+  }
+
+  private static void delete(String file) throws IOException {
+    FileSystems.delete(
+        List.of(FileSystems.matchNewResource(file, false)), MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+  }
+
+  static boolean isLocal(String p) {
+    return !p.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") || p.startsWith("file://");
+  }
+}

@@ -1,0 +1,77 @@
+package io.instructflow.pipelines.runtime;
+
+import java.io.PrintStream;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Process-wide progress counters and the console ticker that shows them.
+ *
+ * <p>Workers add to named counters; a daemon thread in the driver prints a line every few seconds while
+ * a stage runs. With the embedded runners the workers share the driver's JVM, so the ticker sees live
+ * numbers; on a cluster the counters stay in the executors and the driver shows only elapsed time (Beam
+ * metrics in the run summary have the totals).
+ */
+public final class Progress {
+  /** Records read by a reader. */
+  public static final String READ = "read";
+
+  private static final ConcurrentHashMap<String, AtomicLong> COUNTERS = new ConcurrentHashMap<>();
+
+  private Progress() {}
+
+  /** Adds {@code n} to counter {@code name}. */
+  public static void add(String name, long n) {
+    COUNTERS.computeIfAbsent(name, k -> new AtomicLong()).addAndGet(n);
+  }
+
+  /** The current value of counter {@code name}. */
+  public static long get(String name) {
+    AtomicLong a = COUNTERS.get(name);
+    return a == null ? 0 : a.get();
+  }
+
+  /** Starts a ticker for {@code stage} that reports counter {@code counter}; close it when the stage ends. */
+  public static Ticker start(String stage, String counter, PrintStream out) {
+    return new Ticker(stage, counter, out);
+  }
+
+  /** Prints progress lines until closed. */
+  public static final class Ticker implements AutoCloseable {
+    private static final long PERIOD_MS = 3000;
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    Ticker(String stage, String counter, PrintStream out) {
+      long base = get(counter);
+      long t0 = System.nanoTime();
+      thread =
+          new Thread(
+              () -> {
+                while (running) {
+                  try {
+                    Thread.sleep(PERIOD_MS);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  if (!running) {
+                    return;
+                  }
+                  long n = get(counter) - base;
+                  double s = (System.nanoTime() - t0) / 1e9;
+                  out.printf(Locale.ROOT, "  %s: %,d records %s so far, %.0f s elapsed (%,.0f/s)%n", stage, n, counter, s, n / Math.max(s, 1e-9));
+                }
+              },
+              "progress-" + stage);
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    @Override
+    public void close() {
+      running = false;
+      thread.interrupt();
+    }
+  }
+}

@@ -1,0 +1,181 @@
+package io.instructflow.pipelines.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RunSummary;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.metrics.MetricNameFilter;
+import org.apache.beam.sdk.metrics.MetricQueryResults;
+import org.apache.beam.sdk.metrics.MetricResult;
+import org.apache.beam.sdk.metrics.MetricsFilter;
+
+/**
+ * Collects what a command run did and turns it into its {@link RunSummary}: stage timings as they
+ * happen, then counts taken from the files actually written, so the summary describes the output on
+ * disk rather than what the code meant to write.
+ */
+public final class RunReport {
+  /** Exit status of a completed run. */
+  public static final int EXIT_OK = 0;
+  /** Exit status when the run failed or its counts do not reconcile. */
+  public static final int EXIT_FAILED = 1;
+  /** Exit status when the share of rejects exceeds {@code --max-reject-ratio}. */
+  public static final int EXIT_REJECT_RATIO = 3;
+
+  private final String command;
+  private final String runner;
+  private final Instant started = Instant.now().truncatedTo(ChronoUnit.MILLIS);
+  private final List<RunSummary.StageTime> stages = new ArrayList<>();
+  private final Map<String, Object> config;
+  private final List<String> inputs;
+  private final List<String> notes = new ArrayList<>();
+
+  /**
+   * @param command the command name
+   * @param runner description of the runner
+   * @param config the effective configuration (copied into the summary)
+   * @param inputs the input files in reading order
+   */
+  public RunReport(String command, String runner, Map<String, ?> config, List<String> inputs) {
+    this.command = command;
+    this.runner = runner;
+    this.config = new TreeMap<>(config);
+    this.inputs = List.copyOf(inputs);
+  }
+
+  /** Records how long stage {@code name} took. */
+  public void stage(String name, long millis) {
+    stages.add(new RunSummary.StageTime(name, millis));
+  }
+
+  /** Adds a note for the person reading the summary. */
+  public void note(String note) {
+    notes.add(note);
+  }
+
+  /** Sum of the attempted values of counter {@code namespace:name} in {@code result}. */
+  public static long counter(PipelineResult result, String namespace, String name) {
+    MetricQueryResults q =
+        result
+            .metrics()
+            .queryMetrics(MetricsFilter.builder().addNameFilter(MetricNameFilter.named(namespace, name)).build());
+    long sum = 0;
+    for (MetricResult<Long> c : q.getCounters()) {
+      sum += c.getAttempted();
+    }
+    return sum;
+  }
+
+  /**
+   * Builds the summary from the published output, writes {@code run-summary.json}, and returns it.
+   *
+   * @param layout the output
+   * @param read records read (from the reader's metrics)
+   * @param blankLines blank lines skipped
+   * @param keptOverride when non-null, the kept count to report instead of counting {@code data/}
+   *     (commands that analyse rather than write records)
+   * @param maxRejectRatio the allowed share of rejects, or null for no limit
+   */
+  public RunSummary finish(OutputLayout layout, long read, long blankLines, Long keptOverride, Double maxRejectRatio)
+      throws IOException {
+    long kept = keptOverride != null ? keptOverride : layout.countLines(OutputLayout.Kind.DATA);
+    long filtered = layout.countLines(OutputLayout.Kind.FILTERED);
+    long rejected = layout.countLines(OutputLayout.Kind.REJECTS);
+    RunSummary.Counts counts = new RunSummary.Counts(read, kept, filtered, rejected);
+    String status = "ok";
+    if (!counts.reconciles()) {
+      status = "failed";
+      notes.add(String.format(Locale.ROOT,
+          "counts do not reconcile: read %d != kept %d + filtered %d + rejected %d", read, kept, filtered, rejected));
+    } else if (maxRejectRatio != null && read > 0 && (double) rejected / read > maxRejectRatio) {
+      status = "reject_ratio_exceeded";
+      notes.add(String.format(Locale.ROOT,
+          "rejected %d of %d records (%.4f), over --max-reject-ratio %s", rejected, read, (double) rejected / read, maxRejectRatio));
+    }
+    Map<String, Object> outputs = new LinkedHashMap<>();
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      outputs.put(k.dir(), layout.shardFiles(k).size() + " shard(s) in " + layout.dir(k));
+    }
+    outputs.put("summary", layout.file(OutputLayout.SUMMARY));
+    RunSummary s =
+        new RunSummary(
+            command, status, runner, started.toString(), stages, counts, filteredByStep(layout),
+            layout.countBy(OutputLayout.Kind.REJECTS, "reason"), counts.reconciles(), blankLines, inputs, outputs,
+            config, Versions.all(), notes);
+    layout.writeFile(OutputLayout.SUMMARY, Json.pretty(s) + "\n");
+    return s;
+  }
+
+  /** Filtered counts by the step that dropped each record, then by reason. */
+  private static Map<String, Map<String, Long>> filteredByStep(OutputLayout layout) throws IOException {
+    Map<String, Map<String, Long>> out = new TreeMap<>();
+    for (String f : layout.shardFiles(OutputLayout.Kind.FILTERED)) {
+      try (BufferedReader in = new BufferedReader(new InputStreamReader(
+          Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(f, false))), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = in.readLine()) != null) {
+          JsonNode steps = Json.mapper().readTree(line).path("provenance").path("steps");
+          String step = "(unknown)";
+          String reason = "(unknown)";
+          for (JsonNode st : steps) {
+            if ("dropped".equals(st.path("verdict").path("outcome").asText())) {
+              step = st.path("name").asText();
+              reason = st.path("verdict").path("reason").asText();
+            }
+          }
+          out.computeIfAbsent(step, k -> new TreeMap<>()).merge(reason, 1L, Long::sum);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Exit status for a finished summary. */
+  public static int exitCode(RunSummary s) {
+    return switch (s.status()) {
+      case "ok" -> EXIT_OK;
+      case "reject_ratio_exceeded" -> EXIT_REJECT_RATIO;
+      default -> EXIT_FAILED;
+    };
+  }
+
+  /** Prints the short end-of-run summary. */
+  public static void print(RunSummary s, OutputLayout layout, PrintStream out) {
+    RunSummary.Counts c = s.counts();
+    long total = 0;
+    for (RunSummary.StageTime t : s.stages()) {
+      total += t.millis();
+    }
+    out.printf(Locale.ROOT, "%n== %s: %s on %s, %.1f s ==%n", s.command(), s.status(), s.runner(), total / 1000.0);
+    out.printf(Locale.ROOT, "  read %,d = kept %,d + filtered %,d + rejected %,d  (%s)%n",
+        c.read(), c.kept(), c.filtered(), c.rejected(), s.reconciled() ? "reconciled" : "DOES NOT RECONCILE");
+    if (s.blankLines() > 0) {
+      out.printf(Locale.ROOT, "  blank lines skipped: %,d%n", s.blankLines());
+    }
+    s.filtered().forEach((step, reasons) -> reasons.forEach((r, n) -> out.printf(Locale.ROOT, "  filtered %-28s %,d%n", r, n)));
+    s.rejected().forEach((r, n) -> out.printf(Locale.ROOT, "  rejected %-28s %,d%n", r, n));
+    for (RunSummary.StageTime t : s.stages()) {
+      out.printf(Locale.ROOT, "  stage %-20s %8.1f s%n", t.name(), t.millis() / 1000.0);
+    }
+    for (String n : s.notes()) {
+      out.println("  note: " + n);
+    }
+    out.println("  output: " + layout.root() + "  (data/, filtered/, rejects/, " + OutputLayout.SUMMARY + ")");
+  }
+}

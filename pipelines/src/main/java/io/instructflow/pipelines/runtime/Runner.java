@@ -1,0 +1,67 @@
+package io.instructflow.pipelines.runtime;
+
+import java.util.Locale;
+import org.apache.beam.runners.direct.DirectOptions;
+import org.apache.beam.runners.direct.DirectRunner;
+import org.apache.beam.runners.spark.SparkPipelineOptions;
+import org.apache.beam.runners.spark.SparkRunner;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
+
+/**
+ * Where a pipeline runs: Beam's SparkRunner on an embedded {@code local[*]} master (the default), on a
+ * Spark cluster ({@code --spark-master spark://host:7077}), or Beam's DirectRunner.
+ *
+ * @param kind {@code spark} or {@code direct}
+ * @param sparkMaster Spark master URL; {@code local[*]} by default
+ */
+public record Runner(String kind, String sparkMaster) {
+  public Runner {
+    kind = kind.toLowerCase(Locale.ROOT);
+    if (!kind.equals("spark") && !kind.equals("direct")) {
+      throw new IllegalArgumentException("unknown runner '" + kind + "', expected spark or direct");
+    }
+    if (sparkMaster == null || sparkMaster.isBlank()) {
+      sparkMaster = "local[*]";
+    }
+  }
+
+  /** The default: SparkRunner on {@code local[*]}. */
+  public static Runner defaults() {
+    return new Runner("spark", "local[*]");
+  }
+
+  /** A one-line description for summaries, e.g. {@code SparkRunner local[*]}. */
+  public String describe() {
+    return kind.equals("spark") ? "SparkRunner " + sparkMaster : "DirectRunner";
+  }
+
+  /** Pipeline options for this runner; {@code jobName} names the Spark application. */
+  public PipelineOptions options(String jobName) {
+    if (kind.equals("direct")) {
+      DirectOptions o = PipelineOptionsFactory.as(DirectOptions.class);
+      o.setRunner(DirectRunner.class);
+      o.setTargetParallelism(Math.max(2, Runtime.getRuntime().availableProcessors()));
+      o.setBlockOnRun(true);
+      // The checks re-encode every element; tests keep them (TestPipeline), runs skip the cost.
+      o.setEnforceImmutability(false);
+      o.setEnforceEncodability(false);
+      o.setJobName(jobName);
+      return o;
+    }
+    if (sparkMaster.startsWith("local")) {
+      // No web UI, no console progress bars, loopback only: an embedded engine, not a service.
+      System.setProperty("spark.ui.enabled", "false");
+      System.setProperty("spark.ui.showConsoleProgress", "false");
+      System.setProperty("spark.driver.host", System.getProperty("spark.driver.host", "127.0.0.1"));
+      System.setProperty("spark.driver.bindAddress", System.getProperty("spark.driver.bindAddress", "127.0.0.1"));
+    }
+    SparkPipelineOptions o = PipelineOptionsFactory.as(SparkPipelineOptions.class);
+    o.setRunner(SparkRunner.class);
+    o.setSparkMaster(sparkMaster);
+    o.setEnableSparkMetricSinks(false);
+    o.setAppName("instructflow-" + jobName);
+    o.setJobName(jobName);
+    return o;
+  }
+}

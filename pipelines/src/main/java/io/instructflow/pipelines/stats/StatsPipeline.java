@@ -1,0 +1,207 @@
+package io.instructflow.pipelines.stats;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.pipelines.io.InputFile;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadRecords;
+import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.io.InputShape;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.Values;
+
+/**
+ * The {@code stats} command: counts, composition by dataset / license / format, and per-field length
+ * distributions of any supported input, written to {@code OUT/stats.json} and printed.
+ */
+public final class StatsPipeline {
+  /** Name of the statistics file in the output folder. */
+  public static final String STATS_FILE = "stats.json";
+
+  private StatsPipeline() {}
+
+  /**
+   * Settings of a stats run.
+   *
+   * @param in a file, a folder or a glob
+   * @param out the output folder
+   * @param format the shape to force, or null
+   * @param datasetName dataset name for every record, or null for the default
+   * @param license SPDX id for every record
+   * @param maxLineBytes longest accepted record, in bytes
+   * @param runner where to run
+   */
+  public record Config(String in, String out, InputShape format, String datasetName, String license, int maxLineBytes, Runner runner) {
+    public Config {
+      Objects.requireNonNull(in, "in");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(license, "license");
+      Objects.requireNonNull(runner, "runner");
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("in", in);
+      m.put("out", out);
+      m.put("format", format == null ? "detect" : format.code());
+      m.put("license", license);
+      m.put("maxLineBytes", maxLineBytes);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  /** Runs the statistics; returns the run summary (the statistics are in {@code OUT/stats.json}). */
+  public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
+    PipelineOptions options = c.runner().options("stats");
+    FileSystems.setDefaultPipelineOptions(options);
+    List<InputFile> files = InputFiles.expand(c.in(), c.datasetName());
+    OutputLayout layout = new OutputLayout(c.out());
+    layout.prepare();
+    List<String> paths = new ArrayList<>();
+    files.forEach(f -> paths.add(f.path()));
+    RunReport report = new RunReport("stats", c.runner().describe(), c.asMap(), paths);
+    report.note("stats writes no records: 'kept' counts the records analysed");
+    console.printf("stats: %d input file(s) from %s (%s)%n", files.size(), c.in(), c.runner().describe());
+
+    Pipeline p = Pipeline.create(options);
+    ReadRecords read = ReadRecords.of(files).withLicense(c.license()).withMaxRecordBytes(c.maxLineBytes());
+    if (c.format() != null) {
+      read = read.withFormat(c.format());
+    }
+    ReadRecords.Result r = p.apply("Read", read);
+    r.examples()
+        .apply("Records", Values.create())
+        .apply("Stats", Combine.globally(new StatsFn()))
+        .setCoder(SerializableCoder.of(DatasetStats.class))
+        .apply("WriteStats", ParDo.of(new WriteStatsFn(layout.file(STATS_FILE))));
+    r.rejects()
+        .apply("RejectsAsJson", WriteOrdered.asLines(Json::line))
+        .apply("WriteRejects", WriteOrdered.to(layout.staging(OutputLayout.Kind.REJECTS)));
+
+    long t0 = System.nanoTime();
+    PipelineResult result;
+    try (Progress.Ticker t = Progress.start("stats", Progress.READ, console)) {
+      result = p.run();
+      result.waitUntilFinish();
+    }
+    report.stage("read+analyse", (System.nanoTime() - t0) / 1_000_000);
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      layout.publish(k, 50_000);
+    }
+    JsonNode stats;
+    try (InputStream in = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(layout.file(STATS_FILE), false)))) {
+      stats = Json.mapper().readTree(in);
+    }
+    print(stats, console);
+    long readCount = RunReport.counter(result, ReadRecords.NAMESPACE, ReadRecords.READ);
+    long blank = RunReport.counter(result, ReadRecords.NAMESPACE, ReadRecords.BLANK);
+    RunSummary s = report.finish(layout, readCount, blank, stats.path("records").asLong(), null);
+    RunReport.print(s, layout, console);
+    return s;
+  }
+
+  /** Prints the statistics as a few short tables. */
+  static void print(JsonNode s, PrintStream out) {
+    out.printf(Locale.ROOT, "%nrecords: %,d (chat: %,d)%n", s.path("records").asLong(), s.path("chatRecords").asLong());
+    for (String group : List.of("byDataset", "byLicense", "byFormat")) {
+      out.println(group.substring(2).toLowerCase(Locale.ROOT) + ":");
+      Iterator<Map.Entry<String, JsonNode>> it = s.path(group).fields();
+      while (it.hasNext()) {
+        Map.Entry<String, JsonNode> e = it.next();
+        out.printf(Locale.ROOT, "  %-40s %,10d%n", e.getKey(), e.getValue().asLong());
+      }
+    }
+    out.printf(Locale.ROOT, "%-12s %-6s %9s %6s %6s %7s %7s %9s %9s%n", "field", "unit", "present", "min", "p50", "p90", "p99", "max", "mean");
+    Iterator<Map.Entry<String, JsonNode>> it = s.path("fields").fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      for (String unit : List.of("chars", "words")) {
+        JsonNode d = e.getValue().path(unit);
+        out.printf(Locale.ROOT, "%-12s %-6s %,9d %6d %6d %7d %7d %9d %9.1f%n", e.getKey(), unit,
+            e.getValue().path("present").asLong(), d.path("min").asLong(), d.path("p50").asLong(), d.path("p90").asLong(),
+            d.path("p99").asLong(), d.path("max").asLong(), d.path("mean").asDouble());
+      }
+    }
+  }
+
+  /** Merges records into one {@link DatasetStats}. */
+  static final class StatsFn extends Combine.CombineFn<Example, DatasetStats, DatasetStats> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public DatasetStats createAccumulator() {
+      return new DatasetStats();
+    }
+
+    @Override
+    public DatasetStats addInput(DatasetStats acc, Example e) {
+      acc.add(e);
+      return acc;
+    }
+
+    @Override
+    public DatasetStats mergeAccumulators(Iterable<DatasetStats> accs) {
+      DatasetStats out = new DatasetStats();
+      for (DatasetStats a : accs) {
+        out.merge(a);
+      }
+      return out;
+    }
+
+    @Override
+    public DatasetStats extractOutput(DatasetStats acc) {
+      return acc;
+    }
+
+    @Override
+    public org.apache.beam.sdk.coders.Coder<DatasetStats> getAccumulatorCoder(
+        org.apache.beam.sdk.coders.CoderRegistry r, org.apache.beam.sdk.coders.Coder<Example> in) {
+      return SerializableCoder.of(DatasetStats.class);
+    }
+  }
+
+  /** Writes the one statistics element as pretty JSON. */
+  static final class WriteStatsFn extends DoFn<DatasetStats, Void> {
+    private static final long serialVersionUID = 1L;
+    private final String path;
+
+    WriteStatsFn(String path) {
+      this.path = path;
+    }
+
+    @ProcessElement
+    public void process(@Element DatasetStats stats) throws IOException {
+      try (OutputStream os = Channels.newOutputStream(
+          FileSystems.create(FileSystems.matchNewResource(path, false), "application/json"))) {
+        os.write((Json.pretty(stats.toMap()) + "\n").getBytes(StandardCharsets.UTF_8));
+      }
+    }
+  }
+}

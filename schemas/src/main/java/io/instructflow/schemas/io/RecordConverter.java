@@ -1,0 +1,296 @@
+package io.instructflow.schemas.io;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.Message;
+import io.instructflow.schemas.Origin;
+import io.instructflow.schemas.Provenance;
+import io.instructflow.schemas.RejectReason;
+import io.instructflow.schemas.Schemas;
+import io.instructflow.schemas.Step;
+import io.instructflow.schemas.Verdict;
+import io.instructflow.schemas.io.Conversion.Converted;
+import io.instructflow.schemas.io.Conversion.Failed;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Turns one JSON object of a known {@link InputShape} into our records, or says exactly why it cannot.
+ *
+ * <p>Nothing is coerced silently: a field of the wrong type is a {@link RejectReason#WRONG_TYPE}, a
+ * JSON {@code null} counts as absent. Fields a shape does not use are kept in {@code metadata} under
+ * their own names, so no source column is lost. Every record gets an {@code import} step.
+ */
+public final class RecordConverter {
+  /** Name of the step this converter appends. */
+  public static final String STEP = "import";
+
+  /** Version of the conversion rules; bump it when they change. */
+  public static final String STEP_VERSION = "1";
+
+  private final String dataset;
+  private final String license;
+
+  /**
+   * @param dataset the dataset name written to every record's origin
+   * @param license the SPDX license id written to every record's origin
+   */
+  public RecordConverter(String dataset, String license) {
+    this.dataset = requireText(dataset, "dataset");
+    this.license = requireText(license, "license");
+  }
+
+  private static String requireText(String v, String name) {
+    if (v == null || v.isBlank()) {
+      throw new IllegalArgumentException(name + " must be non-blank, got '" + v + "'");
+    }
+    return v;
+  }
+
+  /** Converts {@code node}, read at {@code location}, as {@code shape}. */
+  public Conversion convert(JsonNode node, InputShape shape, String location) {
+    Objects.requireNonNull(shape, "shape");
+    if (node == null || !node.isObject()) {
+      return new Failed(RejectReason.NOT_AN_OBJECT, "expected a JSON object, got " + kind(node));
+    }
+    try {
+      return switch (shape) {
+        case INSTRUCTFLOW -> ours(node, location);
+        case SELF_INSTRUCT_SEED -> seed(node, location);
+        case SHAREGPT -> sharegpt(node, location);
+        case CHAT -> chat(node, location);
+        case ALPACA -> alpaca(node, location);
+        case PROMPT_COMPLETION -> promptCompletion(node, location);
+      };
+    } catch (FieldProblem p) {
+      return new Failed(p.reason, p.getMessage());
+    }
+  }
+
+  private Conversion alpaca(JsonNode node, String location) throws FieldProblem {
+    String instruction = requiredText(node, "instruction");
+    String input = optionalText(node, "input", "context");
+    String output = optionalText(node, "output", "response");
+    Map<String, Object> meta = extras(node, Set.of("instruction", "input", "context", "output", "response", "id"));
+    return single(instruction, input, output, meta, location, rowId(node), InputShape.ALPACA);
+  }
+
+  private Conversion promptCompletion(JsonNode node, String location) throws FieldProblem {
+    String prompt = requiredText(node, "prompt");
+    String completion = optionalText(node, "completion");
+    Map<String, Object> meta = extras(node, Set.of("prompt", "completion", "id"));
+    return single(prompt, null, completion, meta, location, rowId(node), InputShape.PROMPT_COMPLETION);
+  }
+
+  private Conversion seed(JsonNode node, String location) throws FieldProblem {
+    String instruction = requiredText(node, "instruction");
+    JsonNode instances = node.get("instances");
+    if (instances == null || instances.isNull()) {
+      throw new FieldProblem(RejectReason.MISSING_FIELD, "field 'instances' is missing");
+    }
+    if (!instances.isArray()) {
+      throw new FieldProblem(RejectReason.WRONG_TYPE, "field 'instances' must be an array, got " + kind(instances));
+    }
+    if (instances.isEmpty()) {
+      throw new FieldProblem(RejectReason.MISSING_FIELD, "field 'instances' is an empty array: a seed task needs at least one instance");
+    }
+    JsonNode cls = node.get("is_classification");
+    if (cls != null && !cls.isNull() && !cls.isBoolean()) {
+      throw new FieldProblem(RejectReason.WRONG_TYPE, "field 'is_classification' must be true or false, got " + kind(cls));
+    }
+    Map<String, Object> base = extras(node, Set.of("instruction", "instances", "id", "name", "is_classification"));
+    if (cls != null && cls.isBoolean()) {
+      base.put("is_classification", cls.booleanValue());
+    }
+    String name = optionalText(node, "name");
+    if (name != null) {
+      base.put("task_name", name);
+    }
+    String rowId = rowId(node);
+    List<Example> out = new ArrayList<>(instances.size());
+    for (int i = 0; i < instances.size(); i++) {
+      JsonNode inst = instances.get(i);
+      if (!inst.isObject()) {
+        throw new FieldProblem(RejectReason.WRONG_TYPE, "instances[" + i + "] must be an object, got " + kind(inst));
+      }
+      String input = optionalTextAt(inst, "instances[" + i + "].", "input");
+      String output = optionalTextAt(inst, "instances[" + i + "].", "output");
+      Map<String, Object> meta = new LinkedHashMap<>(base);
+      meta.put("instance_index", i);
+      meta.put("instance_count", instances.size());
+      out.add(Example.single(instruction, input, output, meta, provenance(location, rowId, InputShape.SELF_INSTRUCT_SEED)));
+    }
+    return new Converted(out);
+  }
+
+  private Conversion chat(JsonNode node, String location) throws FieldProblem {
+    List<Message> messages = turns(node, "messages", "role", "content");
+    Map<String, Object> meta = extras(node, Set.of("messages", "id"));
+    return new Converted(List.of(Example.chat(messages, meta, provenance(location, rowId(node), InputShape.CHAT))));
+  }
+
+  private Conversion sharegpt(JsonNode node, String location) throws FieldProblem {
+    List<Message> messages = turns(node, "conversations", "from", "value");
+    Map<String, Object> meta = extras(node, Set.of("conversations", "id"));
+    return new Converted(List.of(Example.chat(messages, meta, provenance(location, rowId(node), InputShape.SHAREGPT))));
+  }
+
+  private Conversion ours(JsonNode node, String location) throws FieldProblem {
+    List<String> errors = Schemas.errors(Schemas.Kind.EXAMPLE, node);
+    if (!errors.isEmpty()) {
+      throw new FieldProblem(RejectReason.SCHEMA_VIOLATION, "not a valid instructflow record: " + String.join("; ", errors));
+    }
+    Example e;
+    try {
+      e = Json.mapper().treeToValue(node, Example.class);
+    } catch (JsonProcessingException | IllegalArgumentException ex) {
+      String msg = ex instanceof JsonProcessingException jp ? jp.getOriginalMessage() : ex.getMessage();
+      throw new FieldProblem(RejectReason.SCHEMA_VIOLATION, "not a valid instructflow record: " + msg);
+    }
+    String computed = e.computedId();
+    if (!computed.equals(e.id())) {
+      throw new FieldProblem(
+          RejectReason.ID_MISMATCH,
+          "id '" + e.id() + "' is not the content hash '" + computed + "': the record was edited after it was written");
+    }
+    Step step = Step.of(STEP, STEP_VERSION, Map.of("format", InputShape.INSTRUCTFLOW.code()), Verdict.KEPT, location);
+    return new Converted(List.of(e.withStep(step)));
+  }
+
+  private List<Message> turns(JsonNode node, String field, String roleKey, String textKey) throws FieldProblem {
+    JsonNode arr = node.get(field);
+    if (arr == null || arr.isNull()) {
+      throw new FieldProblem(RejectReason.MISSING_FIELD, "field '" + field + "' is missing");
+    }
+    if (!arr.isArray()) {
+      throw new FieldProblem(RejectReason.WRONG_TYPE, "field '" + field + "' must be an array, got " + kind(arr));
+    }
+    List<Message> out = new ArrayList<>(arr.size());
+    boolean anyUserText = false;
+    for (int i = 0; i < arr.size(); i++) {
+      JsonNode turn = arr.get(i);
+      String where = field + "[" + i + "].";
+      if (!turn.isObject()) {
+        throw new FieldProblem(RejectReason.WRONG_TYPE, field + "[" + i + "] must be an object, got " + kind(turn));
+      }
+      String rawRole = requiredText(turn, where, roleKey, false);
+      String role = Roles.normalize(rawRole);
+      if (role == null) {
+        throw new FieldProblem(
+            RejectReason.INVALID_VALUE,
+            where + roleKey + " '" + rawRole + "' is not a known role (expected one of " + Roles.KNOWN + ")");
+      }
+      String text = requiredText(turn, where, textKey, false);
+      anyUserText |= role.equals("user") && !text.isBlank();
+      out.add(new Message(role, text));
+    }
+    if (!anyUserText) {
+      throw new FieldProblem(
+          RejectReason.EMPTY_INSTRUCTION,
+          arr.isEmpty() ? "field '" + field + "' is an empty array" : "no user turn in '" + field + "' has any text");
+    }
+    return out;
+  }
+
+  private Conversion single(
+      String instruction, String input, String output, Map<String, Object> meta, String location, String rowId, InputShape shape) {
+    return new Converted(List.of(Example.single(instruction, input, output, meta, provenance(location, rowId, shape))));
+  }
+
+  private Provenance provenance(String location, String rowId, InputShape shape) {
+    Origin origin = new Origin(dataset, license, location, rowId, shape.code(), null);
+    Step step = Step.of(STEP, STEP_VERSION, Map.of("format", shape.code()), Verdict.KEPT, null);
+    return new Provenance(origin, List.of(step));
+  }
+
+  private static String rowId(JsonNode node) {
+    JsonNode id = node.get("id");
+    if (id == null || id.isNull() || id.isContainerNode()) {
+      return null;
+    }
+    return id.asText();
+  }
+
+  /** Every field not in {@code used}, as plain Java values, in the object's order. */
+  private static Map<String, Object> extras(JsonNode node, Set<String> used) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    Iterator<Map.Entry<String, JsonNode>> it = node.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> f = it.next();
+      if (!used.contains(f.getKey()) && !f.getValue().isNull()) {
+        out.put(f.getKey(), Json.mapper().convertValue(f.getValue(), Object.class));
+      }
+    }
+    return out;
+  }
+
+  private static String requiredText(JsonNode node, String field) throws FieldProblem {
+    return requiredText(node, "", field, true);
+  }
+
+  private static String requiredText(JsonNode node, String where, String field, boolean instruction) throws FieldProblem {
+    JsonNode v = node.get(field);
+    if (v == null || v.isNull()) {
+      throw new FieldProblem(RejectReason.MISSING_FIELD, "field '" + where + field + "' is missing");
+    }
+    if (!v.isTextual()) {
+      throw new FieldProblem(RejectReason.WRONG_TYPE, "field '" + where + field + "' must be a string, got " + kind(v));
+    }
+    if (instruction && v.textValue().isBlank()) {
+      throw new FieldProblem(RejectReason.EMPTY_INSTRUCTION, "field '" + where + field + "' is empty or whitespace only");
+    }
+    return v.textValue();
+  }
+
+  private static String optionalText(JsonNode node, String... aliases) throws FieldProblem {
+    return optionalTextAt(node, "", aliases);
+  }
+
+  private static String optionalTextAt(JsonNode node, String where, String... aliases) throws FieldProblem {
+    for (String a : aliases) {
+      JsonNode v = node.get(a);
+      if (v == null || v.isNull()) {
+        continue;
+      }
+      if (!v.isTextual()) {
+        throw new FieldProblem(RejectReason.WRONG_TYPE, "field '" + where + a + "' must be a string, got " + kind(v));
+      }
+      return v.textValue();
+    }
+    return null;
+  }
+
+  /** A short description of a JSON value's type, for messages. */
+  static String kind(JsonNode v) {
+    if (v == null || v.isMissingNode()) {
+      return "nothing";
+    }
+    return switch (v.getNodeType()) {
+      case ARRAY -> "an array";
+      case OBJECT -> "an object";
+      case STRING -> "a string";
+      case NUMBER -> "a number (" + v.asText() + ")";
+      case BOOLEAN -> "a boolean (" + v.asText() + ")";
+      case NULL -> "null";
+      default -> v.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
+    };
+  }
+
+  /** A field-level problem; carries the reject reason. */
+  private static final class FieldProblem extends Exception {
+    private static final long serialVersionUID = 1L;
+    final RejectReason reason;
+
+    FieldProblem(RejectReason reason, String message) {
+      super(message, null, false, false);
+      this.reason = reason;
+    }
+  }
+}
