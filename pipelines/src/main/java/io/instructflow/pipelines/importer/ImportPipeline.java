@@ -101,10 +101,10 @@ public final class ImportPipeline {
     }
     ReadRecords.Result r = p.apply("Read", read);
     r.examples()
-        .apply("ExamplesAsJson", WriteOrdered.asLines(Json::line))
+        .apply("ExamplesAsJson", WriteOrdered.asJsonLines())
         .apply("WriteData", WriteOrdered.to(layout.staging(OutputLayout.Kind.DATA)));
     r.rejects()
-        .apply("RejectsAsJson", WriteOrdered.asLines(Json::line))
+        .apply("RejectsAsJson", WriteOrdered.asJsonLines())
         .apply("WriteRejects", WriteOrdered.to(layout.staging(OutputLayout.Kind.REJECTS)));
 
     long t0 = System.nanoTime();

@@ -7,6 +7,7 @@ import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import io.instructflow.schemas.Json;
 import java.util.Objects;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -69,10 +70,22 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
         .setCoder(StringUtf8Coder.of());
   }
 
-  /** Serializes keyed records to keyed JSON lines. */
-  public static <T> MapElements<KV<OrderKey, T>, KV<OrderKey, String>> asLines(SerializableFunction<T, String> toLine) {
+  /** Serializes keyed records to keyed JSON lines (with {@link Json#line}). */
+  public static <T> MapElements<KV<OrderKey, T>, KV<OrderKey, String>> asJsonLines() {
+    // A named class, not a method reference: javac deserializes two serializable method references
+    // that differ only in their type argument into the same lambda, with the first one's cast.
     return MapElements.into(TypeDescriptors.kvs(new TypeDescriptor<OrderKey>() {}, TypeDescriptors.strings()))
-        .via((KV<OrderKey, T> kv) -> KV.of(kv.getKey(), toLine.apply(kv.getValue())));
+        .via(new ToJsonLine<T>());
+  }
+
+  /** A keyed record to its keyed JSON line. */
+  static final class ToJsonLine<T> implements SerializableFunction<KV<OrderKey, T>, KV<OrderKey, String>> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public KV<OrderKey, String> apply(KV<OrderKey, T> kv) {
+      return KV.of(kv.getKey(), Json.line(kv.getValue()));
+    }
   }
 
   /** Zero-padded source and block: string order equals global order. */

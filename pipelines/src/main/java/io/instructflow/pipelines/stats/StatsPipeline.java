@@ -102,7 +102,7 @@ public final class StatsPipeline {
         .setCoder(SerializableCoder.of(DatasetStats.class))
         .apply("WriteStats", ParDo.of(new WriteStatsFn(layout.file(STATS_FILE))));
     r.rejects()
-        .apply("RejectsAsJson", WriteOrdered.asLines(Json::line))
+        .apply("RejectsAsJson", WriteOrdered.asJsonLines())
         .apply("WriteRejects", WriteOrdered.to(layout.staging(OutputLayout.Kind.REJECTS)));
 
     long t0 = System.nanoTime();

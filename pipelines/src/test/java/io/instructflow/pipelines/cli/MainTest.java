@@ -1,0 +1,83 @@
+package io.instructflow.pipelines.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.pipelines.TestFiles;
+import io.instructflow.schemas.Json;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line: exit statuses, errors before the run, help, and the demo on the DirectRunner. */
+class MainTest {
+  /** Runs the CLI, capturing stdout and stderr. */
+  static String[] cli(int expectedStatus, String... args) {
+    PrintStream out = System.out;
+    PrintStream err = System.err;
+    ByteArrayOutputStream o = new ByteArrayOutputStream();
+    ByteArrayOutputStream e = new ByteArrayOutputStream();
+    int status;
+    try {
+      System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+      System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+      status = Main.execute(args);
+    } finally {
+      System.setOut(out);
+      System.setErr(err);
+    }
+    String[] texts = {o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8)};
+    assertEquals(expectedStatus, status, "exit status; stdout:\n" + texts[0] + "\nstderr:\n" + texts[1]);
+    return texts;
+  }
+
+  @Test
+  void helpListsTheCommands() {
+    String out = cli(0, "--help")[0];
+    for (String c : new String[] {"import", "stats", "demo"}) {
+      assertTrue(out.contains(c), out);
+    }
+    assertTrue(cli(0, "import", "--help")[0].contains("--max-reject-ratio"));
+  }
+
+  @Test
+  void configurationErrorsExitWithTwoBeforeRunning(@TempDir Path tmp) {
+    assertTrue(cli(2, "import", "--in", tmp.resolve("missing.jsonl").toString(), "--out", tmp.resolve("o").toString())[1]
+        .contains("input path does not exist"));
+    assertTrue(cli(2, "import", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--runner", "flink")[1]
+        .contains("unknown runner"));
+    assertTrue(cli(2, "import", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--format", "csv")[1]
+        .contains("unknown format"));
+    assertTrue(cli(2, "import", "--out", "x")[1].contains("--in"), "missing required option");
+  }
+
+  @Test
+  void rejectRatioExitStatusIsThree(@TempDir Path tmp) throws Exception {
+    Path in = TestFiles.mixedFile(tmp);
+    cli(3, "import", "--in", in.toString(), "--out", tmp.resolve("o").toString(), "--runner", "direct",
+        "--max-line-bytes", "256", "--max-reject-ratio", "0.1");
+    JsonNode s = Json.mapper().readTree(Files.readString(tmp.resolve("o/run-summary.json")));
+    assertEquals("reject_ratio_exceeded", s.path("status").asText());
+    assertEquals(5, s.path("counts").path("kept").asLong());
+  }
+
+  @Test
+  void demoRunsOnShippedSeedsAloneAndSaysWhatItSkipped(@TempDir Path tmp) throws Exception {
+    Path empty = Files.createDirectories(tmp.resolve("no-shared-data"));
+    String out = cli(0, "demo", "--out", tmp.resolve("demo").toString(), "--runner", "direct", "--data-dir", empty.toString())[0];
+    assertTrue(out.contains("skipped: shared source seed/self-instruct_seed_tasks.jsonl"), out);
+    assertTrue(out.contains("== demo finished"), out);
+    JsonNode stats = Json.mapper().readTree(Files.readString(tmp.resolve("demo/stats/stats.json")));
+    // 40 seed tasks, 10 of them with two instances
+    assertEquals(50, stats.path("records").asLong());
+    assertEquals(50, stats.path("byLicense").path("Apache-2.0").asLong());
+    JsonNode imp = Json.mapper().readTree(Files.readString(tmp.resolve("demo/import/instructflow-seeds/run-summary.json")));
+    assertEquals(0, imp.path("counts").path("rejected").asLong());
+    assertTrue(imp.path("reconciled").asBoolean());
+  }
+}
