@@ -127,9 +127,9 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     con.printf("%n== demo finished in %.1f s on %s ==%n", (System.nanoTime() - t0) / 1e9, runner.describe());
-    con.printf(Locale.ROOT, "  %-22s %-8s %9s %9s %9s  %s%n", "stage", "status", "read", "kept", "rejected", "output");
+    con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s  %s%n", "stage", "status", "read", "kept", "rejected", "output");
     for (String[] r : rows) {
-      con.printf(Locale.ROOT, "  %-22s %-8s %9s %9s %9s  %s%n", (Object[]) r);
+      con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s  %s%n", (Object[]) r);
     }
     for (String s : skipped) {
       con.println("  skipped: " + s);

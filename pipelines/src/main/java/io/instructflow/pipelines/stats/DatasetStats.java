@@ -75,6 +75,16 @@ public final class DatasetStats implements Serializable {
     return this;
   }
 
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof DatasetStats d && toMap().equals(d.toMap());
+  }
+
+  @Override
+  public int hashCode() {
+    return toMap().hashCode();
+  }
+
   /** Number of records seen. */
   public long records() {
     return records;

@@ -218,14 +218,21 @@ public final class RecordConverter {
     return id.asText();
   }
 
-  /** Every field not in {@code used}, as plain Java values, in the object's order. */
+  /** Metadata keys with a fixed meaning (see example.schema.json); a source column of that name is renamed. */
+  static final Set<String> RESERVED_METADATA = Set.of("is_classification", "task_name", "instance_index", "instance_count");
+
+  /**
+   * Every field not in {@code used}, as plain Java values, in the object's order. A column whose name
+   * is a reserved metadata key is kept as {@code source_<name>}.
+   */
   private static Map<String, Object> extras(JsonNode node, Set<String> used) {
     Map<String, Object> out = new LinkedHashMap<>();
     Iterator<Map.Entry<String, JsonNode>> it = node.fields();
     while (it.hasNext()) {
       Map.Entry<String, JsonNode> f = it.next();
       if (!used.contains(f.getKey()) && !f.getValue().isNull()) {
-        out.put(f.getKey(), Json.mapper().convertValue(f.getValue(), Object.class));
+        String key = RESERVED_METADATA.contains(f.getKey()) ? "source_" + f.getKey() : f.getKey();
+        out.put(key, Json.mapper().convertValue(f.getValue(), Object.class));
       }
     }
     return out;
