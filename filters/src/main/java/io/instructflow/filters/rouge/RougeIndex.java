@@ -1,0 +1,315 @@
+package io.instructflow.filters.rouge;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.lucene.document.Document;
+import org.apache.lucene.document.Field;
+import org.apache.lucene.document.IntPoint;
+import org.apache.lucene.document.NumericDocValuesField;
+import org.apache.lucene.document.StringField;
+import org.apache.lucene.index.DirectoryReader;
+import org.apache.lucene.index.IndexWriter;
+import org.apache.lucene.index.IndexWriterConfig;
+import org.apache.lucene.index.LeafReaderContext;
+import org.apache.lucene.index.NumericDocValues;
+import org.apache.lucene.index.Term;
+import org.apache.lucene.search.BooleanClause;
+import org.apache.lucene.search.BooleanQuery;
+import org.apache.lucene.search.IndexSearcher;
+import org.apache.lucene.search.ScoreMode;
+import org.apache.lucene.search.SimpleCollector;
+import org.apache.lucene.search.TermQuery;
+import org.apache.lucene.store.ByteBuffersDirectory;
+
+/**
+ * A Lucene index of token sequences that answers "which indexed texts have ROUGE-L F > t against this
+ * one?" with no false negatives, verifying every candidate exactly.
+ *
+ * <p>Each text is indexed as its tokens numbered by occurrence ({@code the#1}, {@code the#2}...), which
+ * turns the multiset overlap of two texts into a plain set overlap of terms, plus its length. A query
+ * for a text of m tokens needs an overlap of at least k (see {@link Bounds}) with any text it could
+ * match; by the pigeonhole principle such a text must contain one of the query's first m − k + 1 terms
+ * in any fixed order, so the query asks for texts that contain at least one of those (rarest first, for
+ * speed) and whose length is in the compatible range. Each hit is then checked with the exact overlap,
+ * the bit-parallel LCS and the exact {@code rouge_score} F.
+ *
+ * <p>Texts can be added at any time (Self-Instruct grows its pool every round). Lucene sees new texts
+ * after a refresh every {@code refreshEvery} additions; texts added since are checked directly, so a
+ * query always sees every text added before it. Not thread-safe for concurrent adds; concurrent
+ * queries are safe once adding has stopped.
+ */
+public final class RougeIndex implements Closeable {
+  private static final String TERMS = "t";
+  private static final String LENGTH = "len";
+  private static final String ORDINAL = "ord";
+
+  private final double threshold;
+  private final int refreshEvery;
+  private final Map<String, Integer> vocabulary = new HashMap<>();
+  private final List<int[]> texts = new ArrayList<>();
+  private final List<int[]> sortedTexts = new ArrayList<>();
+  private final ByteBuffersDirectory directory = new ByteBuffersDirectory();
+  private final IndexWriter writer;
+  private DirectoryReader reader;
+  private IndexSearcher searcher;
+  private int visible;
+  private final AtomicLong candidates = new AtomicLong();
+  private final AtomicLong verifications = new AtomicLong();
+
+  /**
+   * @param threshold the F threshold t, in (0, 1]
+   * @param refreshEvery how many additions between Lucene refreshes
+   */
+  public RougeIndex(double threshold, int refreshEvery) {
+    if (!(threshold > 0 && threshold <= 1)) {
+      throw new IllegalArgumentException("threshold must be in (0, 1], got " + threshold);
+    }
+    if (refreshEvery < 1) {
+      throw new IllegalArgumentException("refreshEvery must be positive, got " + refreshEvery);
+    }
+    this.threshold = threshold;
+    this.refreshEvery = refreshEvery;
+    try {
+      IndexWriterConfig cfg = new IndexWriterConfig().setRAMBufferSizeMB(64).setCommitOnClose(false);
+      writer = new IndexWriter(directory, cfg);
+      reader = DirectoryReader.open(writer);
+      searcher = new IndexSearcher(reader);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The threshold t. */
+  public double threshold() {
+    return threshold;
+  }
+
+  /** Number of texts added. */
+  public int size() {
+    return texts.size();
+  }
+
+  /** Candidates returned by Lucene or the pending list so far (before exact checks). */
+  public long candidateCount() {
+    return candidates.get();
+  }
+
+  /** LCS computations so far. */
+  public long verificationCount() {
+    return verifications.get();
+  }
+
+  /** Adds a text; returns its ordinal (0, 1, 2... in add order). Texts without tokens are kept but never match. */
+  public int add(List<String> tokens) {
+    int[] ids = new int[tokens.size()];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = vocabulary.computeIfAbsent(tokens.get(i), k -> vocabulary.size());
+    }
+    int ordinal = texts.size();
+    texts.add(ids);
+    int[] sorted = ids.clone();
+    Arrays.sort(sorted);
+    sortedTexts.add(sorted);
+    if (ids.length > 0) {
+      Document d = new Document();
+      for (String term : occurrenceTerms(tokens)) {
+        d.add(new StringField(TERMS, term, Field.Store.NO));
+      }
+      d.add(new IntPoint(LENGTH, ids.length));
+      d.add(new IntPoint(ORDINAL, ordinal));
+      d.add(new NumericDocValuesField(ORDINAL, ordinal));
+      try {
+        writer.addDocument(d);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    if (texts.size() - visible >= refreshEvery) {
+      refresh();
+    }
+    return ordinal;
+  }
+
+  /** Makes every added text visible to Lucene. */
+  public void refresh() {
+    try {
+      DirectoryReader next = DirectoryReader.openIfChanged(reader, writer);
+      if (next != null) {
+        reader.close();
+        reader = next;
+        searcher = new IndexSearcher(reader);
+      }
+      visible = texts.size();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Every text among ordinals {@code [0, limit)} whose F against {@code tokens} is above the
+   * threshold, in ordinal order.
+   */
+  public List<Match> matches(List<String> tokens, int limit) {
+    List<Match> out = new ArrayList<>();
+    int m = tokens.size();
+    if (m == 0 || limit <= 0) {
+      return out;
+    }
+    int[] query = ids(tokens);
+    int[] querySorted = query.clone();
+    Arrays.sort(querySorted);
+    int nmin = Bounds.minLength(m, threshold);
+    int nmax = Bounds.maxLength(m, threshold);
+    List<Integer> hits = new ArrayList<>();
+    int luceneLimit = Math.min(limit, visible);
+    if (luceneLimit > 0) {
+      hits.addAll(searchLucene(tokens, m, nmin, nmax, luceneLimit));
+    }
+    for (int o = Math.max(visible, 0); o < Math.min(limit, texts.size()); o++) {
+      int n = texts.get(o).length;
+      if (n >= nmin && n <= nmax) {
+        hits.add(o);
+      }
+    }
+    hits.sort(Comparator.naturalOrder());
+    candidates.addAndGet(hits.size());
+    for (int o : hits) {
+      int[] other = texts.get(o);
+      int n = other.length;
+      if (!Bounds.lengthsCompatible(m, n, threshold)) {
+        continue;
+      }
+      if (overlap(querySorted, sortedTexts.get(o)) < Bounds.minOverlap(m, n, threshold)) {
+        continue;
+      }
+      verifications.incrementAndGet();
+      double f = RougeL.fmeasure(Lcs.length(query, other), m, n);
+      if (f > threshold) {
+        out.add(new Match(o, f));
+      }
+    }
+    return out;
+  }
+
+  /** The best match among ordinals {@code [0, limit)} (highest F, then earliest), or null. */
+  public Match best(List<String> tokens, int limit) {
+    Match best = null;
+    for (Match x : matches(tokens, limit)) {
+      if (best == null || x.betterThan(best)) {
+        best = x;
+      }
+    }
+    return best;
+  }
+
+  private List<Integer> searchLucene(List<String> tokens, int m, int nmin, int nmax, int limit) {
+    List<String> terms = occurrenceTerms(tokens);
+    int k = Bounds.minOverlap(m, Math.max(1, nmin), threshold);
+    int prefix = Math.max(1, m - k + 1);
+    try {
+      int[] df = new int[terms.size()];
+      Integer[] order = new Integer[terms.size()];
+      for (int i = 0; i < df.length; i++) {
+        df[i] = reader.docFreq(new Term(TERMS, terms.get(i)));
+        order[i] = i;
+      }
+      Arrays.sort(order, Comparator.<Integer>comparingInt(i -> df[i]).thenComparing(i -> terms.get(i)));
+      BooleanQuery.Builder any = new BooleanQuery.Builder();
+      int added = 0;
+      for (int i = 0; i < prefix && i < order.length; i++) {
+        if (df[order[i]] > 0) {
+          any.add(new TermQuery(new Term(TERMS, terms.get(order[i]))), BooleanClause.Occur.SHOULD);
+          added++;
+        }
+      }
+      if (added == 0) {
+        return List.of();
+      }
+      BooleanQuery q = new BooleanQuery.Builder()
+          .add(any.setMinimumNumberShouldMatch(1).build(), BooleanClause.Occur.MUST)
+          .add(IntPoint.newRangeQuery(LENGTH, nmin, nmax), BooleanClause.Occur.FILTER)
+          .add(IntPoint.newRangeQuery(ORDINAL, 0, limit - 1), BooleanClause.Occur.FILTER)
+          .build();
+      List<Integer> out = new ArrayList<>();
+      searcher.search(q, new SimpleCollector() {
+        private NumericDocValues ords;
+
+        @Override
+        protected void doSetNextReader(LeafReaderContext context) throws IOException {
+          ords = context.reader().getNumericDocValues(ORDINAL);
+        }
+
+        @Override
+        public void collect(int doc) throws IOException {
+          if (ords.advanceExact(doc)) {
+            out.add((int) ords.longValue());
+          }
+        }
+
+        @Override
+        public ScoreMode scoreMode() {
+          return ScoreMode.COMPLETE_NO_SCORES;
+        }
+      });
+      return out;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private int[] ids(List<String> tokens) {
+    int[] out = new int[tokens.size()];
+    Map<String, Integer> unseen = new HashMap<>();
+    for (int i = 0; i < out.length; i++) {
+      Integer id = vocabulary.get(tokens.get(i));
+      // tokens the index has never seen get distinct negative ids: they match nothing, but stay distinct
+      out[i] = id != null ? id : unseen.computeIfAbsent(tokens.get(i), k -> -1 - unseen.size());
+    }
+    return out;
+  }
+
+  /** Tokens numbered by occurrence: a, b, a becomes a#1, b#1, a#2. */
+  static List<String> occurrenceTerms(List<String> tokens) {
+    Map<String, Integer> seen = new HashMap<>();
+    List<String> out = new ArrayList<>(tokens.size());
+    for (String t : tokens) {
+      int n = seen.merge(t, 1, Integer::sum);
+      out.add(t + '#' + n);
+    }
+    return out;
+  }
+
+  /** Size of the multiset intersection of two sorted arrays. */
+  static int overlap(int[] a, int[] b) {
+    int i = 0;
+    int j = 0;
+    int n = 0;
+    while (i < a.length && j < b.length) {
+      if (a[i] == b[j]) {
+        n++;
+        i++;
+        j++;
+      } else if (a[i] < b[j]) {
+        i++;
+      } else {
+        j++;
+      }
+    }
+    return n;
+  }
+
+  @Override
+  public void close() throws IOException {
+    reader.close();
+    writer.close();
+    directory.close();
+  }
+}
