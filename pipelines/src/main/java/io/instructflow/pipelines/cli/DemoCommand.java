@@ -2,6 +2,7 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.pipelines.importer.ImportPipeline;
 import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stats.StatsPipeline;
@@ -87,6 +88,8 @@ public final class DemoCommand implements Callable<Integer> {
     int worst = 0;
     long t0 = System.nanoTime();
 
+    // imports of an earlier demo run in the same folder would be counted by the statistics step
+    deleteTree(root.resolve("import"));
     Path inputs = root.resolve("inputs");
     Files.createDirectories(inputs);
     Path seeds = inputs.resolve("instructflow-seeds.jsonl");
@@ -115,8 +118,8 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     con.printf("%ndemo: last step — statistics over everything imported%n");
-    RunSummary st = StatsPipeline.run(new StatsPipeline.Config(root.resolve("import").toString() + "/*/data/*.jsonl",
-        root.resolve("stats").toString(), null, null, "unknown", 1 << 20, runner), con);
+    RunSummary st = StatsPipeline.run(new StatsPipeline.Config(
+        ReadOptions.of(root.resolve("import").toString() + "/*/data/*.jsonl"), root.resolve("stats").toString(), runner), con);
     rows.add(new String[] {"stats", st.status(), String.valueOf(st.counts().read()), "-", "-", root.resolve("stats").toString()});
     worst = Math.max(worst, RunReport.exitCode(st));
 
@@ -138,11 +141,22 @@ public final class DemoCommand implements Callable<Integer> {
     return worst;
   }
 
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return;
+    }
+    try (var walk = Files.walk(dir)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
   private static int importOne(String in, String name, String license, Path root, Runner runner, List<String[]> rows, PrintStream con)
       throws IOException, InputFiles.InputException {
     Path out = root.resolve("import").resolve(name);
-    RunSummary s = ImportPipeline.run(
-        new ImportPipeline.Config(in, out.toString(), null, name, license, 1 << 20, 50_000, null, runner), con);
+    RunSummary s = ImportPipeline.run(new ImportPipeline.Config(
+        new ReadOptions(in, null, name, license, 1 << 20), out.toString(), 50_000, null, runner), con);
     rows.add(new String[] {"import " + name, s.status(), String.valueOf(s.counts().read()), String.valueOf(s.counts().kept()),
         String.valueOf(s.counts().rejected()), out.toString()});
     return RunReport.exitCode(s);

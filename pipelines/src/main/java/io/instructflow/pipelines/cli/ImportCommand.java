@@ -37,8 +37,7 @@ public final class ImportCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     ImportPipeline.Config c;
     try {
-      c = new ImportPipeline.Config(input.in, out, input.shape(), input.datasetName, input.license,
-          input.maxLineBytes, shardSize, maxRejectRatio, run.toRunner());
+      c = new ImportPipeline.Config(input.toReadOptions(), out, shardSize, maxRejectRatio, run.toRunner());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }

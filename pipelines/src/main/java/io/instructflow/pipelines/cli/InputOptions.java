@@ -28,6 +28,15 @@ public final class InputOptions {
       description = "Longest accepted JSONL line or array element; longer ones are rejected. Default: ${DEFAULT-VALUE}.")
   int maxLineBytes;
 
+  /** The validated read options; a bad value is a usage error. */
+  public io.instructflow.pipelines.io.ReadOptions toReadOptions() {
+    try {
+      return new io.instructflow.pipelines.io.ReadOptions(in, shape(), datasetName, license, maxLineBytes);
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+
   /** The forced shape, or null to detect. */
   public InputShape shape() {
     if (format == null) {

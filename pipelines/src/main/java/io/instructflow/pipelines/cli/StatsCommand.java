@@ -26,8 +26,7 @@ public final class StatsCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    StatsPipeline.Config c = new StatsPipeline.Config(input.in, out, input.shape(), input.datasetName, input.license,
-        input.maxLineBytes, run.toRunner());
+    StatsPipeline.Config c = new StatsPipeline.Config(input.toReadOptions(), out, run.toRunner());
     try {
       RunSummary s = StatsPipeline.run(c, System.out);
       return RunReport.exitCode(s);

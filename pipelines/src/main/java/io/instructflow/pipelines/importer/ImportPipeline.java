@@ -10,7 +10,7 @@ import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.RunSummary;
-import io.instructflow.schemas.io.InputShape;
+import io.instructflow.pipelines.io.ReadOptions;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -35,27 +35,17 @@ public final class ImportPipeline {
   /**
    * Settings of an import.
    *
-   * @param in a file, a folder or a glob
+   * @param read what to read and how
    * @param out the output folder
-   * @param format the shape to force, or null to detect per file
-   * @param datasetName dataset name for every record, or null for the default
-   * @param license SPDX id for every record
-   * @param maxLineBytes longest accepted record, in bytes
    * @param shardSize records per output shard
    * @param maxRejectRatio allowed share of rejects, or null
    * @param runner where to run
    */
-  public record Config(
-      String in, String out, InputShape format, String datasetName, String license, int maxLineBytes, long shardSize,
-      Double maxRejectRatio, Runner runner) {
+  public record Config(ReadOptions read, String out, long shardSize, Double maxRejectRatio, Runner runner) {
     public Config {
-      Objects.requireNonNull(in, "in");
+      Objects.requireNonNull(read, "read");
       Objects.requireNonNull(out, "out");
-      Objects.requireNonNull(license, "license");
       Objects.requireNonNull(runner, "runner");
-      if (maxLineBytes < 16) {
-        throw new IllegalArgumentException("--max-line-bytes must be at least 16, got " + maxLineBytes);
-      }
       if (shardSize < 1) {
         throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
       }
@@ -66,13 +56,8 @@ public final class ImportPipeline {
 
     /** The settings as they go into the run summary. */
     public Map<String, Object> asMap() {
-      Map<String, Object> m = new LinkedHashMap<>();
-      m.put("in", in);
+      Map<String, Object> m = new LinkedHashMap<>(read.asMap());
       m.put("out", out);
-      m.put("format", format == null ? "detect" : format.code());
-      m.put("datasetName", datasetName == null ? "(default)" : datasetName);
-      m.put("license", license);
-      m.put("maxLineBytes", maxLineBytes);
       m.put("shardSize", shardSize);
       if (maxRejectRatio != null) {
         m.put("maxRejectRatio", maxRejectRatio);
@@ -86,20 +71,16 @@ public final class ImportPipeline {
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
     PipelineOptions options = c.runner().options("import");
     FileSystems.setDefaultPipelineOptions(options);
-    List<InputFile> files = InputFiles.expand(c.in(), c.datasetName());
+    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
     OutputLayout layout = new OutputLayout(c.out());
     layout.prepare();
     List<String> paths = new ArrayList<>();
     files.forEach(f -> paths.add(f.path()));
     RunReport report = new RunReport("import", c.runner().describe(), c.asMap(), paths);
-    console.printf("import: %d input file(s) from %s -> %s (%s)%n", files.size(), c.in(), layout.root(), c.runner().describe());
+    console.printf("import: %d input file(s) from %s -> %s (%s)%n", files.size(), c.read().in(), layout.root(), c.runner().describe());
 
     Pipeline p = Pipeline.create(options);
-    ReadRecords read = ReadRecords.of(files).withLicense(c.license()).withMaxRecordBytes(c.maxLineBytes());
-    if (c.format() != null) {
-      read = read.withFormat(c.format());
-    }
-    ReadRecords.Result r = p.apply("Read", read);
+    ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
     r.examples()
         .apply("ExamplesAsJson", WriteOrdered.asJsonLines())
         .apply("WriteData", WriteOrdered.to(layout.staging(OutputLayout.Kind.DATA)));
@@ -118,8 +99,12 @@ public final class ImportPipeline {
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
       layout.publish(k, c.shardSize());
     }
-    long readCount = RunReport.counter(result, ReadRecords.NAMESPACE, ReadRecords.READ);
-    long blank = RunReport.counter(result, ReadRecords.NAMESPACE, ReadRecords.BLANK);
+    long[] readCounts = layout.takeReadCounts();
+    if (readCounts[2] != files.size()) {
+      report.note("read counts came back from " + readCounts[2] + " of " + files.size() + " input files");
+    }
+    long readCount = readCounts[0];
+    long blank = readCounts[1];
     report.stage("publish+summarize", (System.nanoTime() - t1) / 1_000_000);
     RunSummary s = report.finish(layout, readCount, blank, null, c.maxRejectRatio());
     RunReport.print(s, layout, console);

@@ -39,9 +39,10 @@ public final class InputFiles {
    *     for a directory, the parent folder's name for a glob, the file's base name for a file)
    */
   public static List<InputFile> expand(String spec, String datasetName) throws InputException {
-    boolean glob = spec.contains("*") || spec.contains("?") || spec.contains("[");
-    File local = new File(spec);
-    boolean hasScheme = spec.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*");
+    File local = new File(spec.startsWith("file://") ? spec.substring("file://".length()) : spec);
+    boolean hasScheme = spec.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !spec.startsWith("file://");
+    // an existing file whose name contains glob characters is that file, not a pattern
+    boolean glob = !(!hasScheme && local.exists()) && (spec.contains("*") || spec.contains("?") || spec.contains("["));
     List<String> paths = new ArrayList<>();
     String root;
     String defaultName;
@@ -50,8 +51,8 @@ public final class InputFiles {
         throw new InputException("input path does not exist: " + spec);
       }
       if (local.isDirectory()) {
-        root = local.getAbsolutePath();
-        defaultName = local.getAbsoluteFile().getName();
+        root = local.toPath().toAbsolutePath().normalize().toString();
+        defaultName = local.toPath().toAbsolutePath().normalize().getFileName().toString();
         for (MatchResult.Metadata m : match(root + "/**")) {
           String p = m.resourceId().toString();
           if (isJsonFile(p)) {
@@ -66,7 +67,7 @@ public final class InputFiles {
           throw new InputException("input file is not readable: " + spec);
         }
         root = null;
-        paths.add(local.getAbsolutePath());
+        paths.add(local.toPath().toAbsolutePath().normalize().toString());
         defaultName = baseName(local.getName());
       }
     } else {
@@ -82,6 +83,12 @@ public final class InputFiles {
       }
     }
     paths.sort(Comparator.naturalOrder());
+    for (String p : paths) {
+      File f = new File(p);
+      if (!hasScheme && f.isFile() && !f.canRead()) {
+        throw new InputException("input file is not readable: " + p);
+      }
+    }
     List<InputFile> out = new ArrayList<>(paths.size());
     for (int i = 0; i < paths.size(); i++) {
       String p = paths.get(i);

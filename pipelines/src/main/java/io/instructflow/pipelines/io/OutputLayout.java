@@ -65,7 +65,8 @@ public final class OutputLayout {
 
   /** The layout under {@code root} (a path or URI). */
   public OutputLayout(String root) {
-    String r = root.endsWith("/") ? root.substring(0, root.length() - 1) : root;
+    String r = root.startsWith("file://") ? root.substring("file://".length()) : root;
+    r = r.endsWith("/") && r.length() > 1 ? r.substring(0, r.length() - 1) : r;
     this.root = isLocal(r) ? Paths.get(r).toAbsolutePath().normalize().toString() : r;
   }
 
@@ -84,6 +85,57 @@ public final class OutputLayout {
     return root + "/" + kind.dir() + "/";
   }
 
+  /** The staging folder readers write their per-file counts into. */
+  public String countsDir() {
+    return root + "/" + STAGING + "/counts/";
+  }
+
+  /** Writes one input file's counts (called by the reader on a worker). */
+  static void writeReadCounts(String dir, int fileIndex, long read, long blank) throws IOException {
+    ResourceId id = FileSystems.matchNewResource(dir, true)
+        .resolve(String.format("file-%09d.json", fileIndex), StandardResolveOptions.RESOLVE_FILE);
+    try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
+      os.write(("{\"read\":" + read + ",\"blank\":" + blank + "}").getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
+  /**
+   * Sums and removes the per-file counts the reader wrote: {@code [read, blank lines, files]}. Exact
+   * even when Spark re-ran a task, since a re-run rewrites its file.
+   */
+  public long[] takeReadCounts() throws IOException {
+    long[] sum = new long[3];
+    List<ResourceId> files = files(countsDir(), "file-*.json");
+    for (ResourceId f : files) {
+      try (InputStream in = Channels.newInputStream(FileSystems.open(f))) {
+        com.fasterxml.jackson.databind.JsonNode n = Json.mapper().readTree(in);
+        sum[0] += n.path("read").asLong();
+        sum[1] += n.path("blank").asLong();
+        sum[2]++;
+      }
+    }
+    if (!files.isEmpty()) {
+      FileSystems.delete(files, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
+    removeEmptyStaging("counts");
+    return sum;
+  }
+
+  private void removeEmptyStaging(String sub) throws IOException {
+    if (!isLocal(root)) {
+      return;
+    }
+    Files.deleteIfExists(Paths.get(root, STAGING, sub));
+    Path st = Paths.get(root, STAGING);
+    if (Files.isDirectory(st)) {
+      try (var list = Files.list(st)) {
+        if (list.findAny().isEmpty()) {
+          Files.deleteIfExists(st);
+        }
+      }
+    }
+  }
+
   /** Path of another file in the output root. */
   public String file(String name) {
     return root + "/" + name;
@@ -99,6 +151,10 @@ public final class OutputLayout {
       }
     }
     delete(file(SUMMARY));
+    List<ResourceId> counts = files(countsDir(), "file-*.json");
+    if (!counts.isEmpty()) {
+      FileSystems.delete(counts, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
     if (isLocal(root)) {
       for (Kind k : Kind.values()) {
         Files.createDirectories(Paths.get(root, k.dir()));
@@ -161,17 +217,7 @@ public final class OutputLayout {
       }
       out.add(target.toString());
     }
-    if (isLocal(root)) {
-      Files.deleteIfExists(Paths.get(root, STAGING, kind.dir()));
-      Path st = Paths.get(root, STAGING);
-      if (Files.isDirectory(st)) {
-        try (var list = Files.list(st)) {
-          if (list.findAny().isEmpty()) {
-            Files.deleteIfExists(st);
-          }
-        }
-      }
-    }
+    removeEmptyStaging(kind.dir());
     return out;
   }
 

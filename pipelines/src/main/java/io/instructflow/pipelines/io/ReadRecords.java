@@ -67,12 +67,23 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private final String license;
   private final InputShape format;
   private final int maxRecordBytes;
+  private final String countsDir;
 
-  private ReadRecords(List<InputFile> files, String license, InputShape format, int maxRecordBytes) {
+  private ReadRecords(List<InputFile> files, String license, InputShape format, int maxRecordBytes, String countsDir) {
     this.files = List.copyOf(files);
     this.license = license;
     this.format = format;
     this.maxRecordBytes = maxRecordBytes;
+    this.countsDir = countsDir;
+  }
+
+  /**
+   * A copy that also writes each file's read and blank-line counts to {@code dir} (one small JSON file
+   * per input file, see {@link OutputLayout#takeReadCounts}). Unlike Beam metrics, which count again
+   * when Spark re-runs a task, a re-run rewrites the same file, so the totals stay exact.
+   */
+  public ReadRecords withCountsDir(String dir) {
+    return new ReadRecords(files, license, format, maxRecordBytes, Objects.requireNonNull(dir, "dir"));
   }
 
   /** Reads {@code files} with license {@code unknown}, detected shapes and a 1 MiB line limit. */
@@ -80,7 +91,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     if (files.isEmpty()) {
       throw new IllegalArgumentException("no input files");
     }
-    return new ReadRecords(files, "unknown", null, 1 << 20);
+    return new ReadRecords(files, "unknown", null, 1 << 20, null);
   }
 
   /** A copy that writes {@code license} (an SPDX id) into every origin. */
@@ -88,12 +99,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     if (license == null || license.isBlank()) {
       throw new IllegalArgumentException("license must be non-blank, got '" + license + "'");
     }
-    return new ReadRecords(files, license, format, maxRecordBytes);
+    return new ReadRecords(files, license, format, maxRecordBytes, countsDir);
   }
 
   /** A copy that reads every object as {@code format} instead of detecting it. */
   public ReadRecords withFormat(InputShape format) {
-    return new ReadRecords(files, license, Objects.requireNonNull(format, "format"), maxRecordBytes);
+    return new ReadRecords(files, license, Objects.requireNonNull(format, "format"), maxRecordBytes, countsDir);
   }
 
   /** A copy with another line (record) size limit in bytes. */
@@ -101,7 +112,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     if (bytes < 16) {
       throw new IllegalArgumentException("max record bytes must be at least 16, got " + bytes);
     }
-    return new ReadRecords(files, license, format, bytes);
+    return new ReadRecords(files, license, format, bytes, countsDir);
   }
 
   /** The records and the rejects. */
@@ -129,7 +140,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             .apply("SpreadFiles", Reshuffle.viaRandomKey())
             .apply(
                 "ParseFiles",
-                ParDo.of(new ParseFileFn(license, format, maxRecordBytes))
+                ParDo.of(new ParseFileFn(license, format, maxRecordBytes, countsDir))
                     .withOutputTags(EXAMPLES, TupleTagList.of(REJECTS)));
     PCollection<KV<OrderKey, Example>> examples =
         out.get(EXAMPLES)
@@ -146,13 +157,15 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private final String license;
     private final InputShape format;
     private final int maxRecordBytes;
+    private final String countsDir;
     private final Counter read = Metrics.counter(NAMESPACE, READ);
     private final Counter blank = Metrics.counter(NAMESPACE, BLANK);
 
-    ParseFileFn(String license, InputShape format, int maxRecordBytes) {
+    ParseFileFn(String license, InputShape format, int maxRecordBytes, String countsDir) {
       this.license = license;
       this.format = format;
       this.maxRecordBytes = maxRecordBytes;
+      this.countsDir = countsDir;
     }
 
     @ProcessElement
@@ -160,6 +173,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       RecordConverter converter = new RecordConverter(file.dataset(), license);
       RecordStreamParser parser =
           new RecordStreamParser(converter, Optional.ofNullable(format), maxRecordBytes, file.path(), file.name());
+      long[] counts = new long[2];
       try (InputStream in = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(file.path(), false)))) {
         parser.parse(
             in,
@@ -167,6 +181,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               @Override
               public void example(Example example, long position, int sub) {
                 out.get(EXAMPLES).output(KV.of(new OrderKey(file.index(), position, sub), example));
+                counts[0]++;
                 read.inc();
                 Progress.add(Progress.READ, 1);
               }
@@ -174,15 +189,20 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
               @Override
               public void reject(Reject reject, long position) {
                 out.get(REJECTS).output(KV.of(new OrderKey(file.index(), position, 0), reject));
+                counts[0]++;
                 read.inc();
                 Progress.add(Progress.READ, 1);
               }
 
               @Override
               public void blankLine(long line) {
+                counts[1]++;
                 blank.inc();
               }
             });
+      }
+      if (countsDir != null) {
+        OutputLayout.writeReadCounts(countsDir, file.index(), counts[0], counts[1]);
       }
     }
   }

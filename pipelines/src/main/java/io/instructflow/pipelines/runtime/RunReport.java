@@ -18,12 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.metrics.MetricNameFilter;
-import org.apache.beam.sdk.metrics.MetricQueryResults;
-import org.apache.beam.sdk.metrics.MetricResult;
-import org.apache.beam.sdk.metrics.MetricsFilter;
 
 /**
  * Collects what a command run did and turns it into its {@link RunSummary}: stage timings as they
@@ -69,24 +64,11 @@ public final class RunReport {
     notes.add(note);
   }
 
-  /** Sum of the attempted values of counter {@code namespace:name} in {@code result}. */
-  public static long counter(PipelineResult result, String namespace, String name) {
-    MetricQueryResults q =
-        result
-            .metrics()
-            .queryMetrics(MetricsFilter.builder().addNameFilter(MetricNameFilter.named(namespace, name)).build());
-    long sum = 0;
-    for (MetricResult<Long> c : q.getCounters()) {
-      sum += c.getAttempted();
-    }
-    return sum;
-  }
-
   /**
    * Builds the summary from the published output, writes {@code run-summary.json}, and returns it.
    *
    * @param layout the output
-   * @param read records read (from the reader's metrics)
+   * @param read records read (from the reader's per-file counts)
    * @param blankLines blank lines skipped
    * @param keptOverride when non-null, the kept count to report instead of counting {@code data/}
    *     (commands that analyse rather than write records)

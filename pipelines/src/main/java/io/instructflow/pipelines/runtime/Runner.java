@@ -60,6 +60,8 @@ public record Runner(String kind, String sparkMaster) {
     o.setRunner(SparkRunner.class);
     o.setSparkMaster(sparkMaster);
     o.setEnableSparkMetricSinks(false);
+    // cached datasets may spill to disk instead of failing (a large input file is parsed by one task)
+    o.setStorageLevel("MEMORY_AND_DISK_SER");
     o.setAppName("instructflow-" + jobName);
     o.setJobName(jobName);
     return o;

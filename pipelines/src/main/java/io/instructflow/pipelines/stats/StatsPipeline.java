@@ -12,7 +12,7 @@ import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.RunSummary;
-import io.instructflow.schemas.io.InputShape;
+import io.instructflow.pipelines.io.ReadOptions;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -49,29 +49,20 @@ public final class StatsPipeline {
   /**
    * Settings of a stats run.
    *
-   * @param in a file, a folder or a glob
+   * @param read what to read and how
    * @param out the output folder
-   * @param format the shape to force, or null
-   * @param datasetName dataset name for every record, or null for the default
-   * @param license SPDX id for every record
-   * @param maxLineBytes longest accepted record, in bytes
    * @param runner where to run
    */
-  public record Config(String in, String out, InputShape format, String datasetName, String license, int maxLineBytes, Runner runner) {
+  public record Config(ReadOptions read, String out, Runner runner) {
     public Config {
-      Objects.requireNonNull(in, "in");
+      Objects.requireNonNull(read, "read");
       Objects.requireNonNull(out, "out");
-      Objects.requireNonNull(license, "license");
       Objects.requireNonNull(runner, "runner");
     }
 
     Map<String, Object> asMap() {
-      Map<String, Object> m = new LinkedHashMap<>();
-      m.put("in", in);
+      Map<String, Object> m = new LinkedHashMap<>(read.asMap());
       m.put("out", out);
-      m.put("format", format == null ? "detect" : format.code());
-      m.put("license", license);
-      m.put("maxLineBytes", maxLineBytes);
       m.put("runner", runner.describe());
       return m;
     }
@@ -81,21 +72,17 @@ public final class StatsPipeline {
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
     PipelineOptions options = c.runner().options("stats");
     FileSystems.setDefaultPipelineOptions(options);
-    List<InputFile> files = InputFiles.expand(c.in(), c.datasetName());
+    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
     OutputLayout layout = new OutputLayout(c.out());
     layout.prepare();
     List<String> paths = new ArrayList<>();
     files.forEach(f -> paths.add(f.path()));
     RunReport report = new RunReport("stats", c.runner().describe(), c.asMap(), paths);
     report.note("stats writes no records: 'kept' counts the records analysed");
-    console.printf("stats: %d input file(s) from %s (%s)%n", files.size(), c.in(), c.runner().describe());
+    console.printf("stats: %d input file(s) from %s (%s)%n", files.size(), c.read().in(), c.runner().describe());
 
     Pipeline p = Pipeline.create(options);
-    ReadRecords read = ReadRecords.of(files).withLicense(c.license()).withMaxRecordBytes(c.maxLineBytes());
-    if (c.format() != null) {
-      read = read.withFormat(c.format());
-    }
-    ReadRecords.Result r = p.apply("Read", read);
+    ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
     r.examples()
         .apply("Records", Values.create())
         .apply("Stats", Combine.globally(new StatsFn()))
@@ -120,8 +107,12 @@ public final class StatsPipeline {
       stats = Json.mapper().readTree(in);
     }
     print(stats, console);
-    long readCount = RunReport.counter(result, ReadRecords.NAMESPACE, ReadRecords.READ);
-    long blank = RunReport.counter(result, ReadRecords.NAMESPACE, ReadRecords.BLANK);
+    long[] readCounts = layout.takeReadCounts();
+    if (readCounts[2] != files.size()) {
+      report.note("read counts came back from " + readCounts[2] + " of " + files.size() + " input files");
+    }
+    long readCount = readCounts[0];
+    long blank = readCounts[1];
     RunSummary s = report.finish(layout, readCount, blank, stats.path("records").asLong(), null);
     RunReport.print(s, layout, console);
     return s;

@@ -54,6 +54,12 @@ class MainTest {
     assertTrue(cli(2, "import", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--format", "csv")[1]
         .contains("unknown format"));
     assertTrue(cli(2, "import", "--out", "x")[1].contains("--in"), "missing required option");
+    assertTrue(cli(2, "import", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--license", " ")[1]
+        .contains("--license must not be blank"));
+    assertTrue(cli(2, "stats", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--max-line-bytes", "2147483647")[1]
+        .contains("--max-line-bytes must be within"));
+    assertTrue(cli(2, "import", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--dataset-name", "")[1]
+        .contains("--dataset-name must not be blank"));
   }
 
   @Test
@@ -69,6 +75,9 @@ class MainTest {
   @Test
   void demoRunsOnShippedSeedsAloneAndSaysWhatItSkipped(@TempDir Path tmp) throws Exception {
     Path empty = Files.createDirectories(tmp.resolve("no-shared-data"));
+    // a leftover import from an earlier run must not be counted
+    Path stale = Files.createDirectories(tmp.resolve("demo/import/old/data"));
+    Files.writeString(stale.resolve("part-00000.jsonl"), "{\"instruction\": \"stale\"}\n");
     String out = cli(0, "demo", "--out", tmp.resolve("demo").toString(), "--runner", "direct", "--data-dir", empty.toString())[0];
     assertTrue(out.contains("skipped: shared source seed/self-instruct_seed_tasks.jsonl"), out);
     assertTrue(out.contains("== demo finished"), out);

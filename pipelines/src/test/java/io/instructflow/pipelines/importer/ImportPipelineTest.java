@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.pipelines.TestFiles;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.RunSummary;
@@ -32,8 +33,8 @@ class ImportPipelineTest {
       throws Exception {
     ByteArrayOutputStream console = new ByteArrayOutputStream();
     RunSummary s = ImportPipeline.run(
-        new ImportPipeline.Config(in.toString(), out.toString(), null, null, "CC-BY-4.0", maxLineBytes, shardSize,
-            maxRejectRatio, runner),
+        new ImportPipeline.Config(new ReadOptions(in.toString(), null, null, "CC-BY-4.0", maxLineBytes), out.toString(),
+            shardSize, maxRejectRatio, runner),
         new PrintStream(console, true, StandardCharsets.UTF_8));
     String text = console.toString(StandardCharsets.UTF_8);
     assertTrue(text.contains("== import: "), "console ends with a summary: " + text);
@@ -124,6 +125,23 @@ class ImportPipelineTest {
     run(in.resolve("f0.jsonl"), a, 1 << 20, 4, null, DIRECT);
     assertEquals(1, la.shardFiles(OutputLayout.Kind.DATA).size());
     assertEquals(5, la.countLines(OutputLayout.Kind.DATA));
+  }
+
+  @Test
+  void relativeFolderPathsKeepNestedNamesApart(@TempDir Path tmp) throws Exception {
+    Path in = tmp.resolve("corpus");
+    Files.createDirectories(in.resolve("a"));
+    Files.createDirectories(in.resolve("b"));
+    Files.writeString(in.resolve("a/train.json"), "[{\"instruction\": \"from a\"}]");
+    Files.writeString(in.resolve("b/train.json"), "[{\"instruction\": \"from b\"}]");
+    Path relative = Path.of("").toAbsolutePath().relativize(in.resolve("a/../."));
+    run(relative, tmp.resolve("out"), 1 << 20, 10, null, DIRECT);
+    List<String> locs = new ArrayList<>();
+    for (String line : TestFiles.lines(new OutputLayout(tmp.resolve("out").toString()), OutputLayout.Kind.DATA)) {
+      JsonNode n = Json.mapper().readTree(line);
+      locs.add(n.path("provenance").path("origin").path("location").asText() + " " + n.path("provenance").path("origin").path("dataset").asText());
+    }
+    assertEquals(List.of("a/train.json#0 corpus", "b/train.json#0 corpus"), locs);
   }
 
   @Test

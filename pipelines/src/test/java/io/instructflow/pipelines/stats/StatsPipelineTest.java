@@ -61,8 +61,9 @@ class StatsPipelineTest {
   void statsOfAFileWithRejects(@TempDir Path tmp) throws Exception {
     Path in = TestFiles.mixedFile(tmp);
     ByteArrayOutputStream console = new ByteArrayOutputStream();
-    RunSummary s = StatsPipeline.run(new StatsPipeline.Config(in.toString(), tmp.resolve("out").toString(), null, "mix",
-        "MIT", 256, new Runner("direct", null)), new PrintStream(console, true, StandardCharsets.UTF_8));
+    RunSummary s = StatsPipeline.run(new StatsPipeline.Config(new io.instructflow.pipelines.io.ReadOptions(in.toString(),
+        null, "mix", "MIT", 256), tmp.resolve("out").toString(), new Runner("direct", null)),
+        new PrintStream(console, true, StandardCharsets.UTF_8));
     assertEquals(new RunSummary.Counts(14, 5, 0, 9), s.counts());
     JsonNode stats = Json.mapper().readTree(Files.readString(tmp.resolve("out/stats.json")));
     assertEquals(5, stats.path("records").asLong());

@@ -76,16 +76,29 @@ public final class RecordConverter {
 
   private Conversion alpaca(JsonNode node, String location) throws FieldProblem {
     String instruction = requiredText(node, "instruction");
-    String input = optionalText(node, "input", "context");
-    String output = optionalText(node, "output", "response");
-    Map<String, Object> meta = extras(node, Set.of("instruction", "input", "context", "output", "response", "id"));
+    String inputKey = present(node, "input", "context");
+    String outputKey = present(node, "output", "response");
+    String input = inputKey == null ? null : optionalText(node, inputKey);
+    String output = outputKey == null ? null : optionalText(node, outputKey);
+    // only the alias actually used is consumed; a second one (e.g. both output and response) stays in metadata
+    Set<String> used = new java.util.HashSet<>(Set.of("instruction"));
+    if (inputKey != null) {
+      used.add(inputKey);
+    }
+    if (outputKey != null) {
+      used.add(outputKey);
+    }
+    if (rowId(node) != null) {
+      used.add("id");
+    }
+    Map<String, Object> meta = extras(node, used);
     return single(instruction, input, output, meta, location, rowId(node), InputShape.ALPACA);
   }
 
   private Conversion promptCompletion(JsonNode node, String location) throws FieldProblem {
     String prompt = requiredText(node, "prompt");
     String completion = optionalText(node, "completion");
-    Map<String, Object> meta = extras(node, Set.of("prompt", "completion", "id"));
+    Map<String, Object> meta = extras(node, idUnlessContainer(node, "prompt", "completion"));
     return single(prompt, null, completion, meta, location, rowId(node), InputShape.PROMPT_COMPLETION);
   }
 
@@ -105,7 +118,7 @@ public final class RecordConverter {
     if (cls != null && !cls.isNull() && !cls.isBoolean()) {
       throw new FieldProblem(RejectReason.WRONG_TYPE, "field 'is_classification' must be true or false, got " + kind(cls));
     }
-    Map<String, Object> base = extras(node, Set.of("instruction", "instances", "id", "name", "is_classification"));
+    Map<String, Object> base = extras(node, idUnlessContainer(node, "instruction", "instances", "name", "is_classification"));
     if (cls != null && cls.isBoolean()) {
       base.put("is_classification", cls.booleanValue());
     }
@@ -132,13 +145,13 @@ public final class RecordConverter {
 
   private Conversion chat(JsonNode node, String location) throws FieldProblem {
     List<Message> messages = turns(node, "messages", "role", "content");
-    Map<String, Object> meta = extras(node, Set.of("messages", "id"));
+    Map<String, Object> meta = extras(node, idUnlessContainer(node, "messages"));
     return new Converted(List.of(Example.chat(messages, meta, provenance(location, rowId(node), InputShape.CHAT))));
   }
 
   private Conversion sharegpt(JsonNode node, String location) throws FieldProblem {
     List<Message> messages = turns(node, "conversations", "from", "value");
-    Map<String, Object> meta = extras(node, Set.of("conversations", "id"));
+    Map<String, Object> meta = extras(node, idUnlessContainer(node, "conversations"));
     return new Converted(List.of(Example.chat(messages, meta, provenance(location, rowId(node), InputShape.SHAREGPT))));
   }
 
@@ -208,6 +221,26 @@ public final class RecordConverter {
     Origin origin = new Origin(dataset, license, location, rowId, shape.code(), null);
     Step step = Step.of(STEP, STEP_VERSION, Map.of("format", shape.code()), Verdict.KEPT, null);
     return new Provenance(origin, List.of(step));
+  }
+
+  /** {@code keys}, plus {@code id} when it is a scalar row id (an object or array id stays in metadata). */
+  private static Set<String> idUnlessContainer(JsonNode node, String... keys) {
+    Set<String> out = new java.util.HashSet<>(java.util.Arrays.asList(keys));
+    if (rowId(node) != null) {
+      out.add("id");
+    }
+    return out;
+  }
+
+  /** The first of {@code keys} that is present and not null, or null. */
+  private static String present(JsonNode node, String... keys) {
+    for (String k : keys) {
+      JsonNode v = node.get(k);
+      if (v != null && !v.isNull()) {
+        return k;
+      }
+    }
+    return null;
   }
 
   private static String rowId(JsonNode node) {

@@ -12,7 +12,6 @@ import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RejectReason;
 import java.io.BufferedInputStream;
-import java.io.CharConversionException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -107,7 +106,9 @@ public final class RecordStreamParser {
   public void parse(InputStream raw, Sink sink) throws IOException {
     BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
     skipBom(in);
-    if (firstNonWhitespace(in) == '[') {
+    String lower = name.toLowerCase(java.util.Locale.ROOT);
+    boolean linesByName = lower.endsWith(".jsonl") || lower.endsWith(".ndjson");
+    if (!linesByName && firstNonWhitespace(in) == '[') {
       parseArray(in, sink);
     } else {
       parseLines(in, sink);
@@ -165,11 +166,15 @@ public final class RecordStreamParser {
 
   private void handleLine(LineBuffer line, long lineNo, Sink sink) {
     line.stripCarriageReturn();
-    String location = name + ":" + lineNo;
+    handleRecord(line, lineNo, name + ":" + lineNo, "line", sink);
+  }
+
+  /** One record's bytes (a JSONL line or a JSON array element), checked and converted. */
+  private void handleRecord(LineBuffer line, long lineNo, String location, String what, Sink sink) {
     if (line.tooLong()) {
       sink.reject(
           reject(location, RejectReason.LINE_TOO_LONG,
-              "line is " + line.length() + " bytes, over the limit of " + maxRecordBytes + " bytes (--max-line-bytes)",
+              what + " is " + line.length() + " bytes, over the limit of " + maxRecordBytes + " bytes (--max-line-bytes)",
               line.prefix(), line.length()),
           lineNo);
       return;
@@ -179,15 +184,20 @@ public final class RecordStreamParser {
       text = decoder().decode(ByteBuffer.wrap(line.bytes(), 0, (int) line.length())).toString();
     } catch (MalformedInputException e) {
       sink.reject(reject(location, RejectReason.INVALID_UTF8,
-          "the line is not valid UTF-8 (bad byte sequence at byte " + firstBadByte(line) + " of the line)",
+          "the " + what + " is not valid UTF-8 (bad byte sequence at byte " + firstBadByte(line) + " of the " + what + ")",
           line.prefix(), line.length()), lineNo);
       return;
     } catch (CharacterCodingException e) {
-      sink.reject(reject(location, RejectReason.INVALID_UTF8, "the line is not valid UTF-8: " + e, line.prefix(), line.length()), lineNo);
+      sink.reject(reject(location, RejectReason.INVALID_UTF8, "the " + what + " is not valid UTF-8: " + e, line.prefix(), line.length()), lineNo);
       return;
     }
     if (text.isBlank()) {
-      sink.blankLine(lineNo);
+      if (what.equals("line")) {
+        sink.blankLine(lineNo);
+      } else {
+        sink.reject(reject(location, RejectReason.INVALID_JSON, "empty array element (two commas in a row, or a comma before ']')",
+            line.prefix(), line.length()), lineNo);
+      }
       return;
     }
     JsonNode node;
@@ -197,7 +207,55 @@ public final class RecordStreamParser {
       sink.reject(reject(location, RejectReason.INVALID_JSON, "not valid JSON: " + describe(e), line.prefix(), line.length()), lineNo);
       return;
     }
+    String surrogate = loneSurrogate(node);
+    if (surrogate != null) {
+      sink.reject(reject(location, RejectReason.INVALID_UTF8,
+          "the text contains an unpaired surrogate escape (" + surrogate + "), which has no UTF-8 form",
+          line.prefix(), line.length()), lineNo);
+      return;
+    }
     handleNode(node, lineNo, location, line.prefix(), line.length(), sink);
+  }
+
+  /** The first unpaired UTF-16 surrogate in any string or field name of {@code node}, as a backslash-u escape, or null. */
+  static String loneSurrogate(JsonNode node) {
+    if (node.isTextual()) {
+      return loneSurrogate(node.textValue());
+    }
+    if (node.isContainerNode()) {
+      Iterator<java.util.Map.Entry<String, JsonNode>> fields = node.fields();
+      while (fields.hasNext()) {
+        java.util.Map.Entry<String, JsonNode> f = fields.next();
+        String s = loneSurrogate(f.getKey());
+        if (s == null) {
+          s = loneSurrogate(f.getValue());
+        }
+        if (s != null) {
+          return s;
+        }
+      }
+      if (node.isArray()) {
+        for (JsonNode c : node) {
+          String s = loneSurrogate(c);
+          if (s != null) {
+            return s;
+          }
+        }
+      }
+    }
+    return null;
+  }
+
+  private static String loneSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return String.format("\\u%04x", (int) c);
+      }
+    }
+    return null;
   }
 
   private long firstBadByte(LineBuffer line) {
@@ -217,52 +275,137 @@ public final class RecordStreamParser {
 
   // ---- JSON array ----
 
+  /**
+   * Splits a top-level JSON array into its elements at the byte level (tracking nesting, strings and
+   * escapes) and hands each element's bytes to the same checks as a JSONL line: a bad element is one
+   * reject and reading goes on with the next one; an oversized element is never held whole.
+   */
   private void parseArray(InputStream in, Sink sink) throws IOException {
+    final int beforeOpen = 0;
+    final int expectElement = 1;
+    final int expectSeparator = 2;
+    final int inElement = 3;
+    final int closed = 4;
+    int state = beforeOpen;
+    boolean first = true;
+    boolean missingComma = false;
+    boolean inString = false;
+    boolean escape = false;
+    boolean scalar = false;
+    boolean trailing = false;
+    int depth = 0;
     long index = 0;
-    try (JsonParser p = STRICT.getFactory().createParser(in)) {
-      p.nextToken(); // START_ARRAY, checked by the caller
-      while (true) {
-        JsonToken t;
-        String location = name + "#" + index;
-        try {
-          t = p.nextToken();
-          if (t == null) {
-            sink.reject(reject(location, RejectReason.INVALID_JSON,
-                "the JSON array is not closed: the file ends after element " + (index - 1), new byte[0], 0), index);
-            return;
-          }
-          if (t == JsonToken.END_ARRAY) {
-            JsonToken after = p.nextToken();
-            if (after != null) {
-              sink.reject(reject(location, RejectReason.INVALID_JSON,
-                  "unexpected content after the closing ']' of the array (" + after + ")", new byte[0], 0), index);
+    LineBuffer element = new LineBuffer(maxRecordBytes);
+    byte[] buf = new byte[1 << 16];
+    int n;
+    while ((n = in.read(buf)) != -1) {
+      int start = state == inElement ? 0 : -1;
+      for (int i = 0; i < n; i++) {
+        byte b = buf[i];
+        switch (state) {
+          case beforeOpen -> {
+            if (b == '[') {
+              state = expectElement;
             }
-            return;
           }
-          JsonNode node = ELEMENT_READER.readTree(p);
-          byte[] bytes = STRICT.writeValueAsBytes(node);
-          byte[] prefix = bytes.length > RAW_PREFIX_BYTES ? Arrays.copyOf(bytes, RAW_PREFIX_BYTES) : bytes;
-          if (bytes.length > maxRecordBytes) {
-            sink.reject(reject(location, RejectReason.LINE_TOO_LONG,
-                "array element is " + bytes.length + " bytes, over the limit of " + maxRecordBytes + " bytes (--max-line-bytes)",
-                prefix, bytes.length), index);
-          } else {
-            handleNode(node, index, location, prefix, bytes.length, sink);
+          case closed -> trailing |= !isSpace(b);
+          case expectElement, expectSeparator -> {
+            if (isSpace(b)) {
+              continue;
+            }
+            if (state == expectSeparator && b == ',') {
+              state = expectElement;
+            } else if (b == ']' && (state == expectSeparator || first)) {
+              state = closed;
+            } else if (state == expectElement && (b == ',' || b == ']')) {
+              // ",," or ",]": an empty element
+              handleRecord(element, index, name + "#" + index, "array element", sink);
+              element.clear();
+              index++;
+              state = b == ']' ? closed : expectElement;
+            } else {
+              missingComma = state == expectSeparator;
+              first = false;
+              state = inElement;
+              start = i;
+              scalar = b != '{' && b != '[' && b != '"';
+              inString = b == '"';
+              escape = false;
+              depth = (b == '{' || b == '[') ? 1 : 0;
+            }
           }
-        } catch (CharConversionException e) {
-          sink.reject(reject(location, RejectReason.INVALID_UTF8,
-              "the file is not valid UTF-8 at element " + index + " (" + e.getMessage()
-                  + "); the rest of the array cannot be read", new byte[0], 0), index);
-          return;
-        } catch (JsonProcessingException e) {
-          sink.reject(reject(location, RejectReason.INVALID_JSON,
-              "not valid JSON at element " + index + ": " + describe(e) + "; the rest of the array cannot be read",
-              new byte[0], 0), index);
-          return;
+          default -> { // inElement
+            if (i == start) {
+              continue; // the element's first byte set the state above
+            }
+            boolean ends = false;
+            int endExclusive = i + 1;
+            if (inString) {
+              if (escape) {
+                escape = false;
+              } else if (b == '\\') {
+                escape = true;
+              } else if (b == '"') {
+                inString = false;
+                ends = depth == 0;
+              }
+            } else if (scalar) {
+              if (b == ',' || b == ']' || isSpace(b)) {
+                ends = true;
+                endExclusive = i;
+              }
+            } else if (b == '"') {
+              inString = true;
+            } else if (b == '{' || b == '[') {
+              depth++;
+            } else if (b == '}' || b == ']') {
+              ends = --depth == 0;
+            }
+            if (ends) {
+              element.append(buf, start, endExclusive - start);
+              finishElement(element, index++, missingComma, sink);
+              state = expectSeparator;
+              start = -1;
+              if (endExclusive == i) {
+                i--; // let the separator be read as one
+              }
+            }
+          }
         }
-        index++;
+      }
+      if (state == inElement) {
+        element.append(buf, start, n - start);
       }
     }
+    boolean cutInElement = state == inElement;
+    if (cutInElement) {
+      finishElement(element, index++, missingComma, sink);
+    }
+    if (state == beforeOpen) {
+      return;
+    }
+    if (state != closed && !cutInElement) {
+      sink.reject(reject(name + "#" + index, RejectReason.INVALID_JSON,
+          "the JSON array is not closed: the file ends after element " + (index - 1) + " (truncated?)", new byte[0], 0), index);
+    } else if (trailing) {
+      sink.reject(reject(name + "#" + index, RejectReason.INVALID_JSON,
+          "unexpected content after the closing ']' of the array", new byte[0], 0), index);
+    }
+  }
+
+  private void finishElement(LineBuffer element, long index, boolean missingComma, Sink sink) {
+    String location = name + "#" + index;
+    if (missingComma) {
+      sink.reject(reject(location, RejectReason.INVALID_JSON, "no ',' between this array element and the previous one",
+          element.prefix(), element.length()), index);
+    } else {
+      handleRecord(element, index, location, "array element", sink);
+    }
+    element.clear();
+  }
+
+  private static boolean isSpace(byte b) {
+    return b == ' ' || b == '\t' || b == '\r' || b == '\n';
   }
 
   // ---- shared ----
