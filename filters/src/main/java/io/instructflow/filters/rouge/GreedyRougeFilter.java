@@ -124,7 +124,7 @@ public final class GreedyRougeFilter {
       for (List<String> tokens : texts) {
         index.add(tokens);
       }
-      index.refresh();
+      index.optimize();
       List<List<Match>> pairs = new ArrayList<>(texts.size());
       ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, threads));
       try {

@@ -1,5 +1,7 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.filters.rouge.DedupText;
+import io.instructflow.pipelines.dedup.DedupPipeline;
 import io.instructflow.pipelines.importer.ImportPipeline;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.ReadOptions;
@@ -28,7 +30,8 @@ import picocli.CommandLine.Option;
  * public data when it is there, and says what it skipped and why.
  *
  * <p>Today's path: import our own seed tasks (English and Chinese, Apache-2.0, shipped in the jar) →
- * import a few shared public sets, each with its license → statistics over everything imported.
+ * import a few shared public sets, each with its license → ROUGE-L near-duplicate filtering over
+ * everything imported → statistics of the result.
  */
 @Command(
     name = "demo",
@@ -117,10 +120,21 @@ public final class DemoCommand implements Callable<Integer> {
       skipped.add("shared public data: " + data + " is not there (pass --data-dir DIR); only the shipped seed tasks were used");
     }
 
-    con.printf("%ndemo: last step — statistics over everything imported%n");
+    con.printf("%ndemo: dedup — the Self-Instruct ROUGE-L rule (F > 0.7) over everything imported, Unicode tokenizer "
+        + "so Chinese instructions are compared too%n");
+    Path dedupOut = root.resolve("dedup");
+    RunSummary dd = DedupPipeline.run(new DedupPipeline.Config(
+        ReadOptions.of(root.resolve("import").toString() + "/*/data/*.jsonl"), dedupOut.toString(), 0.7,
+        DedupText.INSTRUCTION, "unicode", false, null, "sequential", 50_000, runner), con);
+    rows.add(new String[] {"dedup (ROUGE-L > 0.7)", dd.status(), String.valueOf(dd.counts().read()),
+        String.valueOf(dd.counts().kept()), String.valueOf(dd.counts().filtered()), String.valueOf(dd.counts().rejected()),
+        dedupOut.toString()});
+    worst = Math.max(worst, RunReport.exitCode(dd));
+
+    con.printf("%ndemo: last step — statistics of the deduplicated data%n");
     RunSummary st = StatsPipeline.run(new StatsPipeline.Config(
-        ReadOptions.of(root.resolve("import").toString() + "/*/data/*.jsonl"), root.resolve("stats").toString(), runner), con);
-    rows.add(new String[] {"stats", st.status(), String.valueOf(st.counts().read()), "-", "-", root.resolve("stats").toString()});
+        ReadOptions.of(dedupOut.resolve("data").toString()), root.resolve("stats").toString(), runner), con);
+    rows.add(new String[] {"stats", st.status(), String.valueOf(st.counts().read()), "-", "-", "-", root.resolve("stats").toString()});
     worst = Math.max(worst, RunReport.exitCode(st));
 
     if (Files.isRegularFile(gguf)) {
@@ -130,9 +144,9 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     con.printf("%n== demo finished in %.1f s on %s ==%n", (System.nanoTime() - t0) / 1e9, runner.describe());
-    con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s  %s%n", "stage", "status", "read", "kept", "rejected", "output");
+    con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s %9s  %s%n", "stage", "status", "read", "kept", "filtered", "rejected", "output");
     for (String[] r : rows) {
-      con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s  %s%n", (Object[]) r);
+      con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s %9s  %s%n", (Object[]) r);
     }
     for (String s : skipped) {
       con.println("  skipped: " + s);
@@ -158,7 +172,7 @@ public final class DemoCommand implements Callable<Integer> {
     RunSummary s = ImportPipeline.run(new ImportPipeline.Config(
         new ReadOptions(in, null, name, license, 1 << 20), out.toString(), 50_000, null, runner), con);
     rows.add(new String[] {"import " + name, s.status(), String.valueOf(s.counts().read()), String.valueOf(s.counts().kept()),
-        String.valueOf(s.counts().rejected()), out.toString()});
+        "0", String.valueOf(s.counts().rejected()), out.toString()});
     return RunReport.exitCode(s);
   }
 }

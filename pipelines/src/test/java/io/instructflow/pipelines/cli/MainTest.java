@@ -81,10 +81,14 @@ class MainTest {
     String out = cli(0, "demo", "--out", tmp.resolve("demo").toString(), "--runner", "direct", "--data-dir", empty.toString())[0];
     assertTrue(out.contains("skipped: shared source seed/self-instruct_seed_tasks.jsonl"), out);
     assertTrue(out.contains("== demo finished"), out);
+    // 40 seed tasks, 10 of them with two instances: the second instance repeats its task's instruction
+    JsonNode dedup = Json.mapper().readTree(Files.readString(tmp.resolve("demo/dedup/run-summary.json")));
+    assertEquals(50, dedup.path("counts").path("read").asLong());
+    assertTrue(dedup.path("counts").path("filtered").asLong() >= 10, dedup.toString());
+    assertTrue(dedup.path("reconciled").asBoolean());
     JsonNode stats = Json.mapper().readTree(Files.readString(tmp.resolve("demo/stats/stats.json")));
-    // 40 seed tasks, 10 of them with two instances
-    assertEquals(50, stats.path("records").asLong());
-    assertEquals(50, stats.path("byLicense").path("Apache-2.0").asLong());
+    assertEquals(dedup.path("counts").path("kept").asLong(), stats.path("records").asLong());
+    assertEquals(stats.path("records").asLong(), stats.path("byLicense").path("Apache-2.0").asLong());
     JsonNode imp = Json.mapper().readTree(Files.readString(tmp.resolve("demo/import/instructflow-seeds/run-summary.json")));
     assertEquals(0, imp.path("counts").path("rejected").asLong());
     assertTrue(imp.path("reconciled").asBoolean());

@@ -1,0 +1,107 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.filters.rouge.GreedyRougeFilter;
+import io.instructflow.filters.rouge.Tokenizer;
+import io.instructflow.pipelines.bench.DedupBench;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (not tests): print a Markdown table.",
+    subcommands = {BenchCommand.Dedup.class})
+public final class BenchCommand implements Runnable {
+  @Override
+  public void run() {
+    new picocli.CommandLine(this).usage(System.out);
+  }
+
+  /** ROUGE-L greedy filter: ours vs the exhaustive loop, and a composed large-scale run. */
+  @Command(name = "dedup", mixinStandardHelpOptions = true,
+      description = {"ROUGE-L near-duplicate filter: ours (Lucene candidates, sequential and components) vs the "
+          + "exhaustive all-pairs loop in the same JVM, with the same tokenizer and LCS; kept sets must be identical.",
+          "With --scale N: one run of ours on N instructions composed from the corpora with seeded word edits."})
+  static final class Dedup implements Callable<Integer> {
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Shared data (default ../shared/data beside the repository).")
+    String dataDir;
+
+    @Option(names = "--sizes", defaultValue = "10000,20000,all", split = ",", description = "Sizes per corpus. Default: ${DEFAULT-VALUE}.")
+    List<String> sizes;
+
+    @Option(names = "--exhaustive-cap", defaultValue = "120", paramLabel = "SECONDS",
+        description = "Time cap of each exhaustive run; beyond it the time is extrapolated. Default: ${DEFAULT-VALUE}.")
+    double cap;
+
+    @Option(names = "--threads", defaultValue = "2", description = "Threads of the components form (0 skips it). Default: ${DEFAULT-VALUE}.")
+    int threads;
+
+    @Option(names = "--threshold", defaultValue = "0.7") double threshold;
+
+    @Option(names = "--scale", paramLabel = "N", description = "Instead: one run of ours on N composed instructions.")
+    Integer scale;
+
+    @Option(names = "--corpora", defaultValue = "t0,gpteacher", split = ",", description = "Corpora: t0, gpteacher. Default: ${DEFAULT-VALUE}.")
+    List<String> corpora;
+
+    @Override
+    public Integer call() throws Exception {
+      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+      Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
+      if (!Files.isDirectory(data)) {
+        throw new Main.UsageException("shared data not found at " + data + " (pass --data-dir)");
+      }
+      Tokenizer tok = Tokenizer.named("rouge", false);
+      System.out.printf(Locale.ROOT, "bench dedup: %s, %d cores, max heap %d MiB, Java %s, %s%n", LocalDate.now(),
+          Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
+          System.getProperty("java.version"), System.getProperty("os.arch"));
+      if (scale != null) {
+        List<String> base = new ArrayList<>();
+        base.addAll(DedupBench.texts(data.resolve("corpora/t0_train_50k")));
+        base.addAll(DedupBench.texts(data.resolve("corpora/gpteacher")));
+        base.addAll(DedupBench.texts(data.resolve("corpora/alpagasus")));
+        base.addAll(DedupBench.texts(data.resolve("corpora/code_alpaca")));
+        List<String> texts = DedupBench.compose(base, scale, 20261125L);
+        System.out.printf(Locale.ROOT, "composed %,d instructions from %,d real ones%n", texts.size(), base.size());
+        long t0 = System.nanoTime();
+        List<List<String>> tokens = new ArrayList<>(texts.size());
+        for (String s : texts) {
+          tokens.add(tok.tokens(s));
+        }
+        texts.clear();
+        System.gc();
+        DedupBench.resetPeaksPublic();
+        long t1 = System.nanoTime();
+        GreedyRougeFilter.Result r = GreedyRougeFilter.sequential(tokens, threshold);
+        double s = (System.nanoTime() - t1) / 1e9;
+        System.out.printf(Locale.ROOT, "| %,d | %,d | %.0f s (tokenize %.0f s) | %,d | %,d | %,d MiB |%n", tokens.size(), r.kept().size(), s,
+            (t1 - t0) / 1e9, r.stats().candidates(), r.stats().verifications(), DedupBench.peakHeapMibPublic());
+        return 0;
+      }
+      System.out.println("| corpus | texts | kept | ours (sequential) | ours (components, threads) | exhaustive | speed-up | LCS ours | LCS exhaustive | peak heap |");
+      System.out.println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+      for (String corpus : corpora) {
+        List<String> all = switch (corpus) {
+          case "t0" -> DedupBench.texts(data.resolve("corpora/t0_train_50k"));
+          case "gpteacher" -> DedupBench.texts(data.resolve("corpora/gpteacher"));
+          default -> throw new Main.UsageException("unknown corpus " + corpus);
+        };
+        for (String size : sizes) {
+          int n = size.equals("all") ? all.size() : Math.min(all.size(), Integer.parseInt(size));
+          DedupBench.Row r = DedupBench.run(corpus, all, n, tok, threshold, cap, threads, System.err);
+          System.out.printf(Locale.ROOT, "| %s | %,d | %,d | %.1f s | %s | %s%.0f s | %.0f× | %,d | %,d | %,d MiB |%n", corpus, n, r.kept(),
+              r.oursSeconds(), r.componentsSeconds() < 0 ? "-" : String.format(Locale.ROOT, "%.1f s", r.componentsSeconds()),
+              r.exhaustiveExtrapolated() ? "~" : "", r.exhaustiveSeconds(), r.exhaustiveSeconds() / r.oursSeconds(),
+              r.oursVerifications(), r.exhaustiveComparisons(), r.peakHeapMib());
+        }
+      }
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.filters.rouge.DedupText;
+import io.instructflow.pipelines.dedup.DedupPipeline;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.schemas.RunSummary;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code instructflow dedup}: the Self-Instruct ROUGE-L near-duplicate rule. */
+@Command(
+    name = "dedup",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Drop near-duplicates with the Self-Instruct rule: in order, a record whose ROUGE-L F against any earlier "
+          + "kept record is above the threshold is dropped.",
+      "Writes OUT/data/ (kept), OUT/filtered/ (dropped, naming the kept record matched and the score), OUT/rejects/, "
+          + "OUT/run-summary.json."
+    })
+public final class DedupCommand implements Callable<Integer> {
+  @Mixin InputOptions input;
+  @Mixin RunOptions run;
+
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (earlier outputs in it are replaced).")
+  String out;
+
+  @Option(names = "--threshold", defaultValue = "0.7", paramLabel = "T",
+      description = "Drop a record whose ROUGE-L F against an earlier kept one is > T. Default: ${DEFAULT-VALUE}.")
+  double threshold;
+
+  @Option(names = "--field", defaultValue = "instruction", paramLabel = "instruction|instruction+input",
+      description = "Text compared. Default: ${DEFAULT-VALUE}.")
+  String field;
+
+  @Option(names = "--tokenizer", defaultValue = "rouge", paramLabel = "rouge|unicode",
+      description = "rouge: rouge_score's tokenizer (ASCII letters and digits only; non-ASCII text has no tokens); "
+          + "unicode: any script, each CJK character a token. Default: ${DEFAULT-VALUE}.")
+  String tokenizer;
+
+  @Option(names = "--stem", description = "Porter-stem tokens longer than three characters (rouge_score's use_stemmer).")
+  boolean stem;
+
+  @Option(names = "--order-by", paramLabel = "FIELD",
+      description = "Decide in the order of this field (a record field, or metadata.KEY) instead of input order.")
+  String orderBy;
+
+  @Option(names = "--strategy", defaultValue = "sequential", paramLabel = "sequential|components",
+      description = "sequential: an incremental index of kept records; components: all similar pairs in parallel, "
+          + "then the rule per connected component. Same result. Default: ${DEFAULT-VALUE}.")
+  String strategy;
+
+  @Option(names = "--shard-size", defaultValue = "50000", paramLabel = "N", description = "Records per output shard. Default: ${DEFAULT-VALUE}.")
+  long shardSize;
+
+  @Override
+  public Integer call() throws Exception {
+    DedupPipeline.Config c;
+    try {
+      c = new DedupPipeline.Config(input.toReadOptions(), out, threshold, DedupText.fromCode(field), tokenizer, stem,
+          orderBy, strategy, shardSize, run.toRunner());
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+    try {
+      return RunReport.exitCode(DedupPipeline.run(c, System.out));
+    } catch (InputFiles.InputException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,316 @@
+package io.instructflow.pipelines.dedup;
+
+import io.instructflow.filters.rouge.DedupText;
+import io.instructflow.filters.rouge.GreedyRougeFilter;
+import io.instructflow.filters.rouge.Tokenizer;
+import io.instructflow.pipelines.io.InputFile;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.io.ReadRecords;
+import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.Step;
+import io.instructflow.schemas.Verdict;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.MetricNameFilter;
+import org.apache.beam.sdk.metrics.MetricResult;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.metrics.MetricsFilter;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.View;
+import org.apache.beam.sdk.transforms.join.CoGbkResult;
+import org.apache.beam.sdk.transforms.join.CoGroupByKey;
+import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PCollectionView;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+
+/**
+ * The {@code dedup} command: the Self-Instruct ROUGE-L rule over any input. In input order (or
+ * {@code --order-by}), a record whose ROUGE-L F against any earlier kept record is above the
+ * threshold goes to {@code filtered/} with a verdict naming that record and the score; the others go
+ * to {@code data/} with a {@code kept} step.
+ *
+ * <p>Records are read and tokenized in parallel; the decision runs where all token lists meet (a side
+ * input): by default with an incremental Lucene index of the kept records
+ * ({@link GreedyRougeFilter#sequential}), or with {@code components} by finding all similar pairs in
+ * parallel over the worker's cores and applying the rule per connected component
+ * ({@link GreedyRougeFilter#viaComponents}); both give exactly the sequential reference result. The
+ * sequential form does less work when most records are duplicates (it compares with kept records
+ * only); the components form spreads over cores. Records are then joined back with their decisions and
+ * written in input order.
+ */
+public final class DedupPipeline {
+  /** Step name written into provenance. */
+  public static final String STEP = "dedup.rouge_l";
+  /** Version of the step's logic. */
+  public static final String STEP_VERSION = "1";
+  /** Filter id in dropped verdicts. */
+  public static final String FILTER = "rouge_l";
+  /** The one reason this filter drops for. */
+  public static final String REASON = "rouge_l.near_duplicate";
+
+  static final String NAMESPACE = "dedup";
+
+  private DedupPipeline() {}
+
+  /**
+   * Settings of a dedup run.
+   *
+   * @param read what to read
+   * @param out the output folder
+   * @param threshold drop above this ROUGE-L F, in (0, 1]
+   * @param field the compared text
+   * @param tokenizer {@code rouge} (rouge_score-compatible) or {@code unicode}
+   * @param stem Porter-stem tokens longer than three characters
+   * @param orderBy a field to order by instead of input order, or null
+   * @param strategy {@code sequential} (an incremental index of kept records) or {@code components}
+   *     (all similar pairs in parallel, then the rule per connected component); same result
+   * @param shardSize records per output shard
+   * @param runner where to run
+   */
+  public record Config(ReadOptions read, String out, double threshold, DedupText field, String tokenizer, boolean stem,
+      String orderBy, String strategy, long shardSize, Runner runner) {
+    public Config {
+      Objects.requireNonNull(read, "read");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(field, "field");
+      Objects.requireNonNull(runner, "runner");
+      if (!(threshold > 0 && threshold <= 1)) {
+        throw new IllegalArgumentException("--threshold must be in (0, 1], got " + threshold);
+      }
+      Tokenizer.named(tokenizer, stem);
+      if (!strategy.equals("sequential") && !strategy.equals("components")) {
+        throw new IllegalArgumentException("--strategy must be sequential or components, got '" + strategy + "'");
+      }
+      if (orderBy != null && orderBy.isBlank()) {
+        throw new IllegalArgumentException("--order-by must name a field");
+      }
+      if (shardSize < 1) {
+        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
+      }
+    }
+
+    /** The step parameters recorded in provenance. */
+    Map<String, Object> stepParameters() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("threshold", threshold);
+      m.put("field", field.code());
+      m.put("tokenizer", Tokenizer.named(tokenizer, stem).id());
+      m.put("order", orderBy == null ? "input" : orderBy);
+      return m;
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>(read.asMap());
+      m.putAll(stepParameters());
+      m.put("strategy", strategy);
+      m.put("out", out);
+      m.put("shardSize", shardSize);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
+
+  /** Runs the dedup and returns its summary; configuration problems throw before anything runs. */
+  public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
+    PipelineOptions options = c.runner().options("dedup");
+    FileSystems.setDefaultPipelineOptions(options);
+    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
+    OutputLayout layout = new OutputLayout(c.out());
+    layout.prepare();
+    List<String> paths = new ArrayList<>();
+    files.forEach(f -> paths.add(f.path()));
+    RunReport report = new RunReport("dedup", c.runner().describe(), c.asMap(), paths);
+    console.printf(Locale.ROOT, "dedup: %d input file(s) from %s -> %s, ROUGE-L F > %s drops (%s)%n", files.size(),
+        c.read().in(), layout.root(), c.threshold(), c.runner().describe());
+
+    Pipeline p = Pipeline.create(options);
+    ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
+    PCollection<KV<OrderKey, Example>> examples = r.examples();
+    PCollectionView<List<DedupItem>> items =
+        examples
+            .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
+            .setCoder(SerializableCoder.of(DedupItem.class))
+            .apply("AllItems", View.asList());
+    PCollection<KV<OrderKey, DedupDecision>> decisions =
+        p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
+            .apply("Decide", ParDo.of(new DecideFn(items, c.threshold(), c.strategy())).withSideInputs(items))
+            .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class)));
+    TupleTag<Example> exTag = new TupleTag<>() {};
+    TupleTag<DedupDecision> decTag = new TupleTag<>() {};
+    PCollectionTuple out =
+        KeyedPCollectionTuple.of(exTag, examples)
+            .and(decTag, decisions)
+            .apply("JoinDecisions", CoGroupByKey.create())
+            .apply("ApplyDecisions", ParDo.of(new ApplyFn(exTag, decTag, c.stepParameters()))
+                .withOutputTags(KEPT, TupleTagList.of(FILTERED)));
+    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
+    out.get(KEPT).setCoder(coder)
+        .apply("KeptAsJson", WriteOrdered.asJsonLines())
+        .apply("WriteData", WriteOrdered.to(layout.staging(OutputLayout.Kind.DATA)));
+    out.get(FILTERED).setCoder(coder)
+        .apply("FilteredAsJson", WriteOrdered.asJsonLines())
+        .apply("WriteFiltered", WriteOrdered.to(layout.staging(OutputLayout.Kind.FILTERED)));
+    r.rejects()
+        .apply("RejectsAsJson", WriteOrdered.asJsonLines())
+        .apply("WriteRejects", WriteOrdered.to(layout.staging(OutputLayout.Kind.REJECTS)));
+
+    long t0 = System.nanoTime();
+    PipelineResult result;
+    try (Progress.Ticker t = Progress.start("dedup", Progress.READ, console)) {
+      result = p.run();
+      result.waitUntilFinish();
+    }
+    report.stage("read+dedup+write", (System.nanoTime() - t0) / 1_000_000);
+    long t1 = System.nanoTime();
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      layout.publish(k, c.shardSize());
+    }
+    long[] readCounts = layout.takeReadCounts();
+    report.stage("publish+summarize", (System.nanoTime() - t1) / 1_000_000);
+    report.note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
+        counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
+    RunSummary s = report.finish(layout, readCounts[0], readCounts[1], null, null);
+    RunReport.print(s, layout, console);
+    return s;
+  }
+
+  private static long counter(PipelineResult result, String name) {
+    long sum = 0;
+    for (MetricResult<Long> m : result.metrics().queryMetrics(
+        MetricsFilter.builder().addNameFilter(MetricNameFilter.named(NAMESPACE, name)).build()).getCounters()) {
+      sum += m.getAttempted();
+    }
+    return sum;
+  }
+
+  /** Tokenizes the compared text of each record. */
+  static final class TokenizeFn extends DoFn<KV<OrderKey, Example>, DedupItem> {
+    private static final long serialVersionUID = 1L;
+    private final DedupText field;
+    private final Tokenizer tokenizer;
+    private final String orderBy;
+
+    TokenizeFn(DedupText field, String tokenizer, boolean stem, String orderBy) {
+      this.field = field;
+      this.tokenizer = Tokenizer.named(tokenizer, stem);
+      this.orderBy = orderBy;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<DedupItem> out) {
+      Example e = kv.getValue();
+      out.output(new DedupItem(kv.getKey(), orderBy == null ? null : SortValue.of(e, orderBy),
+          List.copyOf(tokenizer.tokens(field.of(e))), e.id(), e.provenance().origin().location()));
+    }
+  }
+
+  /** Orders every item and runs the greedy rule; one decision per record. */
+  static final class DecideFn extends DoFn<Integer, KV<OrderKey, DedupDecision>> {
+    private static final long serialVersionUID = 1L;
+    private final PCollectionView<List<DedupItem>> items;
+    private final double threshold;
+    private final String strategy;
+    private final Counter candidates = Metrics.counter(NAMESPACE, "candidates");
+    private final Counter verifications = Metrics.counter(NAMESPACE, "verifications");
+    private final Counter pairs = Metrics.counter(NAMESPACE, "pairs");
+
+    DecideFn(PCollectionView<List<DedupItem>> items, double threshold, String strategy) {
+      this.items = items;
+      this.threshold = threshold;
+      this.strategy = strategy;
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      List<DedupItem> all = new ArrayList<>(c.sideInput(items));
+      Comparator<DedupItem> byKey = Comparator.comparing(DedupItem::key);
+      all.sort(all.stream().anyMatch(i -> i.sortValue() != null)
+          ? Comparator.comparing(DedupItem::sortValue, SortValue.ORDER).thenComparing(byKey)
+          : byKey);
+      List<List<String>> texts = new ArrayList<>(all.size());
+      for (DedupItem i : all) {
+        texts.add(i.tokens());
+      }
+      GreedyRougeFilter.Result r = strategy.equals("components")
+          ? GreedyRougeFilter.viaComponents(texts, threshold, Runtime.getRuntime().availableProcessors())
+          : GreedyRougeFilter.sequential(texts, threshold);
+      candidates.inc(r.stats().candidates());
+      verifications.inc(r.stats().verifications());
+      pairs.inc(r.stats().pairs());
+      for (int j = 0; j < all.size(); j++) {
+        GreedyRougeFilter.Decision d = r.decisions().get(j);
+        DedupItem item = all.get(j);
+        if (d.kept()) {
+          c.output(KV.of(item.key(), new DedupDecision(true, null, null, 0)));
+        } else {
+          DedupItem m = all.get(d.matched());
+          c.output(KV.of(item.key(), new DedupDecision(false, m.id(), m.location(), d.score())));
+        }
+      }
+    }
+  }
+
+  /** Adds the dedup step to each record and routes it to kept or filtered. */
+  static final class ApplyFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
+    private static final long serialVersionUID = 1L;
+    private final TupleTag<Example> exTag;
+    private final TupleTag<DedupDecision> decTag;
+    private final Map<String, Object> parameters;
+
+    ApplyFn(TupleTag<Example> exTag, TupleTag<DedupDecision> decTag, Map<String, Object> parameters) {
+      this.exTag = exTag;
+      this.decTag = decTag;
+      this.parameters = new LinkedHashMap<>(parameters);
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
+      Example e = kv.getValue().getOnly(exTag);
+      DedupDecision d = kv.getValue().getOnly(decTag);
+      if (d.kept()) {
+        out.get(KEPT).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, STEP_VERSION, parameters, Verdict.KEPT, null))));
+      } else {
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("matched_id", d.matchedId());
+        details.put("matched_location", d.matchedLocation());
+        details.put("score", d.score());
+        details.put("threshold", parameters.get("threshold"));
+        Verdict v = new Verdict.Dropped(FILTER, REASON, details);
+        out.get(FILTERED).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, STEP_VERSION, parameters, v, null))));
+      }
+    }
+  }
+}
