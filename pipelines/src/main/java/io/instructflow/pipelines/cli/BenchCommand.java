@@ -70,11 +70,19 @@ public final class BenchCommand implements Runnable {
         List<String> texts = DedupBench.compose(base, scale, 20261125L);
         System.out.printf(Locale.ROOT, "composed %,d instructions from %,d real ones%n", texts.size(), base.size());
         long t0 = System.nanoTime();
+        // tokens are interned: a million texts of separate token strings would not fit a 4 GB heap
+        java.util.Map<String, String> pool = new java.util.HashMap<>();
         List<List<String>> tokens = new ArrayList<>(texts.size());
-        for (String s : texts) {
-          tokens.add(tok.tokens(s));
+        for (int i = 0; i < texts.size(); i++) {
+          List<String> ts = tok.tokens(texts.get(i));
+          String[] in = new String[ts.size()];
+          for (int k = 0; k < in.length; k++) {
+            in[k] = pool.computeIfAbsent(ts.get(k), x -> x);
+          }
+          tokens.add(java.util.Arrays.asList(in));
+          texts.set(i, null);
         }
-        texts.clear();
+        pool.clear();
         System.gc();
         DedupBench.resetPeaksPublic();
         long t1 = System.nanoTime();

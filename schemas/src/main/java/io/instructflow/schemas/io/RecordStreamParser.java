@@ -334,10 +334,7 @@ public final class RecordStreamParser {
               depth = (b == '{' || b == '[') ? 1 : 0;
             }
           }
-          default -> { // inElement
-            if (i == start) {
-              continue; // the element's first byte set the state above
-            }
+          default -> { // inElement (its first byte was read by the branch above)
             boolean ends = false;
             int endExclusive = i + 1;
             if (inString) {
