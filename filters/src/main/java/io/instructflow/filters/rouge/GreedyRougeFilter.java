@@ -27,6 +27,9 @@ import java.util.concurrent.Future;
  * A dropped text names the kept text it matched best (highest F, then earliest).
  */
 public final class GreedyRougeFilter {
+  /** How often {@link #sequential(List, double, java.util.function.LongConsumer)} reports progress. */
+  public static final int PROGRESS_EVERY = 10_000;
+
   private GreedyRougeFilter() {}
 
   /**
@@ -95,6 +98,14 @@ public final class GreedyRougeFilter {
 
   /** The reference loop with an incremental index of kept texts. */
   public static Result sequential(List<List<String>> texts, double t) {
+    return sequential(texts, t, done -> {});
+  }
+
+  /**
+   * The reference loop with an incremental index of kept texts; {@code progress} is told the number
+   * of texts decided every {@value #PROGRESS_EVERY} texts and at the end.
+   */
+  public static Result sequential(List<List<String>> texts, double t, java.util.function.LongConsumer progress) {
     List<Decision> out = new ArrayList<>(texts.size());
     List<Integer> keptOrdinals = new ArrayList<>();
     try (RougeIndex index = new RougeIndex(t, 256)) {
@@ -108,7 +119,11 @@ public final class GreedyRougeFilter {
           int original = keptOrdinals.get(best.ordinal());
           out.add(new Decision(false, original, best.score()));
         }
+        if (out.size() % PROGRESS_EVERY == 0) {
+          progress.accept(PROGRESS_EVERY);
+        }
       }
+      progress.accept(out.size() % PROGRESS_EVERY);
       return new Result(out, new Stats(index.candidateCount(), index.verificationCount(), 0));
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);

@@ -86,7 +86,11 @@ public final class BenchCommand implements Runnable {
         System.gc();
         DedupBench.resetPeaksPublic();
         long t1 = System.nanoTime();
-        GreedyRougeFilter.Result r = GreedyRougeFilter.sequential(tokens, threshold);
+        long[] decided = {0};
+        GreedyRougeFilter.Result r = GreedyRougeFilter.sequential(tokens, threshold, n -> {
+          decided[0] += n;
+          System.err.printf(Locale.ROOT, "  decided %,d of %,d, %.0f s%n", decided[0], tokens.size(), (System.nanoTime() - t1) / 1e9);
+        });
         double s = (System.nanoTime() - t1) / 1e9;
         System.out.printf(Locale.ROOT, "| %,d | %,d | %.0f s (tokenize %.0f s) | %,d | %,d | %,d MiB |%n", tokens.size(), r.kept().size(), s,
             (t1 - t0) / 1e9, r.stats().candidates(), r.stats().verifications(), DedupBench.peakHeapMibPublic());

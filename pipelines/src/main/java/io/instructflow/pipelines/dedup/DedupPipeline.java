@@ -3,16 +3,14 @@ package io.instructflow.pipelines.dedup;
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.filters.rouge.GreedyRougeFilter;
 import io.instructflow.filters.rouge.Tokenizer;
-import io.instructflow.pipelines.io.InputFile;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.io.ReadRecords;
-import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.RunSummary;
@@ -32,13 +30,11 @@ import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
-import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.MetricNameFilter;
 import org.apache.beam.sdk.metrics.MetricResult;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.metrics.MetricsFilter;
-import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.ParDo;
@@ -145,19 +141,10 @@ public final class DedupPipeline {
 
   /** Runs the dedup and returns its summary; configuration problems throw before anything runs. */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
-    PipelineOptions options = c.runner().options("dedup");
-    FileSystems.setDefaultPipelineOptions(options);
-    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
-    OutputLayout layout = new OutputLayout(c.out());
-    layout.prepare();
-    List<String> paths = new ArrayList<>();
-    files.forEach(f -> paths.add(f.path()));
-    RunReport report = new RunReport("dedup", c.runner().describe(), c.asMap(), paths);
-    console.printf(Locale.ROOT, "dedup: %d input file(s) from %s -> %s, ROUGE-L F > %s drops (%s)%n", files.size(),
-        c.read().in(), layout.root(), c.threshold(), c.runner().describe());
-
-    Pipeline p = Pipeline.create(options);
-    ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
+    PipelineRun run = PipelineRun.start("dedup", c.runner(), c.read(), c.out(), c.asMap(), console);
+    console.printf(Locale.ROOT, "dedup: a record whose ROUGE-L F against an earlier kept one is > %s is dropped%n", c.threshold());
+    Pipeline p = run.pipeline();
+    ReadRecords.Result r = run.read();
     PCollection<KV<OrderKey, Example>> examples = r.examples();
     PCollectionView<List<DedupItem>> items =
         examples
@@ -177,34 +164,13 @@ public final class DedupPipeline {
             .apply("ApplyDecisions", ParDo.of(new ApplyFn(exTag, decTag, c.stepParameters()))
                 .withOutputTags(KEPT, TupleTagList.of(FILTERED)));
     KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    out.get(KEPT).setCoder(coder)
-        .apply("KeptAsJson", WriteOrdered.asJsonLines())
-        .apply("WriteData", WriteOrdered.to(layout.staging(OutputLayout.Kind.DATA)));
-    out.get(FILTERED).setCoder(coder)
-        .apply("FilteredAsJson", WriteOrdered.asJsonLines())
-        .apply("WriteFiltered", WriteOrdered.to(layout.staging(OutputLayout.Kind.FILTERED)));
-    r.rejects()
-        .apply("RejectsAsJson", WriteOrdered.asJsonLines())
-        .apply("WriteRejects", WriteOrdered.to(layout.staging(OutputLayout.Kind.REJECTS)));
-
-    long t0 = System.nanoTime();
-    PipelineResult result;
-    try (Progress.Ticker t = Progress.start("dedup", Progress.READ, console)) {
-      result = p.run();
-      result.waitUntilFinish();
-    }
-    report.stage("read+dedup+write", (System.nanoTime() - t0) / 1_000_000);
-    long t1 = System.nanoTime();
-    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
-      layout.publish(k, c.shardSize());
-    }
-    long[] readCounts = layout.takeReadCounts();
-    report.stage("publish+summarize", (System.nanoTime() - t1) / 1_000_000);
-    report.note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
+    run.write(out.get(KEPT).setCoder(coder), OutputLayout.Kind.DATA, "Data");
+    run.write(out.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
+    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+    PipelineResult result = run.execute("read+dedup+write", Progress.READ, Progress.DECIDED);
+    run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
         counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
-    RunSummary s = report.finish(layout, readCounts[0], readCounts[1], null, null);
-    RunReport.print(s, layout, console);
-    return s;
+    return run.finish(c.shardSize(), null, null);
   }
 
   private static long counter(PipelineResult result, String name) {
@@ -266,7 +232,7 @@ public final class DedupPipeline {
       }
       GreedyRougeFilter.Result r = strategy.equals("components")
           ? GreedyRougeFilter.viaComponents(texts, threshold, Runtime.getRuntime().availableProcessors())
-          : GreedyRougeFilter.sequential(texts, threshold);
+          : GreedyRougeFilter.sequential(texts, threshold, n -> Progress.add(Progress.DECIDED, n));
       candidates.inc(r.stats().candidates());
       verifications.inc(r.stats().verifications());
       pairs.inc(r.stats().pairs());

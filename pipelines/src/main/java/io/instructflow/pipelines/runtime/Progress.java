@@ -17,6 +17,9 @@ public final class Progress {
   /** Records read by a reader. */
   public static final String READ = "read";
 
+  /** Records a deciding step (dedup) has decided. */
+  public static final String DECIDED = "decided";
+
   private static final ConcurrentHashMap<String, AtomicLong> COUNTERS = new ConcurrentHashMap<>();
 
   private Progress() {}
@@ -32,9 +35,14 @@ public final class Progress {
     return a == null ? 0 : a.get();
   }
 
-  /** Starts a ticker for {@code stage} that reports counter {@code counter}; close it when the stage ends. */
+  /** Starts a ticker for {@code stage} that reports the given counters; close it when the stage ends. */
   public static Ticker start(String stage, String counter, PrintStream out) {
-    return new Ticker(stage, counter, out);
+    return new Ticker(stage, new String[] {counter}, out);
+  }
+
+  /** Starts a ticker for {@code stage} that reports several counters. */
+  public static Ticker start(String stage, String[] counters, PrintStream out) {
+    return new Ticker(stage, counters, out);
   }
 
   /** Prints progress lines until closed. */
@@ -43,8 +51,11 @@ public final class Progress {
     private final Thread thread;
     private volatile boolean running = true;
 
-    Ticker(String stage, String counter, PrintStream out) {
-      long base = get(counter);
+    Ticker(String stage, String[] counters, PrintStream out) {
+      long[] base = new long[counters.length];
+      for (int i = 0; i < counters.length; i++) {
+        base[i] = get(counters[i]);
+      }
       long t0 = System.nanoTime();
       thread =
           new Thread(
@@ -58,9 +69,14 @@ public final class Progress {
                   if (!running) {
                     return;
                   }
-                  long n = get(counter) - base;
                   double s = (System.nanoTime() - t0) / 1e9;
-                  out.printf(Locale.ROOT, "  %s: %,d records %s so far, %.0f s elapsed (%,.0f/s)%n", stage, n, counter, s, n / Math.max(s, 1e-9));
+                  StringBuilder line = new StringBuilder();
+                  for (int i = 0; i < counters.length; i++) {
+                    long n = get(counters[i]) - base[i];
+                    line.append(String.format(Locale.ROOT, "%s%,d records %s (%,.0f/s)", i == 0 ? "" : ", ", n, counters[i],
+                        n / Math.max(s, 1e-9)));
+                  }
+                  out.printf(Locale.ROOT, "  %s: %s, %.0f s elapsed%n", stage, line, s);
                 }
               },
               "progress-" + stage);

@@ -1,13 +1,11 @@
 package io.instructflow.pipelines.stats;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.instructflow.pipelines.io.InputFile;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadRecords;
-import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Json;
@@ -19,18 +17,14 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import org.apache.beam.sdk.Pipeline;
-import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.ParDo;
@@ -70,53 +64,25 @@ public final class StatsPipeline {
 
   /** Runs the statistics; returns the run summary (the statistics are in {@code OUT/stats.json}). */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
-    PipelineOptions options = c.runner().options("stats");
-    FileSystems.setDefaultPipelineOptions(options);
-    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
-    OutputLayout layout = new OutputLayout(c.out());
-    layout.prepare();
-    List<String> paths = new ArrayList<>();
-    files.forEach(f -> paths.add(f.path()));
-    RunReport report = new RunReport("stats", c.runner().describe(), c.asMap(), paths);
-    report.note("stats writes no records: 'kept' counts the records analysed");
-    console.printf("stats: %d input file(s) from %s (%s)%n", files.size(), c.read().in(), c.runner().describe());
-
-    Pipeline p = Pipeline.create(options);
-    ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
+    PipelineRun run = PipelineRun.start("stats", c.runner(), c.read(), c.out(), c.asMap(), console);
+    run.report().note("stats writes no records: 'kept' counts the records analysed");
+    ReadRecords.Result r = run.read();
     r.examples()
         .apply("Records", Values.create())
         .apply("Stats", Combine.globally(new StatsFn()))
         .setCoder(SerializableCoder.of(DatasetStats.class))
-        .apply("WriteStats", ParDo.of(new WriteStatsFn(layout.file(STATS_FILE))));
-    r.rejects()
-        .apply("RejectsAsJson", WriteOrdered.asJsonLines())
-        .apply("WriteRejects", WriteOrdered.to(layout.staging(OutputLayout.Kind.REJECTS)));
-
-    long t0 = System.nanoTime();
-    PipelineResult result;
-    try (Progress.Ticker t = Progress.start("stats", Progress.READ, console)) {
-      result = p.run();
-      result.waitUntilFinish();
-    }
-    report.stage("read+analyse", (System.nanoTime() - t0) / 1_000_000);
-    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
-      layout.publish(k, 50_000);
-    }
+        .apply("WriteStats", ParDo.of(new WriteStatsFn(run.layout().file(STATS_FILE))));
+    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+    run.execute("read+analyse", Progress.READ);
     JsonNode stats;
-    try (InputStream in = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(layout.file(STATS_FILE), false)))) {
+    try (InputStream in = Channels.newInputStream(
+        FileSystems.open(FileSystems.matchNewResource(run.layout().file(STATS_FILE), false)))) {
       stats = Json.mapper().readTree(in);
     }
     print(stats, console);
-    long[] readCounts = layout.takeReadCounts();
-    if (readCounts[2] != files.size()) {
-      report.note("read counts came back from " + readCounts[2] + " of " + files.size() + " input files");
-    }
-    long readCount = readCounts[0];
-    long blank = readCounts[1];
-    RunSummary s = report.finish(layout, readCount, blank, stats.path("records").asLong(), null);
-    RunReport.print(s, layout, console);
-    return s;
+    return run.finish(50_000, stats.path("records").asLong(), null);
   }
+
 
   /** Prints the statistics as a few short tables. */
   static void print(JsonNode s, PrintStream out) {

@@ -1,0 +1,136 @@
+package io.instructflow.pipelines.runtime;
+
+import io.instructflow.pipelines.io.InputFile;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.io.ReadRecords;
+import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.schemas.RunSummary;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+
+/**
+ * The life cycle every command shares: check the input and options before anything runs, prepare the
+ * output folder, build a pipeline that reads the input, run it with progress, publish the shards,
+ * and turn what was written into the run summary.
+ *
+ * <pre>{@code
+ * PipelineRun run = PipelineRun.start("import", runner, read, out, config, console);
+ * ReadRecords.Result r = run.read();
+ * run.write(r.examples(), OutputLayout.Kind.DATA, "Data");
+ * run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+ * run.execute("read+convert+write", Progress.READ);
+ * RunSummary s = run.finish(shardSize, null, maxRejectRatio);
+ * }</pre>
+ */
+public final class PipelineRun {
+  private final String command;
+  private final ReadOptions read;
+  private final List<InputFile> files;
+  private final OutputLayout layout;
+  private final RunReport report;
+  private final Pipeline pipeline;
+  private final PrintStream console;
+  private PipelineResult result;
+
+  private PipelineRun(String command, ReadOptions read, List<InputFile> files, OutputLayout layout, RunReport report,
+      Pipeline pipeline, PrintStream console) {
+    this.command = command;
+    this.read = read;
+    this.files = files;
+    this.layout = layout;
+    this.report = report;
+    this.pipeline = pipeline;
+    this.console = console;
+  }
+
+  /**
+   * Lists the input (a bad {@code --in} throws here, before any output is touched), then clears the
+   * outputs of an earlier run in {@code out} and creates an empty pipeline.
+   */
+  public static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
+      PrintStream console) throws InputFiles.InputException, IOException {
+    PipelineOptions options = runner.options(command);
+    FileSystems.setDefaultPipelineOptions(options);
+    List<InputFile> files = InputFiles.expand(read.in(), read.datasetName());
+    OutputLayout layout = new OutputLayout(out);
+    layout.prepare();
+    List<String> paths = new ArrayList<>();
+    files.forEach(f -> paths.add(f.path()));
+    RunReport report = new RunReport(command, runner.describe(), config, paths);
+    console.printf("%s: %d input file(s) from %s -> %s (%s)%n", command, files.size(), read.in(), layout.root(),
+        runner.describe());
+    return new PipelineRun(command, read, files, layout, report, Pipeline.create(options), console);
+  }
+
+  /** The pipeline, for the command's own steps. */
+  public Pipeline pipeline() {
+    return pipeline;
+  }
+
+  /** The output folder. */
+  public OutputLayout layout() {
+    return layout;
+  }
+
+  /** The report, for notes. */
+  public RunReport report() {
+    return report;
+  }
+
+  /** Adds the reader of the input to the pipeline. */
+  public ReadRecords.Result read() {
+    return pipeline.apply("Read", read.reader(files).withCountsDir(layout.countsDir()));
+  }
+
+  /** Writes keyed records as JSON lines, in input order, into the output folder {@code kind}. */
+  public <T> void write(PCollection<KV<OrderKey, T>> records, OutputLayout.Kind kind, String name) {
+    records
+        .apply(name + "AsJson", WriteOrdered.<T>asJsonLines())
+        .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
+  }
+
+  /** Runs the pipeline to completion, showing progress of {@code counters}, timed as {@code stage}. */
+  public PipelineResult execute(String stage, String... counters) {
+    long t0 = System.nanoTime();
+    try (Progress.Ticker t = Progress.start(command, counters, console)) {
+      result = pipeline.run();
+      result.waitUntilFinish();
+    }
+    report.stage(stage, (System.nanoTime() - t0) / 1_000_000);
+    return result;
+  }
+
+  /**
+   * Publishes the shards, collects the exact read counts and writes and prints the run summary.
+   *
+   * @param shardSize records per output shard
+   * @param keptOverride the kept count for commands that write no records, else null
+   * @param maxRejectRatio the allowed share of rejects, or null
+   */
+  public RunSummary finish(long shardSize, Long keptOverride, Double maxRejectRatio) throws IOException {
+    long t1 = System.nanoTime();
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      layout.publish(k, shardSize);
+    }
+    long[] readCounts = layout.takeReadCounts();
+    if (readCounts[2] != files.size()) {
+      report.note("read counts came back from " + readCounts[2] + " of " + files.size() + " input files");
+    }
+    report.stage("publish+summarize", (System.nanoTime() - t1) / 1_000_000);
+    RunSummary s = report.finish(layout, readCounts[0], readCounts[1], keptOverride, maxRejectRatio);
+    RunReport.print(s, layout, console);
+    return s;
+  }
+}
