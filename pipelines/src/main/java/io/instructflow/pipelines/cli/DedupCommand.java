@@ -2,7 +2,6 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.pipelines.dedup.DedupPipeline;
-import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.RunSummary;
 import java.util.concurrent.Callable;
@@ -24,8 +23,7 @@ public final class DedupCommand implements Callable<Integer> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
-  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (earlier outputs in it are replaced).")
-  String out;
+  @Mixin OutputOptions output;
 
   @Option(names = "--threshold", defaultValue = "0.7", paramLabel = "T",
       description = "Drop a record whose ROUGE-L F against an earlier kept one is > T. Default: ${DEFAULT-VALUE}.")
@@ -52,22 +50,16 @@ public final class DedupCommand implements Callable<Integer> {
           + "then the rule per connected component. Same result. Default: ${DEFAULT-VALUE}.")
   String strategy;
 
-  @Option(names = "--shard-size", defaultValue = "50000", paramLabel = "N", description = "Records per output shard. Default: ${DEFAULT-VALUE}.")
-  long shardSize;
 
   @Override
   public Integer call() throws Exception {
     DedupPipeline.Config c;
     try {
-      c = new DedupPipeline.Config(input.toReadOptions(), out, threshold, DedupText.fromCode(field), tokenizer, stem,
-          orderBy, strategy, shardSize, run.toRunner());
+      c = new DedupPipeline.Config(input.toReadOptions(), output.out, threshold, DedupText.fromCode(field), tokenizer,
+          stem, orderBy, strategy, output.shardSize, run.toRunner());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
-    try {
-      return RunReport.exitCode(DedupPipeline.run(c, System.out));
-    } catch (InputFiles.InputException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    return RunReport.exitCode(DedupPipeline.run(c, System.out));
   }
 }

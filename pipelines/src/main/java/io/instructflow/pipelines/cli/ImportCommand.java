@@ -1,9 +1,7 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.pipelines.importer.ImportPipeline;
-import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.runtime.RunReport;
-import io.instructflow.schemas.RunSummary;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,12 +20,7 @@ public final class ImportCommand implements Callable<Integer> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
-  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (earlier outputs in it are replaced).")
-  String out;
-
-  @Option(names = "--shard-size", defaultValue = "50000", paramLabel = "N",
-      description = "Records per output shard (about). Default: ${DEFAULT-VALUE}.")
-  long shardSize;
+  @Mixin OutputOptions output;
 
   @Option(names = "--max-reject-ratio", paramLabel = "R",
       description = "Exit with status 3 (after writing everything) when rejected/read exceeds R, 0..1.")
@@ -37,16 +30,10 @@ public final class ImportCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     ImportPipeline.Config c;
     try {
-      c = new ImportPipeline.Config(input.toReadOptions(), out, shardSize, maxRejectRatio, run.toRunner());
+      c = new ImportPipeline.Config(input.toReadOptions(), output.out, output.shardSize, maxRejectRatio, run.toRunner());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
-    RunSummary s;
-    try {
-      s = ImportPipeline.run(c, System.out);
-    } catch (InputFiles.InputException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    return RunReport.exitCode(s);
+    return RunReport.exitCode(ImportPipeline.run(c, System.out));
   }
 }

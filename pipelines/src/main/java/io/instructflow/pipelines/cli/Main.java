@@ -35,7 +35,8 @@ public final class Main implements Runnable {
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
           PrintWriter err = cmd.getErr();
-          if (ex instanceof UsageException) {
+          // a missing or unreadable --in is found before anything runs: a usage error too
+          if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException) {
             err.println("error: " + ex.getMessage());
             err.flush();
             return EXIT_USAGE;

@@ -1,9 +1,7 @@
 package io.instructflow.pipelines.cli;
 
-import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.stats.StatsPipeline;
-import io.instructflow.schemas.RunSummary;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -27,11 +25,6 @@ public final class StatsCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     StatsPipeline.Config c = new StatsPipeline.Config(input.toReadOptions(), out, run.toRunner());
-    try {
-      RunSummary s = StatsPipeline.run(c, System.out);
-      return RunReport.exitCode(s);
-    } catch (InputFiles.InputException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    return RunReport.exitCode(StatsPipeline.run(c, System.out));
   }
 }
