@@ -63,8 +63,8 @@ public final class RougeIndex implements Closeable {
   private final double threshold;
   private final int refreshEvery;
   private final Map<String, Integer> vocabulary = new HashMap<>();
-  private final Map<String, Integer> documentFrequency = new HashMap<>();
-  private final Map<String, List<Integer>> pendingPostings = new HashMap<>();
+  private final Map<Long, Integer> documentFrequency = new HashMap<>();
+  private final Map<Long, List<Integer>> pendingPostings = new HashMap<>();
   private final List<int[]> texts = new ArrayList<>();
   private final List<int[]> sortedTexts = new ArrayList<>();
   private final ByteBuffersDirectory directory = new ByteBuffersDirectory();
@@ -132,8 +132,8 @@ public final class RougeIndex implements Closeable {
     sortedTexts.add(sorted);
     if (ids.length > 0) {
       Document d = new Document();
-      for (String term : occurrenceTerms(tokens)) {
-        d.add(new StringField(TERMS, term, Field.Store.NO));
+      for (long term : occurrenceKeys(ids)) {
+        d.add(new StringField(TERMS, termBytes(term), Field.Store.NO));
         documentFrequency.merge(term, 1, Integer::sum);
         pendingPostings.computeIfAbsent(term, x -> new ArrayList<>()).add(ordinal);
       }
@@ -195,8 +195,8 @@ public final class RougeIndex implements Closeable {
     int nmax = Bounds.maxLength(m, threshold);
     int k = Bounds.minOverlap(m, Math.max(1, nmin), threshold);
     int required = Math.min(PREFIX_MATCHES, k);
-    List<String> prefix = prefixTerms(tokens, Math.min(m, m - k + required));
-    if (prefix.size() < required) {
+    long[] prefix = prefixTerms(query, Math.min(m, m - k + required));
+    if (prefix.length < required) {
       return out;
     }
     List<Integer> hits = new ArrayList<>();
@@ -207,7 +207,7 @@ public final class RougeIndex implements Closeable {
     if (limit > visible) {
       // texts added since the last refresh: the same prefix test, on their in-memory postings
       Map<Integer, Integer> shared = new HashMap<>();
-      for (String term : prefix) {
+      for (long term : prefix) {
         for (int o : pendingPostings.getOrDefault(term, List.of())) {
           int n = texts.get(o).length;
           if (o < limit && n >= nmin && n <= nmax && shared.merge(o, 1, Integer::sum) == required) {
@@ -272,30 +272,30 @@ public final class RougeIndex implements Closeable {
 
   /**
    * The query's {@code prefix} rarest occurrence terms (by the document frequencies we keep ourselves,
-   * ties by text), leaving out terms no text has: a text that contains none cannot share them.
+   * ties by position), leaving out terms no text has: a text that contains none cannot share them.
    */
-  private List<String> prefixTerms(List<String> tokens, int prefix) {
-    List<String> terms = occurrenceTerms(tokens);
-    int[] df = new int[terms.size()];
-    Integer[] order = new Integer[terms.size()];
-    for (int i = 0; i < df.length; i++) {
-      df[i] = documentFrequency.getOrDefault(terms.get(i), 0);
-      order[i] = i;
+  private long[] prefixTerms(int[] query, int prefix) {
+    long[] terms = occurrenceKeys(query);
+    long[] order = new long[terms.length];
+    for (int i = 0; i < terms.length; i++) {
+      Integer df = documentFrequency.get(terms[i]);
+      order[i] = ((long) (df == null ? 0 : df) << 32) | i;
     }
-    Arrays.sort(order, Comparator.<Integer>comparingInt(i -> df[i]).thenComparing(i -> terms.get(i)));
-    List<String> out = new ArrayList<>(prefix);
-    for (int i = 0; i < prefix && i < order.length; i++) {
-      if (df[order[i]] > 0) {
-        out.add(terms.get(order[i]));
+    Arrays.sort(order);
+    long[] out = new long[Math.min(prefix, terms.length)];
+    int n = 0;
+    for (int i = 0; i < out.length; i++) {
+      if ((order[i] >>> 32) > 0) {
+        out[n++] = terms[(int) order[i]];
       }
     }
-    return out;
+    return Arrays.copyOf(out, n);
   }
 
-  private void searchLucene(List<String> prefix, int required, int lo, int hi, int limit, List<Integer> out) {
-    List<BytesRef> any = new ArrayList<>(prefix.size());
-    for (String t : prefix) {
-      any.add(new BytesRef(t));
+  private void searchLucene(long[] prefix, int required, int lo, int hi, int limit, List<Integer> out) {
+    List<BytesRef> any = new ArrayList<>(prefix.length);
+    for (long t : prefix) {
+      any.add(termBytes(t));
     }
     Query contains;
     if (required == 1) {
@@ -349,15 +349,29 @@ public final class RougeIndex implements Closeable {
     return out;
   }
 
-  /** Tokens numbered by occurrence: a, b, a becomes a#1, b#1, a#2. */
-  static List<String> occurrenceTerms(List<String> tokens) {
-    Map<String, Integer> seen = new HashMap<>();
-    List<String> out = new ArrayList<>(tokens.size());
-    for (String t : tokens) {
-      int n = seen.merge(t, 1, Integer::sum);
-      out.add(t + '#' + n);
+  /**
+   * Token ids numbered by occurrence, as one long each (id in the high bits, occurrence number in the
+   * low 24): a, b, a becomes (a,1), (b,1), (a,2). Equal keys mean "the same token, the k-th time", so
+   * the multiset overlap of two texts is the size of the intersection of their key sets.
+   */
+  static long[] occurrenceKeys(int[] ids) {
+    Map<Integer, Integer> seen = new HashMap<>();
+    long[] out = new long[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      int n = seen.merge(ids[i], 1, Integer::sum);
+      out[i] = ((long) ids[i] << 24) | n;
     }
     return out;
+  }
+
+  /** The indexed term of an occurrence key: its 8 bytes, big-endian. */
+  static BytesRef termBytes(long key) {
+    byte[] b = new byte[8];
+    for (int i = 7; i >= 0; i--) {
+      b[i] = (byte) key;
+      key >>>= 8;
+    }
+    return new BytesRef(b);
   }
 
   private final ThreadLocal<int[]> scratch = ThreadLocal.withInitial(() -> new int[0]);
