@@ -26,10 +26,7 @@ import org.apache.lucene.search.BooleanQuery;
 import org.apache.lucene.search.IndexSearcher;
 import org.apache.lucene.search.ScoreMode;
 import org.apache.lucene.search.SimpleCollector;
-import org.apache.lucene.search.Query;
 import org.apache.lucene.search.TermInSetQuery;
-import org.apache.lucene.search.TermQuery;
-import org.apache.lucene.index.Term;
 import org.apache.lucene.util.BytesRef;
 import org.apache.lucene.store.ByteBuffersDirectory;
 
@@ -54,11 +51,6 @@ public final class RougeIndex implements Closeable {
   private static final String TERMS = "t";
   private static final String LENGTH = "len";
   private static final String ORDINAL = "ord";
-
-  static {
-    // a prefix query holds one clause per prefix term; long texts have thousands
-    IndexSearcher.setMaxClauseCount(Math.max(IndexSearcher.getMaxClauseCount(), 1 << 16));
-  }
 
   private final double threshold;
   private final int refreshEvery;
@@ -193,24 +185,23 @@ public final class RougeIndex implements Closeable {
     int[] query = ids(tokens);
     int nmin = Bounds.minLength(m, threshold);
     int nmax = Bounds.maxLength(m, threshold);
-    int k = Bounds.minOverlap(m, Math.max(1, nmin), threshold);
-    int required = Math.min(PREFIX_MATCHES, k);
-    long[] prefix = prefixTerms(query, Math.min(m, m - k + required));
-    if (prefix.length < required) {
+    long[] prefix = prefixTerms(query, m - Bounds.minOverlap(m, Math.max(1, nmin), threshold) + 1);
+    if (prefix.length == 0) {
       return out;
     }
     List<Integer> hits = new ArrayList<>();
     int luceneLimit = Math.min(limit, visible);
     if (luceneLimit > 0) {
-      searchLucene(prefix, required, nmin, nmax, luceneLimit, hits);
+      searchLucene(prefix, nmin, nmax, luceneLimit, hits);
     }
     if (limit > visible) {
       // texts added since the last refresh: the same prefix test, on their in-memory postings
-      Map<Integer, Integer> shared = new HashMap<>();
+      java.util.BitSet seen = new java.util.BitSet();
       for (long term : prefix) {
         for (int o : pendingPostings.getOrDefault(term, List.of())) {
           int n = texts.get(o).length;
-          if (o < limit && n >= nmin && n <= nmax && shared.merge(o, 1, Integer::sum) == required) {
+          if (o < limit && n >= nmin && n <= nmax && !seen.get(o - visible)) {
+            seen.set(o - visible);
             hits.add(o);
           }
         }
@@ -261,18 +252,14 @@ public final class RougeIndex implements Closeable {
   }
 
   /**
-   * How many prefix terms a candidate must contain. Any text of length n ≥ nmin that can match shares
-   * at least k = minOverlap(m, nmin) occurrence terms with the query, so any m − k + r of the query's
-   * terms include at least r shared ones (pigeonhole). r = 1 lets Lucene answer with one term-set
-   * query; r = 2 halves the candidates on T0 prompts but costs more than it saves, whether Lucene
-   * enforces it with minimum-should-match (30 s vs 11 s on 30K T0 prompts) or by counting matches in
-   * a scored disjunction (73 s vs 27 s on all 55K).
-   */
-  static final int PREFIX_MATCHES = 1;
-
-  /**
    * The query's {@code prefix} rarest occurrence terms (by the document frequencies we keep ourselves,
    * ties by position), leaving out terms no text has: a text that contains none cannot share them.
+   *
+   * <p>Any text of length n ≥ nmin that can match shares at least k = minOverlap(m, nmin) occurrence
+   * terms with the query, so it contains one of any m − k + 1 of them (pigeonhole). Requiring two of
+   * m − k + 2 halves the candidates on T0 prompts but costs more than it saves, whether Lucene enforces
+   * it with minimum-should-match (30 s vs 11 s on 30K T0 prompts) or by counting matches in a scored
+   * disjunction (73 s vs 27 s on all 55K).
    */
   private long[] prefixTerms(int[] query, int prefix) {
     long[] terms = occurrenceKeys(query);
@@ -292,23 +279,14 @@ public final class RougeIndex implements Closeable {
     return Arrays.copyOf(out, n);
   }
 
-  private void searchLucene(long[] prefix, int required, int lo, int hi, int limit, List<Integer> out) {
+  private void searchLucene(long[] prefix, int lo, int hi, int limit, List<Integer> out) {
     List<BytesRef> any = new ArrayList<>(prefix.length);
     for (long t : prefix) {
       any.add(termBytes(t));
     }
-    Query contains;
-    if (required == 1) {
-      contains = new TermInSetQuery(TERMS, any);
-    } else {
-      BooleanQuery.Builder b = new BooleanQuery.Builder();
-      for (BytesRef t : any) {
-        b.add(new TermQuery(new Term(TERMS, t)), BooleanClause.Occur.SHOULD);
-      }
-      contains = b.setMinimumNumberShouldMatch(required).build();
-    }
+    // "contains at least one prefix term": one sorted pass over the terms dictionary per segment
     BooleanQuery q = new BooleanQuery.Builder()
-        .add(contains, BooleanClause.Occur.FILTER)
+        .add(new TermInSetQuery(TERMS, any), BooleanClause.Occur.FILTER)
         .add(IntPoint.newRangeQuery(LENGTH, lo, hi), BooleanClause.Occur.FILTER)
         .add(IntPoint.newRangeQuery(ORDINAL, 0, limit - 1), BooleanClause.Occur.FILTER)
         .build();

@@ -75,7 +75,7 @@ public final class DedupBench {
   }
 
   /** Peak heap use since the last reset, in MiB. */
-  static long peakHeapMib() {
+  public static long peakHeapMib() {
     long sum = 0;
     for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
       if (p.getType() == MemoryType.HEAP) {
@@ -85,17 +85,8 @@ public final class DedupBench {
     return sum >> 20;
   }
 
-  /** Resets the peak heap counters (for callers outside this package). */
-  public static void resetPeaksPublic() {
-    resetPeaks();
-  }
-
-  /** Peak heap use since the last reset, in MiB (for callers outside this package). */
-  public static long peakHeapMibPublic() {
-    return peakHeapMib();
-  }
-
-  static void resetPeaks() {
+  /** Resets the peak heap counters. */
+  public static void resetPeaks() {
     System.gc();
     for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
       p.resetPeakUsage();

@@ -84,7 +84,7 @@ public final class BenchCommand implements Runnable {
         }
         pool.clear();
         System.gc();
-        DedupBench.resetPeaksPublic();
+        DedupBench.resetPeaks();
         long t1 = System.nanoTime();
         long[] decided = {0};
         GreedyRougeFilter.Result r = GreedyRougeFilter.sequential(tokens, threshold, n -> {
@@ -93,7 +93,7 @@ public final class BenchCommand implements Runnable {
         });
         double s = (System.nanoTime() - t1) / 1e9;
         System.out.printf(Locale.ROOT, "| %,d | %,d | %.0f s (tokenize %.0f s) | %,d | %,d | %,d MiB |%n", tokens.size(), r.kept().size(), s,
-            (t1 - t0) / 1e9, r.stats().candidates(), r.stats().verifications(), DedupBench.peakHeapMibPublic());
+            (t1 - t0) / 1e9, r.stats().candidates(), r.stats().verifications(), DedupBench.peakHeapMib());
         return 0;
       }
       System.out.println("| corpus | texts | kept | ours (sequential) | ours (components, threads) | exhaustive | speed-up | LCS ours | LCS exhaustive | peak heap |");
