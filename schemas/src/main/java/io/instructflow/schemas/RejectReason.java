@@ -28,7 +28,13 @@ public enum RejectReason {
   /** One of our own records that does not validate against its JSON Schema. */
   SCHEMA_VIOLATION("schema_violation"),
   /** One of our own records whose id is not the hash of its content (edited after it was written). */
-  ID_MISMATCH("id_mismatch");
+  ID_MISMATCH("id_mismatch"),
+  /** A prompt that, with the requested completion length, does not fit the model's context. */
+  PROMPT_TOO_LONG("prompt_too_long"),
+  /** A chat record sent to a model that has no chat template (or whose template refused it). */
+  NO_CHAT_TEMPLATE("no_chat_template"),
+  /** A generation request the backend refused, or that kept failing after every retry. */
+  GENERATION_FAILED("generation_failed");
 
   private final String code;
 

@@ -24,6 +24,8 @@ import java.util.Objects;
  * @param outputs output folders and files by role
  * @param config the effective configuration
  * @param versions instructflow, Beam, Spark and Java versions
+ * @param metrics what the run's steps measured, by step (e.g. {@code generate}: requests, cache hits,
+ *     tokens, tokens per second); empty for commands that measure nothing beyond the counts
  * @param notes things a person should know about the run (skipped stages and why...)
  */
 public record RunSummary(
@@ -41,6 +43,7 @@ public record RunSummary(
     Map<String, Object> outputs,
     Map<String, Object> config,
     Map<String, String> versions,
+    Map<String, Object> metrics,
     List<String> notes) {
 
   public RunSummary {
@@ -54,6 +57,7 @@ public record RunSummary(
     outputs = Maps.sortedCopy(outputs);
     config = Maps.sortedCopy(config);
     versions = versions == null ? Map.of() : new java.util.TreeMap<>(versions);
+    metrics = Maps.sortedCopy(metrics);
     notes = Maps.listCopy(notes, "notes");
   }
 

@@ -86,7 +86,8 @@ class ExampleTest {
     RunSummary s = new RunSummary("import", "ok", "DirectRunner", Instant.parse("2026-01-02T03:04:05Z").toString(),
         List.of(new RunSummary.StageTime("read", 12)), new RunSummary.Counts(5, 3, 1, 1),
         Map.of("dedup", Map.of("dedup.rouge_l", 1L)), Map.of("invalid_json", 1L), true, 0, List.of("a.jsonl"),
-        Map.of("data", "1 shard"), Map.of("in", "a.jsonl"), Map.of("java", "17"), List.of());
+        Map.of("data", "1 shard"), Map.of("in", "a.jsonl"), Map.of("java", "17"),
+        Map.of("generate", Map.of("requests", 5L)), List.of());
     assertTrue(s.counts().reconciles());
     assertEquals(List.of(), Schemas.errors(Schemas.Kind.RUN_SUMMARY, s));
     assertTrue(!Schemas.errors(Schemas.Kind.RUN_SUMMARY, Json.tree(Map.of("command", "x"))).isEmpty());

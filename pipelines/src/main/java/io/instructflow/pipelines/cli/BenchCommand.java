@@ -16,11 +16,47 @@ import picocli.CommandLine.Option;
 
 /** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (not tests): print a Markdown table.",
-    subcommands = {BenchCommand.Dedup.class})
+    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {
     new picocli.CommandLine(this).usage(System.out);
+  }
+
+  /** Throughput of the embedded llama.cpp engine: sequential against 1-16 slots. */
+  @Command(name = "generate", mixinStandardHelpOptions = true,
+      description = {"Completion throughput of the embedded llama.cpp engine on fixed prompts with greedy decoding: "
+          + "one request at a time, then all requests at once over each slot count. Outputs must be identical."})
+  static final class Generate implements Callable<Integer> {
+    @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
+    String model;
+
+    @Option(names = "--requests", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}.")
+    int requests;
+
+    @Option(names = "--max-tokens", defaultValue = "256", description = "Default: ${DEFAULT-VALUE}.")
+    int maxTokens;
+
+    @Option(names = "--threads", defaultValue = "0", description = "Decoding threads; 0: one per core. Default: ${DEFAULT-VALUE}.")
+    int threads;
+
+    @Option(names = "--slots", defaultValue = "1,2,4,8,16", split = ",", description = "Default: ${DEFAULT-VALUE}.")
+    int[] slots;
+
+    @Override
+    public Integer call() throws Exception {
+      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+      Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
+      System.out.printf(Locale.ROOT, "bench generate: %s, %s, %d cores, %d requests x up to %d tokens, greedy, Java %s%n",
+          LocalDate.now(), m.getFileName(), Runtime.getRuntime().availableProcessors(), requests, maxTokens,
+          System.getProperty("java.version"));
+      try {
+        io.instructflow.pipelines.bench.GenerateBench.run(m, requests, maxTokens, threads, slots, System.out, System.err);
+      } catch (io.instructflow.inference.InvalidModelException e) {
+        throw new Main.UsageException(e.getMessage());
+      }
+      return 0;
+    }
   }
 
   /** ROUGE-L greedy filter: ours vs the exhaustive loop, and a composed large-scale run. */

@@ -79,6 +79,13 @@ public final class PipelineRun {
     return pipeline;
   }
 
+  /** The input files' paths, by source index. */
+  public List<String> inputPaths() {
+    List<String> out = new ArrayList<>();
+    files.forEach(f -> out.add(f.path()));
+    return out;
+  }
+
   /** The output folder. */
   public OutputLayout layout() {
     return layout;

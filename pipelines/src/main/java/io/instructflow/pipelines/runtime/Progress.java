@@ -19,6 +19,8 @@ public final class Progress {
 
   /** Records a deciding step (dedup) has decided. */
   public static final String DECIDED = "decided";
+  /** Records sent through the model (or answered from its cache). */
+  public static final String GENERATED = "generated";
 
   private static final ConcurrentHashMap<String, AtomicLong> COUNTERS = new ConcurrentHashMap<>();
 

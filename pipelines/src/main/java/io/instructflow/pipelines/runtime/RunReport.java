@@ -40,6 +40,7 @@ public final class RunReport {
   private final Map<String, Object> config;
   private final List<String> inputs;
   private final List<String> notes = new ArrayList<>();
+  private final Map<String, Object> metrics = new TreeMap<>();
 
   /**
    * @param command the command name
@@ -57,6 +58,11 @@ public final class RunReport {
   /** Records how long stage {@code name} took. */
   public void stage(String name, long millis) {
     stages.add(new RunSummary.StageTime(name, millis));
+  }
+
+  /** Records what step {@code step} measured (see {@link RunSummary#metrics}). */
+  public void metrics(String step, Map<String, ?> values) {
+    metrics.put(step, new TreeMap<>(values));
   }
 
   /** Adds a note for the person reading the summary. */
@@ -99,7 +105,7 @@ public final class RunReport {
         new RunSummary(
             command, status, runner, started.toString(), stages, counts, filteredByStep(layout),
             layout.countBy(OutputLayout.Kind.REJECTS, "reason"), counts.reconciles(), blankLines, inputs, outputs,
-            config, Versions.all(), notes);
+            config, Versions.all(), metrics, notes);
     layout.writeFile(OutputLayout.SUMMARY, Json.pretty(s) + "\n");
     return s;
   }

@@ -1,0 +1,90 @@
+package io.instructflow.inference;
+
+import io.instructflow.schemas.ModelRef;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+/**
+ * A {@link LanguageModel} in front of a {@link ResponseCache}: requests with a stored result are
+ * answered from it, the others go to the model, which is created only when the first such request
+ * comes (a rerun whose requests are all cached never loads the model).
+ */
+public final class CachingModel implements LanguageModel {
+  private final ModelRef ref;
+  private final Supplier<LanguageModel> model;
+  private final ResponseCache cache;
+  private final AtomicLong hits = new AtomicLong();
+  private final AtomicLong misses = new AtomicLong();
+  private volatile LanguageModel loaded;
+
+  /**
+   * @param ref the identity of the model {@code model} will create (its key in the cache)
+   * @param model creates the model on first use
+   * @param cache the cache
+   */
+  public CachingModel(ModelRef ref, Supplier<LanguageModel> model, ResponseCache cache) {
+    this.ref = ref;
+    this.model = model;
+    this.cache = cache;
+  }
+
+  @Override
+  public ModelRef ref() {
+    return ref;
+  }
+
+  /** Requests answered from the cache so far. */
+  public long hits() {
+    return hits.get();
+  }
+
+  /** Requests sent to the model so far. */
+  public long misses() {
+    return misses.get();
+  }
+
+  @Override
+  public List<GenerationResult> generate(List<GenerationRequest> batch) {
+    GenerationResult[] out = new GenerationResult[batch.size()];
+    String[] keys = new String[batch.size()];
+    List<GenerationRequest> todo = new ArrayList<>();
+    List<Integer> where = new ArrayList<>();
+    for (int i = 0; i < batch.size(); i++) {
+      GenerationRequest r = batch.get(i);
+      keys[i] = ResponseCache.key(ref, r);
+      var hit = cache.get(keys[i], r.id());
+      if (hit.isPresent()) {
+        out[i] = hit.get();
+        hits.incrementAndGet();
+      } else {
+        todo.add(r);
+        where.add(i);
+      }
+    }
+    if (!todo.isEmpty()) {
+      misses.addAndGet(todo.size());
+      List<GenerationResult> fresh = delegate().generate(todo);
+      for (int j = 0; j < fresh.size(); j++) {
+        int i = where.get(j);
+        out[i] = fresh.get(j);
+        cache.put(keys[i], fresh.get(j));
+      }
+    }
+    return List.of(out);
+  }
+
+  private LanguageModel delegate() {
+    LanguageModel m = loaded;
+    if (m == null) {
+      synchronized (this) {
+        if (loaded == null) {
+          loaded = model.get();
+        }
+        m = loaded;
+      }
+    }
+    return m;
+  }
+}

@@ -1,0 +1,26 @@
+package io.instructflow.inference;
+
+import io.instructflow.schemas.ModelRef;
+import java.util.List;
+
+/**
+ * A language model that completes batches of requests.
+ *
+ * <p>Contract:
+ * <ul>
+ *   <li>{@link #generate} returns one result per request, in request order. A request that cannot be
+ *       served (prompt too long, no chat template, the backend refusing it or failing after retries)
+ *       gets a failed {@link GenerationResult}; the call itself throws only when the model is unusable.
+ *   <li>Implementations are thread-safe: pipelines call one shared instance from many threads, and a
+ *       backend bounds its own concurrency (callers block when it is saturated).
+ *   <li>With temperature 0 the text of a completion depends only on the request, not on the batch it
+ *       came in or on which slot or thread served it.
+ * </ul>
+ */
+public interface LanguageModel {
+  /** The model's identity for provenance and cache keys. */
+  ModelRef ref();
+
+  /** Completes every request of the batch. */
+  List<GenerationResult> generate(List<GenerationRequest> batch);
+}

@@ -1,0 +1,109 @@
+package io.instructflow.inference;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.ModelRef;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Optional;
+
+/**
+ * Finished generations on disk, one small JSON file per request, so that a rerun (after a crash, or
+ * after a change further down a pipeline) does not ask the model again.
+ *
+ * <p>The key is the SHA-256 of the model's identity (its file's SHA-256, or backend and name for a
+ * remote model), the request's content (its prompt, or its messages, which the model's own chat
+ * template, part of the model file, turns into the same rendered prompt every time), the sampling
+ * parameters and the effective seed. Entries are written to a temporary file and renamed into place,
+ * so a crash leaves either a whole entry or none. Only successful results are stored: failures are
+ * retried on the next run. Safe for concurrent use by threads and processes (the last rename wins, and
+ * both writers wrote the same content).
+ */
+public final class ResponseCache {
+  private final Path dir;
+
+  public ResponseCache(Path dir) {
+    this.dir = dir;
+  }
+
+  /** The cache folder. */
+  public Path dir() {
+    return dir;
+  }
+
+  /** The key of a request for a model. */
+  public static String key(ModelRef model, GenerationRequest r) {
+    ObjectNode k = Json.mapper().createObjectNode();
+    k.put("v", 1);
+    k.put("model", model.sha256() != null ? "sha256:" + model.sha256() : model.backend() + ":" + model.id());
+    if (r.isChat()) {
+      k.set("messages", Json.mapper().valueToTree(r.messages()));
+    } else {
+      k.put("prompt", r.prompt());
+    }
+    k.set("params", Json.mapper().valueToTree(r.params().asMap()));
+    k.put("seed", r.seed());
+    try {
+      byte[] h = MessageDigest.getInstance("SHA-256").digest(Json.line(k).getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(h);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The stored result for a key, marked as cached. An unreadable entry counts as absent. */
+  public Optional<GenerationResult> get(String key, String requestId) {
+    Path f = file(key);
+    if (!Files.isRegularFile(f)) {
+      return Optional.empty();
+    }
+    try {
+      JsonNode node = Json.mapper().readTree(Files.readString(f, StandardCharsets.UTF_8));
+      GenerationResult stored = Json.mapper().treeToValue(node.get("result"), GenerationResult.class);
+      return Optional.of(new GenerationResult(requestId, stored.renderedPrompt(), stored.promptTokens(),
+          stored.choices(), null, null, true));
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Stores a successful result under a key, atomically. */
+  public void put(String key, GenerationResult result) {
+    if (!result.ok()) {
+      return;
+    }
+    Path f = file(key);
+    try {
+      Files.createDirectories(f.getParent());
+      ObjectNode entry = Json.mapper().createObjectNode();
+      entry.put("key", key);
+      entry.set("result", Json.mapper().valueToTree(result));
+      Path tmp = Files.createTempFile(f.getParent(), ".tmp-", ".json");
+      try {
+        Files.writeString(tmp, Json.line(entry) + "\n", StandardCharsets.UTF_8);
+        try {
+          Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+          Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
+        }
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write cache entry " + f, e);
+    }
+  }
+
+  private Path file(String key) {
+    return dir.resolve(key.substring(0, 2)).resolve(key + ".json");
+  }
+}

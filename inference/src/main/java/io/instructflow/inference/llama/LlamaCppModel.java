@@ -1,0 +1,349 @@
+package io.instructflow.inference.llama;
+
+import de.kherud.llama.InferenceParameters;
+import de.kherud.llama.LlamaIterator;
+import de.kherud.llama.LlamaModel;
+import de.kherud.llama.LlamaOutput;
+import de.kherud.llama.ModelParameters;
+import de.kherud.llama.Pair;
+import de.kherud.llama.args.LogFormat;
+import io.instructflow.inference.Completion;
+import io.instructflow.inference.FinishReason;
+import io.instructflow.inference.GenerationRequest;
+import io.instructflow.inference.GenerationResult;
+import io.instructflow.inference.GenerationResult.ErrorKind;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.LanguageModel;
+import io.instructflow.inference.ModelFiles;
+import io.instructflow.schemas.Message;
+import io.instructflow.schemas.ModelRef;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * llama.cpp in-process (through {@code de.kherud:llama}), for GGUF models.
+ *
+ * <p>Batching is llama.cpp's continuous batching: the model is loaded with {@code parallel} slots, each
+ * with its own share of the context, and every completion in flight occupies one slot; llama.cpp
+ * decodes the tokens of all busy slots together, and a slot that finishes takes the next waiting
+ * completion at once. Requests from every caller in the JVM (DoFn instances, server threads) share the
+ * slots. At most {@code parallel + queue} completions are submitted at a time; further callers block
+ * until one finishes, so memory stays bounded whatever the input size.
+ *
+ * <p>One instance per model configuration per JVM ({@link #shared}): loading is expensive, and the
+ * binding's {@code close()} does not release the native context (measured), so models stay loaded
+ * until the JVM exits. The binding also leaves a non-daemon native thread: programs using this class
+ * must end with {@code System.exit}.
+ *
+ * <p>Every completion is decoded as a stream to count its tokens: the count is the number of tokens
+ * emitted (a stop string's own tokens are not emitted), and the finish reason is {@code length} when
+ * that count reached {@code maxTokens}. Prompt caching between requests is off, so a completion does not
+ * depend on what a slot served before.
+ */
+public final class LlamaCppModel implements LanguageModel {
+  private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
+  private static final Map<Config, LlamaCppModel> SHARED = new HashMap<>();
+  private static volatile boolean loggerSet;
+
+  /**
+   * How to load a model.
+   *
+   * @param model the GGUF file
+   * @param parallel slots (completions decoded together), 1 to 256
+   * @param contextPerSlot context tokens per slot (prompt plus completion); 0 picks
+   *     min(the model's training context, {@value #DEFAULT_CONTEXT_PER_SLOT})
+   * @param threads CPU threads for decoding; 0 means one per available core
+   * @param gpuLayers layers to offload to the GPU (0 = CPU only; needs a CUDA build of the native library)
+   * @param queue completions that may wait for a slot beyond those decoding
+   * @param verboseNative pass llama.cpp's own log through (to stderr) instead of silencing it
+   */
+  public record Config(Path model, int parallel, int contextPerSlot, int threads, int gpuLayers, int queue,
+      boolean verboseNative) {
+    public Config {
+      Objects.requireNonNull(model, "model");
+      model = model.toAbsolutePath().normalize();
+      if (parallel < 1 || parallel > 256) {
+        throw new IllegalArgumentException("parallel must be in [1, 256], got " + parallel);
+      }
+      if (contextPerSlot < 0) {
+        throw new IllegalArgumentException("contextPerSlot must be >= 0, got " + contextPerSlot);
+      }
+      if (threads < 0 || gpuLayers < 0 || queue < 0) {
+        throw new IllegalArgumentException("threads, gpuLayers and queue must be >= 0");
+      }
+    }
+
+    /** Defaults: 8 slots, automatic context, one thread per core, CPU only. */
+    public static Config of(Path model) {
+      return new Config(model, 8, 0, 0, 0, 16, false);
+    }
+
+    public Config withParallel(int p) {
+      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative);
+    }
+
+    public Config withContextPerSlot(int c) {
+      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative);
+    }
+
+    public Config withThreads(int t) {
+      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative);
+    }
+
+    public Config withGpuLayers(int g) {
+      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative);
+    }
+
+    public Config withVerboseNative(boolean v) {
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v);
+    }
+  }
+
+  /** Context per slot when neither the config nor a smaller training context says otherwise. */
+  public static final int DEFAULT_CONTEXT_PER_SLOT = 2048;
+
+  private final Config config;
+  private final GgufMetadata metadata;
+  private final ModelRef ref;
+  private final int contextPerSlot;
+  private final LlamaModel model;
+  private final ExecutorService workers;
+  private final Semaphore admission;
+
+  private LlamaCppModel(Config config) throws InvalidModelException {
+    this.config = config;
+    this.metadata = GgufMetadata.read(config.model());
+    long trained = metadata.contextLength().orElse((long) DEFAULT_CONTEXT_PER_SLOT);
+    this.contextPerSlot = config.contextPerSlot() > 0 ? config.contextPerSlot()
+        : (int) Math.min(trained, DEFAULT_CONTEXT_PER_SLOT);
+    this.ref = new ModelRef(config.model().getFileName().toString(), ModelFiles.sha256(config.model()), "llama.cpp");
+    int threads = config.threads() > 0 ? config.threads() : Runtime.getRuntime().availableProcessors();
+    silenceNativeLog(config.verboseNative());
+    ModelParameters p = new ModelParameters()
+        .setModel(config.model().toString())
+        .setParallel(config.parallel())
+        .setCtxSize(contextPerSlot * config.parallel())
+        .setThreads(threads)
+        .setThreadsBatch(threads)
+        .enableJinja();
+    if (config.gpuLayers() > 0) {
+      // only when asked: the flag alone makes a CPU-only build print warnings
+      p.setGpuLayers(config.gpuLayers());
+    }
+    if (!config.verboseNative()) {
+      p.disableLog();
+    }
+    long t0 = System.nanoTime();
+    try {
+      this.model = new LlamaModel(p);
+    } catch (RuntimeException | UnsatisfiedLinkError e) {
+      // the binding's LlamaException is not public
+      throw new InvalidModelException("llama.cpp could not load " + config.model() + ": " + e.getMessage());
+    }
+    LOG.info("loaded {} ({}, {} tensors) in {} ms: {} slots x {} context tokens, {} threads, {} GPU layers",
+        ref.id(), metadata.architecture().orElse("unknown architecture"), metadata.tensorCount(),
+        (System.nanoTime() - t0) / 1_000_000, config.parallel(), contextPerSlot, threads, config.gpuLayers());
+    AtomicInteger n = new AtomicInteger();
+    this.workers = Executors.newFixedThreadPool(config.parallel(), r -> {
+      Thread t = new Thread(r, "llama-slot-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    this.admission = new Semaphore(config.parallel() + config.queue());
+  }
+
+  /**
+   * The JVM's instance for this configuration, loaded on first use.
+   *
+   * @throws InvalidModelException when the file is missing, not GGUF, or llama.cpp cannot load it
+   */
+  public static LlamaCppModel shared(Config config) throws InvalidModelException {
+    synchronized (SHARED) {
+      LlamaCppModel m = SHARED.get(config);
+      if (m == null) {
+        m = new LlamaCppModel(config);
+        SHARED.put(config, m);
+      }
+      return m;
+    }
+  }
+
+  private static void silenceNativeLog(boolean verbose) {
+    if (!verbose && !loggerSet) {
+      synchronized (SHARED) {
+        if (!loggerSet) {
+          LlamaModel.setLogger(LogFormat.TEXT, (level, msg) -> {});
+          loggerSet = true;
+        }
+      }
+    }
+  }
+
+  @Override
+  public ModelRef ref() {
+    return ref;
+  }
+
+  /** The GGUF metadata of the loaded file. */
+  public GgufMetadata metadata() {
+    return metadata;
+  }
+
+  /** Context tokens per slot. */
+  public int contextPerSlot() {
+    return contextPerSlot;
+  }
+
+  /** The configuration it was loaded with. */
+  public Config config() {
+    return config;
+  }
+
+  /** Tokens of a text, as the model's tokenizer splits it (no BOS). */
+  public int countTokens(String text) {
+    return model.encode(text).length;
+  }
+
+  @Override
+  public List<GenerationResult> generate(List<GenerationRequest> batch) {
+    // render and check every request first, then submit all their completions, then collect
+    List<Prepared> prepared = new ArrayList<>(batch.size());
+    for (GenerationRequest r : batch) {
+      prepared.add(prepare(r));
+    }
+    List<List<Future<Completion>>> futures = new ArrayList<>(batch.size());
+    try {
+      for (Prepared p : prepared) {
+        List<Future<Completion>> fs = new ArrayList<>();
+        if (p.failure == null) {
+          for (int i = 0; i < p.request.params().n(); i++) {
+            final long seed = p.request.seed() + i;
+            admission.acquire();
+            try {
+              fs.add(workers.submit(() -> {
+                try {
+                  return complete(p.rendered, p.request, seed);
+                } finally {
+                  admission.release();
+                }
+              }));
+            } catch (RuntimeException e) {
+              admission.release();
+              throw e;
+            }
+          }
+        }
+        futures.add(fs);
+      }
+      List<GenerationResult> out = new ArrayList<>(batch.size());
+      for (int k = 0; k < prepared.size(); k++) {
+        Prepared p = prepared.get(k);
+        if (p.failure != null) {
+          out.add(p.failure);
+          continue;
+        }
+        List<Completion> choices = new ArrayList<>();
+        String error = null;
+        for (Future<Completion> f : futures.get(k)) {
+          try {
+            choices.add(f.get());
+          } catch (ExecutionException e) {
+            error = String.valueOf(e.getCause().getMessage());
+          }
+        }
+        out.add(error == null ? GenerationResult.ok(p.request.id(), p.rendered, p.promptTokens, choices)
+            : GenerationResult.failed(p.request.id(), p.rendered, ErrorKind.REJECTED, "llama.cpp: " + error));
+      }
+      return out;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while generating", e);
+    }
+  }
+
+  private record Prepared(GenerationRequest request, String rendered, int promptTokens, GenerationResult failure) {}
+
+  private Prepared prepare(GenerationRequest r) {
+    String rendered;
+    if (r.isChat()) {
+      if (metadata.chatTemplate().isEmpty()) {
+        return new Prepared(r, null, 0, GenerationResult.failed(r.id(), null, ErrorKind.NO_CHAT_TEMPLATE,
+            "model " + ref.id() + " has no chat template (no tokenizer.chat_template in the GGUF file): "
+                + "send text prompts, or use a model with a chat template"));
+      }
+      try {
+        rendered = render(r.messages());
+      } catch (RuntimeException e) {
+        return new Prepared(r, null, 0, GenerationResult.failed(r.id(), null, ErrorKind.NO_CHAT_TEMPLATE,
+            "cannot apply the chat template of " + ref.id() + ": " + e.getMessage()));
+      }
+    } else {
+      rendered = r.prompt();
+    }
+    // one more token for the BOS llama.cpp adds in front of the prompt
+    int promptTokens = countTokens(rendered) + 1;
+    int need = promptTokens + r.params().maxTokens();
+    if (need > contextPerSlot) {
+      return new Prepared(r, rendered, promptTokens, GenerationResult.failed(r.id(), rendered, ErrorKind.PROMPT_TOO_LONG,
+          "prompt of " + promptTokens + " tokens plus max_tokens " + r.params().maxTokens() + " exceeds the "
+              + contextPerSlot + "-token context of a slot"));
+    }
+    return new Prepared(r, rendered, promptTokens, null);
+  }
+
+  /** The messages through the model's own chat template, with the generation prompt appended. */
+  private String render(List<Message> messages) {
+    String system = null;
+    List<Pair<String, String>> turns = new ArrayList<>();
+    for (int i = 0; i < messages.size(); i++) {
+      Message m = messages.get(i);
+      if (m.role().equals("system") && i == 0) {
+        system = m.content();
+      } else if (m.role().equals("user") || m.role().equals("assistant")) {
+        turns.add(new Pair<>(m.role(), m.content()));
+      } else {
+        throw new IllegalArgumentException("role '" + m.role() + "' at turn " + i
+            + " is not supported by the llama.cpp backend (system first, then user and assistant)");
+      }
+    }
+    return model.applyTemplate(new InferenceParameters("").setMessages(system, turns));
+  }
+
+  private Completion complete(String prompt, GenerationRequest r, long seed) {
+    InferenceParameters ip = new InferenceParameters(prompt)
+        .setNPredict(r.params().maxTokens())
+        .setTemperature((float) r.params().temperature())
+        .setTopP((float) r.params().topP())
+        .setTopK(r.params().topK())
+        .setSeed((int) seed)
+        .setCachePrompt(false);
+    if (!r.params().stop().isEmpty()) {
+      ip.setStopStrings(r.params().stop().toArray(new String[0]));
+    }
+    StringBuilder text = new StringBuilder();
+    int tokens = 0;
+    LlamaIterator it = (LlamaIterator) model.generate(ip).iterator();
+    while (it.hasNext()) {
+      LlamaOutput o = it.next();
+      // every token comes as one output; the last output only marks the end
+      if (it.hasNext()) {
+        tokens++;
+      }
+      text.append(o.text);
+    }
+    FinishReason reason = tokens >= r.params().maxTokens() ? FinishReason.LENGTH : FinishReason.STOP;
+    return new Completion(text.toString(), reason, tokens);
+  }
+}

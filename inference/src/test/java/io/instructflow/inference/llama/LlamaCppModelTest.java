@@ -1,0 +1,148 @@
+package io.instructflow.inference.llama;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.instructflow.inference.Completion;
+import io.instructflow.inference.FinishReason;
+import io.instructflow.inference.GenerationRequest;
+import io.instructflow.inference.GenerationResult;
+import io.instructflow.inference.GenerationResult.ErrorKind;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.SamplingParams;
+import io.instructflow.schemas.Message;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The llama.cpp backend on the real (tiny) stories260K model. */
+class LlamaCppModelTest {
+  @TempDir Path tmp;
+
+  private static final String[] OPENINGS = {
+    "Once upon a time", "The little dog", "One day, Lily", "Tom and his mom", "The sun was", "In the park,",
+    "Ben had a red", "There was a big"
+  };
+
+  private static LlamaCppModel model(int parallel) throws InvalidModelException {
+    return LlamaCppModel.shared(LlamaCppModel.Config.of(TestModels.stories()).withParallel(parallel)
+        .withContextPerSlot(256).withThreads(2));
+  }
+
+  private static List<GenerationRequest> openings(SamplingParams p) {
+    List<GenerationRequest> out = new ArrayList<>();
+    for (int i = 0; i < OPENINGS.length; i++) {
+      out.add(GenerationRequest.text("r" + i, OPENINGS[i], p, 1000 + i));
+    }
+    return out;
+  }
+
+  private static List<String> texts(List<GenerationResult> results) {
+    List<String> out = new ArrayList<>();
+    for (GenerationResult r : results) {
+      assertTrue(r.ok(), r.requestId() + ": " + r.error());
+      out.add(r.choices().get(0).text());
+    }
+    return out;
+  }
+
+  @Test
+  void greedyTextDoesNotDependOnSlotsOrBatching() throws Exception {
+    SamplingParams p = SamplingParams.greedy(48);
+    List<String> batched8 = texts(model(8).generate(openings(p)));
+    List<String> again = texts(model(8).generate(openings(p)));
+    List<String> oneSlot = texts(model(1).generate(openings(p)));
+    List<String> oneByOne = new ArrayList<>();
+    for (GenerationRequest r : openings(p)) {
+      oneByOne.addAll(texts(model(8).generate(List.of(r))));
+    }
+    assertEquals(batched8, again);
+    assertEquals(batched8, oneSlot);
+    assertEquals(batched8, oneByOne);
+    assertTrue(batched8.get(0).startsWith(", there was a little girl named Lily"), batched8.get(0));
+    assertEquals(OPENINGS.length, batched8.stream().distinct().count(), "different prompts, different stories");
+  }
+
+  @Test
+  void countsTokensAndReportsWhyACompletionEnded() throws Exception {
+    GenerationResult r = model(8).generate(List.of(GenerationRequest.text("a", "Once upon a time",
+        SamplingParams.greedy(10), 0))).get(0);
+    Completion c = r.choices().get(0);
+    assertEquals(FinishReason.LENGTH, c.finishReason());
+    assertEquals(10, c.tokens());
+    assertEquals(5, r.promptTokens(), "4 prompt tokens and BOS");
+
+    SamplingParams stopAtLily = new SamplingParams(64, 0, 1, 0, List.of("Lily"), 1);
+    Completion s = model(8).generate(List.of(GenerationRequest.text("b", "Once upon a time", stopAtLily, 0)))
+        .get(0).choices().get(0);
+    assertEquals(FinishReason.STOP, s.finishReason());
+    assertEquals(", there was a little girl named ", s.text());
+  }
+
+  @Test
+  void sampledTextFollowsTheSeed() throws Exception {
+    SamplingParams p = new SamplingParams(40, 0.9, 0.95, 40, List.of(), 2);
+    GenerationRequest r = GenerationRequest.text("s", "Once upon a time", p, 42);
+    GenerationResult a = model(8).generate(List.of(r)).get(0);
+    GenerationResult b = model(1).generate(List.of(r)).get(0);
+    assertEquals(2, a.choices().size());
+    assertEquals(a.choices(), b.choices(), "same seeds, same samples, whatever the slots");
+    assertNotEquals(a.choices().get(0).text(), a.choices().get(1).text(), "choice i uses seed + i");
+    GenerationResult other = model(8).generate(List.of(GenerationRequest.text("s", "Once upon a time", p, 43))).get(0);
+    assertNotEquals(a.choices().get(0).text(), other.choices().get(0).text());
+  }
+
+  @Test
+  void aPromptLongerThanTheContextFailsAloneInItsBatch() throws Exception {
+    String longPrompt = "Once upon a time there was a cat. ".repeat(60);
+    List<GenerationResult> rs = model(8).generate(List.of(
+        GenerationRequest.text("long", longPrompt, SamplingParams.greedy(16), 0),
+        GenerationRequest.text("fine", "The little dog", SamplingParams.greedy(16), 0)));
+    assertFalse(rs.get(0).ok());
+    assertEquals(ErrorKind.PROMPT_TOO_LONG, rs.get(0).errorKind());
+    assertTrue(rs.get(0).error().contains("exceeds the 256-token context of a slot"), rs.get(0).error());
+    assertTrue(rs.get(1).ok());
+    assertEquals(16, rs.get(1).choices().get(0).tokens());
+  }
+
+  @Test
+  void chatNeedsTheModelsOwnTemplate() throws Exception {
+    List<Message> chat = List.of(new Message("system", "You tell stories."), new Message("user", "Tell me one."));
+    GenerationResult none = model(8).generate(List.of(GenerationRequest.chat("c", chat, SamplingParams.greedy(8), 0)))
+        .get(0);
+    assertEquals(ErrorKind.NO_CHAT_TEMPLATE, none.errorKind());
+    assertTrue(none.error().contains("has no chat template"), none.error());
+
+    Path withTemplate = TestModels.withStringKey(TestModels.stories(), "tokenizer.chat_template", TestModels.CHATML,
+        tmp.resolve("stories-chatml.gguf"));
+    LlamaCppModel chatModel = LlamaCppModel.shared(LlamaCppModel.Config.of(withTemplate).withContextPerSlot(256));
+    GenerationResult r = chatModel.generate(List.of(GenerationRequest.chat("c", chat, SamplingParams.greedy(8), 0)))
+        .get(0);
+    assertTrue(r.ok(), r.error());
+    assertEquals("<|im_start|>system\nYou tell stories.<|im_end|>\n<|im_start|>user\nTell me one.<|im_end|>\n"
+        + "<|im_start|>assistant\n", r.renderedPrompt());
+    assertEquals(8, r.choices().get(0).tokens());
+    assertNotEquals(model(8).ref().sha256(), chatModel.ref().sha256(), "the template is part of the model's identity");
+  }
+
+  @Test
+  void refusesAFileThatIsNotAModelBeforeLoading() throws Exception {
+    Path bogus = Files.writeString(tmp.resolve("bogus.gguf"), "{\"not\": \"a model\"}");
+    InvalidModelException e = assertThrows(InvalidModelException.class,
+        () -> LlamaCppModel.shared(LlamaCppModel.Config.of(bogus)));
+    assertTrue(e.getMessage().contains("not a GGUF model file"), e.getMessage());
+  }
+
+  @Test
+  void identifiesTheModelByItsFileHash() throws Exception {
+    assertEquals("270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d", model(8).ref().sha256());
+    assertEquals("llama.cpp", model(8).ref().backend());
+    assertEquals("stories260K.gguf", model(8).ref().id());
+  }
+}

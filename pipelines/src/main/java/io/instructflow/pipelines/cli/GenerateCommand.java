@@ -1,0 +1,109 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.inference.SamplingParams;
+import io.instructflow.pipelines.generate.GeneratePipeline;
+import io.instructflow.pipelines.runtime.RunReport;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code instructflow generate}: a completion for every record from the embedded llama.cpp engine. */
+@Command(
+    name = "generate",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Complete every record with a GGUF model run in-process by llama.cpp (continuous batching over --parallel "
+          + "slots, shared by all workers).",
+      "Single-turn records are sent as text (instruction, blank line, input); {\"prompt\": ...} records as their "
+          + "prompt unchanged; chat records through the model's own chat template. The completion goes into "
+          + "output (or a final assistant turn).",
+      "Writes OUT/data/, OUT/rejects/ (prompt too long, no chat template, generation failed), OUT/run-summary.json. "
+          + "Finished generations are cached (default OUT/cache/), so a rerun after a crash resumes."
+    })
+public final class GenerateCommand implements Callable<Integer> {
+  @Mixin InputOptions input;
+  @Mixin RunOptions run;
+  @Mixin OutputOptions output;
+
+  @Option(names = "--model", required = true, paramLabel = "GGUF", description = "The GGUF model file.")
+  String model;
+
+  @Option(names = "--parallel", defaultValue = "8", paramLabel = "P",
+      description = "llama.cpp slots decoded together (continuous batching). Default: ${DEFAULT-VALUE}.")
+  int parallel;
+
+  @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
+      description = "Context tokens per slot (prompt + completion); 0: the model's training context, at most 2048. "
+          + "Longer prompts are rejected. Default: ${DEFAULT-VALUE}.")
+  int contextPerSlot;
+
+  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
+      description = "CPU threads for decoding; 0: one per core. Default: ${DEFAULT-VALUE}.")
+  int threads;
+
+  @Option(names = "--gpu-layers", defaultValue = "0", paramLabel = "N",
+      description = "Layers offloaded to the GPU (needs a CUDA build of the native library, see README). Default: ${DEFAULT-VALUE}.")
+  int gpuLayers;
+
+  @Option(names = "--max-tokens", defaultValue = "256", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+  int maxTokens;
+
+  @Option(names = "--temperature", defaultValue = "0", paramLabel = "T",
+      description = "0 is greedy decoding (the same text on every run). Default: ${DEFAULT-VALUE}.")
+  double temperature;
+
+  @Option(names = "--top-p", defaultValue = "1", paramLabel = "P", description = "Default: ${DEFAULT-VALUE}.")
+  double topP;
+
+  @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "0 turns it off. Default: ${DEFAULT-VALUE}.")
+  int topK;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
+      description = "Run seed; each record's seed is derived from it and the record id. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--stop", paramLabel = "STR", description = "A stop string (repeatable); not included in the output.")
+  List<String> stop = new ArrayList<>();
+
+  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
+      description = "Records per call from one worker. Default: ${DEFAULT-VALUE}.")
+  int batchSize;
+
+  @Option(names = "--cache-dir", paramLabel = "DIR", description = "Response cache folder. Default: OUT/cache.")
+  String cacheDir;
+
+  @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
+  boolean noCache;
+
+  @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
+  boolean verboseNative;
+
+  @Override
+  public Integer call() throws Exception {
+    GeneratePipeline.Config c;
+    try {
+      String cache = noCache ? null : cacheDir != null ? cacheDir : Paths.get(output.out, "cache").toString();
+      if (noCache && cacheDir != null) {
+        throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
+      }
+      ModelSpec spec = new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, threads,
+          gpuLayers, verboseNative, cache == null ? null : Paths.get(cache).toAbsolutePath().toString());
+      SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1);
+      c = new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed, batchSize,
+          output.shardSize, run.toRunner());
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+    try {
+      return RunReport.exitCode(GeneratePipeline.run(c, System.out));
+    } catch (InvalidModelException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,167 @@
+package io.instructflow.pipelines.generate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.inference.SamplingParams;
+import io.instructflow.pipelines.TestFiles;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.Schemas;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** generate end to end on the real stories260K model: outputs, rejects, provenance, cache, determinism. */
+class GeneratePipelineTest {
+  static final Runner DIRECT = new Runner("direct", null);
+
+  @TempDir Path tmp;
+
+  static Path model() {
+    Path p = TestFiles.sharedData().resolve("../models/stories260K.gguf").normalize();
+    assumeTrue(Files.isRegularFile(p), "test model not present: " + p);
+    return p;
+  }
+
+  static final String[] OPENINGS = {
+    "Once upon a time", "The little dog", "One day, Lily", "Tom and his mom", "The sun was", "In the park,",
+    "Ben had a red", "There was a big", "Sue liked to", "The cat and the"
+  };
+
+  /**
+   * A folder of three files (read in name order): an alpaca record with an input, a chat record, and
+   * prompts followed by one too long for the context and a broken line.
+   */
+  static Path input(Path dir, int prompts) throws Exception {
+    Files.createDirectories(dir);
+    Files.write(dir.resolve("a-alpaca.jsonl"), List.of(Json.line(Map.of("instruction", "Tell a story about",
+        "input", "a dog and a ball", "output", ""))), StandardCharsets.UTF_8);
+    Files.write(dir.resolve("b-chat.jsonl"), List.of(Json.line(Map.of("messages",
+        List.of(Map.of("role", "user", "content", "Tell me a story."))))), StandardCharsets.UTF_8);
+    List<String> lines = new ArrayList<>();
+    for (int i = 0; i < prompts; i++) {
+      lines.add(Json.line(Map.of("prompt", OPENINGS[i % OPENINGS.length] + (i >= OPENINGS.length ? " " + i : ""))));
+    }
+    lines.add(Json.line(Map.of("prompt", "Once upon a time there was a cat. ".repeat(60))));
+    lines.add("{\"prompt\": \"unterminated");
+    Files.write(dir.resolve("c-prompts.jsonl"), lines, StandardCharsets.UTF_8);
+    return dir;
+  }
+
+  static RunSummary generate(Path in, Path out, int parallel, int batch, String cache, Runner runner) throws Exception {
+    ModelSpec spec = new ModelSpec(model().toString(), parallel, 256, 2, 0, false, cache);
+    return GeneratePipeline.run(new GeneratePipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
+        SamplingParams.greedy(24), 7, batch, 1000, runner), new PrintStream(new ByteArrayOutputStream(), true,
+        StandardCharsets.UTF_8));
+  }
+
+  static List<String> data(Path out) throws Exception {
+    return TestFiles.lines(new OutputLayout(out.toString()), OutputLayout.Kind.DATA);
+  }
+
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> metrics(RunSummary s) {
+    return (Map<String, Object>) s.metrics().get("generate");
+  }
+
+  @Test
+  void completesRecordsRejectsWhatItCannotAndRecordsProvenance() throws Exception {
+    Path in = input(tmp.resolve("in"), 6);
+    RunSummary s = generate(in, tmp.resolve("out"), 8, 4, null, DIRECT);
+    assertEquals("ok", s.status());
+    assertEquals(new RunSummary.Counts(10, 7, 0, 3), s.counts(), s.rejected().toString());
+    assertEquals(Map.of("invalid_json", 1L, "no_chat_template", 1L, "prompt_too_long", 1L), s.rejected());
+    assertEquals(9L, metrics(s).get("requests"));
+    assertEquals(2L, metrics(s).get("failures"));
+    assertEquals(0L, metrics(s).get("cache_hits"));
+
+    List<String> lines = data(tmp.resolve("out"));
+    JsonNode first = Json.mapper().readTree(lines.get(1));
+    assertEquals("Once upon a time", first.get("instruction").asText());
+    assertTrue(first.get("output").asText().startsWith(", there was a little girl named Lily"), lines.get(0));
+    JsonNode step = first.get("provenance").get("steps").get(1);
+    assertEquals("generate", step.get("name").asText());
+    assertEquals("270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d",
+        step.get("model").get("sha256").asText());
+    assertEquals("llama.cpp", step.get("model").get("backend").asText());
+    assertEquals(24, step.get("parameters").get("max_tokens").asInt());
+    assertEquals("length", step.get("parameters").get("finish_reason").asText());
+    assertTrue(step.get("seed").asLong() >= 0);
+    assertEquals(1, step.get("parents").size());
+    assertTrue(step.get("prompt") == null || step.get("prompt").isNull(), "a prompt record is sent unchanged");
+    JsonNode alpaca = Json.mapper().readTree(lines.get(0));
+    assertEquals("instructflow/instruction-input@1",
+        alpaca.get("provenance").get("steps").get(1).get("prompt").get("templateId").asText());
+    for (String line : lines) {
+      assertEquals(List.of(), Schemas.errors(Schemas.Kind.EXAMPLE, Json.mapper().readTree(line)), line);
+    }
+    List<String> rejects = TestFiles.lines(new OutputLayout(tmp.resolve("out").toString()), OutputLayout.Kind.REJECTS);
+    String tooLong = rejects.stream().filter(l -> l.contains("prompt_too_long")).findFirst().orElseThrow();
+    JsonNode r = Json.mapper().readTree(tooLong);
+    assertEquals("c-prompts.jsonl:7", r.get("location").asText());
+    assertEquals(in.resolve("c-prompts.jsonl").toString(), r.get("source").asText());
+    assertEquals("generate", r.get("step").asText());
+    assertTrue(r.get("message").asText().contains("exceeds the 256-token context"), tooLong);
+  }
+
+  @Test
+  void greedyOutputIsTheSameForAnySlotCountAndBatchSize() throws Exception {
+    Path in = input(tmp.resolve("in"), 10);
+    generate(in, tmp.resolve("a"), 8, 16, null, DIRECT);
+    generate(in, tmp.resolve("b"), 1, 1, null, DIRECT);
+    assertEquals(data(tmp.resolve("a")), data(tmp.resolve("b")));
+  }
+
+  @Test
+  void aRerunIsServedFromTheCacheAndWritesTheSameOutput() throws Exception {
+    Path full = input(tmp.resolve("in"), 10);
+    String cache = tmp.resolve("cache").toString();
+    // a run that stopped after some requests: the cache holds just those
+    Path part = tmp.resolve("part");
+    Files.createDirectories(part);
+    Files.write(part.resolve("c-prompts.jsonl"), Files.readAllLines(full.resolve("c-prompts.jsonl")).subList(0, 4),
+        StandardCharsets.UTF_8);
+    RunSummary first = generate(part, tmp.resolve("out1"), 8, 4, cache, DIRECT);
+    assertEquals(4L, metrics(first).get("model_requests"));
+
+    RunSummary resumed = generate(full, tmp.resolve("out2"), 8, 4, cache, DIRECT);
+    assertEquals(13L, metrics(resumed).get("requests"));
+    assertEquals(4L, metrics(resumed).get("cache_hits"), "the finished requests are not sent again");
+    RunSummary uninterrupted = generate(full, tmp.resolve("out3"), 8, 4, null, DIRECT);
+    assertEquals(data(tmp.resolve("out3")), data(tmp.resolve("out2")));
+    assertEquals(0L, metrics(uninterrupted).get("cache_hits"));
+
+    RunSummary again = generate(full, tmp.resolve("out2"), 8, 4, cache, DIRECT);
+    assertEquals(11L, metrics(again).get("cache_hits"), "every successful request; failures are retried");
+    assertEquals(0L, metrics(again).get("model_completion_tokens"));
+    assertEquals(data(tmp.resolve("out3")), data(tmp.resolve("out2")));
+  }
+
+  @Test
+  void aFileThatIsNotAModelFailsBeforeTheRun() throws Exception {
+    Path bogus = Files.writeString(tmp.resolve("bogus.gguf"), "not a model");
+    ModelSpec spec = new ModelSpec(bogus.toString(), 8, 0, 0, 0, false, null);
+    Path in = input(tmp.resolve("in"), 2);
+    InvalidModelException e = org.junit.jupiter.api.Assertions.assertThrows(InvalidModelException.class,
+        () -> GeneratePipeline.run(new GeneratePipeline.Config(ReadOptions.of(in.toString()),
+            tmp.resolve("out").toString(), spec, SamplingParams.greedy(8), 0, 4, 1000, DIRECT), System.out));
+    assertTrue(e.getMessage().contains("not a GGUF model file"), e.getMessage());
+    assertTrue(!Files.exists(Paths.get(tmp.resolve("out").toString(), "run-summary.json")));
+  }
+}
