@@ -65,11 +65,10 @@ public final class CachingModel implements LanguageModel {
     }
     if (!todo.isEmpty()) {
       misses.addAndGet(todo.size());
-      List<GenerationResult> fresh = delegate().generate(todo);
+      // each result is stored as soon as its request finishes, not when the batch does
+      List<GenerationResult> fresh = delegate().generate(todo, (j, r) -> cache.put(keys[where.get(j)], r));
       for (int j = 0; j < fresh.size(); j++) {
-        int i = where.get(j);
-        out[i] = fresh.get(j);
-        cache.put(keys[i], fresh.get(j));
+        out[where.get(j)] = fresh.get(j);
       }
     }
     return List.of(out);

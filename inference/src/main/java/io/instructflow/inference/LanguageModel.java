@@ -23,4 +23,19 @@ public interface LanguageModel {
 
   /** Completes every request of the batch. */
   List<GenerationResult> generate(List<GenerationRequest> batch);
+
+  /**
+   * Completes every request of the batch, telling {@code whenDone} (request index, result) as each
+   * request finishes, possibly from another thread and out of order. A caller that persists results
+   * there (the response cache) keeps every finished request even if the process dies mid-batch.
+   * Backends that cannot report early report each result after the whole batch.
+   */
+  default List<GenerationResult> generate(List<GenerationRequest> batch,
+      java.util.function.BiConsumer<Integer, GenerationResult> whenDone) {
+    List<GenerationResult> out = generate(batch);
+    for (int i = 0; i < out.size(); i++) {
+      whenDone.accept(i, out.get(i));
+    }
+    return out;
+  }
 }

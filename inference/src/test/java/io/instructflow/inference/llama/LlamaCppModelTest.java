@@ -32,7 +32,7 @@ class LlamaCppModelTest {
 
   private static LlamaCppModel model(int parallel) throws InvalidModelException {
     return LlamaCppModel.shared(LlamaCppModel.Config.of(TestModels.stories()).withParallel(parallel)
-        .withContextPerSlot(256).withThreads(2));
+        .withContextPerSlot(256).withThreads(1));
   }
 
   private static List<GenerationRequest> openings(SamplingParams p) {
@@ -53,20 +53,59 @@ class LlamaCppModelTest {
   }
 
   @Test
-  void greedyTextDoesNotDependOnSlotsOrBatching() throws Exception {
-    SamplingParams p = SamplingParams.greedy(48);
-    List<String> batched8 = texts(model(8).generate(openings(p)));
-    List<String> again = texts(model(8).generate(openings(p)));
-    List<String> oneSlot = texts(model(1).generate(openings(p)));
+  void withOneSlotGreedyTextDependsOnTheRequestOnly() throws Exception {
+    SamplingParams p = SamplingParams.greedy(64);
+    List<String> batched = texts(model(1).generate(openings(p)));
+    List<String> again = texts(model(1).generate(openings(p)));
     List<String> oneByOne = new ArrayList<>();
     for (GenerationRequest r : openings(p)) {
-      oneByOne.addAll(texts(model(8).generate(List.of(r))));
+      oneByOne.addAll(texts(model(1).generate(List.of(r))));
     }
-    assertEquals(batched8, again);
-    assertEquals(batched8, oneSlot);
-    assertEquals(batched8, oneByOne);
-    assertTrue(batched8.get(0).startsWith(", there was a little girl named Lily"), batched8.get(0));
-    assertEquals(OPENINGS.length, batched8.stream().distinct().count(), "different prompts, different stories");
+    // the same requests from four threads at once, in reverse order
+    List<GenerationRequest> reversed = new ArrayList<>(openings(p));
+    java.util.Collections.reverse(reversed);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+    List<java.util.concurrent.Future<List<GenerationResult>>> fs = new ArrayList<>();
+    for (GenerationRequest r : reversed) {
+      fs.add(pool.submit(() -> model(1).generate(List.of(r))));
+    }
+    List<String> concurrent = new ArrayList<>();
+    for (var f : fs) {
+      concurrent.addAll(texts(f.get()));
+    }
+    pool.shutdown();
+    java.util.Collections.reverse(concurrent);
+    assertEquals(batched, again);
+    assertEquals(batched, oneByOne);
+    assertEquals(batched, concurrent);
+    assertTrue(batched.get(0).startsWith(", there was a little girl named Lily"), batched.get(0));
+    assertEquals(OPENINGS.length, batched.stream().distinct().count(), "different prompts, different stories");
+  }
+
+  @Test
+  void severalSlotsServeABatchTogether() throws Exception {
+    List<GenerationResult> rs = model(8).generate(openings(SamplingParams.greedy(32)));
+    assertEquals(OPENINGS.length, rs.size());
+    for (int i = 0; i < rs.size(); i++) {
+      assertEquals("r" + i, rs.get(i).requestId());
+      assertTrue(rs.get(i).ok(), rs.get(i).error());
+      Completion c = rs.get(i).choices().get(0);
+      assertTrue(c.tokens() > 0 && c.tokens() <= 32, "tokens " + c.tokens());
+      assertEquals(c.tokens() == 32 ? FinishReason.LENGTH : FinishReason.STOP, c.finishReason());
+    }
+  }
+
+  @Test
+  void reportsEachRequestAsItFinishes() throws Exception {
+    List<GenerationRequest> reqs = openings(SamplingParams.greedy(16));
+    GenerationResult[] seen = new GenerationResult[reqs.size()];
+    java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+    List<GenerationResult> all = model(8).generate(reqs, (i, r) -> {
+      seen[i] = r;
+      calls.incrementAndGet();
+    });
+    assertEquals(reqs.size(), calls.get());
+    assertEquals(all, List.of(seen));
   }
 
   @Test
@@ -89,12 +128,12 @@ class LlamaCppModelTest {
   void sampledTextFollowsTheSeed() throws Exception {
     SamplingParams p = new SamplingParams(40, 0.9, 0.95, 40, List.of(), 2);
     GenerationRequest r = GenerationRequest.text("s", "Once upon a time", p, 42);
-    GenerationResult a = model(8).generate(List.of(r)).get(0);
-    GenerationResult b = model(1).generate(List.of(r)).get(0);
+    GenerationResult a = model(1).generate(List.of(r)).get(0);
+    GenerationResult b = model(1).generate(List.of(GenerationRequest.text("x", "The little dog", p, 7), r)).get(1);
     assertEquals(2, a.choices().size());
-    assertEquals(a.choices(), b.choices(), "same seeds, same samples, whatever the slots");
+    assertEquals(a.choices(), b.choices(), "same seeds, same samples, whatever the batch");
     assertNotEquals(a.choices().get(0).text(), a.choices().get(1).text(), "choice i uses seed + i");
-    GenerationResult other = model(8).generate(List.of(GenerationRequest.text("s", "Once upon a time", p, 43))).get(0);
+    GenerationResult other = model(1).generate(List.of(GenerationRequest.text("s", "Once upon a time", p, 43))).get(0);
     assertNotEquals(a.choices().get(0).text(), other.choices().get(0).text());
   }
 
@@ -121,7 +160,8 @@ class LlamaCppModelTest {
 
     Path withTemplate = TestModels.withStringKey(TestModels.stories(), "tokenizer.chat_template", TestModels.CHATML,
         tmp.resolve("stories-chatml.gguf"));
-    LlamaCppModel chatModel = LlamaCppModel.shared(LlamaCppModel.Config.of(withTemplate).withContextPerSlot(256));
+    LlamaCppModel chatModel = LlamaCppModel.shared(LlamaCppModel.Config.of(withTemplate).withContextPerSlot(256)
+        .withThreads(1));
     GenerationResult r = chatModel.generate(List.of(GenerationRequest.chat("c", chat, SamplingParams.greedy(8), 0)))
         .get(0);
     assertTrue(r.ok(), r.error());

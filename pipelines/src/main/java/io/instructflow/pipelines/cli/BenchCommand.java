@@ -26,7 +26,8 @@ public final class BenchCommand implements Runnable {
   /** Throughput of the embedded llama.cpp engine: sequential against 1-16 slots. */
   @Command(name = "generate", mixinStandardHelpOptions = true,
       description = {"Completion throughput of the embedded llama.cpp engine on fixed prompts with greedy decoding: "
-          + "one request at a time, then all requests at once over each slot count. Outputs must be identical."})
+          + "one request at a time, then all requests at once over each slot count, for each thread count; "
+          + "reports how many outputs differ from the first configuration."})
   static final class Generate implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
     String model;
@@ -37,8 +38,9 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--max-tokens", defaultValue = "256", description = "Default: ${DEFAULT-VALUE}.")
     int maxTokens;
 
-    @Option(names = "--threads", defaultValue = "0", description = "Decoding threads; 0: one per core. Default: ${DEFAULT-VALUE}.")
-    int threads;
+    @Option(names = "--threads", defaultValue = "1,0", split = ",",
+        description = "Decoding thread counts to measure; 0: one per core. Default: ${DEFAULT-VALUE}.")
+    int[] threads;
 
     @Option(names = "--slots", defaultValue = "1,2,4,8,16", split = ",", description = "Default: ${DEFAULT-VALUE}.")
     int[] slots;

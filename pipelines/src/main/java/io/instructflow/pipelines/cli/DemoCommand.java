@@ -143,10 +143,10 @@ public final class DemoCommand implements Callable<Integer> {
 
     if (Files.isRegularFile(gguf)) {
       con.printf("%ndemo: generate — a completion for each of instructflow's seed instructions from %s, in-process "
-          + "with llama.cpp (8 slots, greedy; a toy story model: this proves the engine, batching, cache and "
-          + "provenance, not answer quality)%n", gguf.getFileName());
+          + "with llama.cpp (greedy, one slot and one thread: reproducible, and the fastest setting for this toy "
+          + "story model, which proves the engine, cache and provenance, not answer quality)%n", gguf.getFileName());
       Path genOut = root.resolve("generate");
-      ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 8, 0, 0, 0, false,
+      ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
           genOut.resolve("cache").toAbsolutePath().toString());
       try {
         RunSummary g = GeneratePipeline.run(new GeneratePipeline.Config(
