@@ -2,6 +2,7 @@ package io.instructflow.inference;
 
 import io.instructflow.inference.llama.GgufMetadata;
 import io.instructflow.inference.llama.LlamaCppModel;
+import io.instructflow.inference.openai.OpenAiModel;
 import io.instructflow.schemas.ModelRef;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -23,15 +24,42 @@ import java.util.Objects;
  * @param gpuLayers layers offloaded to a GPU
  * @param verboseNative let llama.cpp's own log through
  * @param cacheDir response cache folder, or null for no cache
+ * @param endpoint for a remote model, the OpenAI-compatible API root ({@code model} is then the served
+ *     model name and {@code parallel} the most requests in flight); null for the embedded engine
+ * @param apiKeyEnv for a remote model, the environment variable holding the API key, or null
  */
 public record ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers,
-    boolean verboseNative, String cacheDir) implements Serializable {
+    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv) implements Serializable {
   private static final long serialVersionUID = 1L;
   private static final Map<ModelSpec, LanguageModel> OPEN = new HashMap<>();
 
   public ModelSpec {
     Objects.requireNonNull(model, "model");
-    config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative);
+    if (endpoint == null) {
+      config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative);
+    } else {
+      openAiConfig(endpoint, model, apiKeyEnv, parallel);
+    }
+  }
+
+  /** The embedded engine on a GGUF file. */
+  public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
+      String cacheDir) {
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null);
+  }
+
+  /** A model behind an OpenAI-compatible endpoint. */
+  public static ModelSpec remote(String endpoint, String modelName, String apiKeyEnv, int concurrency, String cacheDir) {
+    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv);
+  }
+
+  /** Whether the model is remote. */
+  public boolean isRemote() {
+    return endpoint != null;
+  }
+
+  private static OpenAiModel.Config openAiConfig(String endpoint, String model, String apiKeyEnv, int concurrency) {
+    return OpenAiModel.Config.of(endpoint, model).withApiKeyEnv(apiKeyEnv).withConcurrency(concurrency);
   }
 
   private static LlamaCppModel.Config config(String model, int parallel, int contextPerSlot, int threads,
@@ -50,11 +78,17 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
    * non-GGUF file) and returns its metadata.
    */
   public GgufMetadata check() throws InvalidModelException {
+    if (isRemote()) {
+      return null;
+    }
     return GgufMetadata.read(Paths.get(model));
   }
 
   /** The model's identity: file name, file SHA-256, backend. */
   public ModelRef ref() {
+    if (isRemote()) {
+      return new ModelRef(model, null, "openai");
+    }
     Path p = Paths.get(model);
     return new ModelRef(p.getFileName().toString(), ModelFiles.sha256(p), "llama.cpp");
   }
@@ -63,11 +97,13 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   public LanguageModel open() {
     synchronized (OPEN) {
       return OPEN.computeIfAbsent(this, s -> {
-        LlamaCppModel.Config c = s.llamaConfig();
+        java.util.function.Supplier<LanguageModel> base = s.isRemote()
+            ? () -> new OpenAiModel(openAiConfig(s.endpoint, s.model, s.apiKeyEnv, s.parallel))
+            : () -> load(s.llamaConfig());
         if (s.cacheDir == null) {
-          return load(c);
+          return base.get();
         }
-        return new CachingModel(s.ref(), () -> load(c), new ResponseCache(Paths.get(s.cacheDir)));
+        return new CachingModel(s.ref(), base, new ResponseCache(Paths.get(s.cacheDir)));
       });
     }
   }
@@ -84,7 +120,14 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   public Map<String, Object> asMap() {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("model", model);
-    m.put("backend", "llama.cpp");
+    m.put("backend", isRemote() ? "openai" : "llama.cpp");
+    if (isRemote()) {
+      m.put("endpoint", endpoint);
+      m.put("apiKeyEnv", apiKeyEnv);
+      m.put("concurrency", parallel);
+      m.put("cacheDir", cacheDir);
+      return m;
+    }
     m.put("parallel", parallel);
     m.put("contextPerSlot", contextPerSlot);
     m.put("threads", threads);

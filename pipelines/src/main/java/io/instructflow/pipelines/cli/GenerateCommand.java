@@ -32,13 +32,25 @@ public final class GenerateCommand implements Callable<Integer> {
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
 
-  @Option(names = "--model", required = true, paramLabel = "GGUF", description = "The GGUF model file.")
+  @Option(names = "--model", paramLabel = "GGUF", description = "The GGUF model file (embedded llama.cpp).")
   String model;
 
+  @Option(names = "--endpoint", paramLabel = "URL",
+      description = "Instead of --model: an OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1 (vLLM, TGI, "
+          + "llama.cpp server, OpenAI, instructflow serve).")
+  String endpoint;
+
+  @Option(names = "--model-name", paramLabel = "NAME", description = "With --endpoint: the served model's name.")
+  String modelName;
+
+  @Option(names = "--api-key-env", paramLabel = "VAR",
+      description = "With --endpoint: environment variable holding the API key (never logged).")
+  String apiKeyEnv;
+
   @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "llama.cpp slots decoded together (continuous batching). 1 is reproducible (each request is decoded "
-          + "alone); more is faster but llama.cpp's arithmetic depends on which requests share a step, so a few long "
-          + "greedy outputs can differ between runs. Default: ${DEFAULT-VALUE}.")
+      description = "llama.cpp slots decoded together (continuous batching); with --endpoint, requests in flight. "
+          + "1 is reproducible (each request is decoded alone); more is faster but llama.cpp's arithmetic depends on "
+          + "which requests share a step, so a few long greedy outputs can differ between runs. Default: ${DEFAULT-VALUE}.")
   int parallel;
 
   @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
@@ -95,8 +107,17 @@ public final class GenerateCommand implements Callable<Integer> {
       if (noCache && cacheDir != null) {
         throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
       }
-      ModelSpec spec = new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, threads,
-          gpuLayers, verboseNative, cache == null ? null : Paths.get(cache).toAbsolutePath().toString());
+      String cachePath = cache == null ? null : Paths.get(cache).toAbsolutePath().toString();
+      if ((model == null) == (endpoint == null)) {
+        throw new IllegalArgumentException("give --model GGUF (embedded) or --endpoint URL with --model-name NAME");
+      }
+      if (endpoint != null && modelName == null) {
+        throw new IllegalArgumentException("--endpoint needs --model-name");
+      }
+      ModelSpec spec = endpoint != null
+          ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, parallel, cachePath)
+          : new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, threads, gpuLayers,
+              verboseNative, cachePath);
       SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1);
       c = new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed, batchSize,
           output.shardSize, run.toRunner());

@@ -125,12 +125,16 @@ public final class GeneratePipeline {
     GgufMetadata meta = c.model().check();
     ModelRef ref = c.model().ref();
     PipelineRun run = PipelineRun.start("generate", c.runner(), c.read(), c.out(), c.asMap(), console);
-    console.printf(Locale.ROOT, "generate: %s (sha256 %s..., %s), max %d tokens, temperature %s, seed %d, cache %s%n",
-        ref.id(), ref.sha256().substring(0, 12), meta.architecture().orElse("?"), c.params().maxTokens(),
-        c.params().temperature(), c.seed(), c.model().cacheDir() == null ? "off" : c.model().cacheDir());
+    String what = meta != null
+        ? String.format(Locale.ROOT, "%s (sha256 %s..., %s, llama.cpp in-process)", ref.id(), ref.sha256().substring(0, 12),
+            meta.architecture().orElse("?"))
+        : String.format(Locale.ROOT, "%s at %s (OpenAI-compatible)", ref.id(), c.model().endpoint());
+    console.printf(Locale.ROOT, "generate: %s, max %d tokens, temperature %s, seed %d, cache %s%n", what,
+        c.params().maxTokens(), c.params().temperature(), c.seed(),
+        c.model().cacheDir() == null ? "off" : c.model().cacheDir());
     ReadRecords.Result r = run.read();
     PCollectionTuple out = r.examples().apply("Generate",
-        ParDo.of(new GenerateFn(c.model(), c.params(), c.seed(), c.batchSize(), meta.chatTemplate().orElse(null),
+        ParDo.of(new GenerateFn(c.model(), c.params(), c.seed(), c.batchSize(), meta == null ? null : meta.chatTemplate().orElse(null),
                 run.inputPaths()))
             .withOutputTags(DONE, TupleTagList.of(FAILED)));
     run.write(out.get(DONE).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class))),

@@ -156,6 +156,33 @@ class GeneratePipelineTest {
   }
 
   @Test
+  void throughAnOpenAiEndpointTheCompletionsAreTheEmbeddedOnes() throws Exception {
+    Path in = input(tmp.resolve("in"), 6);
+    generate(in, tmp.resolve("embedded"), 1, 4, null, DIRECT);
+    io.instructflow.inference.llama.LlamaCppModel engine = io.instructflow.inference.llama.LlamaCppModel.shared(
+        io.instructflow.inference.llama.LlamaCppModel.Config.of(model()).withContextPerSlot(256).withThreads(1));
+    try (io.instructflow.inference.serve.OpenAiServer server =
+        new io.instructflow.inference.serve.OpenAiServer(engine, "stories", "127.0.0.1", 0, 8)) {
+      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + server.port() + "/v1", "stories", null, 4, null);
+      RunSummary s = GeneratePipeline.run(new GeneratePipeline.Config(ReadOptions.of(in.toString()),
+          tmp.resolve("remote").toString(), remote, SamplingParams.greedy(24), 7, 4, 1000, DIRECT),
+          new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+      assertEquals(new RunSummary.Counts(10, 7, 0, 3), s.counts(), s.rejected().toString());
+      assertEquals(Map.of("invalid_json", 1L, "generation_failed", 1L, "prompt_too_long", 1L), s.rejected(),
+          "the server's 400 for chat without a template arrives as a refused request");
+    }
+    List<String> a = data(tmp.resolve("embedded"));
+    List<String> b = data(tmp.resolve("remote"));
+    assertEquals(a.size(), b.size());
+    for (int i = 0; i < a.size(); i++) {
+      JsonNode x = Json.mapper().readTree(a.get(i));
+      JsonNode y = Json.mapper().readTree(b.get(i));
+      assertEquals(x.get("output"), y.get("output"));
+      assertEquals("openai", y.get("provenance").get("steps").get(1).get("model").get("backend").asText());
+    }
+  }
+
+  @Test
   void aFileThatIsNotAModelFailsBeforeTheRun() throws Exception {
     Path bogus = Files.writeString(tmp.resolve("bogus.gguf"), "not a model");
     ModelSpec spec = new ModelSpec(bogus.toString(), 8, 0, 0, 0, false, null);
