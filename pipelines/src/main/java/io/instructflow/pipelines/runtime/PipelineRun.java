@@ -119,6 +119,17 @@ public final class PipelineRun {
     return result;
   }
 
+  /** The attempted value of counter {@code namespace/name} of a finished pipeline, summed over steps. */
+  public static long counter(PipelineResult result, String namespace, String name) {
+    long sum = 0;
+    for (org.apache.beam.sdk.metrics.MetricResult<Long> m : result.metrics().queryMetrics(
+        org.apache.beam.sdk.metrics.MetricsFilter.builder()
+            .addNameFilter(org.apache.beam.sdk.metrics.MetricNameFilter.named(namespace, name)).build()).getCounters()) {
+      sum += m.getAttempted();
+    }
+    return sum;
+  }
+
   /**
    * Publishes the shards, collects the exact read counts and writes and prints the run summary.
    *
