@@ -21,6 +21,8 @@ public final class Progress {
   public static final String DECIDED = "decided";
   /** Records sent through the model (or answered from its cache). */
   public static final String GENERATED = "generated";
+  /** Completion tokens the model generated (cache hits not counted). */
+  public static final String TOKENS = "tokens generated";
 
   private static final ConcurrentHashMap<String, AtomicLong> COUNTERS = new ConcurrentHashMap<>();
 
@@ -75,7 +77,9 @@ public final class Progress {
                   StringBuilder line = new StringBuilder();
                   for (int i = 0; i < counters.length; i++) {
                     long n = get(counters[i]) - base[i];
-                    line.append(String.format(Locale.ROOT, "%s%,d records %s (%,.0f/s)", i == 0 ? "" : ", ", n, counters[i],
+                    // a one-word counter counts records; others name their unit ("tokens generated")
+                    String label = counters[i].contains(" ") ? counters[i] : "records " + counters[i];
+                    line.append(String.format(Locale.ROOT, "%s%,d %s (%,.0f/s)", i == 0 ? "" : ", ", n, label,
                         n / Math.max(s, 1e-9)));
                   }
                   out.printf(Locale.ROOT, "  %s: %s, %.0f s elapsed%n", stage, line, s);

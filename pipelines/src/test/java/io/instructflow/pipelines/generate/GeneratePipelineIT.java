@@ -20,7 +20,6 @@ class GeneratePipelineIT {
     RunSummary direct = GeneratePipelineTest.generate(in, tmp.resolve("direct"), 1, 16, null, GeneratePipelineTest.DIRECT);
     assertEquals(direct.counts(), spark.counts());
     assertEquals(Map.of("invalid_json", 1L, "no_chat_template", 1L, "prompt_too_long", 1L), spark.rejected());
-    assertEquals(GeneratePipelineTest.metrics(direct).get("requests"), GeneratePipelineTest.metrics(spark).get("requests"));
     assertEquals(GeneratePipelineTest.data(tmp.resolve("direct")), GeneratePipelineTest.data(tmp.resolve("spark")));
   }
 }
