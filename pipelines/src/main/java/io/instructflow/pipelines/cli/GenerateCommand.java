@@ -47,24 +47,7 @@ public final class GenerateCommand implements Callable<Integer> {
       description = "With --endpoint: environment variable holding the API key (never logged).")
   String apiKeyEnv;
 
-  @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "llama.cpp slots decoded together (continuous batching); with --endpoint, requests in flight. "
-          + "1 is reproducible (each request is decoded alone); more is faster but llama.cpp's arithmetic depends on "
-          + "which requests share a step, so a few long greedy outputs can differ between runs. Default: ${DEFAULT-VALUE}.")
-  int parallel;
-
-  @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
-      description = "Context tokens per slot (prompt + completion); 0: the model's training context, at most 2048. "
-          + "Longer prompts are rejected. Default: ${DEFAULT-VALUE}.")
-  int contextPerSlot;
-
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "CPU threads for decoding; 0: one per core. Default: ${DEFAULT-VALUE}.")
-  int threads;
-
-  @Option(names = "--gpu-layers", defaultValue = "0", paramLabel = "N",
-      description = "Layers offloaded to the GPU (needs a CUDA build of the native library, see README). Default: ${DEFAULT-VALUE}.")
-  int gpuLayers;
+  @Mixin EngineOptions engine;
 
   @Option(names = "--max-tokens", defaultValue = "256", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
   int maxTokens;
@@ -96,8 +79,6 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
   boolean noCache;
 
-  @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
-  boolean verboseNative;
 
   @Override
   public Integer call() throws Exception {
@@ -115,9 +96,9 @@ public final class GenerateCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--endpoint needs --model-name");
       }
       ModelSpec spec = endpoint != null
-          ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, parallel, cachePath)
-          : new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, threads, gpuLayers,
-              verboseNative, cachePath);
+          ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, engine.parallel, cachePath)
+          : new ModelSpec(Paths.get(model).toAbsolutePath().toString(), engine.parallel, engine.contextPerSlot,
+              engine.threads, engine.gpuLayers, engine.verboseNative, cachePath);
       SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1);
       c = new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed, batchSize,
           output.shardSize, run.toRunner());

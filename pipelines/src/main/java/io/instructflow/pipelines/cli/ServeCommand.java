@@ -7,6 +7,7 @@ import java.nio.file.Paths;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code instructflow serve}: an OpenAI-compatible server over the embedded llama.cpp engine. */
@@ -30,34 +31,19 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--port", defaultValue = "8080", description = "Default: ${DEFAULT-VALUE}.")
   int port;
 
-  @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "Slots (see generate --help on reproducibility). Default: ${DEFAULT-VALUE}.")
-  int parallel;
-
-  @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N", description = "Default: the model's, at most 2048.")
-  int contextPerSlot;
-
-  @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "0: one per core. Default: ${DEFAULT-VALUE}.")
-  int threads;
-
-  @Option(names = "--gpu-layers", defaultValue = "0", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
-  int gpuLayers;
-
-  @Option(names = "--verbose-native", description = "Show llama.cpp's own log.")
-  boolean verboseNative;
+  @Mixin EngineOptions engine;
 
   @Override
   public Integer call() throws Exception {
-    LlamaCppModel engine;
+    LlamaCppModel llama;
     try {
-      engine = LlamaCppModel.shared(LlamaCppModel.Config.of(Paths.get(model)).withParallel(parallel)
-          .withContextPerSlot(contextPerSlot).withThreads(threads).withGpuLayers(gpuLayers).withVerboseNative(verboseNative));
+      llama = LlamaCppModel.shared(engine.config(Paths.get(model)));
     } catch (InvalidModelException | IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
     String name = modelName != null ? modelName : Paths.get(model).getFileName().toString().replaceFirst("\\.gguf$", "");
-    OpenAiServer server = new OpenAiServer(engine, name, host, port, Math.max(16, 4 * parallel));
-    System.out.printf("serve: %s (sha256 %s) at http://%s:%d/v1 — Ctrl-C to stop%n", name, engine.ref().sha256(), host,
+    OpenAiServer server = new OpenAiServer(llama, name, host, port, Math.max(16, 4 * engine.parallel));
+    System.out.printf("serve: %s (sha256 %s) at http://%s:%d/v1 — Ctrl-C to stop%n", name, llama.ref().sha256(), host,
         server.port());
     CountDownLatch stop = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

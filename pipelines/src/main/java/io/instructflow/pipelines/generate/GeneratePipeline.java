@@ -191,7 +191,7 @@ public final class GeneratePipeline {
     m.put("model_tokens_per_second", Math.round(counter(result, "model_completion_tokens") / Math.max(seconds, 1e-3)));
     run.report().metrics(NAMESPACE, m);
     console.printf(Locale.ROOT, "generate: %,d requests (%,d from the cache, %,d failed), %,d prompt + %,d completion "
-        + "tokens, %,d tokens/s from the model%n", m.get("requests"), m.get("cache_hits"), m.get("failures"),
+        + "tokens, %,d tokens/s from the model over the whole stage%n", m.get("requests"), m.get("cache_hits"), m.get("failures"),
         m.get("prompt_tokens"), completionTokens, m.get("model_tokens_per_second"));
     return run.finish(c.shardSize(), null, null);
   }
