@@ -2,6 +2,7 @@ package io.instructflow.inference;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.ModelRef;
 import java.io.IOException;
@@ -11,9 +12,6 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Optional;
 
 /**
@@ -52,12 +50,7 @@ public final class ResponseCache {
     }
     k.set("params", Json.mapper().valueToTree(r.params().asMap()));
     k.put("seed", r.seed());
-    try {
-      byte[] h = MessageDigest.getInstance("SHA-256").digest(Json.line(k).getBytes(StandardCharsets.UTF_8));
-      return HexFormat.of().formatHex(h);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    return Ids.sha256Hex(Json.line(k).getBytes(StandardCharsets.UTF_8));
   }
 
   /** The stored result for a key, marked as cached. An unreadable entry counts as absent. */

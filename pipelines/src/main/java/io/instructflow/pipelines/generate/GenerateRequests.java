@@ -5,6 +5,7 @@ import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.PromptRef;
@@ -12,10 +13,7 @@ import io.instructflow.schemas.Provenance;
 import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -89,10 +87,6 @@ public final class GenerateRequests {
   }
 
   static String sha256(String text) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
-    } catch (NoSuchAlgorithmException ex) {
-      throw new IllegalStateException(ex);
-    }
+    return Ids.sha256Hex(text.getBytes(StandardCharsets.UTF_8));
   }
 }
