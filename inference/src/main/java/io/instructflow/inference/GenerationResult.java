@@ -55,11 +55,6 @@ public record GenerationResult(String requestId, String renderedPrompt, int prom
     return error == null;
   }
 
-  /** This result marked as served from the cache. */
-  public GenerationResult fromCache() {
-    return new GenerationResult(requestId, renderedPrompt, promptTokens, choices, error, errorKind, true);
-  }
-
   /** Completion tokens over all choices. */
   public int completionTokens() {
     return choices.stream().mapToInt(Completion::tokens).sum();

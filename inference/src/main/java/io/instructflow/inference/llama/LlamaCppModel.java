@@ -217,11 +217,6 @@ public final class LlamaCppModel implements LanguageModel {
     return contextPerSlot;
   }
 
-  /** The configuration it was loaded with. */
-  public Config config() {
-    return config;
-  }
-
   /** Tokens of a text, as the model's tokenizer splits it (no BOS). */
   public int countTokens(String text) {
     return model.encode(text).length;
