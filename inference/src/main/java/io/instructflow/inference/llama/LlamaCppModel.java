@@ -256,7 +256,7 @@ public final class LlamaCppModel implements LanguageModel {
           try {
             futures.add(workers.submit(() -> {
               try {
-                choices[choice] = complete(p.rendered, p.request, p.request.seed() + choice);
+                choices[choice] = complete(p.rendered, p.promptTokens - 1, p.request, p.request.seed() + choice);
               } catch (RuntimeException e) {
                 synchronized (error) {
                   error[0] = String.valueOf(e.getMessage());
@@ -342,7 +342,8 @@ public final class LlamaCppModel implements LanguageModel {
     return model.applyTemplate(new InferenceParameters("").setMessages(system, turns));
   }
 
-  private Completion complete(String prompt, GenerationRequest r, long seed) {
+  /** One completion; {@code promptTokens} is the prompt's token count without BOS (from {@link #prepare}). */
+  private Completion complete(String prompt, int promptTokens, GenerationRequest r, long seed) {
     InferenceParameters ip = new InferenceParameters(prompt)
         .setNPredict(r.params().maxTokens())
         .setTemperature((float) r.params().temperature())
@@ -358,7 +359,7 @@ public final class LlamaCppModel implements LanguageModel {
     // non-streaming slots 2,785). The binding returns no token count, so the completion's tokens are
     // counted by tokenizing prompt + completion and subtracting the prompt's
     String out = model.complete(ip);
-    int tokens = model.encode(prompt + out).length - model.encode(prompt).length;
+    int tokens = model.encode(prompt + out).length - promptTokens;
     FinishReason reason = tokens >= r.params().maxTokens() ? FinishReason.LENGTH : FinishReason.STOP;
     return new Completion(out, reason, Math.max(0, Math.min(tokens, r.params().maxTokens())));
   }
