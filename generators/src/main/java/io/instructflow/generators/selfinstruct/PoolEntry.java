@@ -9,7 +9,9 @@ import java.util.Objects;
  * @param instruction the instruction
  * @param round 0 for a seed, else the round that generated it
  */
-public record PoolEntry(String id, String instruction, int round) {
+public record PoolEntry(String id, String instruction, int round) implements java.io.Serializable {
+  private static final long serialVersionUID = 1L;
+
   public PoolEntry {
     Objects.requireNonNull(id, "id");
     Objects.requireNonNull(instruction, "instruction");

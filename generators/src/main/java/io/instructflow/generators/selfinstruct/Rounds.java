@@ -108,8 +108,11 @@ public final class Rounds {
     return new Result(round, kept, filtered, failures, added, specs.size(), candidates.size());
   }
 
-  /** Classification then instances for the live candidates; a null outcome where a request failed. */
-  static List<SelfInstruct.Outcome> complete(SelfInstruct gen, LanguageModel model, ModelRef ref, List<Candidate> live,
+  /**
+   * Classification then instances for kept candidates, in batches of {@code batchSize}: one outcome
+   * per candidate, null where a request failed (that failure is added to {@code failures}).
+   */
+  public static List<SelfInstruct.Outcome> complete(SelfInstruct gen, LanguageModel model, ModelRef ref, List<Candidate> live,
       int batchSize, List<Failure> failures) {
     List<GenerationRequest> creqs = new ArrayList<>();
     live.forEach(c -> creqs.add(gen.classifyRequest(c)));

@@ -25,7 +25,7 @@ public final class SeedTasks {
    * A seed line that could not be used.
    *
    * @param location {@code <file name>:<line>}
-   * @param reason reason code ({@code malformed_json}, {@code not_an_object}, {@code missing_field},
+   * @param reason reason code ({@code invalid_json}, {@code not_an_object}, {@code missing_field},
    *     {@code wrong_type})
    * @param message what was wrong
    * @param raw the line as read
@@ -93,7 +93,7 @@ public final class SeedTasks {
     try {
       n = Json.mapper().readTree(line);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new BadSeed("malformed_json", "not valid JSON: " + e.getOriginalMessage());
+      throw new BadSeed("invalid_json", "not valid JSON: " + e.getOriginalMessage());
     }
     if (n == null || !n.isObject()) {
       throw new BadSeed("not_an_object", "a seed task must be a JSON object");

@@ -46,7 +46,7 @@ class SeedTasksTest {
     assertEquals(1, r.blankLines());
     assertEquals(List.of("seeds.jsonl:4", "seeds.jsonl:5", "seeds.jsonl:6", "seeds.jsonl:7", "seeds.jsonl:8",
         "seeds.jsonl:9", "seeds.jsonl:10"), r.problems().stream().map(SeedTasks.Problem::location).toList());
-    assertEquals(List.of("malformed_json", "not_an_object", "missing_field", "wrong_type", "wrong_type", "wrong_type",
+    assertEquals(List.of("invalid_json", "not_an_object", "missing_field", "wrong_type", "wrong_type", "wrong_type",
         "wrong_type"), r.problems().stream().map(SeedTasks.Problem::reason).toList());
     assertEquals(9, r.read());
   }

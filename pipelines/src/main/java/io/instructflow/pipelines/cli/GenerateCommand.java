@@ -5,7 +5,6 @@ import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.generate.GeneratePipeline;
 import io.instructflow.pipelines.runtime.RunReport;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -32,20 +31,7 @@ public final class GenerateCommand implements Callable<Integer> {
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
 
-  @Option(names = "--model", paramLabel = "GGUF", description = "The GGUF model file (embedded llama.cpp).")
-  String model;
-
-  @Option(names = "--endpoint", paramLabel = "URL",
-      description = "Instead of --model: an OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1 (vLLM, TGI, "
-          + "llama.cpp server, OpenAI, instructflow serve).")
-  String endpoint;
-
-  @Option(names = "--model-name", paramLabel = "NAME", description = "With --endpoint: the served model's name.")
-  String modelName;
-
-  @Option(names = "--api-key-env", paramLabel = "VAR",
-      description = "With --endpoint: environment variable holding the API key (never logged).")
-  String apiKeyEnv;
+  @Mixin ModelOptions models;
 
   @Mixin EngineOptions engine;
 
@@ -73,32 +59,11 @@ public final class GenerateCommand implements Callable<Integer> {
       description = "Records per call from one worker. Default: ${DEFAULT-VALUE}.")
   int batchSize;
 
-  @Option(names = "--cache-dir", paramLabel = "DIR", description = "Response cache folder. Default: OUT/cache.")
-  String cacheDir;
-
-  @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
-  boolean noCache;
-
-
   @Override
   public Integer call() throws Exception {
     GeneratePipeline.Config c;
     try {
-      String cache = noCache ? null : cacheDir != null ? cacheDir : Paths.get(output.out, "cache").toString();
-      if (noCache && cacheDir != null) {
-        throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
-      }
-      String cachePath = cache == null ? null : Paths.get(cache).toAbsolutePath().toString();
-      if ((model == null) == (endpoint == null)) {
-        throw new IllegalArgumentException("give --model GGUF (embedded) or --endpoint URL with --model-name NAME");
-      }
-      if (endpoint != null && modelName == null) {
-        throw new IllegalArgumentException("--endpoint needs --model-name");
-      }
-      ModelSpec spec = endpoint != null
-          ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, engine.parallel, cachePath)
-          : new ModelSpec(Paths.get(model).toAbsolutePath().toString(), engine.parallel, engine.contextPerSlot,
-              engine.threads, engine.gpuLayers, engine.verboseNative, cachePath);
+      ModelSpec spec = models.toSpec(output.out, engine);
       SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1);
       c = new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed, batchSize,
           output.shardSize, run.toRunner());

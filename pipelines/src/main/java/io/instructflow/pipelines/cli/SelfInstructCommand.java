@@ -1,0 +1,156 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.generators.selfinstruct.SelfInstruct;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.inference.SamplingParams;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.pipelines.selfinstruct.SelfInstructPipeline;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code instructflow self-instruct}: grow an instruction dataset from seed tasks, round by round. */
+@Command(
+    name = "self-instruct",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Self-Instruct: from a seed pool, each round prompts the model with 8 pool instructions (6 seeds, 2 generated), "
+          + "parses the new tasks it lists, drops those failing the reference rules (word count, unsuitable words, "
+          + "'write a program', first character) or with ROUGE-L F > 0.7 against the pool, asks whether each is a "
+          + "classification task, has it write up to 5 instances (input-first, or output-first for classification) "
+          + "and keeps the task when an instance survives the instance rules. Rounds repeat until --target tasks.",
+      "--preset alpaca instead writes 20 whole tasks (instruction, input, output) per prompt from 3 seed examples.",
+      "Writes OUT/data/ (one record per instance), OUT/filtered/ (every dropped task or instance with its filter and "
+          + "reason), OUT/rejects/ (bad seed lines, failed requests), OUT/rounds/ (per-round state), "
+          + "OUT/run-summary.json. A rerun with the same settings continues after the last finished round.",
+      "Sampling defaults are the published ones; a small model needs a smaller --max-tokens to fit its context."
+    })
+public final class SelfInstructCommand implements Callable<Integer> {
+  @Option(names = "--seeds", required = true, paramLabel = "JSONL",
+      description = "Seed tasks: Self-Instruct's seed file shape (instruction, instances, is_classification) or "
+          + "instruction records.")
+  Path seeds;
+
+  @Mixin RunOptions run;
+  @Mixin OutputOptions output;
+  @Mixin ModelOptions models;
+  @Mixin EngineOptions engine;
+
+  @Option(names = "--target", required = true, paramLabel = "N", description = "Stop once N generated tasks are kept.")
+  int target;
+
+  @Option(names = "--preset", defaultValue = "self-instruct", paramLabel = "self-instruct|alpaca",
+      description = "Default: ${DEFAULT-VALUE}.")
+  String preset;
+
+  @Option(names = "--max-rounds", defaultValue = "1000", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
+  int maxRounds;
+
+  @Option(names = "--prompts-per-round", paramLabel = "N", description = "Default: 20.")
+  Integer promptsPerRound;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
+      description = "Run seed: example sampling and every request's seed derive from it. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--seed-examples", paramLabel = "N", description = "Seed instructions per prompt. Default: 6 (alpaca 3).")
+  Integer seedExamples;
+
+  @Option(names = "--machine-examples", paramLabel = "N", description = "Generated instructions per prompt. Default: 2 (alpaca 0).")
+  Integer machineExamples;
+
+  @Option(names = "--max-tokens", paramLabel = "N",
+      description = "Tokens per instruction-generation response. Default: 1024 (alpaca 3072).")
+  Integer maxTokens;
+
+  @Option(names = "--instance-max-tokens", paramLabel = "N", description = "Tokens per instance response. Default: 350.")
+  Integer instanceMaxTokens;
+
+  @Option(names = "--temperature", paramLabel = "T", description = "Instruction generation. Default: 0.7 (alpaca 1.0).")
+  Double temperature;
+
+  @Option(names = "--top-p", paramLabel = "P", description = "Instruction generation. Default: 0.5 (alpaca 1.0).")
+  Double topP;
+
+  @Option(names = "--stop", paramLabel = "STR",
+      description = "Instruction generation: a stop string (repeatable), replacing the preset's (a blank line or task "
+          + "16; alpaca: task 20).")
+  java.util.List<String> stop;
+
+  @Option(names = "--rouge-threshold", defaultValue = "0.7", paramLabel = "T", description = "Default: ${DEFAULT-VALUE}.")
+  double rougeThreshold;
+
+  @Option(names = "--tokenizer", defaultValue = "rouge", paramLabel = "rouge|unicode",
+      description = "ROUGE-L tokens: rouge (the reference's, English only) or unicode (CJK too). Default: ${DEFAULT-VALUE}.")
+  String tokenizer;
+
+  @Option(names = "--allow-non-ascii-first",
+      description = "Lift the reference rule that drops instructions starting with a non-ASCII character (for "
+          + "non-English pools; the word-count rule still splits on whitespace).")
+  boolean allowNonAscii;
+
+  @Option(names = "--templates", paramLabel = "DIR",
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/self-instruct/instructions@1.txt.")
+  Path templates;
+
+  @Option(names = "--dataset-name", paramLabel = "NAME", description = "Origin dataset of the records. Default: the preset.")
+  String datasetName;
+
+  @Option(names = "--license", defaultValue = "unknown", paramLabel = "SPDX",
+      description = "License recorded in every record's origin (the model's terms decide it). Default: ${DEFAULT-VALUE}.")
+  String license;
+
+  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
+      description = "Requests per call to the model. Default: ${DEFAULT-VALUE}.")
+  int batchSize;
+
+  @Option(names = "--stop-after-round", defaultValue = "0", hidden = true,
+      description = "Stop after this round as if killed (for resume tests).")
+  int stopAfterRound;
+
+  @Override
+  public Integer call() throws Exception {
+    SelfInstructPipeline.Config c;
+    try {
+      if (!Files.isRegularFile(seeds)) {
+        throw new IllegalArgumentException("--seeds: no such file: " + seeds);
+      }
+      if (templates != null && !Files.isDirectory(templates)) {
+        throw new IllegalArgumentException("--templates: no such folder: " + templates);
+      }
+      ModelSpec spec = models.toSpec(output.out, engine);
+      c = new SelfInstructPipeline.Config(seeds.toAbsolutePath(), output.out, spec, settings(), templates, target,
+          maxRounds, batchSize, output.shardSize, run.toRunner(), stopAfterRound);
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+    try {
+      return RunReport.exitCode(SelfInstructPipeline.run(c, System.out));
+    } catch (InvalidModelException | IllegalStateException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+
+  SelfInstruct.Settings settings() {
+    SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.named(preset), seed);
+    if (promptsPerRound != null) {
+      s = s.withPromptsPerRound(promptsPerRound);
+    }
+    s = s.withExamples(seedExamples != null ? seedExamples : s.seedExamples(),
+        machineExamples != null ? machineExamples : s.machineExamples());
+    SamplingParams g = s.instructionParams();
+    g = new SamplingParams(maxTokens != null ? maxTokens : g.maxTokens(), temperature != null ? temperature : g.temperature(),
+        topP != null ? topP : g.topP(), g.topK(), stop != null ? stop : g.stop(), 1);
+    SamplingParams i = s.instanceParams();
+    i = new SamplingParams(instanceMaxTokens != null ? instanceMaxTokens : i.maxTokens(), i.temperature(), i.topP(),
+        i.topK(), i.stop(), 1);
+    s = s.withParams(g, s.classifyParams(), i);
+    s = s.withFiltering(s.rules().withAsciiFirst(!allowNonAscii), tokenizer, rougeThreshold);
+    return s.withOrigin(datasetName != null ? datasetName : s.dataset(), license);
+  }
+}

@@ -1,0 +1,663 @@
+package io.instructflow.pipelines.selfinstruct;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.generators.selfinstruct.Candidate;
+import io.instructflow.generators.selfinstruct.PoolEntry;
+import io.instructflow.generators.selfinstruct.PromptSpec;
+import io.instructflow.generators.selfinstruct.Rounds;
+import io.instructflow.generators.selfinstruct.SeedTask;
+import io.instructflow.generators.selfinstruct.SeedTasks;
+import io.instructflow.generators.selfinstruct.SelfInstruct;
+import io.instructflow.inference.GenerationRequest;
+import io.instructflow.inference.GenerationResult;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.LanguageModel;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.ModelRef;
+import io.instructflow.schemas.Reject;
+import io.instructflow.schemas.RejectReason;
+import io.instructflow.schemas.RunSummary;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+
+/**
+ * The {@code self-instruct} command: rounds of Self-Instruct (or Alpaca) generation until the target
+ * number of tasks is kept, one Beam pipeline per round.
+ *
+ * <p>A round's pipeline: the prompts (planned on the driver from the pool) go to the model in batches
+ * ({@code GenerateInstructions}); the responses are parsed and tested by the cheap rules; all of the
+ * round's candidates meet in one place for the order-dependent ROUGE-L gate ({@code Gate}); the
+ * survivors are batched again for the classification check and instances ({@code CompleteTasks}).
+ * Batches are formed by key, not by bundle, so every runner makes the same requests.
+ *
+ * <p>Each finished round leaves {@code OUT/rounds/round-<k>/} with its records (data/, filtered/,
+ * rejects/ shards) and {@code done.json} (the tasks it added to the pool and its counts), written last.
+ * A rerun with the same configuration continues after the last finished round, and the model calls of
+ * an unfinished round come back from the response cache, so a run killed at any point and rerun ends
+ * with the same bytes as one that was never stopped. The final {@code data/}, {@code filtered/} and
+ * {@code rejects/} are the rounds' shards concatenated in round order (bad seed lines first).
+ */
+public final class SelfInstructPipeline {
+  private SelfInstructPipeline() {}
+
+  /** Metrics namespace. */
+  public static final String NAMESPACE = "self_instruct";
+  static final String ROUNDS = "rounds";
+  static final String DONE = "done.json";
+  static final String STATE = "state.json";
+
+  /**
+   * Settings of a run.
+   *
+   * @param seeds the seed task file
+   * @param out output folder
+   * @param model the model and its response cache
+   * @param settings the generator settings
+   * @param templates folder of prompt-template overrides, or null
+   * @param target stop once this many tasks are kept
+   * @param maxRounds stop after this many rounds even below the target
+   * @param batchSize requests per model call
+   * @param shardSize records per output shard
+   * @param runner where to run
+   * @param stopAfterRound stop (as if killed) after this round, 0 for never: for resume tests
+   */
+  public record Config(Path seeds, String out, ModelSpec model, SelfInstruct.Settings settings, Path templates,
+      int target, int maxRounds, int batchSize, long shardSize, Runner runner, int stopAfterRound) {
+    public Config {
+      Objects.requireNonNull(seeds, "seeds");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(model, "model");
+      Objects.requireNonNull(settings, "settings");
+      Objects.requireNonNull(runner, "runner");
+      if (target < 1) {
+        throw new IllegalArgumentException("--target must be positive, got " + target);
+      }
+      if (maxRounds < 1) {
+        throw new IllegalArgumentException("--max-rounds must be positive, got " + maxRounds);
+      }
+      if (batchSize < 1) {
+        throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+      }
+      if (shardSize < 1) {
+        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
+      }
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("seeds", seeds.toString());
+      m.putAll(model.asMap());
+      m.put("generator", settings.asMap());
+      m.put("templates", templates == null ? "builtin" : templates.toString());
+      m.put("target", target);
+      m.put("maxRounds", maxRounds);
+      m.put("batchSize", batchSize);
+      m.put("shardSize", shardSize);
+      m.put("out", out);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  /** What a finished round recorded in its {@code done.json}. */
+  record RoundDone(int round, List<PoolEntry> added, long prompts, long candidates, long records, long kept,
+      long filtered, long rejected, long requests, long cacheHits, long completionTokens, long millis) {}
+
+  /** A configuration stored beside the rounds, to refuse continuing a different run. */
+  record RunState(String configHash, Map<String, Object> generation) {}
+
+  /**
+   * Runs rounds until the target or the round limit and returns the summary.
+   *
+   * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
+   * @throws IllegalStateException when OUT holds rounds of a run with another configuration
+   */
+  public static RunSummary run(Config c, PrintStream console) throws IOException, InvalidModelException {
+    c.model().check();
+    ModelRef ref = c.model().ref();
+    SeedTasks.Result seeds = SeedTasks.read(c.seeds());
+    SelfInstruct gen = new SelfInstruct(c.settings(), seeds.tasks(), c.templates());
+    Path out = Paths.get(c.out());
+    Path rounds = out.resolve(ROUNDS);
+    Files.createDirectories(rounds);
+    String hash = configHash(c, gen, ref);
+    checkState(rounds, hash, c);
+    OutputLayout layout = new OutputLayout(c.out());
+    layout.prepare();
+    RunReport report = new RunReport("self-instruct", c.runner().describe(), c.asMap(), List.of(c.seeds().toString()));
+    console.printf(Locale.ROOT, "self-instruct: %s preset, %d seed task(s) from %s (%d bad line(s)), model %s, target %d, "
+            + "%d prompt(s) per round -> %s (%s)%n", c.settings().preset().id(), seeds.tasks().size(), c.seeds(),
+        seeds.problems().size(), ref.id(), c.target(), c.settings().promptsPerRound(), out, c.runner().describe());
+    writeSeedRejects(rounds.resolve("round-0000"), c.seeds(), seeds, c.shardSize());
+
+    List<PoolEntry> machine = new ArrayList<>();
+    List<RoundDone> done = new ArrayList<>();
+    int round = 1;
+    for (; round <= c.maxRounds(); round++) {
+      Path dir = roundDir(rounds, round);
+      RoundDone d = readDone(dir);
+      if (d == null) {
+        break;
+      }
+      done.add(d);
+      machine.addAll(d.added());
+    }
+    if (!done.isEmpty()) {
+      console.printf(Locale.ROOT, "self-instruct: continuing after round %d (%d task(s) in the pool from earlier rounds)%n",
+          done.size(), machine.size());
+    }
+    boolean stopped = false;
+    for (; round <= c.maxRounds() && machine.size() < c.target(); round++) {
+      if (c.stopAfterRound() > 0 && round > c.stopAfterRound()) {
+        stopped = true;
+        break;
+      }
+      long t0 = System.nanoTime();
+      RoundDone d = runRound(c, gen, round, machine, roundDir(rounds, round), console);
+      report.stage("round " + round, (System.nanoTime() - t0) / 1_000_000);
+      done.add(d);
+      machine.addAll(d.added());
+      console.printf(Locale.ROOT, "round %d: %d prompt(s) -> %d task(s): %d kept (%d record(s)), %d filtered, %d rejected; "
+              + "pool %d/%d machine task(s); %d request(s), %d from the cache; %.1f s%n", round, d.prompts(), d.candidates(),
+          d.added().size(), d.kept(), d.filtered(), d.rejected(), machine.size(), c.target(), d.requests(), d.cacheHits(),
+          d.millis() / 1000.0);
+    }
+    if (stopped) {
+      console.printf("self-instruct: stopped after round %d as asked; rerun to continue%n", c.stopAfterRound());
+    }
+    if (machine.size() < c.target()) {
+      report.note(String.format(Locale.ROOT, "stopped at %d round(s) (--max-rounds %d or a stop) with %d of %d target tasks",
+          done.size(), c.maxRounds(), machine.size(), c.target()));
+    }
+    long t1 = System.nanoTime();
+    long produced = seeds.problems().size();
+    for (int k = 0; k <= done.size(); k++) {
+      Path dir = k == 0 ? rounds.resolve("round-0000") : roundDir(rounds, k);
+      for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
+        appendShards(dir.resolve(kind.dir()), out.resolve(kind.dir()));
+      }
+    }
+    for (RoundDone d : done) {
+      produced += d.records();
+    }
+    resplit(out, c.shardSize());
+    report.stage("assemble", (System.nanoTime() - t1) / 1_000_000);
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("seeds_read", seeds.read());
+    m.put("seeds_used", seeds.tasks().size());
+    m.put("rounds", done.size());
+    m.put("target", c.target());
+    m.put("tasks_kept", machine.size());
+    m.put("prompts", done.stream().mapToLong(RoundDone::prompts).sum());
+    m.put("candidates", done.stream().mapToLong(RoundDone::candidates).sum());
+    m.put("requests", done.stream().mapToLong(RoundDone::requests).sum());
+    m.put("cache_hits", done.stream().mapToLong(RoundDone::cacheHits).sum());
+    m.put("completion_tokens", done.stream().mapToLong(RoundDone::completionTokens).sum());
+    report.metrics(NAMESPACE, m);
+    report.note("for self-instruct, 'read' counts the records the run produced (generated tasks and instances, "
+        + "failed requests) plus bad seed lines; the " + seeds.tasks().size() + " usable seeds are inputs, not outputs");
+    RunSummary s = report.finish(layout, produced, seeds.blankLines(), null, null);
+    RunReport.print(s, layout, console);
+    return s;
+  }
+
+  private static Path roundDir(Path rounds, int round) {
+    return rounds.resolve(String.format(Locale.ROOT, "round-%04d", round));
+  }
+
+  /** Hash of everything that decides a run's output except how far it goes (target, rounds). */
+  static String configHash(Config c, SelfInstruct gen, ModelRef ref) throws IOException {
+    Map<String, Object> m = new TreeMap<>();
+    m.put("generator", c.settings().asMap());
+    m.put("seeds", Ids.sha256Hex(Files.readAllBytes(c.seeds())));
+    Map<String, String> t = new TreeMap<>();
+    gen.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
+    m.put("templates", t);
+    m.put("model", ref.sha256() != null ? ref.sha256() : ref.backend() + ":" + ref.id());
+    return Ids.sha256Hex(Json.line(m).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static void checkState(Path rounds, String hash, Config c) throws IOException {
+    Path state = rounds.resolve(STATE);
+    if (Files.isRegularFile(state)) {
+      RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
+      if (!s.configHash().equals(hash)) {
+        throw new IllegalStateException(String.format(
+            "%s holds rounds of a run with another configuration (seeds, model, templates or generator settings); "
+                + "use another --out, or delete %s to start over", c.out(), rounds));
+      }
+      return;
+    }
+    writeAtomically(state, Json.pretty(new RunState(hash, c.settings().asMap())) + "\n");
+  }
+
+  private static RoundDone readDone(Path dir) throws IOException {
+    Path f = dir.resolve(DONE);
+    return Files.isRegularFile(f) ? Json.mapper().readValue(f.toFile(), RoundDone.class) : null;
+  }
+
+  private static void writeAtomically(Path target, String text) throws IOException {
+    Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+    Files.writeString(tmp, text, StandardCharsets.UTF_8);
+    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  private static void writeSeedRejects(Path dir, Path file, SeedTasks.Result seeds, long shardSize) throws IOException {
+    Path rejects = dir.resolve(OutputLayout.Kind.REJECTS.dir());
+    Files.createDirectories(rejects);
+    try (var files = Files.list(rejects)) {
+      for (Path p : files.toList()) {
+        Files.delete(p);
+      }
+    }
+    if (seeds.problems().isEmpty()) {
+      return;
+    }
+    StringBuilder b = new StringBuilder();
+    for (SeedTasks.Problem p : seeds.problems()) {
+      RejectReason reason = switch (p.reason()) {
+        case "invalid_json" -> RejectReason.INVALID_JSON;
+        case "not_an_object" -> RejectReason.NOT_AN_OBJECT;
+        case "missing_field" -> RejectReason.MISSING_FIELD;
+        default -> RejectReason.WRONG_TYPE;
+      };
+      byte[] raw = p.raw().getBytes(StandardCharsets.UTF_8);
+      b.append(Json.line(Reject.of(file.toString(), p.location(), reason, p.message(), "self_instruct.seeds", raw,
+          raw.length))).append('\n');
+    }
+    Files.writeString(rejects.resolve("part-00000.jsonl"), b.toString(), StandardCharsets.UTF_8);
+  }
+
+  private static void appendShards(Path from, Path to) throws IOException {
+    if (!Files.isDirectory(from)) {
+      return;
+    }
+    Files.createDirectories(to);
+    List<Path> shards;
+    try (var files = Files.list(from)) {
+      shards = files.filter(p -> p.getFileName().toString().matches("part-\\d{5}\\.jsonl")).sorted().toList();
+    }
+    Path all = to.resolve("all.jsonl.tmp");
+    for (Path s : shards) {
+      Files.write(all, Files.readAllBytes(s), java.nio.file.StandardOpenOption.CREATE,
+          java.nio.file.StandardOpenOption.APPEND);
+    }
+  }
+
+  /** Splits each folder's concatenation into shards of {@code shardSize} lines. */
+  private static void resplit(Path out, long shardSize) throws IOException {
+    for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
+      Path dir = out.resolve(kind.dir());
+      Path all = dir.resolve("all.jsonl.tmp");
+      if (!Files.isRegularFile(all)) {
+        continue;
+      }
+      try (BufferedReader in = Files.newBufferedReader(all, StandardCharsets.UTF_8)) {
+        String line;
+        int shard = 0;
+        long n = 0;
+        java.io.BufferedWriter w = null;
+        try {
+          while ((line = in.readLine()) != null) {
+            if (w == null || n == shardSize) {
+              if (w != null) {
+                w.close();
+              }
+              w = Files.newBufferedWriter(dir.resolve(String.format(Locale.ROOT, "part-%05d.jsonl", shard++)),
+                  StandardCharsets.UTF_8);
+              n = 0;
+            }
+            w.write(line);
+            w.write('\n');
+            n++;
+          }
+        } finally {
+          if (w != null) {
+            w.close();
+          }
+        }
+      }
+      Files.delete(all);
+    }
+  }
+
+  // ---- one round -----------------------------------------------------------------------------------
+
+  static final TupleTag<KV<Integer, Candidate>> CANDIDATES = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Reject>> FAILED = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
+  static final TupleTag<KV<Integer, Candidate>> LIVE = new TupleTag<>() {};
+
+  private static RoundDone runRound(Config c, SelfInstruct gen, int round, List<PoolEntry> machine, Path dir,
+      PrintStream console) throws IOException {
+    long t0 = System.nanoTime();
+    OutputLayout layout = new OutputLayout(dir.toString());
+    layout.prepare();
+    Files.deleteIfExists(dir.resolve(DONE));
+    List<PromptSpec> specs = gen.plan(round, machine);
+    List<PoolEntry> pool = new ArrayList<>();
+    gen.seeds().forEach(s -> pool.add(PoolEntry.of(s)));
+    pool.addAll(machine);
+    Pipeline p = Pipeline.create(c.runner().options("self-instruct-round-" + round));
+    List<KV<Integer, PromptSpec>> keyed = new ArrayList<>();
+    for (PromptSpec s : specs) {
+      keyed.add(KV.of(s.index() / c.batchSize(), s));
+    }
+    PCollectionTuple generated = p
+        .apply("Prompts", Create.of(keyed).withCoder(KvCoder.of(VarIntCoder.of(), JsonCoder.of(PromptSpec.class))))
+        .apply("PromptBatches", GroupByKey.create())
+        .apply("GenerateInstructions", ParDo.of(new GenerateInstructionsFn(gen, c.model()))
+            .withOutputTags(CANDIDATES, TupleTagList.of(FAILED)));
+    PCollectionTuple gated = generated.get(CANDIDATES)
+        .setCoder(KvCoder.of(VarIntCoder.of(), JsonCoder.of(Candidate.class)))
+        .apply("AllCandidates", GroupByKey.create())
+        .apply("Gate", ParDo.of(new GateFn(gen, pool, c.model(), c.batchSize()))
+            .withOutputTags(FILTERED, TupleTagList.of(LIVE)));
+    PCollectionTuple completed = gated.get(LIVE)
+        .setCoder(KvCoder.of(VarIntCoder.of(), JsonCoder.of(Candidate.class)))
+        .apply("TaskBatches", GroupByKey.create())
+        .apply("CompleteTasks", ParDo.of(new CompleteFn(gen, c.model(), c.batchSize()))
+            .withOutputTags(KEPT, TupleTagList.of(FILTERED).and(FAILED)));
+    KvCoder<OrderKey, Example> exampleCoder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
+    KvCoder<OrderKey, Reject> rejectCoder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class));
+    write(completed.get(KEPT).setCoder(exampleCoder), layout, OutputLayout.Kind.DATA, "Data");
+    write(PCollectionList.of(gated.get(FILTERED).setCoder(exampleCoder)).and(completed.get(FILTERED).setCoder(exampleCoder))
+        .apply("AllFiltered", Flatten.pCollections()), layout, OutputLayout.Kind.FILTERED, "Filtered");
+    write(PCollectionList.of(generated.get(FAILED).setCoder(rejectCoder)).and(completed.get(FAILED).setCoder(rejectCoder))
+        .apply("AllRejects", Flatten.pCollections()), layout, OutputLayout.Kind.REJECTS, "Rejects");
+    PipelineResult result;
+    try (Progress.Ticker t = Progress.start("round " + round, new String[] {Progress.GENERATED, Progress.TOKENS}, console)) {
+      result = p.run();
+      result.waitUntilFinish();
+    }
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      layout.publish(k, Long.MAX_VALUE);
+    }
+    List<PoolEntry> added = addedTasks(dir.resolve(OutputLayout.Kind.DATA.dir()), round);
+    RoundDone d = new RoundDone(round, added, specs.size(), counter(result, "candidates"), counter(result, "records"),
+        layout.countLines(OutputLayout.Kind.DATA), layout.countLines(OutputLayout.Kind.FILTERED),
+        layout.countLines(OutputLayout.Kind.REJECTS), counter(result, "requests"), counter(result, "cache_hits"),
+        counter(result, "completion_tokens"), (System.nanoTime() - t0) / 1_000_000);
+    writeAtomically(dir.resolve(DONE), Json.pretty(d) + "\n");
+    return d;
+  }
+
+  private static long counter(PipelineResult r, String name) {
+    return PipelineRun.counter(r, NAMESPACE, name);
+  }
+
+  private static <T> void write(PCollection<KV<OrderKey, T>> records, OutputLayout layout, OutputLayout.Kind kind,
+      String name) {
+    records.apply(name + "AsJson", WriteOrdered.<T>asJsonLines())
+        .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
+  }
+
+  /** The tasks a finished round added to the pool: the distinct task ids of its data, in order. */
+  static List<PoolEntry> addedTasks(Path data, int round) throws IOException {
+    Set<String> seen = new LinkedHashSet<>();
+    List<PoolEntry> out = new ArrayList<>();
+    if (!Files.isDirectory(data)) {
+      return out;
+    }
+    List<Path> shards;
+    try (var files = Files.list(data)) {
+      shards = files.filter(f -> f.getFileName().toString().endsWith(".jsonl")).sorted().toList();
+    }
+    for (Path s : shards) {
+      for (String line : Files.readAllLines(s, StandardCharsets.UTF_8)) {
+        JsonNode n = Json.mapper().readTree(line);
+        String id = n.path("metadata").path("task_id").asText();
+        if (seen.add(id)) {
+          out.add(new PoolEntry(id, n.path("instruction").asText(), round));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The order of a record in the round: prompt, item, instance. */
+  static OrderKey key(int round, int prompt, int item, int sub) {
+    return new OrderKey(round, (long) prompt * 100_000L + item, sub);
+  }
+
+  static Reject reject(String location, GenerationResult res, String step, Object payload) {
+    RejectReason reason = switch (res.errorKind()) {
+      case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
+      case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
+      default -> RejectReason.GENERATION_FAILED;
+    };
+    byte[] raw = Json.line(payload).getBytes(StandardCharsets.UTF_8);
+    return Reject.of("self-instruct", location, reason, res.error(), step, raw, raw.length);
+  }
+
+  /** Counters shared by the round's steps. */
+  static final class Counters implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+    final Counter requests = Metrics.counter(NAMESPACE, "requests");
+    final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
+    final Counter failures = Metrics.counter(NAMESPACE, "failures");
+    final Counter completionTokens = Metrics.counter(NAMESPACE, "completion_tokens");
+    final Counter candidates = Metrics.counter(NAMESPACE, "candidates");
+    final Counter records = Metrics.counter(NAMESPACE, "records");
+
+    void count(List<GenerationResult> results) {
+      for (GenerationResult r : results) {
+        requests.inc();
+        if (r.cached()) {
+          cacheHits.inc();
+        }
+        if (!r.ok()) {
+          failures.inc();
+        } else {
+          completionTokens.inc(r.completionTokens());
+          if (!r.cached()) {
+            Progress.add(Progress.TOKENS, r.completionTokens());
+          }
+        }
+      }
+      Progress.add(Progress.GENERATED, results.size());
+    }
+  }
+
+  /** Sends one batch of prompts and parses the responses into candidates (all under key 0). */
+  static final class GenerateInstructionsFn extends DoFn<KV<Integer, Iterable<PromptSpec>>, KV<Integer, Candidate>> {
+    private final SelfInstruct gen;
+    private final ModelSpec spec;
+    private final Counters counters = new Counters();
+    private transient LanguageModel model;
+
+    GenerateInstructionsFn(SelfInstruct gen, ModelSpec spec) {
+      this.gen = gen;
+      this.spec = spec;
+    }
+
+    @Setup
+    public void setup() {
+      model = spec.open();
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      List<PromptSpec> batch = new ArrayList<>();
+      c.element().getValue().forEach(batch::add);
+      batch.sort(java.util.Comparator.comparingInt(PromptSpec::index));
+      List<GenerationRequest> reqs = new ArrayList<>();
+      batch.forEach(s -> reqs.add(gen.request(s)));
+      List<GenerationResult> res = model.generate(reqs);
+      counters.count(res);
+      for (int i = 0; i < batch.size(); i++) {
+        PromptSpec s = batch.get(i);
+        if (!res.get(i).ok()) {
+          counters.records.inc();
+          c.output(FAILED, KV.of(key(s.round(), s.index(), 99_999, 0),
+              reject(s.requestId(), res.get(i), SelfInstruct.STEP_GENERATE, s)));
+          continue;
+        }
+        for (Candidate cand : gen.candidates(s, res.get(i))) {
+          counters.candidates.inc();
+          c.output(KV.of(0, cand));
+        }
+      }
+    }
+  }
+
+  /**
+   * The ROUGE-L gate over all of a round's candidates; dropped ones become filtered records, the rest
+   * go on keyed by batch.
+   */
+  static final class GateFn extends DoFn<KV<Integer, Iterable<Candidate>>, KV<OrderKey, Example>> {
+    private final SelfInstruct gen;
+    private final List<PoolEntry> pool;
+    private final ModelSpec spec;
+    private final int batchSize;
+    private final Counters counters = new Counters();
+    private transient ModelRef ref;
+
+    GateFn(SelfInstruct gen, List<PoolEntry> pool, ModelSpec spec, int batchSize) {
+      this.gen = gen;
+      this.pool = new ArrayList<>(pool);
+      this.spec = spec;
+      this.batchSize = batchSize;
+    }
+
+    @Setup
+    public void setup() {
+      ref = spec.ref();
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      List<Candidate> all = new ArrayList<>();
+      c.element().getValue().forEach(all::add);
+      int live = 0;
+      for (Candidate cand : gen.gate(all, pool)) {
+        if (cand.kept()) {
+          c.output(LIVE, KV.of(live++ / batchSize, cand));
+        } else {
+          Example e = gen.dropped(cand, ref).filtered().get(0);
+          counters.records.inc();
+          c.output(KV.of(key(cand.round(), cand.prompt(), cand.item(), 0), e));
+        }
+      }
+    }
+  }
+
+  /** Classification and instances for one batch of live candidates (Alpaca: keeps them as written). */
+  static final class CompleteFn extends DoFn<KV<Integer, Iterable<Candidate>>, KV<OrderKey, Example>> {
+    private final SelfInstruct gen;
+    private final ModelSpec spec;
+    private final int batchSize;
+    private final Counters counters = new Counters();
+    private transient LanguageModel model;
+    private transient ModelRef ref;
+
+    CompleteFn(SelfInstruct gen, ModelSpec spec, int batchSize) {
+      this.gen = gen;
+      this.spec = spec;
+      this.batchSize = batchSize;
+    }
+
+    @Setup
+    public void setup() {
+      model = spec.open();
+      ref = model.ref();
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      List<Candidate> batch = new ArrayList<>();
+      c.element().getValue().forEach(batch::add);
+      batch.sort(java.util.Comparator.comparingInt(Candidate::prompt).thenComparingInt(Candidate::item));
+      List<SelfInstruct.Outcome> outcomes = new ArrayList<>();
+      List<Rounds.Failure> failures = new ArrayList<>();
+      if (gen.settings().preset() == SelfInstruct.Preset.ALPACA) {
+        batch.forEach(cand -> outcomes.add(gen.keptAlpaca(cand, ref)));
+      } else {
+        CountingModel counting = new CountingModel(model, counters);
+        outcomes.addAll(Rounds.complete(gen, counting, ref, batch, batchSize, failures));
+      }
+      for (int i = 0; i < batch.size(); i++) {
+        Candidate cand = batch.get(i);
+        SelfInstruct.Outcome o = outcomes.get(i);
+        if (o == null) {
+          continue;
+        }
+        int sub = 0;
+        for (Example e : o.kept()) {
+          counters.records.inc();
+          c.output(KV.of(key(cand.round(), cand.prompt(), cand.item(), sub++), e));
+        }
+        for (Example e : o.filtered()) {
+          counters.records.inc();
+          c.output(FILTERED, KV.of(key(cand.round(), cand.prompt(), cand.item(), sub++), e));
+        }
+      }
+      for (Rounds.Failure f : failures) {
+        counters.records.inc();
+        Candidate cand = f.candidate();
+        c.output(FAILED, KV.of(key(cand.round(), cand.prompt(), cand.item(), 0),
+            reject(f.location(), f.result(), f.requestId().startsWith("classify/") ? SelfInstruct.STEP_CLASSIFY
+                : SelfInstruct.STEP_INSTANCES, cand)));
+      }
+    }
+  }
+
+  /** Counts the requests a step sends through it. */
+  private record CountingModel(LanguageModel delegate, Counters counters) implements LanguageModel {
+    @Override
+    public ModelRef ref() {
+      return delegate.ref();
+    }
+
+    @Override
+    public List<GenerationResult> generate(List<GenerationRequest> batch) {
+      List<GenerationResult> res = delegate.generate(batch);
+      counters.count(res);
+      return res;
+    }
+  }
+}
