@@ -1,16 +1,18 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.rouge.DedupText;
-import io.instructflow.pipelines.dedup.DedupPipeline;
-import io.instructflow.pipelines.generate.GeneratePipeline;
+import io.instructflow.generators.selfinstruct.SelfInstruct;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
+import io.instructflow.pipelines.dedup.DedupPipeline;
+import io.instructflow.pipelines.generate.GeneratePipeline;
 import io.instructflow.pipelines.importer.ImportPipeline;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.selfinstruct.SelfInstructPipeline;
 import io.instructflow.pipelines.stats.StatsPipeline;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
@@ -35,7 +37,8 @@ import picocli.CommandLine.Option;
  *
  * <p>Today's path: import our own seed tasks (English and Chinese, Apache-2.0, shipped in the jar) →
  * import a few shared public sets, each with its license → ROUGE-L near-duplicate filtering over
- * everything imported → statistics of the result.
+ * everything imported → statistics of the result → with the toy model: a completion per seed, and two
+ * small Self-Instruct rounds.
  */
 @Command(
     name = "demo",
@@ -159,8 +162,9 @@ public final class DemoCommand implements Callable<Integer> {
       } catch (InvalidModelException e) {
         throw new Main.UsageException(e.getMessage());
       }
+      worst = Math.max(worst, selfInstruct(gguf, data, seeds, root, runner, rows, con));
     } else {
-      skipped.add("generate: no model at " + gguf + " (pass --model GGUF)");
+      skipped.add("generate and self-instruct: no model at " + gguf + " (pass --model GGUF)");
     }
 
     con.printf("%n== demo finished in %.1f s on %s ==%n", (System.nanoTime() - t0) / 1e9, runner.describe());
@@ -173,6 +177,37 @@ public final class DemoCommand implements Callable<Integer> {
     }
     con.println("  statistics: " + root.resolve("stats").resolve(StatsPipeline.STATS_FILE));
     return worst;
+  }
+
+  /**
+   * Two small Self-Instruct rounds on the toy model: prompts from the published seed tasks (or ours),
+   * responses cut at the first sentence so that some tasks pass the rules and reach the classification
+   * and instance steps. The toy writes stories, so nearly everything lands in filtered/ with its reason.
+   */
+  private static int selfInstruct(Path gguf, Path data, Path ownSeeds, Path root, Runner runner, List<String[]> rows,
+      PrintStream con) throws IOException {
+    Path published = data.resolve("seed/self-instruct_seed_tasks.jsonl");
+    Path seedFile = Files.isRegularFile(published) ? published : ownSeeds;
+    con.printf("%ndemo: self-instruct — 2 rounds of 3 prompts from %s on %s (instructions cut at the first sentence "
+        + "so the toy's text reaches the classification and instance steps; expect nearly all of it filtered, "
+        + "each with its filter and reason)%n", seedFile.getFileName(), gguf.getFileName());
+    Path siOut = root.resolve("self-instruct");
+    deleteTree(siOut.resolve("rounds"));
+    ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 4096, 1, 0, false,
+        siOut.resolve("cache").toAbsolutePath().toString());
+    SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 0).withPromptsPerRound(3);
+    s = s.withParams(new SamplingParams(48, 0.7, 0.5, 0, List.of("."), 1), s.classifyParams(),
+        new SamplingParams(32, 0, 1, 0, s.instanceParams().stop(), 1)).withOrigin("self-instruct-demo", "unknown");
+    try {
+      RunSummary r = SelfInstructPipeline.run(new SelfInstructPipeline.Config(seedFile.toAbsolutePath(), siOut.toString(),
+          spec, s, null, 100, 2, 16, 50_000, runner, 0), con);
+      rows.add(new String[] {"self-instruct (2 rounds)", r.status(), String.valueOf(r.counts().read()),
+          String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
+          siOut.toString()});
+      return RunReport.exitCode(r);
+    } catch (InvalidModelException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
   }
 
   private static void deleteTree(Path dir) throws IOException {
