@@ -94,7 +94,8 @@ public record PromptTemplate(String id, String text, String source) implements S
     Set<String> used = placeholders();
     if (!used.equals(names)) {
       throw new IllegalArgumentException(String.format(
-          "prompt template %s (%s) must use exactly the placeholders %s, it uses %s", id, source, names, used));
+          "prompt template %s (%s) must use exactly the placeholders %s, it uses %s", id, source, new java.util.TreeSet<>(names),
+          new java.util.TreeSet<>(used)));
     }
     return this;
   }

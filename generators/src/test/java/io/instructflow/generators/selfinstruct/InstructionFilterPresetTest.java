@@ -19,7 +19,7 @@ class InstructionFilterPresetTest {
         "Write a short poem about the sea at night.",
         "Draw the sea at night in a short poem.",
         "Write a short poem about the sea at night please.",
-        "Tell me a joke"), List.of("Explain why the sky looks blue during the day."));
+        "Tell a joke"), List.of("Explain why the sky looks blue during the day."));
     assertEquals(0, ((Verdict.Dropped) v.get(0)).details().get("matched_pool_index"));
     assertEquals(Verdict.KEPT, v.get(1));
     assertEquals(InstructionRules.BLOCKED_FOUND, ((Verdict.Dropped) v.get(2)).reason());
