@@ -2,6 +2,7 @@ package io.instructflow.generators.selfinstruct;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RejectReason;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -25,12 +26,12 @@ public final class SeedTasks {
    * A seed line that could not be used.
    *
    * @param location {@code <file name>:<line>}
-   * @param reason reason code ({@code invalid_json}, {@code not_an_object}, {@code missing_field},
+   * @param reason why ({@code invalid_json}, {@code not_an_object}, {@code missing_field} or
    *     {@code wrong_type})
    * @param message what was wrong
    * @param raw the line as read
    */
-  public record Problem(String location, String reason, String message, String raw) {}
+  public record Problem(String location, RejectReason reason, String message, String raw) {}
 
   /**
    * What a seed file held.
@@ -80,9 +81,9 @@ public final class SeedTasks {
 
   private static final class BadSeed extends Exception {
     private static final long serialVersionUID = 1L;
-    final String reason;
+    final RejectReason reason;
 
-    BadSeed(String reason, String message) {
+    BadSeed(RejectReason reason, String message) {
       super(message);
       this.reason = reason;
     }
@@ -93,23 +94,23 @@ public final class SeedTasks {
     try {
       n = Json.mapper().readTree(line);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new BadSeed("invalid_json", "not valid JSON: " + e.getOriginalMessage());
+      throw new BadSeed(RejectReason.INVALID_JSON, "not valid JSON: " + e.getOriginalMessage());
     }
     if (n == null || !n.isObject()) {
-      throw new BadSeed("not_an_object", "a seed task must be a JSON object");
+      throw new BadSeed(RejectReason.NOT_AN_OBJECT, "a seed task must be a JSON object");
     }
     JsonNode inst = n.get("instruction");
     if (inst == null || inst.isNull()) {
-      throw new BadSeed("missing_field", "no 'instruction'");
+      throw new BadSeed(RejectReason.MISSING_FIELD, "no 'instruction'");
     }
     if (!inst.isTextual() || inst.asText().isBlank()) {
-      throw new BadSeed("wrong_type", "'instruction' must be a non-blank string");
+      throw new BadSeed(RejectReason.WRONG_TYPE, "'instruction' must be a non-blank string");
     }
     List<SeedTask.Instance> instances = new ArrayList<>();
     JsonNode arr = n.get("instances");
     if (arr != null && !arr.isNull()) {
       if (!arr.isArray()) {
-        throw new BadSeed("wrong_type", "'instances' must be an array");
+        throw new BadSeed(RejectReason.WRONG_TYPE, "'instances' must be an array");
       }
       for (JsonNode i : arr) {
         instances.add(instance(i.get("input"), i.get("output"), "'instances' items"));
@@ -121,7 +122,7 @@ public final class SeedTasks {
     JsonNode c = n.get("is_classification");
     if (c != null && !c.isNull()) {
       if (!c.isBoolean()) {
-        throw new BadSeed("wrong_type", "'is_classification' must be true or false");
+        throw new BadSeed(RejectReason.WRONG_TYPE, "'is_classification' must be true or false");
       }
       clf = c.asBoolean();
     }
@@ -137,10 +138,10 @@ public final class SeedTasks {
 
   private static SeedTask.Instance instance(JsonNode input, JsonNode output, String where) throws BadSeed {
     if (output == null || !output.isTextual()) {
-      throw new BadSeed("wrong_type", where + " need a string 'output'");
+      throw new BadSeed(RejectReason.WRONG_TYPE, where + " need a string 'output'");
     }
     if (input != null && !input.isNull() && !input.isTextual()) {
-      throw new BadSeed("wrong_type", where + ": 'input' must be a string");
+      throw new BadSeed(RejectReason.WRONG_TYPE, where + ": 'input' must be a string");
     }
     return new SeedTask.Instance(input == null || input.isNull() ? "" : input.asText(), output.asText());
   }

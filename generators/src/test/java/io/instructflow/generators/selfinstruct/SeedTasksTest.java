@@ -47,7 +47,7 @@ class SeedTasksTest {
     assertEquals(List.of("seeds.jsonl:4", "seeds.jsonl:5", "seeds.jsonl:6", "seeds.jsonl:7", "seeds.jsonl:8",
         "seeds.jsonl:9", "seeds.jsonl:10"), r.problems().stream().map(SeedTasks.Problem::location).toList());
     assertEquals(List.of("invalid_json", "not_an_object", "missing_field", "wrong_type", "wrong_type", "wrong_type",
-        "wrong_type"), r.problems().stream().map(SeedTasks.Problem::reason).toList());
+        "wrong_type"), r.problems().stream().map(pr -> pr.reason().code()).toList());
     assertEquals(9, r.read());
   }
 }

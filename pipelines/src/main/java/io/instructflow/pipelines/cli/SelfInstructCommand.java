@@ -8,7 +8,6 @@ import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.selfinstruct.SelfInstructPipeline;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

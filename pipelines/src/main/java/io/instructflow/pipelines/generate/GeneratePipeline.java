@@ -21,7 +21,6 @@ import io.instructflow.schemas.Json;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.PromptRef;
 import io.instructflow.schemas.Reject;
-import io.instructflow.schemas.RejectReason;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -305,15 +304,10 @@ public final class GeneratePipeline {
     }
 
     private Reject reject(OrderKey key, Example e, GenerationResult res) {
-      RejectReason reason = switch (res.errorKind()) {
-        case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
-        case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
-        default -> RejectReason.GENERATION_FAILED;
-      };
       String source = key.source() >= 0 && key.source() < inputs.size() ? inputs.get(key.source()) : "";
       byte[] raw = Json.line(e).getBytes(StandardCharsets.UTF_8);
-      return Reject.of(source, e.provenance().origin().location(), reason, res.error(), GenerateRequests.STEP, raw,
-          raw.length);
+      return Reject.of(source, e.provenance().origin().location(), GenerateRequests.rejectReason(res), res.error(),
+          GenerateRequests.STEP, raw, raw.length);
     }
   }
 }

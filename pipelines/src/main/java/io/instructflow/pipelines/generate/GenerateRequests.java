@@ -10,6 +10,7 @@ import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.PromptRef;
 import io.instructflow.schemas.Provenance;
+import io.instructflow.schemas.RejectReason;
 import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
 import java.nio.charset.StandardCharsets;
@@ -39,6 +40,15 @@ public final class GenerateRequests {
   static final String INSTRUCTION_INPUT_TEMPLATE = "{instruction}\n\n{input}";
 
   private GenerateRequests() {}
+
+  /** The reject reason of a request that failed: too long, no chat template, or any other failure. */
+  public static RejectReason rejectReason(GenerationResult failed) {
+    return switch (failed.errorKind()) {
+      case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
+      case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
+      default -> RejectReason.GENERATION_FAILED;
+    };
+  }
 
   /** The request for a record, with the seed derived from the run seed and the record id. */
   public static GenerationRequest request(Example e, SamplingParams params, long runSeed) {

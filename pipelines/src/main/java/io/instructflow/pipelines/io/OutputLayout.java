@@ -221,6 +221,39 @@ public final class OutputLayout {
     return out;
   }
 
+  /**
+   * Stages the published shards of {@code other}'s {@code kind} as one fragment that sorts as source
+   * {@code source}, so that {@link #publish} packs several finished outputs (the rounds of a
+   * generator) into this one's shards, in source order. Copies; {@code other} is left as it was.
+   * Nothing is staged when {@code other} has no records of that kind.
+   */
+  public void stageFrom(OutputLayout other, Kind kind, int source) throws IOException {
+    List<ResourceId> parts = shards(other.dir(kind));
+    if (parts.isEmpty()) {
+      return;
+    }
+    String key = WriteOrdered.fragmentKey(new OrderKey(source, 0, 0));
+    ResourceId staging = FileSystems.matchNewResource(staging(kind), true);
+    ResourceId tmp = staging.resolve("tmp-" + key + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
+    long lines = 0;
+    byte[] buf = new byte[1 << 16];
+    try (OutputStream os = Channels.newOutputStream(FileSystems.create(tmp, "application/jsonl"))) {
+      for (ResourceId part : parts) {
+        try (InputStream in = Channels.newInputStream(FileSystems.open(part))) {
+          int k;
+          while ((k = in.read(buf)) != -1) {
+            os.write(buf, 0, k);
+            for (int i = 0; i < k; i++) {
+              lines += buf[i] == '\n' ? 1 : 0;
+            }
+          }
+        }
+      }
+    }
+    FileSystems.rename(List.of(tmp),
+        List.of(staging.resolve(WriteOrdered.fragmentName(key, lines), StandardResolveOptions.RESOLVE_FILE)));
+  }
+
   /** The shard files of {@code kind} in order. */
   public List<String> shardFiles(Kind kind) throws IOException {
     List<String> out = new ArrayList<>();

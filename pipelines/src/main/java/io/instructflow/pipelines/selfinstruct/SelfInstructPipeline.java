@@ -5,7 +5,6 @@ import io.instructflow.generators.selfinstruct.Candidate;
 import io.instructflow.generators.selfinstruct.PoolEntry;
 import io.instructflow.generators.selfinstruct.PromptSpec;
 import io.instructflow.generators.selfinstruct.Rounds;
-import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
 import io.instructflow.generators.selfinstruct.SelfInstruct;
 import io.instructflow.inference.GenerationRequest;
@@ -13,6 +12,7 @@ import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.generate.GenerateRequests;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
@@ -26,9 +26,7 @@ import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.Reject;
-import io.instructflow.schemas.RejectReason;
 import io.instructflow.schemas.RunSummary;
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -171,7 +169,7 @@ public final class SelfInstructPipeline {
     console.printf(Locale.ROOT, "self-instruct: %s preset, %d seed task(s) from %s (%d bad line(s)), model %s, target %d, "
             + "%d prompt(s) per round -> %s (%s)%n", c.settings().preset().id(), seeds.tasks().size(), c.seeds(),
         seeds.problems().size(), ref.id(), c.target(), c.settings().promptsPerRound(), out, c.runner().describe());
-    writeSeedRejects(rounds.resolve("round-0000"), c.seeds(), seeds, c.shardSize());
+    writeSeedRejects(new OutputLayout(roundDir(rounds, 0).toString()), c.seeds(), seeds);
 
     List<PoolEntry> machine = new ArrayList<>();
     List<RoundDone> done = new ArrayList<>();
@@ -215,15 +213,17 @@ public final class SelfInstructPipeline {
     long t1 = System.nanoTime();
     long produced = seeds.problems().size();
     for (int k = 0; k <= done.size(); k++) {
-      Path dir = k == 0 ? rounds.resolve("round-0000") : roundDir(rounds, k);
+      OutputLayout from = new OutputLayout(roundDir(rounds, k).toString());
       for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-        appendShards(dir.resolve(kind.dir()), out.resolve(kind.dir()));
+        layout.stageFrom(from, kind, k);
       }
+    }
+    for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
+      layout.publish(kind, c.shardSize());
     }
     for (RoundDone d : done) {
       produced += d.records();
     }
-    resplit(out, c.shardSize());
     report.stage("assemble", (System.nanoTime() - t1) / 1_000_000);
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("seeds_read", seeds.read());
@@ -285,83 +285,20 @@ public final class SelfInstructPipeline {
     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
-  private static void writeSeedRejects(Path dir, Path file, SeedTasks.Result seeds, long shardSize) throws IOException {
-    Path rejects = dir.resolve(OutputLayout.Kind.REJECTS.dir());
-    Files.createDirectories(rejects);
-    try (var files = Files.list(rejects)) {
-      for (Path p : files.toList()) {
-        Files.delete(p);
-      }
-    }
+  /** Writes the bad seed lines as round 0's rejects (replacing an earlier run's). */
+  private static void writeSeedRejects(OutputLayout round0, Path file, SeedTasks.Result seeds) throws IOException {
+    round0.prepare();
     if (seeds.problems().isEmpty()) {
       return;
     }
     StringBuilder b = new StringBuilder();
     for (SeedTasks.Problem p : seeds.problems()) {
-      RejectReason reason = switch (p.reason()) {
-        case "invalid_json" -> RejectReason.INVALID_JSON;
-        case "not_an_object" -> RejectReason.NOT_AN_OBJECT;
-        case "missing_field" -> RejectReason.MISSING_FIELD;
-        default -> RejectReason.WRONG_TYPE;
-      };
       byte[] raw = p.raw().getBytes(StandardCharsets.UTF_8);
-      b.append(Json.line(Reject.of(file.toString(), p.location(), reason, p.message(), "self_instruct.seeds", raw,
+      b.append(Json.line(Reject.of(file.toString(), p.location(), p.reason(), p.message(), "self_instruct.seeds", raw,
           raw.length))).append('\n');
     }
-    Files.writeString(rejects.resolve("part-00000.jsonl"), b.toString(), StandardCharsets.UTF_8);
-  }
-
-  private static void appendShards(Path from, Path to) throws IOException {
-    if (!Files.isDirectory(from)) {
-      return;
-    }
-    Files.createDirectories(to);
-    List<Path> shards;
-    try (var files = Files.list(from)) {
-      shards = files.filter(p -> p.getFileName().toString().matches("part-\\d{5}\\.jsonl")).sorted().toList();
-    }
-    Path all = to.resolve("all.jsonl.tmp");
-    for (Path s : shards) {
-      Files.write(all, Files.readAllBytes(s), java.nio.file.StandardOpenOption.CREATE,
-          java.nio.file.StandardOpenOption.APPEND);
-    }
-  }
-
-  /** Splits each folder's concatenation into shards of {@code shardSize} lines. */
-  private static void resplit(Path out, long shardSize) throws IOException {
-    for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-      Path dir = out.resolve(kind.dir());
-      Path all = dir.resolve("all.jsonl.tmp");
-      if (!Files.isRegularFile(all)) {
-        continue;
-      }
-      try (BufferedReader in = Files.newBufferedReader(all, StandardCharsets.UTF_8)) {
-        String line;
-        int shard = 0;
-        long n = 0;
-        java.io.BufferedWriter w = null;
-        try {
-          while ((line = in.readLine()) != null) {
-            if (w == null || n == shardSize) {
-              if (w != null) {
-                w.close();
-              }
-              w = Files.newBufferedWriter(dir.resolve(String.format(Locale.ROOT, "part-%05d.jsonl", shard++)),
-                  StandardCharsets.UTF_8);
-              n = 0;
-            }
-            w.write(line);
-            w.write('\n');
-            n++;
-          }
-        } finally {
-          if (w != null) {
-            w.close();
-          }
-        }
-      }
-      Files.delete(all);
-    }
+    Files.writeString(Paths.get(round0.dir(OutputLayout.Kind.REJECTS), "part-00000.jsonl"), b.toString(),
+        StandardCharsets.UTF_8);
   }
 
   // ---- one round -----------------------------------------------------------------------------------
@@ -417,7 +354,7 @@ public final class SelfInstructPipeline {
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
       layout.publish(k, Long.MAX_VALUE);
     }
-    List<PoolEntry> added = addedTasks(dir.resolve(OutputLayout.Kind.DATA.dir()), round);
+    List<PoolEntry> added = addedTasks(layout, round);
     RoundDone d = new RoundDone(round, added, specs.size(), counter(result, "candidates"), counter(result, "records"),
         layout.countLines(OutputLayout.Kind.DATA), layout.countLines(OutputLayout.Kind.FILTERED),
         layout.countLines(OutputLayout.Kind.REJECTS), counter(result, "requests"), counter(result, "cache_hits"),
@@ -437,22 +374,15 @@ public final class SelfInstructPipeline {
   }
 
   /** The tasks a finished round added to the pool: the distinct task ids of its data, in order. */
-  static List<PoolEntry> addedTasks(Path data, int round) throws IOException {
+  static List<PoolEntry> addedTasks(OutputLayout round, int number) throws IOException {
     Set<String> seen = new LinkedHashSet<>();
     List<PoolEntry> out = new ArrayList<>();
-    if (!Files.isDirectory(data)) {
-      return out;
-    }
-    List<Path> shards;
-    try (var files = Files.list(data)) {
-      shards = files.filter(f -> f.getFileName().toString().endsWith(".jsonl")).sorted().toList();
-    }
-    for (Path s : shards) {
-      for (String line : Files.readAllLines(s, StandardCharsets.UTF_8)) {
+    for (String shard : round.shardFiles(OutputLayout.Kind.DATA)) {
+      for (String line : Files.readAllLines(Paths.get(shard), StandardCharsets.UTF_8)) {
         JsonNode n = Json.mapper().readTree(line);
         String id = n.path("metadata").path("task_id").asText();
         if (seen.add(id)) {
-          out.add(new PoolEntry(id, n.path("instruction").asText(), round));
+          out.add(new PoolEntry(id, n.path("instruction").asText(), number));
         }
       }
     }
@@ -465,13 +395,8 @@ public final class SelfInstructPipeline {
   }
 
   static Reject reject(String location, GenerationResult res, String step, Object payload) {
-    RejectReason reason = switch (res.errorKind()) {
-      case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
-      case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
-      default -> RejectReason.GENERATION_FAILED;
-    };
     byte[] raw = Json.line(payload).getBytes(StandardCharsets.UTF_8);
-    return Reject.of("self-instruct", location, reason, res.error(), step, raw, raw.length);
+    return Reject.of("self-instruct", location, GenerateRequests.rejectReason(res), res.error(), step, raw, raw.length);
   }
 
   /** Counters shared by the round's steps. */

@@ -141,6 +141,24 @@ class SelfInstructPipelineTest {
   }
 
   @Test
+  void badSeedLinesAreRejectedWithTheirLocationAndTheRunGoesOn(@TempDir Path dir) throws Exception {
+    Path seeds = dir.resolve("seeds.jsonl");
+    List<String> lines = new ArrayList<>(Files.readAllLines(seeds()));
+    lines.add(3, "{broken");
+    lines.add(10, "{\"input\": \"no instruction\"}");
+    Files.write(seeds, lines);
+    SelfInstructPipeline.Config base = scripted(dir.resolve("out"), 2, 0);
+    RunSummary r = run(new SelfInstructPipeline.Config(seeds, base.out(), base.model(), base.settings(), null, 2, 20, 3, 4,
+        base.runner(), 0));
+    assertTrue(r.reconciled());
+    assertEquals(Map.of("invalid_json", 1L, "missing_field", 1L), r.rejected());
+    assertEquals(175L + 2, metric(r, "seeds_read"));
+    String rejects = folder(dir.resolve("out"), "rejects");
+    assertTrue(rejects.contains("\"seeds.jsonl:4\"") && rejects.contains("\"seeds.jsonl:11\""), rejects);
+    assertTrue(r.counts().kept() > 0);
+  }
+
+  @Test
   void realEngineOnTheToyModel(@TempDir Path dir) throws Exception {
     Path model = model();
     SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 5).withPromptsPerRound(2);
