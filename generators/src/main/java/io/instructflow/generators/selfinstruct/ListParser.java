@@ -1,5 +1,6 @@
 package io.instructflow.generators.selfinstruct;
 
+import io.instructflow.filters.instruction.PyText;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;

@@ -1,7 +1,8 @@
 package io.instructflow.generators.selfinstruct;
 
-import io.instructflow.filters.rouge.Match;
-import io.instructflow.filters.rouge.RougeIndex;
+import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.instruction.PyText;
+import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.Completion;
@@ -506,40 +507,36 @@ public final class SelfInstruct implements Serializable {
   public List<Candidate> gate(List<Candidate> candidates, List<PoolEntry> pool) {
     List<Candidate> ordered = new ArrayList<>(candidates);
     ordered.sort(java.util.Comparator.comparingInt(Candidate::prompt).thenComparingInt(Candidate::item));
-    Tokenizer tok = Tokenizer.named(settings.tokenizer(), false);
-    List<String> ids = new ArrayList<>();
+    List<Candidate> live = new ArrayList<>();
     List<String> texts = new ArrayList<>();
+    for (Candidate c : ordered) {
+      if (c.kept()) {
+        live.add(c);
+        texts.add(c.instruction());
+      }
+    }
+    List<String> poolTexts = new ArrayList<>();
+    pool.forEach(e -> poolTexts.add(e.instruction()));
+    List<RougeGate.Drop> drops = new RougeGate(settings.rougeThreshold(), Tokenizer.named(settings.tokenizer(), false))
+        .apply(texts, poolTexts);
+    Map<Candidate, Verdict> dropped = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < live.size(); i++) {
+      RougeGate.Drop d = drops.get(i);
+      if (d != null) {
+        String id = d.inPool() ? pool.get(d.index()).id() : live.get(d.index()).taskId();
+        String text = d.inPool() ? pool.get(d.index()).instruction() : live.get(d.index()).instruction();
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("score", d.score());
+        details.put("threshold", settings.rougeThreshold());
+        details.put("matched_id", id);
+        details.put("matched_text", text);
+        dropped.put(live.get(i), new Verdict.Dropped(ROUGE_FILTER, ROUGE_REASON, details));
+      }
+    }
     List<Candidate> out = new ArrayList<>(ordered.size());
-    try (RougeIndex index = new RougeIndex(settings.rougeThreshold(), 256)) {
-      for (PoolEntry e : pool) {
-        index.add(tok.tokens(e.instruction()));
-        ids.add(e.id());
-        texts.add(e.instruction());
-      }
-      index.refresh();
-      for (Candidate c : ordered) {
-        if (!c.kept()) {
-          out.add(c);
-          continue;
-        }
-        List<String> tokens = tok.tokens(c.instruction());
-        Match m = index.best(tokens, index.size());
-        if (m != null) {
-          Map<String, Object> d = new LinkedHashMap<>();
-          d.put("score", m.score());
-          d.put("threshold", settings.rougeThreshold());
-          d.put("matched_id", ids.get(m.ordinal()));
-          d.put("matched_text", texts.get(m.ordinal()));
-          out.add(c.withVerdict(new Verdict.Dropped(ROUGE_FILTER, ROUGE_REASON, d)));
-        } else {
-          index.add(tokens);
-          ids.add(c.taskId());
-          texts.add(c.instruction());
-          out.add(c);
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    for (Candidate c : ordered) {
+      Verdict v = dropped.get(c);
+      out.add(v == null ? c : c.withVerdict(v));
     }
     return out;
   }

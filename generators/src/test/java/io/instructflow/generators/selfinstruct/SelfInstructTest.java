@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.instructflow.filters.instruction.InstructionRules;
 import io.instructflow.inference.Completion;
 import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;

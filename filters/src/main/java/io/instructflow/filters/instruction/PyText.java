@@ -1,4 +1,4 @@
-package io.instructflow.generators.selfinstruct;
+package io.instructflow.filters.instruction;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -10,20 +10,20 @@ import java.util.Locale;
  * {@code re}'s {@code \s} count as whitespace, what {@code \b} counts as a word character, and the
  * first character {@code str.capitalize()} produces.
  */
-final class PyText {
+public final class PyText {
   private PyText() {}
 
   /** Python's ASCII punctuation set ({@code string.punctuation}). */
-  static final String PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+  public static final String PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
   /** Whether {@code str.isspace()} holds for the code point (also what {@code \s} matches). */
-  static boolean isSpace(int cp) {
+  public static boolean isSpace(int cp) {
     // Java's isWhitespace leaves out the no-break spaces and NEL, which Python counts
     return Character.isWhitespace(cp) || Character.isSpaceChar(cp) || cp == 0x85;
   }
 
   /** Whether {@code re}'s Unicode {@code \w} matches the code point: alphanumeric or underscore. */
-  static boolean isWordChar(int cp) {
+  public static boolean isWordChar(int cp) {
     if (cp == '_' || Character.isLetter(cp)) {
       return true;
     }
@@ -32,7 +32,7 @@ final class PyText {
   }
 
   /** {@code re.sub(r"\s+", " ", s).strip()}. */
-  static String collapse(String s) {
+  public static String collapse(String s) {
     StringBuilder out = new StringBuilder(s.length());
     boolean pendingSpace = false;
     for (int i = 0; i < s.length(); ) {
@@ -52,7 +52,7 @@ final class PyText {
   }
 
   /** {@code s.strip()}: Python whitespace removed from both ends. */
-  static String strip(String s) {
+  public static String strip(String s) {
     int start = 0;
     int end = s.length();
     while (start < end && isSpace(s.codePointAt(start))) {
@@ -65,7 +65,7 @@ final class PyText {
   }
 
   /** {@code s.split()}: the whitespace-separated words. */
-  static List<String> split(String s) {
+  public static List<String> split(String s) {
     List<String> words = new ArrayList<>();
     int start = -1;
     for (int i = 0; i < s.length(); ) {
@@ -90,7 +90,7 @@ final class PyText {
    * The first character of {@code s.capitalize()}: the title case of the first code point (its full
    * upper-case mapping when that has several characters, as for {@code ß} or {@code ﬁ}).
    */
-  static int capitalizedFirst(String s) {
+  public static int capitalizedFirst(String s) {
     int cp = s.codePointAt(0);
     String upper = new String(Character.toChars(cp)).toUpperCase(Locale.ROOT);
     if (upper.codePointCount(0, upper.length()) == 1) {
@@ -103,7 +103,7 @@ final class PyText {
    * Whether {@code re.search(r"\b(word)\b", s, re.IGNORECASE)} finds {@code word} (ASCII letters and
    * spaces) in {@code s}.
    */
-  static boolean containsWord(String s, String word) {
+  public static boolean containsWord(String s, String word) {
     int n = word.length();
     for (int i = 0; i + n <= s.length(); i++) {
       if (!s.regionMatches(true, i, word, 0, n)) {

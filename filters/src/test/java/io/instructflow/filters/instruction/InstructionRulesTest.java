@@ -1,4 +1,4 @@
-package io.instructflow.generators.selfinstruct;
+package io.instructflow.filters.instruction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package io.instructflow.generators.selfinstruct;
+package io.instructflow.filters.instruction;
 
 import io.instructflow.schemas.Verdict;
 import java.io.Serializable;

@@ -1,0 +1,248 @@
+package io.instructflow.filters.chain;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.rouge.RougeGate;
+import io.instructflow.filters.rouge.Tokenizer;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.Verdict;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * A filter chain: per-record filters applied in order (the first drop decides), then optionally the
+ * order-dependent ROUGE-L rule over the records that passed them, in input order, against the
+ * records kept before each one and an optional pool of texts that count as already kept.
+ *
+ * <p>Chains are JSON:
+ *
+ * <pre>{@code
+ * {"name": "self-instruct",
+ *  "filters": [{"type": "instruction_rules", "preset": "self-instruct"},
+ *              {"type": "rouge_l", "threshold": 0.7, "tokenizer": "rouge"}]}
+ * }</pre>
+ *
+ * Filter types: {@code instruction_rules} ({@code preset}: {@code self-instruct} or {@code alpaca};
+ * {@code allowNonAsciiFirst}: lift the first-character rule) and {@code rouge_l} ({@code threshold},
+ * default 0.7; {@code tokenizer}: {@code rouge} or {@code unicode}; it compares instructions and must
+ * come last). An unknown type or field is an error, not ignored. The built-in presets are
+ * {@code self-instruct} and {@code alpaca}: the rules of those papers.
+ *
+ * @param name the chain's name (the preset's, or the config file's)
+ * @param perRecord the per-record filters, in order
+ * @param rouge the ROUGE-L rule, or null
+ * @param hash hex SHA-256 of the chain's canonical JSON, for provenance
+ */
+public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge, String hash) implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** Built-in preset names. */
+  public static final List<String> PRESETS = List.of("self-instruct", "alpaca");
+
+  /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
+  public static final String ROUGE_FILTER = "rouge_l";
+  /** ROUGE-L F above the threshold against an earlier kept record or a pool text. */
+  public static final String ROUGE_REASON = "rouge_l.near_duplicate";
+
+  /**
+   * The ROUGE-L rule's settings.
+   *
+   * @param threshold drop at F above this
+   * @param tokenizer tokenizer name
+   */
+  public record Rouge(double threshold, String tokenizer) implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public Rouge {
+      Tokenizer.named(tokenizer, false);
+      if (!(threshold > 0 && threshold <= 1)) {
+        throw new IllegalArgumentException("rouge_l threshold must be in (0, 1], got " + threshold);
+      }
+    }
+
+    /** The gate. */
+    public RougeGate gate() {
+      return new RougeGate(threshold, Tokenizer.named(tokenizer, false));
+    }
+  }
+
+  public FilterChain {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(hash, "hash");
+    perRecord = List.copyOf(perRecord);
+  }
+
+  /** The built-in preset {@code name}. */
+  public static FilterChain preset(String name) {
+    if (!PRESETS.contains(name)) {
+      throw new IllegalArgumentException("unknown preset '" + name + "', expected one of " + PRESETS);
+    }
+    try (InputStream in = FilterChain.class.getResourceAsStream("/io/instructflow/filters/presets/" + name + ".json")) {
+      return parse(new String(in.readAllBytes(), StandardCharsets.UTF_8), "preset " + name);
+    } catch (IOException e) {
+      throw new IllegalStateException("reading preset " + name + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The chain in a JSON file. */
+  public static FilterChain read(Path file) throws IOException {
+    return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+  }
+
+  /**
+   * Parses a chain config.
+   *
+   * @param where names the config in error messages
+   * @throws IllegalArgumentException on anything malformed, naming the filter and field
+   */
+  public static FilterChain parse(String json, String where) {
+    JsonNode root;
+    try {
+      root = Json.mapper().readTree(json);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(where + ": not valid JSON: " + e.getMessage());
+    }
+    if (root == null || !root.isObject() || !root.path("filters").isArray()) {
+      throw new IllegalArgumentException(where + ": a chain is an object with a 'filters' array");
+    }
+    only(root, Set.of("name", "filters"), where);
+    List<RecordFilter> perRecord = new ArrayList<>();
+    Rouge rouge = null;
+    int i = 0;
+    for (JsonNode f : root.get("filters")) {
+      String at = where + ": filters[" + i++ + "]";
+      if (rouge != null) {
+        throw new IllegalArgumentException(at + ": rouge_l must be the last filter");
+      }
+      String type = f.path("type").asText("");
+      switch (type) {
+        case InstructionRulesFilter.TYPE -> {
+          only(f, Set.of("type", "preset", "allowNonAsciiFirst"), at);
+          String preset = f.path("preset").asText("self-instruct");
+          InstructionRules rules = switch (preset) {
+            case "self-instruct" -> InstructionRules.selfInstruct();
+            case "alpaca" -> InstructionRules.alpaca();
+            default -> throw new IllegalArgumentException(at + ": preset must be self-instruct or alpaca, got '" + preset + "'");
+          };
+          perRecord.add(new InstructionRulesFilter(rules.withAsciiFirst(!f.path("allowNonAsciiFirst").asBoolean(false))));
+        }
+        case ROUGE_FILTER -> {
+          only(f, Set.of("type", "threshold", "tokenizer"), at);
+          try {
+            rouge = new Rouge(f.path("threshold").asDouble(0.7), f.path("tokenizer").asText("rouge"));
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(at + ": " + e.getMessage());
+          }
+        }
+        default -> throw new IllegalArgumentException(
+            at + ": unknown filter type '" + type + "', expected " + InstructionRulesFilter.TYPE + " or " + ROUGE_FILTER);
+      }
+    }
+    String canonical = Json.line(Json.mapper().convertValue(root, Object.class));
+    return new FilterChain(root.path("name").asText(where), perRecord, rouge,
+        Ids.sha256Hex(canonical.getBytes(StandardCharsets.UTF_8)));
+  }
+
+  private static void only(JsonNode n, Set<String> allowed, String at) {
+    for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
+      String k = it.next();
+      if (!allowed.contains(k)) {
+        throw new IllegalArgumentException(at + ": unknown field '" + k + "', expected " + allowed);
+      }
+    }
+  }
+
+  /** The verdict of the per-record filters: the first drop, or kept. */
+  public Verdict testRecord(Example e) {
+    for (RecordFilter f : perRecord) {
+      Verdict v = f.test(e);
+      if (v instanceof Verdict.Dropped) {
+        return v;
+      }
+    }
+    return Verdict.KEPT;
+  }
+
+  /**
+   * The whole chain over records in input order, in one JVM: per-record filters, then the ROUGE-L
+   * rule over the survivors against {@code pool}. A ROUGE-L drop names its match as
+   * {@code matched_id} and {@code matched_location} (a record) or {@code matched_pool_index} and
+   * {@code matched_text} (a pool text).
+   */
+  public List<Verdict> apply(List<Example> records, List<String> pool) {
+    List<Verdict> out = new ArrayList<>(records.size());
+    List<Integer> live = new ArrayList<>();
+    for (int i = 0; i < records.size(); i++) {
+      Verdict v = testRecord(records.get(i));
+      out.add(v);
+      if (v instanceof Verdict.Kept) {
+        live.add(i);
+      }
+    }
+    if (rouge == null) {
+      return out;
+    }
+    List<String> texts = new ArrayList<>(live.size());
+    live.forEach(i -> texts.add(records.get(i).instructionText()));
+    List<RougeGate.Drop> drops = rouge.gate().apply(texts, pool);
+    for (int j = 0; j < live.size(); j++) {
+      RougeGate.Drop d = drops.get(j);
+      if (d != null) {
+        if (d.inPool()) {
+          out.set(live.get(j), rougeDrop(d, null, null, pool.get(d.index())));
+        } else {
+          Example match = records.get(live.get(d.index()));
+          out.set(live.get(j), rougeDrop(d, match.id(), match.provenance().origin().location(), null));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The verdict of a ROUGE-L drop: against the record {@code matchedId} at {@code matchedLocation}, or
+   * (for a pool match) the pool text {@code poolText}.
+   */
+  public Verdict.Dropped rougeDrop(RougeGate.Drop d, String matchedId, String matchedLocation, String poolText) {
+    Map<String, Object> details = new LinkedHashMap<>();
+    details.put("score", d.score());
+    details.put("threshold", rouge.threshold());
+    if (d.inPool()) {
+      details.put("matched_pool_index", d.index());
+      details.put("matched_text", poolText);
+    } else {
+      details.put("matched_id", matchedId);
+      details.put("matched_location", matchedLocation);
+    }
+    return new Verdict.Dropped(ROUGE_FILTER, ROUGE_REASON, details);
+  }
+
+  /** The chain for provenance and the run summary. */
+  public Map<String, Object> asMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("chain", name);
+    m.put("chainHash", hash);
+    List<String> ids = new ArrayList<>();
+    perRecord.forEach(f -> ids.add(f.id()));
+    if (rouge != null) {
+      ids.add(ROUGE_FILTER);
+      m.put("rougeThreshold", rouge.threshold());
+      m.put("tokenizer", rouge.tokenizer());
+    }
+    m.put("filters", ids);
+    return m;
+  }
+}

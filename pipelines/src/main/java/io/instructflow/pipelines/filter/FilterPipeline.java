@@ -1,0 +1,253 @@
+package io.instructflow.pipelines.filter;
+
+import io.instructflow.filters.chain.FilterChain;
+import io.instructflow.filters.rouge.RougeGate;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.io.ReadRecords;
+import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.Step;
+import io.instructflow.schemas.Verdict;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.View;
+import org.apache.beam.sdk.transforms.join.CoGbkResult;
+import org.apache.beam.sdk.transforms.join.CoGroupByKey;
+import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PCollectionView;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+
+/**
+ * The {@code filter} command: a {@link FilterChain} over a dataset. The per-record filters run in
+ * parallel; the ROUGE-L rule, when the chain ends with it, sees the records that passed them in input
+ * order, in one place, against the records kept before each one and the {@code --pool} texts. Every
+ * record gets a {@value #STEP} step with the chain's name and hash and its verdict; dropped records go
+ * to {@code filtered/} with the filter, the reason and the evidence (for ROUGE-L the matched record's
+ * id and location, or the pool text).
+ */
+public final class FilterPipeline {
+  private FilterPipeline() {}
+
+  /** Provenance step name. */
+  public static final String STEP = "filter";
+  static final String STEP_VERSION = "1";
+
+  /**
+   * Settings of a filter run.
+   *
+   * @param read what to read
+   * @param out output folder
+   * @param chain the chain
+   * @param pool texts that count as already kept by the ROUGE-L rule
+   * @param poolSource where the pool came from, for the summary (null without a pool)
+   * @param shardSize records per output shard
+   * @param runner where to run
+   */
+  public record Config(ReadOptions read, String out, FilterChain chain, List<String> pool, String poolSource,
+      long shardSize, Runner runner) {
+    public Config {
+      Objects.requireNonNull(read, "read");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(chain, "chain");
+      Objects.requireNonNull(runner, "runner");
+      pool = List.copyOf(pool);
+      if (!pool.isEmpty() && chain.rouge() == null) {
+        throw new IllegalArgumentException("--pool only matters to a chain that ends with rouge_l; " + chain.name() + " does not");
+      }
+      if (shardSize < 1) {
+        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
+      }
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>(read.asMap());
+      m.putAll(chain.asMap());
+      m.put("pool", poolSource == null ? "none" : poolSource + " (" + pool.size() + " texts)");
+      m.put("out", out);
+      m.put("shardSize", shardSize);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  static final TupleTag<KV<OrderKey, Example>> PASSED = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
+
+  /** What the ROUGE-L rule needs of a record. */
+  record GateItem(OrderKey key, String id, String location, String text) implements Serializable {
+    private static final long serialVersionUID = 1L;
+  }
+
+  /** Runs the chain and returns the summary; configuration problems throw before anything runs. */
+  public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
+    PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), c.asMap(), console);
+    console.printf(Locale.ROOT, "filter: chain %s (%s)%s%n", c.chain().name(), String.join(", ",
+        castList(c.chain().asMap().get("filters"))), c.pool().isEmpty() ? "" : ", pool of " + c.pool().size() + " texts");
+    Pipeline p = run.pipeline();
+    ReadRecords.Result r = run.read();
+    Map<String, Object> params = c.chain().asMap();
+    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
+    PCollectionTuple tested = r.examples().apply("ApplyRecordFilters",
+        ParDo.of(new RecordFiltersFn(c.chain(), params)).withOutputTags(PASSED, TupleTagList.of(FILTERED)));
+    PCollection<KV<OrderKey, Example>> passed = tested.get(PASSED).setCoder(coder);
+    PCollection<KV<OrderKey, Example>> kept;
+    PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.get(FILTERED).setCoder(coder));
+    if (c.chain().rouge() == null) {
+      kept = passed;
+    } else {
+      PCollectionView<List<GateItem>> items = passed
+          .apply("GateItems", ParDo.of(new ToItemFn()))
+          .setCoder(SerializableCoder.of(GateItem.class))
+          .apply("AllItems", View.asList());
+      PCollection<KV<OrderKey, Verdict>> decisions = p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
+          .apply("RougeGate", ParDo.of(new GateFn(items, c.chain(), c.pool())).withSideInputs(items))
+          .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
+      TupleTag<Example> exTag = new TupleTag<>() {};
+      TupleTag<Verdict> decTag = new TupleTag<>() {};
+      PCollectionTuple out = KeyedPCollectionTuple.of(exTag, passed).and(decTag, decisions)
+          .apply("JoinDecisions", CoGroupByKey.create())
+          .apply("ApplyDecisions", ParDo.of(new ApplyFn(exTag, decTag, params))
+              .withOutputTags(KEPT, TupleTagList.of(FILTERED)));
+      kept = out.get(KEPT).setCoder(coder);
+      filtered = filtered.and(out.get(FILTERED).setCoder(coder));
+    }
+    run.write(kept, OutputLayout.Kind.DATA, "Data");
+    run.write(filtered.apply("AllFiltered", Flatten.pCollections()), OutputLayout.Kind.FILTERED, "Filtered");
+    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+    run.execute("read+filter+write", Progress.READ, Progress.DECIDED);
+    return run.finish(c.shardSize(), null, null);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static List<String> castList(Object o) {
+    return (List<String>) o;
+  }
+
+  static Example withVerdict(Example e, Map<String, Object> params, Verdict v) {
+    return e.withStep(Step.of(STEP, STEP_VERSION, params, v, null));
+  }
+
+  /**
+   * The per-record filters. Without a ROUGE-L rule a passing record is final and gets its step here;
+   * with one it passes on unchanged.
+   */
+  static final class RecordFiltersFn extends DoFn<KV<OrderKey, Example>, KV<OrderKey, Example>> {
+    private static final long serialVersionUID = 1L;
+    private final FilterChain chain;
+    private final Map<String, Object> params;
+
+    RecordFiltersFn(FilterChain chain, Map<String, Object> params) {
+      this.chain = chain;
+      this.params = new LinkedHashMap<>(params);
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Example> kv, MultiOutputReceiver out) {
+      Verdict v = chain.testRecord(kv.getValue());
+      if (v instanceof Verdict.Dropped) {
+        Progress.add(Progress.DECIDED, 1);
+        out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(kv.getValue(), params, v)));
+      } else if (chain.rouge() == null) {
+        Progress.add(Progress.DECIDED, 1);
+        out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(kv.getValue(), params, v)));
+      } else {
+        out.get(PASSED).output(kv);
+      }
+    }
+  }
+
+  /** What the ROUGE-L rule compares: the instruction (a chat record's first user turn). */
+  static final class ToItemFn extends DoFn<KV<OrderKey, Example>, GateItem> {
+    private static final long serialVersionUID = 1L;
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<GateItem> out) {
+      Example e = kv.getValue();
+      out.output(new GateItem(kv.getKey(), e.id(), e.provenance().origin().location(), e.instructionText()));
+    }
+  }
+
+  /** The ROUGE-L rule over every passing record in input order: one verdict per record. */
+  static final class GateFn extends DoFn<Integer, KV<OrderKey, Verdict>> {
+    private static final long serialVersionUID = 1L;
+    private final PCollectionView<List<GateItem>> items;
+    private final FilterChain chain;
+    private final List<String> pool;
+
+    GateFn(PCollectionView<List<GateItem>> items, FilterChain chain, List<String> pool) {
+      this.items = items;
+      this.chain = chain;
+      this.pool = new ArrayList<>(pool);
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      List<GateItem> all = new ArrayList<>(c.sideInput(items));
+      all.sort(Comparator.comparing(GateItem::key));
+      List<String> texts = new ArrayList<>(all.size());
+      all.forEach(i -> texts.add(i.text()));
+      List<RougeGate.Drop> drops = chain.rouge().gate().apply(texts, pool);
+      for (int i = 0; i < all.size(); i++) {
+        RougeGate.Drop d = drops.get(i);
+        Verdict v = Verdict.KEPT;
+        if (d != null) {
+          GateItem m = d.inPool() ? null : all.get(d.index());
+          v = chain.rougeDrop(d, m == null ? null : m.id(), m == null ? null : m.location(),
+              d.inPool() ? pool.get(d.index()) : null);
+        }
+        c.output(KV.of(all.get(i).key(), v));
+      }
+      Progress.add(Progress.DECIDED, all.size());
+    }
+  }
+
+  /** Adds the step to each passing record and routes it. */
+  static final class ApplyFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
+    private static final long serialVersionUID = 1L;
+    private final TupleTag<Example> exTag;
+    private final TupleTag<Verdict> decTag;
+    private final Map<String, Object> params;
+
+    ApplyFn(TupleTag<Example> exTag, TupleTag<Verdict> decTag, Map<String, Object> params) {
+      this.exTag = exTag;
+      this.decTag = decTag;
+      this.params = new LinkedHashMap<>(params);
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
+      Verdict v = kv.getValue().getOnly(decTag);
+      Example e = withVerdict(kv.getValue().getOnly(exTag), params, v);
+      out.get(v instanceof Verdict.Kept ? KEPT : FILTERED).output(KV.of(kv.getKey(), e));
+    }
+  }
+}
