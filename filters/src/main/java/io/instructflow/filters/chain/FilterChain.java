@@ -36,10 +36,11 @@ import java.util.Set;
  * }</pre>
  *
  * Filter types: {@code instruction_rules} ({@code preset}: {@code self-instruct} or {@code alpaca};
- * {@code allowNonAsciiFirst}: lift the first-character rule) and {@code rouge_l} ({@code threshold},
+ * {@code allowNonAsciiFirst}: lift the first-character rule), {@code evol_elimination} (the four
+ * Evol-Instruct elimination rules, see {@link EvolEliminationFilter}) and {@code rouge_l} ({@code threshold},
  * default 0.7; {@code tokenizer}: {@code rouge} or {@code unicode}; it compares instructions and must
  * come last). An unknown type or field is an error, not ignored. The built-in presets are
- * {@code self-instruct} and {@code alpaca}: the rules of those papers.
+ * {@code self-instruct} and {@code alpaca} (the rules of those papers) and {@code evol-elimination}.
  *
  * @param name the chain's name (the preset's, or the config file's)
  * @param perRecord the per-record filters, in order
@@ -50,7 +51,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
   private static final long serialVersionUID = 1L;
 
   /** Built-in preset names. */
-  public static final List<String> PRESETS = List.of("self-instruct", "alpaca");
+  public static final List<String> PRESETS = List.of("self-instruct", "alpaca", "evol-elimination");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -139,6 +140,10 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
           };
           perRecord.add(new InstructionRulesFilter(rules.withAsciiFirst(!f.path("allowNonAsciiFirst").asBoolean(false))));
         }
+        case EvolEliminationFilter.TYPE -> {
+          only(f, Set.of("type"), at);
+          perRecord.add(new EvolEliminationFilter());
+        }
         case ROUGE_FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);
           try {
@@ -148,7 +153,8 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
           }
         }
         default -> throw new IllegalArgumentException(
-            at + ": unknown filter type '" + type + "', expected " + InstructionRulesFilter.TYPE + " or " + ROUGE_FILTER);
+            at + ": unknown filter type '" + type + "', expected " + InstructionRulesFilter.TYPE + ", "
+                + EvolEliminationFilter.TYPE + " or " + ROUGE_FILTER);
       }
     }
     String canonical = Json.line(Json.mapper().convertValue(root, Object.class));
