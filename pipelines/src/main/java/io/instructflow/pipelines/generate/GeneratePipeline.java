@@ -17,14 +17,12 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Example;
-import io.instructflow.schemas.Json;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.PromptRef;
 import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -305,9 +303,7 @@ public final class GeneratePipeline {
 
     private Reject reject(OrderKey key, Example e, GenerationResult res) {
       String source = key.source() >= 0 && key.source() < inputs.size() ? inputs.get(key.source()) : "";
-      byte[] raw = Json.line(e).getBytes(StandardCharsets.UTF_8);
-      return Reject.of(source, e.provenance().origin().location(), GenerateRequests.rejectReason(res), res.error(),
-          GenerateRequests.STEP, raw, raw.length);
+      return GenerateRequests.failedRequest(source, e.provenance().origin().location(), res, GenerateRequests.STEP, e);
     }
   }
 }

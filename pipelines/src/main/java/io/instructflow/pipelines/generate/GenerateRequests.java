@@ -6,10 +6,12 @@ import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.PromptRef;
 import io.instructflow.schemas.Provenance;
+import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RejectReason;
 import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
@@ -48,6 +50,15 @@ public final class GenerateRequests {
       case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
       default -> RejectReason.GENERATION_FAILED;
     };
+  }
+
+  /**
+   * The reject of a generator's request that failed: {@code payload} (the prompt spec or record the
+   * request was for) as the raw input, so that it can be replayed.
+   */
+  public static Reject failedRequest(String source, String location, GenerationResult res, String step, Object payload) {
+    byte[] raw = Json.line(payload).getBytes(StandardCharsets.UTF_8);
+    return Reject.of(source, location, rejectReason(res), res.error(), step, raw, raw.length);
   }
 
   /** The request for a record, with the seed derived from the run seed and the record id. */

@@ -18,9 +18,11 @@ import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.WriteOrdered;
 import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.ModelCounters;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.runtime.StageState;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
@@ -33,7 +35,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -84,8 +85,6 @@ public final class SelfInstructPipeline {
   /** Metrics namespace. */
   public static final String NAMESPACE = "self_instruct";
   static final String ROUNDS = "rounds";
-  static final String DONE = "done.json";
-  static final String STATE = "state.json";
 
   /**
    * Settings of a run.
@@ -144,9 +143,6 @@ public final class SelfInstructPipeline {
   record RoundDone(int round, List<PoolEntry> added, long prompts, long candidates, long records, long kept,
       long filtered, long rejected, long requests, long cacheHits, long completionTokens, long millis) {}
 
-  /** A configuration stored beside the rounds, to refuse continuing a different run. */
-  record RunState(String configHash, Map<String, Object> generation) {}
-
   /**
    * Runs rounds until the target or the round limit and returns the summary.
    *
@@ -161,8 +157,8 @@ public final class SelfInstructPipeline {
     Path out = Paths.get(c.out());
     Path rounds = out.resolve(ROUNDS);
     Files.createDirectories(rounds);
-    String hash = configHash(c, gen, ref);
-    checkState(rounds, hash, c);
+    StageState.claim(rounds, configHash(c, gen, ref), c.settings().asMap(),
+        "seeds, model, templates or generator settings");
     OutputLayout layout = new OutputLayout(c.out());
     layout.prepare();
     RunReport report = new RunReport("self-instruct", c.runner().describe(), c.asMap(), List.of(c.seeds().toString()));
@@ -176,7 +172,7 @@ public final class SelfInstructPipeline {
     int round = 1;
     for (; round <= c.maxRounds(); round++) {
       Path dir = roundDir(rounds, round);
-      RoundDone d = readDone(dir);
+      RoundDone d = StageState.done(dir, RoundDone.class);
       if (d == null) {
         break;
       }
@@ -245,7 +241,7 @@ public final class SelfInstructPipeline {
   }
 
   private static Path roundDir(Path rounds, int round) {
-    return rounds.resolve(String.format(Locale.ROOT, "round-%04d", round));
+    return StageState.stageDir(rounds, "round", round);
   }
 
   /** Hash of everything that decides a run's output except how far it goes (target, rounds). */
@@ -257,32 +253,7 @@ public final class SelfInstructPipeline {
     gen.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
     m.put("templates", t);
     m.put("model", ref.sha256() != null ? ref.sha256() : ref.backend() + ":" + ref.id());
-    return Ids.sha256Hex(Json.line(m).getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static void checkState(Path rounds, String hash, Config c) throws IOException {
-    Path state = rounds.resolve(STATE);
-    if (Files.isRegularFile(state)) {
-      RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
-      if (!s.configHash().equals(hash)) {
-        throw new IllegalStateException(String.format(
-            "%s holds rounds of a run with another configuration (seeds, model, templates or generator settings); "
-                + "use another --out, or delete %s to start over", c.out(), rounds));
-      }
-      return;
-    }
-    writeAtomically(state, Json.pretty(new RunState(hash, c.settings().asMap())) + "\n");
-  }
-
-  private static RoundDone readDone(Path dir) throws IOException {
-    Path f = dir.resolve(DONE);
-    return Files.isRegularFile(f) ? Json.mapper().readValue(f.toFile(), RoundDone.class) : null;
-  }
-
-  private static void writeAtomically(Path target, String text) throws IOException {
-    Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
-    Files.writeString(tmp, text, StandardCharsets.UTF_8);
-    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    return StageState.hash(m);
   }
 
   /** Writes the bad seed lines as round 0's rejects (replacing an earlier run's). */
@@ -314,7 +285,7 @@ public final class SelfInstructPipeline {
     long t0 = System.nanoTime();
     OutputLayout layout = new OutputLayout(dir.toString());
     layout.prepare();
-    Files.deleteIfExists(dir.resolve(DONE));
+    StageState.reopen(dir);
     List<PromptSpec> specs = gen.plan(round, machine);
     List<PoolEntry> pool = new ArrayList<>();
     gen.seeds().forEach(s -> pool.add(PoolEntry.of(s)));
@@ -359,7 +330,7 @@ public final class SelfInstructPipeline {
         layout.countLines(OutputLayout.Kind.DATA), layout.countLines(OutputLayout.Kind.FILTERED),
         layout.countLines(OutputLayout.Kind.REJECTS), counter(result, "requests"), counter(result, "cache_hits"),
         counter(result, "completion_tokens"), (System.nanoTime() - t0) / 1_000_000);
-    writeAtomically(dir.resolve(DONE), Json.pretty(d) + "\n");
+    StageState.finish(dir, d);
     return d;
   }
 
@@ -395,44 +366,15 @@ public final class SelfInstructPipeline {
   }
 
   static Reject reject(String location, GenerationResult res, String step, Object payload) {
-    byte[] raw = Json.line(payload).getBytes(StandardCharsets.UTF_8);
-    return Reject.of("self-instruct", location, GenerateRequests.rejectReason(res), res.error(), step, raw, raw.length);
-  }
-
-  /** Counters shared by the round's steps. */
-  static final class Counters implements java.io.Serializable {
-    private static final long serialVersionUID = 1L;
-    final Counter requests = Metrics.counter(NAMESPACE, "requests");
-    final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
-    final Counter failures = Metrics.counter(NAMESPACE, "failures");
-    final Counter completionTokens = Metrics.counter(NAMESPACE, "completion_tokens");
-    final Counter candidates = Metrics.counter(NAMESPACE, "candidates");
-    final Counter records = Metrics.counter(NAMESPACE, "records");
-
-    void count(List<GenerationResult> results) {
-      for (GenerationResult r : results) {
-        requests.inc();
-        if (r.cached()) {
-          cacheHits.inc();
-        }
-        if (!r.ok()) {
-          failures.inc();
-        } else {
-          completionTokens.inc(r.completionTokens());
-          if (!r.cached()) {
-            Progress.add(Progress.TOKENS, r.completionTokens());
-          }
-        }
-      }
-      Progress.add(Progress.GENERATED, results.size());
-    }
+    return GenerateRequests.failedRequest("self-instruct", location, res, step, payload);
   }
 
   /** Sends one batch of prompts and parses the responses into candidates (all under key 0). */
   static final class GenerateInstructionsFn extends DoFn<KV<Integer, Iterable<PromptSpec>>, KV<Integer, Candidate>> {
     private final SelfInstruct gen;
     private final ModelSpec spec;
-    private final Counters counters = new Counters();
+    private final ModelCounters counters = new ModelCounters(NAMESPACE);
+    private final Counter candidates = Metrics.counter(NAMESPACE, "candidates");
     private transient LanguageModel model;
 
     GenerateInstructionsFn(SelfInstruct gen, ModelSpec spec) {
@@ -457,13 +399,13 @@ public final class SelfInstructPipeline {
       for (int i = 0; i < batch.size(); i++) {
         PromptSpec s = batch.get(i);
         if (!res.get(i).ok()) {
-          counters.records.inc();
+          counters.record();
           c.output(FAILED, KV.of(key(s.round(), s.index(), 99_999, 0),
               reject(s.requestId(), res.get(i), SelfInstruct.STEP_GENERATE, s)));
           continue;
         }
         for (Candidate cand : gen.candidates(s, res.get(i))) {
-          counters.candidates.inc();
+          candidates.inc();
           c.output(KV.of(0, cand));
         }
       }
@@ -479,7 +421,7 @@ public final class SelfInstructPipeline {
     private final List<PoolEntry> pool;
     private final ModelSpec spec;
     private final int batchSize;
-    private final Counters counters = new Counters();
+    private final ModelCounters counters = new ModelCounters(NAMESPACE);
     private transient ModelRef ref;
 
     GateFn(SelfInstruct gen, List<PoolEntry> pool, ModelSpec spec, int batchSize) {
@@ -504,7 +446,7 @@ public final class SelfInstructPipeline {
           c.output(LIVE, KV.of(live++ / batchSize, cand));
         } else {
           Example e = gen.dropped(cand, ref).filtered().get(0);
-          counters.records.inc();
+          counters.record();
           c.output(KV.of(key(cand.round(), cand.prompt(), cand.item(), 0), e));
         }
       }
@@ -516,7 +458,7 @@ public final class SelfInstructPipeline {
     private final SelfInstruct gen;
     private final ModelSpec spec;
     private final int batchSize;
-    private final Counters counters = new Counters();
+    private final ModelCounters counters = new ModelCounters(NAMESPACE);
     private transient LanguageModel model;
     private transient ModelRef ref;
 
@@ -542,8 +484,7 @@ public final class SelfInstructPipeline {
       if (gen.settings().preset() == SelfInstruct.Preset.ALPACA) {
         batch.forEach(cand -> outcomes.add(gen.keptAlpaca(cand, ref)));
       } else {
-        CountingModel counting = new CountingModel(model, counters);
-        outcomes.addAll(Rounds.complete(gen, counting, ref, batch, batchSize, failures));
+        outcomes.addAll(Rounds.complete(gen, counters.counting(model), ref, batch, batchSize, failures));
       }
       for (int i = 0; i < batch.size(); i++) {
         Candidate cand = batch.get(i);
@@ -553,36 +494,21 @@ public final class SelfInstructPipeline {
         }
         int sub = 0;
         for (Example e : o.kept()) {
-          counters.records.inc();
+          counters.record();
           c.output(KV.of(key(cand.round(), cand.prompt(), cand.item(), sub++), e));
         }
         for (Example e : o.filtered()) {
-          counters.records.inc();
+          counters.record();
           c.output(FILTERED, KV.of(key(cand.round(), cand.prompt(), cand.item(), sub++), e));
         }
       }
       for (Rounds.Failure f : failures) {
-        counters.records.inc();
+        counters.record();
         Candidate cand = f.candidate();
         c.output(FAILED, KV.of(key(cand.round(), cand.prompt(), cand.item(), 0),
             reject(f.location(), f.result(), f.requestId().startsWith("classify/") ? SelfInstruct.STEP_CLASSIFY
                 : SelfInstruct.STEP_INSTANCES, cand)));
       }
-    }
-  }
-
-  /** Counts the requests a step sends through it. */
-  private record CountingModel(LanguageModel delegate, Counters counters) implements LanguageModel {
-    @Override
-    public ModelRef ref() {
-      return delegate.ref();
-    }
-
-    @Override
-    public List<GenerationResult> generate(List<GenerationRequest> batch) {
-      List<GenerationResult> res = delegate.generate(batch);
-      counters.count(res);
-      return res;
     }
   }
 }

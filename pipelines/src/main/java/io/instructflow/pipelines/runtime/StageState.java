@@ -1,0 +1,81 @@
+package io.instructflow.pipelines.runtime;
+
+import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The on-disk state of a command that runs in resumable stages (Self-Instruct rounds, Evol-Instruct
+ * epochs): a {@value #STATE} file with the hash of the configuration that decides the output, and per
+ * stage folder a {@value #DONE} file written last and atomically, so a stage folder without it is an
+ * unfinished stage to run again.
+ */
+public final class StageState {
+  private StageState() {}
+
+  /** The configuration file beside the stage folders. */
+  public static final String STATE = "state.json";
+  /** A finished stage's record. */
+  public static final String DONE = "done.json";
+
+  /** What {@value #STATE} holds: the hash, and the settings in words for a person. */
+  record RunState(String configHash, Map<String, Object> settings) {}
+
+  /** The stage folder {@code <prefix>-NNNN} under {@code dir}. */
+  public static Path stageDir(Path dir, String prefix, int stage) {
+    return dir.resolve(String.format(Locale.ROOT, "%s-%04d", prefix, stage));
+  }
+
+  /** Hex SHA-256 of a configuration map's canonical JSON. */
+  public static String hash(Map<String, Object> config) {
+    return Ids.sha256Hex(Json.line(new java.util.TreeMap<>(config)).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Records the configuration hash in {@code dir}, or checks it against the one there.
+   *
+   * @throws IllegalStateException when {@code dir} holds stages of a run with another configuration
+   */
+  public static void claim(Path dir, String hash, Map<String, Object> settings, String what) throws IOException {
+    Files.createDirectories(dir);
+    Path state = dir.resolve(STATE);
+    if (Files.isRegularFile(state)) {
+      RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
+      if (!s.configHash().equals(hash)) {
+        throw new IllegalStateException(String.format(
+            "%s holds %s of a run with another configuration (%s); use another --out, or delete %s to start over",
+            dir.getParent(), dir.getFileName(), what, dir));
+      }
+      return;
+    }
+    writeAtomically(state, Json.pretty(new RunState(hash, settings)) + "\n");
+  }
+
+  /** The finished stage's record, or null when the stage did not finish. */
+  public static <T> T done(Path stageDir, Class<T> type) throws IOException {
+    Path f = stageDir.resolve(DONE);
+    return Files.isRegularFile(f) ? Json.mapper().readValue(f.toFile(), type) : null;
+  }
+
+  /** Marks a stage finished (last, atomically). */
+  public static void finish(Path stageDir, Object record) throws IOException {
+    writeAtomically(stageDir.resolve(DONE), Json.pretty(record) + "\n");
+  }
+
+  /** Marks a stage unfinished before it runs again. */
+  public static void reopen(Path stageDir) throws IOException {
+    Files.deleteIfExists(stageDir.resolve(DONE));
+  }
+
+  private static void writeAtomically(Path target, String text) throws IOException {
+    Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+    Files.writeString(tmp, text, StandardCharsets.UTF_8);
+    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+  }
+}
