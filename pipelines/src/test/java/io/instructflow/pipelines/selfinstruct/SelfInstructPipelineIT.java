@@ -3,6 +3,7 @@ package io.instructflow.pipelines.selfinstruct;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.instructflow.pipelines.ScriptedEndpoint;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
@@ -14,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 class SelfInstructPipelineIT {
   @Test
   void sparkEqualsDirect(@TempDir Path dir) throws Exception {
-    try (ScriptedEndpoint server = ScriptedEndpoint.start()) {
+    try (ScriptedEndpoint server = ScriptedEndpoint.start(SelfInstructAnswers::answer)) {
       RunSummary direct = SelfInstructPipelineTest.run(
           SelfInstructPipelineTest.scripted(server, dir.resolve("direct"), 5, 0, new Runner("direct", null)));
       RunSummary spark = SelfInstructPipelineTest.run(

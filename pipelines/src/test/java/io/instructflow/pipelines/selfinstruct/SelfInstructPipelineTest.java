@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.generators.selfinstruct.SelfInstruct;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
+import io.instructflow.pipelines.ScriptedEndpoint;
 import io.instructflow.pipelines.TestFiles;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Json;
@@ -38,7 +39,7 @@ class SelfInstructPipelineTest {
 
   @BeforeAll
   static void startServer() throws Exception {
-    server = ScriptedEndpoint.start();
+    server = ScriptedEndpoint.start(SelfInstructAnswers::answer);
   }
 
   @AfterAll

@@ -1,0 +1,104 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.generators.evol.Evol;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.inference.SamplingParams;
+import io.instructflow.pipelines.evol.EvolPipeline;
+import io.instructflow.pipelines.runtime.RunReport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code instructflow evol}: Evol-Instruct epochs over a dataset. */
+@Command(
+    name = "evol",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Evol-Instruct (WizardLM): each epoch rewrites every instruction of the pool with one operation (add "
+          + "constraints, deepen, concretize, add reasoning steps, complicate the input, or in-breadth mutation), asks "
+          + "a judge whether the rewrite equals its parent, answers the rewrite, and eliminates failed evolutions "
+          + "(judged equal; a short 'sorry' answer; an answer of stop words only; prompt words copied). A surviving "
+          + "evolution replaces its parent in the pool; a failed one leaves the parent for the next epoch.",
+      "Writes OUT/data/ (every surviving evolution, with its lineage), OUT/filtered/ (eliminations with rule and "
+          + "evidence), OUT/rejects/ (bad input lines, failed requests), OUT/epochs/ (per-epoch state), "
+          + "OUT/run-summary.json. A rerun with the same settings continues after the last finished epoch."
+    })
+public final class EvolCommand implements Callable<Integer> {
+  @Mixin InputOptions input;
+  @Mixin RunOptions run;
+  @Mixin OutputOptions output;
+  @Mixin ModelOptions models;
+  @Mixin EngineOptions engine;
+
+  @Option(names = "--epochs", defaultValue = "4", paramLabel = "M", description = "Default: ${DEFAULT-VALUE} (the paper's).")
+  int epochs;
+
+  @Option(names = "--ops", paramLabel = "OP=W,...",
+      description = "Operation weights, e.g. add_constraints=1,deepen=1,concretize=1,add_reasoning=1,"
+          + "complicate_input=1,breadth=1 (left-out operations get 0). Default: all 1.")
+  String ops;
+
+  @Option(names = "--keep-original", description = "Put the input records into data/ too (before the evolutions).")
+  boolean keepOriginal;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
+      description = "Run seed: operation draws and every request's seed derive from it. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--max-added-words", defaultValue = "20", paramLabel = "N",
+      description = "Words an in-depth rewrite may add (the paper: 10 to 20). Default: ${DEFAULT-VALUE}.")
+  int maxAddedWords;
+
+  @Option(names = "--max-tokens", defaultValue = "512", paramLabel = "N", description = "Tokens per rewrite. Default: ${DEFAULT-VALUE}.")
+  int maxTokens;
+
+  @Option(names = "--temperature", defaultValue = "0.7", paramLabel = "T", description = "Rewrites. Default: ${DEFAULT-VALUE}.")
+  double temperature;
+
+  @Option(names = "--top-p", defaultValue = "0.95", paramLabel = "P", description = "Rewrites. Default: ${DEFAULT-VALUE}.")
+  double topP;
+
+  @Option(names = "--response-max-tokens", defaultValue = "1024", paramLabel = "N",
+      description = "Tokens per response (greedy). Default: ${DEFAULT-VALUE}.")
+  int responseMaxTokens;
+
+  @Option(names = "--templates", paramLabel = "DIR",
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/evol/deepen@1.txt.")
+  Path templates;
+
+  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
+      description = "Instructions per call to the model. Default: ${DEFAULT-VALUE}.")
+  int batchSize;
+
+  @Option(names = "--stop-after-epoch", defaultValue = "0", hidden = true,
+      description = "Stop after this epoch as if killed (for resume tests).")
+  int stopAfterEpoch;
+
+  @Override
+  public Integer call() throws Exception {
+    EvolPipeline.Config c;
+    try {
+      if (templates != null && !Files.isDirectory(templates)) {
+        throw new IllegalArgumentException("--templates: no such folder: " + templates);
+      }
+      ModelSpec spec = models.toSpec(output.out, engine);
+      Evol.Settings d = Evol.Settings.defaults(seed);
+      Evol.Settings s = new Evol.Settings(seed, ops == null ? d.weights() : Evol.Settings.parseWeights(ops), maxAddedWords,
+          new SamplingParams(maxTokens, temperature, topP, 0, d.evolveParams().stop(), 1), d.judgeParams(),
+          SamplingParams.greedy(responseMaxTokens));
+      c = new EvolPipeline.Config(input.toReadOptions(), output.out, spec, s, templates, epochs, keepOriginal, batchSize,
+          output.shardSize, run.toRunner(), stopAfterEpoch);
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+    try {
+      return RunReport.exitCode(EvolPipeline.run(c, System.out));
+    } catch (InvalidModelException | IllegalStateException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+}

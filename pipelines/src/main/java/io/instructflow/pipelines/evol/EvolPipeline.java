@@ -1,0 +1,414 @@
+package io.instructflow.pipelines.evol;
+
+import io.instructflow.generators.evol.Evol;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.LanguageModel;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.generate.GenerateRequests;
+import io.instructflow.pipelines.io.InputFile;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.io.ReadRecords;
+import io.instructflow.pipelines.io.WriteOrdered;
+import io.instructflow.pipelines.runtime.ModelCounters;
+import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.runtime.StageState;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.ModelRef;
+import io.instructflow.schemas.Reject;
+import io.instructflow.schemas.RunSummary;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+
+/**
+ * The {@code evol} command: Evol-Instruct epochs over a dataset, one Beam pipeline per epoch.
+ *
+ * <p>Epoch 0 reads the input (bad lines to rejects) into the first pool, one lineage per record in
+ * input order. Each epoch then sends the pool in batches (formed by key, so every runner makes the same
+ * requests) through {@link Evol#evolve}: surviving evolutions go to the epoch's {@code data/} and
+ * replace their parents in the next pool; eliminated ones go to {@code filtered/} with the rule and
+ * its evidence, and failed requests to {@code rejects/}, their parents staying in the pool. Each epoch
+ * folder ({@code OUT/epochs/epoch-NNNN/}) is finished by a {@code done.json} written last; a rerun with
+ * the same settings continues after the last finished epoch, and the model calls of an unfinished one
+ * come back from the response cache. The final {@code data/} holds every epoch's surviving evolutions
+ * (and, with {@code keepOriginal}, the input records first), {@code filtered/} every elimination,
+ * {@code rejects/} bad input lines and failed requests.
+ */
+public final class EvolPipeline {
+  private EvolPipeline() {}
+
+  /** Metrics namespace. */
+  public static final String NAMESPACE = "evol";
+  static final String EPOCHS = "epochs";
+  static final String NEXT = "next";
+
+  /**
+   * Settings of a run.
+   *
+   * @param read the input
+   * @param out output folder
+   * @param model the model and its response cache
+   * @param settings the evolution settings
+   * @param templates folder of prompt-template overrides, or null
+   * @param epochs how many epochs
+   * @param keepOriginal put the input records into {@code data/} too
+   * @param batchSize members per model call
+   * @param shardSize records per output shard
+   * @param runner where to run
+   * @param stopAfterEpoch stop (as if killed) after this epoch, 0 for never: for resume tests
+   */
+  public record Config(ReadOptions read, String out, ModelSpec model, Evol.Settings settings, Path templates, int epochs,
+      boolean keepOriginal, int batchSize, long shardSize, Runner runner, int stopAfterEpoch) {
+    public Config {
+      Objects.requireNonNull(read, "read");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(model, "model");
+      Objects.requireNonNull(settings, "settings");
+      Objects.requireNonNull(runner, "runner");
+      if (epochs < 1) {
+        throw new IllegalArgumentException("--epochs must be positive, got " + epochs);
+      }
+      if (batchSize < 1) {
+        throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
+      }
+      if (shardSize < 1) {
+        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
+      }
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>(read.asMap());
+      m.putAll(model.asMap());
+      m.put("evol", settings.asMap());
+      m.put("templates", templates == null ? "builtin" : templates.toString());
+      m.put("epochs", epochs);
+      m.put("keepOriginal", keepOriginal);
+      m.put("batchSize", batchSize);
+      m.put("shardSize", shardSize);
+      m.put("out", out);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  /**
+   * What a finished epoch recorded: its pool size, records by folder, the records its steps emitted
+   * (counted as they were emitted, for the summary's reconciliation) and the model counters. Epoch 0
+   * counts the input instead: lines read, blank lines, usable records (as kept) and rejects.
+   */
+  record EpochDone(int epoch, long read, long blankLines, long pool, long kept, long filtered, long rejected,
+      long records, long requests, long cacheHits, long completionTokens, long millis) {}
+
+  /**
+   * Runs the epochs and returns the summary.
+   *
+   * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
+   * @throws IllegalStateException when OUT holds epochs of a run with another configuration
+   */
+  public static RunSummary run(Config c, PrintStream console)
+      throws IOException, InvalidModelException, InputFiles.InputException {
+    c.model().check();
+    ModelRef ref = c.model().ref();
+    Evol evol = new Evol(c.settings(), c.templates());
+    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
+    Path out = Paths.get(c.out());
+    Path epochs = out.resolve(EPOCHS);
+    StageState.claim(epochs, configHash(c, evol, ref, files), c.settings().asMap(),
+        "input, model, templates or evolution settings");
+    OutputLayout layout = new OutputLayout(c.out());
+    layout.prepare();
+    List<String> inputs = new ArrayList<>();
+    files.forEach(f -> inputs.add(f.path()));
+    RunReport report = new RunReport("evol", c.runner().describe(), c.asMap(), inputs);
+    console.printf(Locale.ROOT, "evol: %d input file(s) from %s, model %s, %d epoch(s), operations %s -> %s (%s)%n",
+        files.size(), c.read().in(), ref.id(), c.epochs(), weights(c.settings()), out, c.runner().describe());
+
+    List<EpochDone> done = new ArrayList<>();
+    Path e0 = StageState.stageDir(epochs, "epoch", 0);
+    EpochDone d0 = StageState.done(e0, EpochDone.class);
+    if (d0 == null) {
+      long t0 = System.nanoTime();
+      d0 = readInput(c, files, e0);
+      report.stage("epoch 0 (read)", (System.nanoTime() - t0) / 1_000_000);
+    }
+    done.add(d0);
+    console.printf(Locale.ROOT, "epoch 0: read %d record(s), %d rejected; pool %d%n", d0.read(), d0.rejected(), d0.pool());
+    List<Evol.Member> pool = pool(new OutputLayout(e0.toString()));
+    boolean resumed = false;
+    for (int k = 1; k <= c.epochs(); k++) {
+      Path dir = StageState.stageDir(epochs, "epoch", k);
+      EpochDone d = StageState.done(dir, EpochDone.class);
+      if (d == null) {
+        if (c.stopAfterEpoch() > 0 && k > c.stopAfterEpoch()) {
+          console.printf("evol: stopped after epoch %d as asked; rerun to continue%n", c.stopAfterEpoch());
+          break;
+        }
+        if (resumed) {
+          console.printf(Locale.ROOT, "evol: continuing after epoch %d%n", k - 1);
+          resumed = false;
+        }
+        long t0 = System.nanoTime();
+        d = runEpoch(c, evol, k, pool, dir, console);
+        report.stage("epoch " + k, (System.nanoTime() - t0) / 1_000_000);
+        console.printf(Locale.ROOT, "epoch %d: %d instruction(s) -> %d evolved, %d eliminated, %d rejected; %d request(s), "
+            + "%d from the cache; %.1f s%n", k, d.pool(), d.kept(), d.filtered(), d.rejected(), d.requests(), d.cacheHits(),
+            d.millis() / 1000.0);
+      } else {
+        resumed = true;
+      }
+      done.add(d);
+      pool = pool(new OutputLayout(dir.resolve(NEXT).toString()));
+    }
+
+    long t1 = System.nanoTime();
+    long read = d0.rejected() + (c.keepOriginal() ? d0.kept() : 0);
+    for (int k = 0; k < done.size(); k++) {
+      OutputLayout from = new OutputLayout(StageState.stageDir(epochs, "epoch", k).toString());
+      for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
+        if (k > 0 || kind == OutputLayout.Kind.REJECTS || c.keepOriginal()) {
+          layout.stageFrom(from, kind, k);
+        }
+      }
+      if (k > 0) {
+        read += done.get(k).records();
+      }
+    }
+    for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
+      layout.publish(kind, c.shardSize());
+    }
+    report.stage("assemble", (System.nanoTime() - t1) / 1_000_000);
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("input_read", d0.read());
+    m.put("input_records", d0.kept());
+    m.put("epochs", done.size() - 1);
+    long evolved = 0;
+    long eliminated = 0;
+    long requests = 0;
+    long hits = 0;
+    long tokens = 0;
+    for (EpochDone d : done.subList(1, done.size())) {
+      evolved += d.kept();
+      eliminated += d.filtered();
+      requests += d.requests();
+      hits += d.cacheHits();
+      tokens += d.completionTokens();
+    }
+    m.put("evolved", evolved);
+    m.put("eliminated", eliminated);
+    m.put("requests", requests);
+    m.put("cache_hits", hits);
+    m.put("completion_tokens", tokens);
+    report.metrics(NAMESPACE, m);
+    if (done.size() - 1 < c.epochs()) {
+      report.note(String.format(Locale.ROOT, "stopped after %d of %d epoch(s); rerun to continue", done.size() - 1, c.epochs()));
+    }
+    report.note("for evol, 'read' counts the records the run produced (every evolution attempt, failed requests) plus "
+        + "bad input lines" + (c.keepOriginal() ? " and the input records kept with --keep-original" : "")
+        + "; the input records are otherwise consumed, not output");
+    RunSummary s = report.finish(layout, read, d0.blankLines(), null, null);
+    RunReport.print(s, layout, console);
+    return s;
+  }
+
+  private static String weights(Evol.Settings s) {
+    StringBuilder b = new StringBuilder();
+    s.weights().forEach((o, w) -> {
+      if (w > 0) {
+        b.append(b.length() == 0 ? "" : ",").append(o.code()).append('=').append(w);
+      }
+    });
+    return b.toString();
+  }
+
+  /** Hash of everything that decides the output except the number of epochs and keep-original. */
+  static String configHash(Config c, Evol evol, ModelRef ref, List<InputFile> files) throws IOException {
+    Map<String, Object> m = new TreeMap<>();
+    m.put("evol", c.settings().asMap());
+    m.put("read", c.read().asMap());
+    List<String> inputs = new ArrayList<>();
+    for (InputFile f : files) {
+      Path p = Paths.get(f.path());
+      inputs.add(Files.isRegularFile(p) ? Ids.sha256Hex(Files.readAllBytes(p)) : f.path());
+    }
+    m.put("inputs", inputs);
+    Map<String, String> t = new TreeMap<>();
+    evol.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
+    m.put("templates", t);
+    m.put("model", ref.sha256() != null ? ref.sha256() : ref.backend() + ":" + ref.id());
+    return StageState.hash(m);
+  }
+
+  /** Epoch 0: the input read into the first pool ({@code data/}) and its bad lines ({@code rejects/}). */
+  private static EpochDone readInput(Config c, List<InputFile> files, Path dir) throws IOException {
+    long t0 = System.nanoTime();
+    OutputLayout layout = new OutputLayout(dir.toString());
+    layout.prepare();
+    StageState.reopen(dir);
+    Pipeline p = Pipeline.create(c.runner().options("evol-read"));
+    ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
+    write(r.examples(), layout, OutputLayout.Kind.DATA, "Pool");
+    write(r.rejects(), layout, OutputLayout.Kind.REJECTS, "Rejects");
+    p.run().waitUntilFinish();
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      layout.publish(k, Long.MAX_VALUE);
+    }
+    long[] counts = layout.takeReadCounts();
+    long records = layout.countLines(OutputLayout.Kind.DATA);
+    EpochDone d = new EpochDone(0, counts[0], counts[1], records, records, 0, layout.countLines(OutputLayout.Kind.REJECTS),
+        0, 0, 0, 0, (System.nanoTime() - t0) / 1_000_000);
+    StageState.finish(dir, d);
+    return d;
+  }
+
+  /** The pool a layout's {@code data/} holds: one member per line, lineage = line index. */
+  static List<Evol.Member> pool(OutputLayout layout) throws IOException {
+    List<Evol.Member> out = new ArrayList<>();
+    for (String shard : layout.shardFiles(OutputLayout.Kind.DATA)) {
+      for (String line : Files.readAllLines(Paths.get(shard), StandardCharsets.UTF_8)) {
+        out.add(new Evol.Member(out.size(), Json.mapper().readValue(line, Example.class)));
+      }
+    }
+    return out;
+  }
+
+  private static <T> void write(PCollection<KV<OrderKey, T>> records, OutputLayout layout, OutputLayout.Kind kind,
+      String name) {
+    records.apply(name + "AsJson", WriteOrdered.<T>asJsonLines())
+        .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
+  }
+
+  static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Reject>> FAILED = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> POOL = new TupleTag<>() {};
+
+  private static EpochDone runEpoch(Config c, Evol evol, int epoch, List<Evol.Member> pool, Path dir, PrintStream console)
+      throws IOException {
+    long t0 = System.nanoTime();
+    OutputLayout layout = new OutputLayout(dir.toString());
+    OutputLayout next = new OutputLayout(dir.resolve(NEXT).toString());
+    layout.prepare();
+    next.prepare();
+    StageState.reopen(dir);
+    Pipeline p = Pipeline.create(c.runner().options("evol-epoch-" + epoch));
+    List<KV<Integer, Evol.Member>> keyed = new ArrayList<>();
+    for (Evol.Member m : pool) {
+      keyed.add(KV.of(m.lineage() / c.batchSize(), m));
+    }
+    KvCoder<OrderKey, Example> exampleCoder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
+    PCollectionTuple evolved = p
+        .apply("Pool", Create.of(keyed).withCoder(KvCoder.of(VarIntCoder.of(), JsonCoder.of(Evol.Member.class))))
+        .apply("Batches", GroupByKey.create())
+        .apply("Evolve", ParDo.of(new EvolveFn(evol, c.model(), epoch))
+            .withOutputTags(KEPT, TupleTagList.of(FILTERED).and(FAILED).and(POOL)));
+    write(evolved.get(KEPT).setCoder(exampleCoder), layout, OutputLayout.Kind.DATA, "Data");
+    write(evolved.get(FILTERED).setCoder(exampleCoder), layout, OutputLayout.Kind.FILTERED, "Filtered");
+    write(evolved.get(FAILED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class))), layout,
+        OutputLayout.Kind.REJECTS, "Rejects");
+    write(evolved.get(POOL).setCoder(exampleCoder), next, OutputLayout.Kind.DATA, "NextPool");
+    PipelineResult result;
+    try (Progress.Ticker t = Progress.start("epoch " + epoch, new String[] {Progress.GENERATED, Progress.TOKENS}, console)) {
+      result = p.run();
+      result.waitUntilFinish();
+    }
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      layout.publish(k, Long.MAX_VALUE);
+      next.publish(k, Long.MAX_VALUE);
+    }
+    EpochDone d = new EpochDone(epoch, 0, 0, pool.size(), layout.countLines(OutputLayout.Kind.DATA),
+        layout.countLines(OutputLayout.Kind.FILTERED), layout.countLines(OutputLayout.Kind.REJECTS),
+        counter(result, "records"), counter(result, "requests"), counter(result, "cache_hits"),
+        counter(result, "completion_tokens"), (System.nanoTime() - t0) / 1_000_000);
+    if (next.countLines(OutputLayout.Kind.DATA) != pool.size()) {
+      throw new IllegalStateException(String.format("epoch %d: the next pool has %d members, expected %d", epoch,
+          next.countLines(OutputLayout.Kind.DATA), pool.size()));
+    }
+    StageState.finish(dir, d);
+    return d;
+  }
+
+  private static long counter(PipelineResult r, String name) {
+    return PipelineRun.counter(r, NAMESPACE, name);
+  }
+
+  /** One batch of the pool through {@link Evol#evolve}; every member goes on to the next pool. */
+  static final class EvolveFn extends DoFn<KV<Integer, Iterable<Evol.Member>>, KV<OrderKey, Example>> {
+    private final Evol evol;
+    private final ModelSpec spec;
+    private final int epoch;
+    private final ModelCounters counters = new ModelCounters(NAMESPACE);
+    private transient LanguageModel model;
+
+    EvolveFn(Evol evol, ModelSpec spec, int epoch) {
+      this.evol = evol;
+      this.spec = spec;
+      this.epoch = epoch;
+    }
+
+    @Setup
+    public void setup() {
+      model = spec.open();
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      List<Evol.Member> batch = new ArrayList<>();
+      c.element().getValue().forEach(batch::add);
+      batch.sort(Comparator.comparingInt(Evol.Member::lineage));
+      Evol.BatchResult r = evol.evolve(epoch, batch, counters.counting(model));
+      for (int i = 0; i < batch.size(); i++) {
+        Evol.Member m = batch.get(i);
+        Evol.Outcome o = r.outcomes().get(i);
+        OrderKey key = new OrderKey(epoch, m.lineage(), 0);
+        if (o != null) {
+          counters.record();
+          c.output(o.survived() ? KEPT : FILTERED, KV.of(key, o.record()));
+        }
+        c.output(POOL, KV.of(new OrderKey(0, m.lineage(), 0), o == null ? m.current() : o.next().current()));
+      }
+      for (Evol.Failure f : r.failures()) {
+        counters.record();
+        c.output(FAILED, KV.of(new OrderKey(epoch, f.member().lineage(), 0), GenerateRequests.failedRequest("evol",
+            "epoch-" + epoch + "/lineage-" + f.member().lineage(), f.result(), stepOf(f.request().id()), f.member().current())));
+      }
+    }
+
+    private static String stepOf(String requestId) {
+      return requestId.startsWith("judge/") ? Evol.STEP_JUDGE
+          : requestId.startsWith("respond/") ? Evol.STEP_RESPOND : Evol.STEP_EVOLVE;
+    }
+  }
+}
