@@ -1,11 +1,13 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.rouge.DedupText;
+import io.instructflow.generators.evol.Evol;
 import io.instructflow.generators.selfinstruct.SelfInstruct;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.dedup.DedupPipeline;
+import io.instructflow.pipelines.evol.EvolPipeline;
 import io.instructflow.pipelines.generate.GeneratePipeline;
 import io.instructflow.pipelines.importer.ImportPipeline;
 import io.instructflow.pipelines.io.InputFiles;
@@ -37,8 +39,8 @@ import picocli.CommandLine.Option;
  *
  * <p>Today's path: import our own seed tasks (English and Chinese, Apache-2.0, shipped in the jar) →
  * import a few shared public sets, each with its license → ROUGE-L near-duplicate filtering over
- * everything imported → statistics of the result → with the toy model: a completion per seed, and two
- * small Self-Instruct rounds.
+ * everything imported → statistics of the result → with the toy model: a completion per seed, two
+ * small Self-Instruct rounds and two Evol-Instruct epochs.
  */
 @Command(
     name = "demo",
@@ -163,6 +165,7 @@ public final class DemoCommand implements Callable<Integer> {
         throw new Main.UsageException(e.getMessage());
       }
       worst = Math.max(worst, selfInstruct(gguf, data, seeds, root, runner, rows, con));
+      worst = Math.max(worst, evol(gguf, seeds, root, runner, rows, con));
     } else {
       skipped.add("generate and self-instruct: no model at " + gguf + " (pass --model GGUF)");
     }
@@ -206,6 +209,33 @@ public final class DemoCommand implements Callable<Integer> {
           siOut.toString()});
       return RunReport.exitCode(r);
     } catch (InvalidModelException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+
+  /**
+   * Two Evol-Instruct epochs over instructflow's own seed instructions on the toy model: every lineage,
+   * judge answer and elimination is recorded; the toy's rewrites are stories, not harder tasks.
+   */
+  private static int evol(Path gguf, Path seeds, Path root, Runner runner, List<String[]> rows, PrintStream con)
+      throws IOException {
+    con.printf("%ndemo: evol — 2 Evol-Instruct epochs over instructflow's seed instructions on %s (rewrite, "
+        + "equality judge, response, the four elimination rules; lineage on every record)%n", gguf.getFileName());
+    Path evolOut = root.resolve("evol");
+    deleteTree(evolOut.resolve("epochs"));
+    ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
+        evolOut.resolve("cache").toAbsolutePath().toString());
+    Evol.Settings d = Evol.Settings.defaults(0);
+    Evol.Settings s = d.withParams(new SamplingParams(48, 0.7, 0.95, 0, List.of(), 1), d.judgeParams(),
+        SamplingParams.greedy(48));
+    try {
+      RunSummary r = EvolPipeline.run(new EvolPipeline.Config(ReadOptions.of(seeds.toString()), evolOut.toString(), spec,
+          s, null, 2, false, 16, 50_000, runner, 0), con);
+      rows.add(new String[] {"evol (2 epochs)", r.status(), String.valueOf(r.counts().read()),
+          String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
+          evolOut.toString()});
+      return RunReport.exitCode(r);
+    } catch (InvalidModelException | InputFiles.InputException e) {
       throw new Main.UsageException(e.getMessage());
     }
   }
