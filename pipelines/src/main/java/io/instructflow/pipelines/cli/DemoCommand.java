@@ -167,7 +167,7 @@ public final class DemoCommand implements Callable<Integer> {
       worst = Math.max(worst, selfInstruct(gguf, data, seeds, root, runner, rows, con));
       worst = Math.max(worst, evol(gguf, seeds, root, runner, rows, con));
     } else {
-      skipped.add("generate and self-instruct: no model at " + gguf + " (pass --model GGUF)");
+      skipped.add("generate, self-instruct and evol: no model at " + gguf + " (pass --model GGUF)");
     }
 
     con.printf("%n== demo finished in %.1f s on %s ==%n", (System.nanoTime() - t0) / 1e9, runner.describe());
