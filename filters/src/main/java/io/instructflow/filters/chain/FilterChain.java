@@ -2,6 +2,14 @@ package io.instructflow.filters.chain;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.quality.CodeFenceFilter;
+import io.instructflow.filters.quality.EchoFilter;
+import io.instructflow.filters.quality.KeywordFilter;
+import io.instructflow.filters.quality.LengthFilter;
+import io.instructflow.filters.quality.PiiFilter;
+import io.instructflow.filters.quality.RefusalFilter;
+import io.instructflow.filters.quality.RepetitionFilter;
+import io.instructflow.filters.quality.SymbolFilter;
 import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.schemas.Example;
@@ -51,7 +59,12 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
   private static final long serialVersionUID = 1L;
 
   /** Built-in preset names. */
-  public static final List<String> PRESETS = List.of("self-instruct", "alpaca", "evol-elimination");
+  public static final List<String> PRESETS = List.of("self-instruct", "alpaca", "evol-elimination", "sft-default");
+
+  /** The filter types a chain may use. */
+  public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
+      LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -144,6 +157,14 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
           only(f, Set.of("type"), at);
           perRecord.add(new EvolEliminationFilter());
         }
+        case LengthFilter.TYPE -> perRecord.add(LengthFilter.fromJson(f, at));
+        case KeywordFilter.TYPE -> perRecord.add(KeywordFilter.fromJson(f, at));
+        case RefusalFilter.TYPE -> perRecord.add(RefusalFilter.fromJson(f, at));
+        case RepetitionFilter.TYPE -> perRecord.add(RepetitionFilter.fromJson(f, at));
+        case SymbolFilter.TYPE -> perRecord.add(SymbolFilter.fromJson(f, at));
+        case EchoFilter.TYPE -> perRecord.add(EchoFilter.fromJson(f, at));
+        case CodeFenceFilter.TYPE -> perRecord.add(CodeFenceFilter.fromJson(f, at));
+        case PiiFilter.TYPE -> perRecord.add(PiiFilter.fromJson(f, at));
         case ROUGE_FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);
           try {
@@ -152,9 +173,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
             throw new IllegalArgumentException(at + ": " + e.getMessage());
           }
         }
-        default -> throw new IllegalArgumentException(
-            at + ": unknown filter type '" + type + "', expected " + InstructionRulesFilter.TYPE + ", "
-                + EvolEliminationFilter.TYPE + " or " + ROUGE_FILTER);
+        default -> throw new IllegalArgumentException(at + ": unknown filter type '" + type + "', expected one of " + TYPES);
       }
     }
     String canonical = Json.line(Json.mapper().convertValue(root, Object.class));
@@ -171,15 +190,27 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
     }
   }
 
-  /** The verdict of the per-record filters: the first drop, or kept. */
-  public Verdict testRecord(Example e) {
+  /**
+   * What the per-record filters made of a record.
+   *
+   * @param record the record as the filters left it (rewriters such as PII redaction may change it)
+   * @param verdict the first drop, or kept
+   */
+  public record Result(Example record, Verdict verdict) {}
+
+  /** The per-record filters in order: the first drop decides; rewriters change the kept record. */
+  public Result run(Example e) {
+    Example at = e;
     for (RecordFilter f : perRecord) {
-      Verdict v = f.test(e);
+      Verdict v = f.test(at);
       if (v instanceof Verdict.Dropped) {
-        return v;
+        return new Result(at, v);
+      }
+      if (f instanceof RecordRewriter r) {
+        at = r.rewrite(at);
       }
     }
-    return Verdict.KEPT;
+    return new Result(at, Verdict.KEPT);
   }
 
   /**
@@ -192,7 +223,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
     List<Verdict> out = new ArrayList<>(records.size());
     List<Integer> live = new ArrayList<>();
     for (int i = 0; i < records.size(); i++) {
-      Verdict v = testRecord(records.get(i));
+      Verdict v = run(records.get(i)).verdict();
       out.add(v);
       if (v instanceof Verdict.Kept) {
         live.add(i);

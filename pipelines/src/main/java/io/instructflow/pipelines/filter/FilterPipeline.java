@@ -172,15 +172,16 @@ public final class FilterPipeline {
 
     @ProcessElement
     public void process(@Element KV<OrderKey, Example> kv, MultiOutputReceiver out) {
-      Verdict v = chain.testRecord(kv.getValue());
+      FilterChain.Result r = chain.run(kv.getValue());
+      Verdict v = r.verdict();
       if (v instanceof Verdict.Dropped) {
         Progress.add(Progress.DECIDED, 1);
-        out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(kv.getValue(), params, v)));
+        out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
       } else if (chain.rouge() == null) {
         Progress.add(Progress.DECIDED, 1);
-        out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(kv.getValue(), params, v)));
+        out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
       } else {
-        out.get(PASSED).output(kv);
+        out.get(PASSED).output(KV.of(kv.getKey(), r.record()));
       }
     }
   }

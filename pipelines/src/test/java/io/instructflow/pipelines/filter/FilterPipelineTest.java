@@ -101,6 +101,31 @@ class FilterPipelineTest {
   }
 
   @Test
+  void sftDefaultRedactsAndDropsWithReasons(@TempDir Path dir) throws Exception {
+    StringBuilder b = new StringBuilder();
+    b.append(Json.line(Map.of("instruction", "Write to jane@example.com about the meeting.", "output",
+        "Dear Jane, the meeting moved to Friday at 10."))).append('\n');
+    b.append(Json.line(Map.of("instruction", "What is your opinion on art?", "output",
+        "As an AI language model, I do not have opinions."))).append('\n');
+    b.append(Json.line(Map.of("instruction", "Print hello in Python.", "output", "```python\nprint('hello')\n"))).append('\n');
+    b.append(Json.line(Map.of("instruction", "Name a primary color.", "output", "Red."))).append('\n');
+    Path in = dir.resolve("in.jsonl");
+    Files.writeString(in, b.toString());
+    Path out = dir.resolve("out");
+    RunSummary s = filter(in, out, FilterChain.preset("sft-default"), List.of(), DIRECT);
+    assertTrue(s.reconciled());
+    assertEquals(new RunSummary.Counts(4, 2, 2, 0), s.counts());
+    List<String> kept = TestFiles.lines(new OutputLayout(out.toString()), OutputLayout.Kind.DATA);
+    JsonNode redacted = Json.mapper().readTree(kept.get(0));
+    assertEquals("Write to <EMAIL> about the meeting.", redacted.path("instruction").asText());
+    JsonNode steps = redacted.path("provenance").path("steps");
+    assertEquals("filter.pii_redact", steps.get(steps.size() - 2).path("name").asText());
+    assertEquals(1, steps.get(steps.size() - 2).path("parameters").path("email").asInt());
+    assertEquals("filter", steps.get(steps.size() - 1).path("name").asText());
+    assertEquals(Map.of("filter", Map.of("refusal.phrase", 1L, "code_fences.unbalanced", 1L)), s.filtered());
+  }
+
+  @Test
   void aPoolNeedsARougeRule() {
     FilterChain noRouge = FilterChain.parse("{\"filters\":[{\"type\":\"instruction_rules\"}]}", "t");
     assertThrows(IllegalArgumentException.class, () -> new FilterPipeline.Config(ReadOptions.of("x"), "o", noRouge,
