@@ -3,6 +3,7 @@ package io.instructflow.filters.chain;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.instruction.InstructionRules;
 import io.instructflow.filters.quality.CodeFenceFilter;
+import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.EchoFilter;
 import io.instructflow.filters.quality.KeywordFilter;
 import io.instructflow.filters.quality.LengthFilter;
@@ -64,7 +65,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
   /** The filter types a chain may use. */
   public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
       LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, "rouge_l");
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, DecontaminationFilter.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -109,6 +110,17 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
     } catch (IOException e) {
       throw new IllegalStateException("reading preset " + name + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * A copy with {@code f} appended to the per-record filters (before the ROUGE-L rule), its name and
+   * hash extended to say so.
+   */
+  public FilterChain plus(RecordFilter f, String description) {
+    List<RecordFilter> fs = new ArrayList<>(perRecord);
+    fs.add(f);
+    return new FilterChain(name + "+" + f.id(), fs, rouge,
+        Ids.sha256Hex((hash + "\n" + description).getBytes(StandardCharsets.UTF_8)));
   }
 
   /** The chain in a JSON file. */
@@ -165,6 +177,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
         case EchoFilter.TYPE -> perRecord.add(EchoFilter.fromJson(f, at));
         case CodeFenceFilter.TYPE -> perRecord.add(CodeFenceFilter.fromJson(f, at));
         case PiiFilter.TYPE -> perRecord.add(PiiFilter.fromJson(f, at));
+        case DecontaminationFilter.TYPE -> perRecord.add(DecontaminationFilter.fromJson(f, at));
         case ROUGE_FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);
           try {

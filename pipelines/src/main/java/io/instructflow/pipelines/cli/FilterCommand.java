@@ -1,10 +1,12 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.chain.FilterChain;
+import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
 import io.instructflow.pipelines.filter.FilterPipeline;
 import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.schemas.Ids;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,11 +34,18 @@ public final class FilterCommand implements Callable<Integer> {
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
 
-  @Option(names = "--preset", paramLabel = "NAME", description = "A built-in chain: self-instruct or alpaca.")
+  @Option(names = "--preset", paramLabel = "NAME",
+      description = "A built-in chain: self-instruct, alpaca, evol-elimination or sft-default.")
   String preset;
 
   @Option(names = "--config", paramLabel = "FILE", description = "A chain as JSON, instead of --preset.")
   Path config;
+
+  @Option(names = "--benchmarks", paramLabel = "FILE", split = ",",
+      description = "Benchmark files (JSONL or JSON, any shape) to decontaminate against: a record sharing a 13-token "
+          + "run with an item, or whose prompt has ROUGE-L F >= 0.8 against one, is dropped (comma-separated or "
+          + "repeated).")
+  List<Path> benchmarks = new ArrayList<>();
 
   @Option(names = "--pool", paramLabel = "JSONL",
       description = "Instructions that count as already kept by the ROUGE-L rule (e.g. the seed tasks): records or "
@@ -47,10 +56,23 @@ public final class FilterCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     FilterPipeline.Config c;
     try {
-      if ((preset == null) == (config == null)) {
-        throw new IllegalArgumentException("give --preset NAME or --config FILE");
+      if (preset != null && config != null || preset == null && config == null && benchmarks.isEmpty()) {
+        throw new IllegalArgumentException("give --preset NAME or --config FILE (or only --benchmarks)");
       }
-      FilterChain chain = preset != null ? FilterChain.preset(preset) : FilterChain.read(config);
+      FilterChain chain = preset != null ? FilterChain.preset(preset)
+          : config != null ? FilterChain.read(config) : FilterChain.parse("{\"name\":\"none\",\"filters\":[]}", "none");
+      if (!benchmarks.isEmpty()) {
+        List<String> files = new ArrayList<>();
+        StringBuilder hashes = new StringBuilder();
+        for (Path b : benchmarks) {
+          if (!Files.isRegularFile(b)) {
+            throw new IllegalArgumentException("--benchmarks: no such file: " + b);
+          }
+          files.add(b.toAbsolutePath().toString());
+          hashes.append(b.getFileName()).append(' ').append(Ids.sha256Hex(Files.readAllBytes(b))).append('\n');
+        }
+        chain = chain.plus(DecontaminationFilter.of(files), hashes.toString());
+      }
       c = new FilterPipeline.Config(input.toReadOptions(), output.out, chain, poolTexts(),
           pool == null ? null : pool.toString(), output.shardSize, run.toRunner());
     } catch (IllegalArgumentException e) {

@@ -126,6 +126,26 @@ class FilterPipelineTest {
   }
 
   @Test
+  void decontaminationThroughThePipelineNamesTheBenchmarkItem(@TempDir Path dir) throws Exception {
+    Path bench = dir.resolve("bench.jsonl");
+    Files.writeString(bench, "{\"question_id\": 3, \"turns\": [\"Explain how a refrigerator moves heat from its inside to the "
+        + "kitchen, step by step, for a curious ten year old.\"]}\n");
+    Path in = write(dir, List.of("Explain how a refrigerator moves heat from its inside to the kitchen, step by step, for a "
+        + "curious ten year old.", "List three rivers that flow through Africa."));
+    FilterChain chain = FilterChain.preset("self-instruct").plus(
+        io.instructflow.filters.quality.DecontaminationFilter.of(List.of(bench.toString())), "bench");
+    RunSummary s = filter(in, dir.resolve("out"), chain, List.of(), DIRECT);
+    assertEquals(new RunSummary.Counts(2, 1, 1, 0), s.counts());
+    JsonNode v = lastStep(TestFiles.lines(new OutputLayout(dir.resolve("out").toString()), OutputLayout.Kind.FILTERED).get(0))
+        .path("verdict");
+    assertEquals("decontamination.ngram_overlap", v.path("reason").asText());
+    assertEquals("bench.jsonl", v.path("details").path("benchmark").asText());
+    assertEquals("question_id 3", v.path("details").path("item").asText());
+    assertEquals("self-instruct+decontamination", lastStep(TestFiles.lines(new OutputLayout(dir.resolve("out").toString()),
+        OutputLayout.Kind.DATA).get(0)).path("parameters").path("chain").asText());
+  }
+
+  @Test
   void aPoolNeedsARougeRule() {
     FilterChain noRouge = FilterChain.parse("{\"filters\":[{\"type\":\"instruction_rules\"}]}", "t");
     assertThrows(IllegalArgumentException.class, () -> new FilterPipeline.Config(ReadOptions.of("x"), "o", noRouge,
