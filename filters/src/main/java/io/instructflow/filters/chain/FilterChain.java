@@ -1,6 +1,8 @@
 package io.instructflow.filters.chain;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.filters.dedup.ExactDedup;
+import io.instructflow.filters.dedup.MinHashDedup;
 import io.instructflow.filters.instruction.InstructionRules;
 import io.instructflow.filters.quality.CodeFenceFilter;
 import io.instructflow.filters.quality.DecontaminationFilter;
@@ -53,10 +55,12 @@ import java.util.Set;
  *
  * @param name the chain's name (the preset's, or the config file's)
  * @param perRecord the per-record filters, in order
+ * @param dedup the order-dependent dedup rules ({@code exact_dedup}, {@code minhash_dedup}), in order
  * @param rouge the ROUGE-L rule, or null
  * @param hash hex SHA-256 of the chain's canonical JSON, for provenance
  */
-public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge, String hash) implements Serializable {
+public record FilterChain(String name, List<RecordFilter> perRecord, List<OrderedRule> dedup, Rouge rouge, String hash)
+    implements Serializable {
   private static final long serialVersionUID = 1L;
 
   /** Built-in preset names. */
@@ -65,7 +69,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
   /** The filter types a chain may use. */
   public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
       LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, DecontaminationFilter.TYPE, "rouge_l");
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, DecontaminationFilter.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -98,6 +102,12 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(hash, "hash");
     perRecord = List.copyOf(perRecord);
+    dedup = List.copyOf(dedup);
+  }
+
+  /** Whether the chain has order-dependent rules, which need every passing record in one place. */
+  public boolean ordered() {
+    return rouge != null || !dedup.isEmpty();
   }
 
   /** The built-in preset {@code name}. */
@@ -119,7 +129,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
   public FilterChain plus(RecordFilter f, String description) {
     List<RecordFilter> fs = new ArrayList<>(perRecord);
     fs.add(f);
-    return new FilterChain(name + "+" + f.id(), fs, rouge,
+    return new FilterChain(name + "+" + f.id(), fs, dedup, rouge,
         Ids.sha256Hex((hash + "\n" + description).getBytes(StandardCharsets.UTF_8)));
   }
 
@@ -146,6 +156,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
     }
     only(root, Set.of("name", "filters"), where);
     List<RecordFilter> perRecord = new ArrayList<>();
+    List<OrderedRule> dedup = new ArrayList<>();
     Rouge rouge = null;
     int i = 0;
     for (JsonNode f : root.get("filters")) {
@@ -154,7 +165,13 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
         throw new IllegalArgumentException(at + ": rouge_l must be the last filter");
       }
       String type = f.path("type").asText("");
+      boolean perRecordType = !type.equals(ExactDedup.TYPE) && !type.equals(MinHashDedup.TYPE) && !type.equals(ROUGE_FILTER);
+      if (perRecordType && !dedup.isEmpty()) {
+        throw new IllegalArgumentException(at + ": per-record filters come before the dedup rules");
+      }
       switch (type) {
+        case ExactDedup.TYPE -> dedup.add(ExactDedup.fromJson(f, at));
+        case MinHashDedup.TYPE -> dedup.add(MinHashDedup.fromJson(f, at));
         case InstructionRulesFilter.TYPE -> {
           only(f, Set.of("type", "preset", "allowNonAsciiFirst"), at);
           String preset = f.path("preset").asText("self-instruct");
@@ -190,7 +207,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
       }
     }
     String canonical = Json.line(Json.mapper().convertValue(root, Object.class));
-    return new FilterChain(root.path("name").asText(where), perRecord, rouge,
+    return new FilterChain(root.path("name").asText(where), perRecord, dedup, rouge,
         Ids.sha256Hex(canonical.getBytes(StandardCharsets.UTF_8)));
   }
 
@@ -242,11 +259,48 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
         live.add(i);
       }
     }
+    if (!ordered()) {
+      return out;
+    }
+    List<GateInput> inputs = new ArrayList<>(live.size());
+    live.forEach(i -> inputs.add(GateInput.of(records.get(i))));
+    List<Verdict> gated = gate(inputs, pool);
+    for (int j = 0; j < live.size(); j++) {
+      out.set(live.get(j), gated.get(j));
+    }
+    return out;
+  }
+
+  /**
+   * The order-dependent rules over the records that passed the per-record filters, in input order:
+   * each dedup rule on the survivors of the one before, then the ROUGE-L rule on the instructions,
+   * against the records kept before and {@code pool}. One verdict per input.
+   */
+  public List<Verdict> gate(List<GateInput> inputs, List<String> pool) {
+    List<Verdict> out = new ArrayList<>(java.util.Collections.nCopies(inputs.size(), Verdict.KEPT));
+    List<Integer> live = new ArrayList<>();
+    for (int i = 0; i < inputs.size(); i++) {
+      live.add(i);
+    }
+    for (OrderedRule r : dedup) {
+      List<GateInput> now = new ArrayList<>(live.size());
+      live.forEach(i -> now.add(inputs.get(i)));
+      List<Verdict> v = r.apply(now);
+      List<Integer> next = new ArrayList<>();
+      for (int j = 0; j < live.size(); j++) {
+        if (v.get(j) instanceof Verdict.Kept) {
+          next.add(live.get(j));
+        } else {
+          out.set(live.get(j), v.get(j));
+        }
+      }
+      live = next;
+    }
     if (rouge == null) {
       return out;
     }
     List<String> texts = new ArrayList<>(live.size());
-    live.forEach(i -> texts.add(records.get(i).instructionText()));
+    live.forEach(i -> texts.add(inputs.get(i).instruction()));
     List<RougeGate.Drop> drops = rouge.gate().apply(texts, pool);
     for (int j = 0; j < live.size(); j++) {
       RougeGate.Drop d = drops.get(j);
@@ -254,8 +308,8 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
         if (d.inPool()) {
           out.set(live.get(j), rougeDrop(d, null, null, pool.get(d.index())));
         } else {
-          Example match = records.get(live.get(d.index()));
-          out.set(live.get(j), rougeDrop(d, match.id(), match.provenance().origin().location(), null));
+          GateInput match = inputs.get(live.get(d.index()));
+          out.set(live.get(j), rougeDrop(d, match.id(), match.location(), null));
         }
       }
     }
@@ -287,6 +341,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, Rouge rouge
     m.put("chainHash", hash);
     List<String> ids = new ArrayList<>();
     perRecord.forEach(f -> ids.add(f.id()));
+    dedup.forEach(r -> ids.add(r.id()));
     if (rouge != null) {
       ids.add(ROUGE_FILTER);
       m.put("rougeThreshold", rouge.threshold());

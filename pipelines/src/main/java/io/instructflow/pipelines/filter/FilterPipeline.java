@@ -1,7 +1,7 @@
 package io.instructflow.pipelines.filter;
 
 import io.instructflow.filters.chain.FilterChain;
-import io.instructflow.filters.rouge.RougeGate;
+import io.instructflow.filters.chain.GateInput;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
@@ -102,8 +102,8 @@ public final class FilterPipeline {
   static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
   static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
 
-  /** What the ROUGE-L rule needs of a record. */
-  record GateItem(OrderKey key, String id, String location, String text) implements Serializable {
+  /** What the order-dependent rules need of a record, with its place in the input. */
+  record GateItem(OrderKey key, GateInput input) implements Serializable {
     private static final long serialVersionUID = 1L;
   }
 
@@ -121,7 +121,7 @@ public final class FilterPipeline {
     PCollection<KV<OrderKey, Example>> passed = tested.get(PASSED).setCoder(coder);
     PCollection<KV<OrderKey, Example>> kept;
     PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.get(FILTERED).setCoder(coder));
-    if (c.chain().rouge() == null) {
+    if (!c.chain().ordered()) {
       kept = passed;
     } else {
       PCollectionView<List<GateItem>> items = passed
@@ -129,7 +129,7 @@ public final class FilterPipeline {
           .setCoder(SerializableCoder.of(GateItem.class))
           .apply("AllItems", View.asList());
       PCollection<KV<OrderKey, Verdict>> decisions = p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-          .apply("RougeGate", ParDo.of(new GateFn(items, c.chain(), c.pool())).withSideInputs(items))
+          .apply("OrderedRules", ParDo.of(new GateFn(items, c.chain(), c.pool())).withSideInputs(items))
           .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
       TupleTag<Example> exTag = new TupleTag<>() {};
       TupleTag<Verdict> decTag = new TupleTag<>() {};
@@ -177,7 +177,7 @@ public final class FilterPipeline {
       if (v instanceof Verdict.Dropped) {
         Progress.add(Progress.DECIDED, 1);
         out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
-      } else if (chain.rouge() == null) {
+      } else if (!chain.ordered()) {
         Progress.add(Progress.DECIDED, 1);
         out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
       } else {
@@ -186,18 +186,17 @@ public final class FilterPipeline {
     }
   }
 
-  /** What the ROUGE-L rule compares: the instruction (a chat record's first user turn). */
+  /** What the order-dependent rules compare. */
   static final class ToItemFn extends DoFn<KV<OrderKey, Example>, GateItem> {
     private static final long serialVersionUID = 1L;
 
     @ProcessElement
     public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<GateItem> out) {
-      Example e = kv.getValue();
-      out.output(new GateItem(kv.getKey(), e.id(), e.provenance().origin().location(), e.instructionText()));
+      out.output(new GateItem(kv.getKey(), GateInput.of(kv.getValue())));
     }
   }
 
-  /** The ROUGE-L rule over every passing record in input order: one verdict per record. */
+  /** The order-dependent rules over every passing record in input order: one verdict per record. */
   static final class GateFn extends DoFn<Integer, KV<OrderKey, Verdict>> {
     private static final long serialVersionUID = 1L;
     private final PCollectionView<List<GateItem>> items;
@@ -214,18 +213,11 @@ public final class FilterPipeline {
     public void process(ProcessContext c) {
       List<GateItem> all = new ArrayList<>(c.sideInput(items));
       all.sort(Comparator.comparing(GateItem::key));
-      List<String> texts = new ArrayList<>(all.size());
-      all.forEach(i -> texts.add(i.text()));
-      List<RougeGate.Drop> drops = chain.rouge().gate().apply(texts, pool);
+      List<GateInput> inputs = new ArrayList<>(all.size());
+      all.forEach(i -> inputs.add(i.input()));
+      List<Verdict> verdicts = chain.gate(inputs, pool);
       for (int i = 0; i < all.size(); i++) {
-        RougeGate.Drop d = drops.get(i);
-        Verdict v = Verdict.KEPT;
-        if (d != null) {
-          GateItem m = d.inPool() ? null : all.get(d.index());
-          v = chain.rougeDrop(d, m == null ? null : m.id(), m == null ? null : m.location(),
-              d.inPool() ? pool.get(d.index()) : null);
-        }
-        c.output(KV.of(all.get(i).key(), v));
+        c.output(KV.of(all.get(i).key(), verdicts.get(i)));
       }
       Progress.add(Progress.DECIDED, all.size());
     }
