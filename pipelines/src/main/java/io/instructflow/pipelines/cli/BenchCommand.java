@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 
 /** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (not tests): print a Markdown table.",
-    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class})
+    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class, BenchCommand.Filter.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {
@@ -151,6 +151,47 @@ public final class BenchCommand implements Runnable {
               r.oursVerifications(), r.exhaustiveComparisons(), r.peakHeapMib());
         }
       }
+      return 0;
+    }
+  }
+
+  /** A filter chain: the Beam pipeline vs a plain single-thread loop with the same filter objects. */
+  @Command(name = "filter", mixinStandardHelpOptions = true,
+      description = {"A filter chain (default sft-default) over the T0 prompts (default): the pipeline on SparkRunner "
+          + "(default local[2]) against a single-thread Java loop applying the same filters, both reading the JSON files "
+          + "and writing JSON lines; the kept sets must match."})
+  static final class Filter implements Callable<Integer> {
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Shared data (default ../shared/data beside the repository).")
+    String dataDir;
+
+    @Option(names = "--preset", defaultValue = "sft-default", description = "Default: ${DEFAULT-VALUE}.")
+    String preset;
+
+    @Option(names = "--in", paramLabel = "PATH", description = "Input (default DATA/corpora/t0_train_50k).")
+    String in;
+
+    @Option(names = "--spark-master", defaultValue = "local[2]", description = "Default: ${DEFAULT-VALUE}.")
+    String master;
+
+    @Override
+    public Integer call() throws Exception {
+      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+      Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
+      Path input = in != null ? Paths.get(in) : data.resolve("corpora/t0_train_50k");
+      if (!Files.exists(input)) {
+        throw new Main.UsageException("input not found: " + input + " (pass --in or --data-dir)");
+      }
+      Path work = Files.createTempDirectory("bench-filter");
+      System.out.printf(Locale.ROOT, "bench filter: %s, %d cores, preset %s, %s, Spark %s%n", LocalDate.now(),
+          Runtime.getRuntime().availableProcessors(), preset, input, master);
+      io.instructflow.pipelines.bench.FilterBench.Row r = io.instructflow.pipelines.bench.FilterBench.run(input,
+          io.instructflow.filters.chain.FilterChain.preset(preset), new io.instructflow.pipelines.runtime.Runner("spark", master),
+          work, System.err);
+      System.out.println("| records | kept | plain loop | records/s | pipeline | records/s | pipeline / loop |");
+      System.out.println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+      System.out.printf(Locale.ROOT, "| %,d | %,d | %.1f s | %,.0f | %.1f s | %,.0f | %.2f |%n", r.records(), r.kept(), r.loopSeconds(),
+          r.records() / r.loopSeconds(), r.pipelineSeconds(), r.records() / r.pipelineSeconds(),
+          r.pipelineSeconds() / r.loopSeconds());
       return 0;
     }
   }

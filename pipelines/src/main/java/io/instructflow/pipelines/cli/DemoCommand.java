@@ -1,5 +1,7 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.filters.chain.FilterChain;
+import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.generators.evol.Evol;
 import io.instructflow.generators.selfinstruct.SelfInstruct;
@@ -8,6 +10,7 @@ import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.dedup.DedupPipeline;
 import io.instructflow.pipelines.evol.EvolPipeline;
+import io.instructflow.pipelines.filter.FilterPipeline;
 import io.instructflow.pipelines.generate.GeneratePipeline;
 import io.instructflow.pipelines.importer.ImportPipeline;
 import io.instructflow.pipelines.io.InputFiles;
@@ -39,7 +42,8 @@ import picocli.CommandLine.Option;
  *
  * <p>Today's path: import our own seed tasks (English and Chinese, Apache-2.0, shipped in the jar) →
  * import a few shared public sets, each with its license → ROUGE-L near-duplicate filtering over
- * everything imported → statistics of the result → with the toy model: a completion per seed, two
+ * everything imported → the sft-default filter chain with decontamination → statistics of the result →
+ * with the toy model: a completion per seed, two
  * small Self-Instruct rounds and two Evol-Instruct epochs.
  */
 @Command(
@@ -80,6 +84,11 @@ public final class DemoCommand implements Callable<Integer> {
           "GPT-4-generated code instructions (field 'response')"),
       new Source("eval/lima_test_set.jsonl", "lima-test", "CC-BY-NC-SA-4.0",
           "LIMA test prompts: 'conversations' is a string, not turns, so every row is rejected with its line"));
+
+  /** The evaluation sets under the shared data's {@code eval/} that decontamination checks against. */
+  static final List<String> BENCHMARKS = List.of("mt_bench_question.jsonl", "vicuna_bench_question.jsonl",
+      "koala_test_set.jsonl", "lima_test_set.jsonl", "wizardlm_testset.jsonl",
+      "self-instruct_user_oriented_instructions.jsonl");
 
   @Override
   public Integer call() throws Exception {
@@ -140,9 +149,33 @@ public final class DemoCommand implements Callable<Integer> {
         dedupOut.toString()});
     worst = Math.max(worst, RunReport.exitCode(dd));
 
-    con.printf("%ndemo: last step — statistics of the deduplicated data%n");
+    List<String> benchmarks = new ArrayList<>();
+    for (String b : BENCHMARKS) {
+      Path p = data.resolve("eval").resolve(b);
+      if (Files.isRegularFile(p)) {
+        benchmarks.add(p.toAbsolutePath().toString());
+      }
+    }
+    FilterChain chain = FilterChain.preset("sft-default");
+    if (benchmarks.isEmpty()) {
+      skipped.add("decontamination: no benchmark files under " + data.resolve("eval"));
+    } else {
+      chain = chain.plus(DecontaminationFilter.of(benchmarks), String.join("\n", benchmarks));
+    }
+    con.printf("%ndemo: filter — the sft-default chain (PII redaction, length, refusals, echoes, code fences, "
+        + "repetition, symbols)%s over the deduplicated data%n",
+        benchmarks.isEmpty() ? "" : " and decontamination against " + benchmarks.size() + " evaluation sets");
+    Path filterOut = root.resolve("filter");
+    RunSummary fl = FilterPipeline.run(new FilterPipeline.Config(ReadOptions.of(dedupOut.resolve("data").toString()),
+        filterOut.toString(), chain, List.of(), null, 50_000, runner), con);
+    rows.add(new String[] {"filter (sft-default)", fl.status(), String.valueOf(fl.counts().read()),
+        String.valueOf(fl.counts().kept()), String.valueOf(fl.counts().filtered()), String.valueOf(fl.counts().rejected()),
+        filterOut.toString()});
+    worst = Math.max(worst, RunReport.exitCode(fl));
+
+    con.printf("%ndemo: statistics of the filtered data%n");
     RunSummary st = StatsPipeline.run(new StatsPipeline.Config(
-        ReadOptions.of(dedupOut.resolve("data").toString()), root.resolve("stats").toString(), runner), con);
+        ReadOptions.of(filterOut.resolve("data").toString()), root.resolve("stats").toString(), runner), con);
     rows.add(new String[] {"stats", st.status(), String.valueOf(st.counts().read()), "-", "-", "-", root.resolve("stats").toString()});
     worst = Math.max(worst, RunReport.exitCode(st));
 
