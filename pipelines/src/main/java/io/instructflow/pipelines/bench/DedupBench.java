@@ -4,26 +4,18 @@ import io.instructflow.filters.rouge.GreedyRougeFilter;
 import io.instructflow.filters.rouge.Lcs;
 import io.instructflow.filters.rouge.RougeL;
 import io.instructflow.filters.rouge.Tokenizer;
-import io.instructflow.schemas.Example;
-import io.instructflow.schemas.Reject;
-import io.instructflow.schemas.io.RecordConverter;
-import io.instructflow.schemas.io.RecordStreamParser;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Random;
-import java.util.stream.Stream;
 
 /**
  * {@code bench dedup}: our ROUGE-L greedy filter against the exhaustive all-pairs loop, on real
@@ -39,38 +31,10 @@ import java.util.stream.Stream;
 public final class DedupBench {
   private DedupBench() {}
 
-  /** Reads the text of every record of the files under {@code dir} (a file or folder), in order. */
+  /** The instruction of every record of the files under {@code path} (a file or folder), in order. */
   public static List<String> texts(Path path) throws IOException {
-    List<Path> files = new ArrayList<>();
-    if (Files.isDirectory(path)) {
-      try (Stream<Path> s = Files.walk(path)) {
-        s.filter(Files::isRegularFile).filter(p -> p.toString().endsWith(".json") || p.toString().endsWith(".jsonl"))
-            .sorted().forEach(files::add);
-      }
-    } else {
-      files.add(path);
-    }
     List<String> out = new ArrayList<>();
-    for (Path f : files) {
-      RecordStreamParser parser = new RecordStreamParser(new RecordConverter("bench", "unknown"), Optional.empty(),
-          1 << 24, f.toString(), f.getFileName().toString());
-      try (InputStream in = Files.newInputStream(f)) {
-        parser.parse(in, new RecordStreamParser.Sink() {
-          @Override
-          public void example(Example e, long position, int sub) {
-            if (sub == 0) {
-              out.add(e.instructionText());
-            }
-          }
-
-          @Override
-          public void reject(Reject r, long position) {}
-
-          @Override
-          public void blankLine(long line) {}
-        });
-      }
-    }
+    BenchData.examples(path, true).forEach(e -> out.add(e.instructionText()));
     return out;
   }
 

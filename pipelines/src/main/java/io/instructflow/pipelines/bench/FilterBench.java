@@ -6,22 +6,14 @@ import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Json;
-import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RunSummary;
 import io.instructflow.schemas.Verdict;
-import io.instructflow.schemas.io.RecordConverter;
-import io.instructflow.schemas.io.RecordStreamParser;
 import java.io.BufferedWriter;
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * {@code bench filter}: a filter chain as the Beam pipeline (SparkRunner) against a plain
@@ -44,7 +36,7 @@ public final class FilterBench {
   /** Runs both on {@code in} (a file or folder) and returns the row. */
   public static Row run(Path in, FilterChain chain, Runner runner, Path work, PrintStream log) throws Exception {
     long t0 = System.nanoTime();
-    List<Example> records = read(in);
+    List<Example> records = BenchData.examples(in, false);
     List<Verdict> verdicts = chain.apply(records, List.of());
     long kept = 0;
     Files.createDirectories(work);
@@ -68,38 +60,5 @@ public final class FilterBench {
           s.counts().read(), kept, records.size()));
     }
     return new Row(records.size(), kept, loop, pipeline);
-  }
-
-  /** Every record of the JSON / JSONL files under {@code path}, in file order. */
-  static List<Example> read(Path path) throws IOException {
-    List<Path> files = new ArrayList<>();
-    if (Files.isDirectory(path)) {
-      try (Stream<Path> s = Files.walk(path)) {
-        s.filter(Files::isRegularFile).filter(p -> p.toString().endsWith(".json") || p.toString().endsWith(".jsonl"))
-            .sorted().forEach(files::add);
-      }
-    } else {
-      files.add(path);
-    }
-    List<Example> out = new ArrayList<>();
-    for (Path f : files) {
-      RecordStreamParser parser = new RecordStreamParser(new RecordConverter(path.getFileName().toString(), "unknown"),
-          Optional.empty(), 1 << 24, f.toString(), f.getFileName().toString());
-      try (InputStream in = Files.newInputStream(f)) {
-        parser.parse(in, new RecordStreamParser.Sink() {
-          @Override
-          public void example(Example e, long position, int sub) {
-            out.add(e);
-          }
-
-          @Override
-          public void reject(Reject r, long position) {}
-
-          @Override
-          public void blankLine(long line) {}
-        });
-      }
-    }
-    return out;
   }
 }
