@@ -8,6 +8,7 @@ import io.instructflow.filters.quality.CodeFenceFilter;
 import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.EchoFilter;
 import io.instructflow.filters.quality.KeywordFilter;
+import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.filters.quality.LengthFilter;
 import io.instructflow.filters.quality.PiiFilter;
 import io.instructflow.filters.quality.RefusalFilter;
@@ -69,7 +70,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
   /** The filter types a chain may use. */
   public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
       LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, DecontaminationFilter.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, "rouge_l");
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -194,6 +195,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
         case EchoFilter.TYPE -> perRecord.add(EchoFilter.fromJson(f, at));
         case CodeFenceFilter.TYPE -> perRecord.add(CodeFenceFilter.fromJson(f, at));
         case PiiFilter.TYPE -> perRecord.add(PiiFilter.fromJson(f, at));
+        case LanguageFilter.TYPE -> perRecord.add(LanguageFilter.fromJson(f, at));
         case DecontaminationFilter.TYPE -> perRecord.add(DecontaminationFilter.fromJson(f, at));
         case ROUGE_FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);

@@ -2,6 +2,7 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.quality.DecontaminationFilter;
+import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
 import io.instructflow.pipelines.filter.FilterPipeline;
@@ -47,6 +48,11 @@ public final class FilterCommand implements Callable<Integer> {
           + "repeated).")
   List<Path> benchmarks = new ArrayList<>();
 
+  @Option(names = "--languages", paramLabel = "CODES", split = ",",
+      description = "Keep only records in these languages (ISO 639-1 codes, e.g. en,zh), identified by Lingua over "
+          + "instruction, input and output joined (see the language filter in README for its settings).")
+  List<String> languages = new ArrayList<>();
+
   @Option(names = "--pool", paramLabel = "JSONL",
       description = "Instructions that count as already kept by the ROUGE-L rule (e.g. the seed tasks): records or "
           + "seed tasks with an 'instruction'.")
@@ -56,11 +62,16 @@ public final class FilterCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     FilterPipeline.Config c;
     try {
-      if (preset != null && config != null || preset == null && config == null && benchmarks.isEmpty()) {
-        throw new IllegalArgumentException("give --preset NAME or --config FILE (or only --benchmarks)");
+      if (preset != null && config != null
+          || preset == null && config == null && benchmarks.isEmpty() && languages.isEmpty()) {
+        throw new IllegalArgumentException("give --preset NAME or --config FILE (or only --benchmarks / --languages)");
       }
       FilterChain chain = preset != null ? FilterChain.preset(preset)
           : config != null ? FilterChain.read(config) : FilterChain.parse("{\"name\":\"none\",\"filters\":[]}", "none");
+      if (!languages.isEmpty()) {
+        LanguageFilter lf = LanguageFilter.of(languages);
+        chain = chain.plus(lf, "languages " + String.join(",", lf.languages()));
+      }
       if (!benchmarks.isEmpty()) {
         List<String> files = new ArrayList<>();
         StringBuilder hashes = new StringBuilder();
