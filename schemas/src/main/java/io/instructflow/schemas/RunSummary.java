@@ -17,6 +17,8 @@ import java.util.Objects;
  * @param stages wall time of each stage, in the order they ran
  * @param counts record counts
  * @param filtered filtered counts by step, then by reason code
+ * @param filteredExamples the first few filtered records (in output order) of each step and reason:
+ *     their id, {@code file:line}, the start of their instruction and the evidence of the drop
  * @param rejected rejected counts by reason code
  * @param reconciled whether read = kept + filtered + rejected
  * @param blankLines empty or whitespace-only JSONL lines skipped (they hold no record)
@@ -36,6 +38,7 @@ public record RunSummary(
     List<StageTime> stages,
     Counts counts,
     Map<String, Map<String, Long>> filtered,
+    Map<String, Map<String, List<Map<String, Object>>>> filteredExamples,
     Map<String, Long> rejected,
     boolean reconciled,
     long blankLines,
@@ -52,6 +55,7 @@ public record RunSummary(
     Objects.requireNonNull(counts, "counts");
     stages = Maps.listCopy(stages, "stages");
     filtered = filtered == null ? Map.of() : new java.util.TreeMap<>(filtered);
+    filteredExamples = filteredExamples == null ? Map.of() : new java.util.TreeMap<>(filteredExamples);
     rejected = rejected == null ? Map.of() : new java.util.TreeMap<>(rejected);
     inputs = Maps.listCopy(inputs, "inputs");
     outputs = Maps.sortedCopy(outputs);

@@ -85,7 +85,9 @@ class ExampleTest {
   void runSummaryValidates() {
     RunSummary s = new RunSummary("import", "ok", "DirectRunner", Instant.parse("2026-01-02T03:04:05Z").toString(),
         List.of(new RunSummary.StageTime("read", 12)), new RunSummary.Counts(5, 3, 1, 1),
-        Map.of("dedup", Map.of("dedup.rouge_l", 1L)), Map.of("invalid_json", 1L), true, 0, List.of("a.jsonl"),
+        Map.of("dedup", Map.of("dedup.rouge_l", 1L)),
+        Map.of("dedup", Map.of("dedup.rouge_l", List.of(Map.of("id", "ab12", "location", "a.jsonl:3", "text", "Write a poem",
+            "evidence", Map.of("score", 0.8))))), Map.of("invalid_json", 1L), true, 0, List.of("a.jsonl"),
         Map.of("data", "1 shard"), Map.of("in", "a.jsonl"), Map.of("java", "17"),
         Map.of("generate", Map.of("requests", 5L)), List.of());
     assertTrue(s.counts().reconciles());

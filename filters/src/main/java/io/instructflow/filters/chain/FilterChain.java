@@ -3,6 +3,7 @@ package io.instructflow.filters.chain;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.dedup.ExactDedup;
 import io.instructflow.filters.dedup.MinHashDedup;
+import io.instructflow.filters.dedup.SemanticDedup;
 import io.instructflow.filters.instruction.InstructionRules;
 import io.instructflow.filters.quality.CodeFenceFilter;
 import io.instructflow.filters.quality.DecontaminationFilter;
@@ -56,7 +57,7 @@ import java.util.Set;
  *
  * @param name the chain's name (the preset's, or the config file's)
  * @param perRecord the per-record filters, in order
- * @param dedup the order-dependent dedup rules ({@code exact_dedup}, {@code minhash_dedup}), in order
+ * @param dedup the order-dependent dedup rules ({@code exact_dedup}, {@code minhash_dedup}, {@code semantic_dedup}), in order
  * @param rouge the ROUGE-L rule, or null
  * @param hash hex SHA-256 of the chain's canonical JSON, for provenance
  */
@@ -70,7 +71,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
   /** The filter types a chain may use. */
   public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
       LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, "rouge_l");
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -166,13 +167,15 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
         throw new IllegalArgumentException(at + ": rouge_l must be the last filter");
       }
       String type = f.path("type").asText("");
-      boolean perRecordType = !type.equals(ExactDedup.TYPE) && !type.equals(MinHashDedup.TYPE) && !type.equals(ROUGE_FILTER);
+      boolean perRecordType = !type.equals(ExactDedup.TYPE) && !type.equals(MinHashDedup.TYPE)
+          && !type.equals(SemanticDedup.TYPE) && !type.equals(ROUGE_FILTER);
       if (perRecordType && !dedup.isEmpty()) {
         throw new IllegalArgumentException(at + ": per-record filters come before the dedup rules");
       }
       switch (type) {
         case ExactDedup.TYPE -> dedup.add(ExactDedup.fromJson(f, at));
         case MinHashDedup.TYPE -> dedup.add(MinHashDedup.fromJson(f, at));
+        case SemanticDedup.TYPE -> dedup.add(SemanticDedup.fromJson(f, at));
         case InstructionRulesFilter.TYPE -> {
           only(f, Set.of("type", "preset", "allowNonAsciiFirst"), at);
           String preset = f.path("preset").asText("self-instruct");

@@ -18,7 +18,7 @@ class DedupRulesTest {
   static List<GateInput> inputs(List<String> texts) {
     List<GateInput> out = new ArrayList<>();
     for (int i = 0; i < texts.size(); i++) {
-      out.add(new GateInput("id" + i, "in.jsonl:" + (i + 1), texts.get(i), texts.get(i)));
+      out.add(new GateInput("id" + i, "in.jsonl:" + (i + 1), texts.get(i), texts.get(i), texts.get(i)));
     }
     return out;
   }

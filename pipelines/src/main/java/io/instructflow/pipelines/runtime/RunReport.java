@@ -86,6 +86,7 @@ public final class RunReport {
     long filtered = layout.countLines(OutputLayout.Kind.FILTERED);
     long rejected = layout.countLines(OutputLayout.Kind.REJECTS);
     RunSummary.Counts counts = new RunSummary.Counts(read, kept, filtered, rejected);
+    Filtered byStep = filteredByStep(layout);
     String status = "ok";
     if (!counts.reconciles()) {
       status = "failed";
@@ -103,35 +104,79 @@ public final class RunReport {
     outputs.put("summary", layout.file(OutputLayout.SUMMARY));
     RunSummary s =
         new RunSummary(
-            command, status, runner, started.toString(), stages, counts, filteredByStep(layout),
+            command, status, runner, started.toString(), stages, counts, byStep.counts, byStep.examples,
             layout.countBy(OutputLayout.Kind.REJECTS, "reason"), counts.reconciles(), blankLines, inputs, outputs,
             config, Versions.all(), metrics, notes);
     layout.writeFile(OutputLayout.SUMMARY, Json.pretty(s) + "\n");
     return s;
   }
 
-  /** Filtered counts by the step that dropped each record, then by reason. */
-  private static Map<String, Map<String, Long>> filteredByStep(OutputLayout layout) throws IOException {
+  /** Examples kept per step and reason in the summary. */
+  static final int EXAMPLES = 3;
+  /** Characters of an example's instruction in the summary. */
+  static final int EXCERPT = 120;
+
+  /** Filtered counts and the first examples, by the step that dropped each record, then by reason. */
+  private record Filtered(Map<String, Map<String, Long>> counts, Map<String, Map<String, List<Map<String, Object>>>> examples) {}
+
+  private static Filtered filteredByStep(OutputLayout layout) throws IOException {
     Map<String, Map<String, Long>> out = new TreeMap<>();
+    Map<String, Map<String, List<Map<String, Object>>>> examples = new TreeMap<>();
     for (String f : layout.shardFiles(OutputLayout.Kind.FILTERED)) {
       try (BufferedReader in = new BufferedReader(new InputStreamReader(
           Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(f, false))), StandardCharsets.UTF_8))) {
         String line;
         while ((line = in.readLine()) != null) {
-          JsonNode steps = Json.mapper().readTree(line).path("provenance").path("steps");
+          JsonNode rec = Json.mapper().readTree(line);
+          JsonNode steps = rec.path("provenance").path("steps");
           String step = "(unknown)";
           String reason = "(unknown)";
+          JsonNode evidence = null;
           for (JsonNode st : steps) {
             if ("dropped".equals(st.path("verdict").path("outcome").asText())) {
               step = st.path("name").asText();
               reason = st.path("verdict").path("reason").asText();
+              evidence = st.path("verdict").path("details");
             }
           }
           out.computeIfAbsent(step, k -> new TreeMap<>()).merge(reason, 1L, Long::sum);
+          List<Map<String, Object>> ex = examples.computeIfAbsent(step, k -> new TreeMap<>())
+              .computeIfAbsent(reason, k -> new ArrayList<>());
+          if (ex.size() < EXAMPLES) {
+            ex.add(example(rec, evidence));
+          }
         }
       }
     }
-    return out;
+    return new Filtered(out, examples);
+  }
+
+  private static Map<String, Object> example(JsonNode rec, JsonNode evidence) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("id", rec.path("id").asText());
+    JsonNode loc = rec.path("provenance").path("origin").path("location");
+    m.put("location", loc.isTextual() ? loc.asText() : null);
+    String text = rec.path("instruction").asText("");
+    if (text.isEmpty()) {
+      for (JsonNode msg : rec.path("messages")) {
+        if (msg.path("role").asText().equals("user")) {
+          text = msg.path("content").asText("");
+          break;
+        }
+      }
+    }
+    m.put("text", excerpt(text, EXCERPT));
+    m.put("evidence", evidence == null || !evidence.isObject() ? Map.of() : Json.mapper().convertValue(evidence, Map.class));
+    return m;
+  }
+
+  /** The start of {@code s} on one line, at most {@code max} code points, with an ellipsis when cut. */
+  static String excerpt(String s, int max) {
+    String one = s.replaceAll("\\s+", " ").strip();
+    if (one.codePointCount(0, one.length()) <= max) {
+      return one;
+    }
+    return one.substring(0, one.offsetByCodePoints(0, max)) + "…";
   }
 
   /** Exit status for a finished summary. */
@@ -156,7 +201,15 @@ public final class RunReport {
     if (s.blankLines() > 0) {
       out.printf(Locale.ROOT, "  blank lines skipped: %,d%n", s.blankLines());
     }
-    s.filtered().forEach((step, reasons) -> reasons.forEach((r, n) -> out.printf(Locale.ROOT, "  filtered %-28s %,d%n", r, n)));
+    s.filtered().forEach((step, reasons) -> reasons.forEach((r, n) -> {
+      out.printf(Locale.ROOT, "  filtered %-28s %,d%n", r, n);
+      List<Map<String, Object>> ex = s.filteredExamples().getOrDefault(step, Map.of()).getOrDefault(r, List.of());
+      if (!ex.isEmpty()) {
+        Map<String, Object> e = ex.get(0);
+        out.printf(Locale.ROOT, "      e.g. %s \"%s\" %s%n", e.get("location"), excerpt(String.valueOf(e.get("text")), 60),
+            excerpt(Json.line(e.get("evidence")), 100));
+      }
+    }));
     s.rejected().forEach((r, n) -> out.printf(Locale.ROOT, "  rejected %-28s %,d%n", r, n));
     for (RunSummary.StageTime t : s.stages()) {
       out.printf(Locale.ROOT, "  stage %-20s %8.1f s%n", t.name(), t.millis() / 1000.0);

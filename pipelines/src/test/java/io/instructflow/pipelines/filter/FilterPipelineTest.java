@@ -145,6 +145,59 @@ class FilterPipelineTest {
         OutputLayout.Kind.DATA).get(0)).path("parameters").path("chain").asText());
   }
 
+  /** Language identification and semantic dedup on a Spark runner, and the summary's examples of each reason. */
+  @Test
+  void languageAndSemanticDedupOnSparkWithExamplesInTheSummary(@TempDir Path dir) throws Exception {
+    StringBuilder b = new StringBuilder();
+    String[][] rows = {
+      {"How do I start running?", "Begin with short walks and add a minute of jogging each day."},
+      {"描述机器学习和深度学习之间的区别", "深度学习是机器学习的一个分支，使用多层神经网络。"},
+      {"How can I begin running?", "Start slowly: walk, then jog a little more every week."},
+      {"Expliquez pourquoi le ciel est bleu par une journée claire.", "La lumière bleue est diffusée davantage."},
+      {"机器学习和深度学习有什么区别？", "深度学习使用多层神经网络，是机器学习的一部分。"},
+      {"Name three rivers in Africa.", "The Nile, the Congo and the Niger."}};
+    for (String[] r : rows) {
+      b.append(Json.line(Map.of("instruction", r[0], "output", r[1]))).append('\n');
+    }
+    Path in = dir.resolve("in.jsonl");
+    Files.writeString(in, b.toString());
+    FilterChain chain = FilterChain.parse("{\"name\":\"lang+sem\",\"filters\":[{\"type\":\"language\",\"languages\":"
+        + "[\"en\",\"zh\"]},{\"type\":\"semantic_dedup\"}]}", "t");
+    Path out = dir.resolve("out");
+    RunSummary s = filter(in, out, chain, List.of(), new Runner("spark", "local[2]"));
+    assertTrue(s.reconciled());
+    assertEquals(new RunSummary.Counts(6, 3, 3, 0), s.counts());
+    assertEquals(Map.of("filter", Map.of("language.not_allowed", 1L, "semantic_dedup.near_duplicate", 2L)), s.filtered());
+    List<Map<String, Object>> sem = s.filteredExamples().get("filter").get("semantic_dedup.near_duplicate");
+    assertEquals(2, sem.size());
+    assertEquals("in.jsonl:3", sem.get(0).get("location"));
+    assertEquals("How can I begin running?", sem.get(0).get("text"));
+    assertEquals("in.jsonl:1", ((Map<?, ?>) sem.get(0).get("evidence")).get("matched_location"));
+    assertEquals("bge-small-zh-v15-q", ((Map<?, ?>) sem.get(1).get("evidence")).get("model"));
+    Map<String, Object> fr = s.filteredExamples().get("filter").get("language.not_allowed").get(0);
+    assertEquals("fr", ((Map<?, ?>) fr.get("evidence")).get("detected"));
+    JsonNode written = Json.mapper().readTree(Files.readString(out.resolve(OutputLayout.SUMMARY)));
+    assertEquals("in.jsonl:4", written.path("filteredExamples").path("filter").path("language.not_allowed").get(0)
+        .path("location").asText());
+  }
+
+  @Test
+  void summaryExamplesAreCappedAndExcerpted(@TempDir Path dir) throws Exception {
+    List<String> lines = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      lines.add("Tell " + "a very long story ".repeat(i == 0 ? 20 : 1).trim() + " " + i);
+    }
+    Path in = write(dir, lines);
+    RunSummary s = filter(in, dir.resolve("out"), FilterChain.parse(
+        "{\"filters\":[{\"type\":\"length\",\"field\":\"instruction\",\"minChars\":400}]}", "t"), List.of(), DIRECT);
+    List<Map<String, Object>> ex = s.filteredExamples().get("filter").get("length.too_few_chars");
+    assertEquals(3, ex.size(), "three examples per reason");
+    String first = (String) ex.get(0).get("text");
+    assertEquals(121, first.length(), "120 characters and an ellipsis");
+    assertTrue(first.endsWith("…"));
+    assertEquals("in.jsonl:2", ex.get(1).get("location"), "in input order");
+  }
+
   @Test
   void aPoolNeedsARougeRule() {
     FilterChain noRouge = FilterChain.parse("{\"filters\":[{\"type\":\"instruction_rules\"}]}", "t");
