@@ -97,6 +97,13 @@ public record Example(
     return Ids.contentId(instruction, input, output, messages);
   }
 
+  /** A copy with metadata {@code key} set to {@code value}. */
+  public Example withMetadata(String key, Object value) {
+    Map<String, Object> m = new java.util.LinkedHashMap<>(metadata);
+    m.put(key, value);
+    return new Example(id, instruction, input, output, messages, m, provenance);
+  }
+
   /** A copy with one more provenance step. */
   public Example withStep(Step step) {
     return new Example(id, instruction, input, output, messages, metadata, provenance.plus(step));

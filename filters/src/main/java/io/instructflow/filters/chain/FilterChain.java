@@ -5,6 +5,7 @@ import io.instructflow.filters.dedup.ExactDedup;
 import io.instructflow.filters.dedup.MinHashDedup;
 import io.instructflow.filters.dedup.SemanticDedup;
 import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.judge.JudgeRule;
 import io.instructflow.filters.quality.CodeFenceFilter;
 import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.EchoFilter;
@@ -57,11 +58,14 @@ import java.util.Set;
  *
  * @param name the chain's name (the preset's, or the config file's)
  * @param perRecord the per-record filters, in order
+ * @param judge the LLM-judge rule ({@code llm_judge}), run by the pipeline on the records that passed
+ *     the per-record filters, before the dedup rules; or null
  * @param dedup the order-dependent dedup rules ({@code exact_dedup}, {@code minhash_dedup}, {@code semantic_dedup}), in order
  * @param rouge the ROUGE-L rule, or null
  * @param hash hex SHA-256 of the chain's canonical JSON, for provenance
  */
-public record FilterChain(String name, List<RecordFilter> perRecord, List<OrderedRule> dedup, Rouge rouge, String hash)
+public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule judge, List<OrderedRule> dedup, Rouge rouge,
+    String hash)
     implements Serializable {
   private static final long serialVersionUID = 1L;
 
@@ -71,7 +75,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
   /** The filter types a chain may use. */
   public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
       LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -131,7 +135,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
   public FilterChain plus(RecordFilter f, String description) {
     List<RecordFilter> fs = new ArrayList<>(perRecord);
     fs.add(f);
-    return new FilterChain(name + "+" + f.id(), fs, dedup, rouge,
+    return new FilterChain(name + "+" + f.id(), fs, judge, dedup, rouge,
         Ids.sha256Hex((hash + "\n" + description).getBytes(StandardCharsets.UTF_8)));
   }
 
@@ -159,6 +163,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
     only(root, Set.of("name", "filters"), where);
     List<RecordFilter> perRecord = new ArrayList<>();
     List<OrderedRule> dedup = new ArrayList<>();
+    JudgeRule judge = null;
     Rouge rouge = null;
     int i = 0;
     for (JsonNode f : root.get("filters")) {
@@ -167,15 +172,24 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
         throw new IllegalArgumentException(at + ": rouge_l must be the last filter");
       }
       String type = f.path("type").asText("");
-      boolean perRecordType = !type.equals(ExactDedup.TYPE) && !type.equals(MinHashDedup.TYPE)
-          && !type.equals(SemanticDedup.TYPE) && !type.equals(ROUGE_FILTER);
-      if (perRecordType && !dedup.isEmpty()) {
-        throw new IllegalArgumentException(at + ": per-record filters come before the dedup rules");
+      boolean ordered = type.equals(ExactDedup.TYPE) || type.equals(MinHashDedup.TYPE) || type.equals(SemanticDedup.TYPE)
+          || type.equals(ROUGE_FILTER);
+      if (!ordered && !dedup.isEmpty()) {
+        throw new IllegalArgumentException(at + ": per-record filters and llm_judge come before the dedup rules");
+      }
+      if (!ordered && !type.equals(JudgeRule.TYPE) && judge != null) {
+        throw new IllegalArgumentException(at + ": per-record filters come before llm_judge");
       }
       switch (type) {
         case ExactDedup.TYPE -> dedup.add(ExactDedup.fromJson(f, at));
         case MinHashDedup.TYPE -> dedup.add(MinHashDedup.fromJson(f, at));
         case SemanticDedup.TYPE -> dedup.add(SemanticDedup.fromJson(f, at));
+        case JudgeRule.TYPE -> {
+          if (judge != null) {
+            throw new IllegalArgumentException(at + ": a chain has at most one llm_judge");
+          }
+          judge = JudgeRule.fromJson(f, at);
+        }
         case InstructionRulesFilter.TYPE -> {
           only(f, Set.of("type", "preset", "allowNonAsciiFirst"), at);
           String preset = f.path("preset").asText("self-instruct");
@@ -212,7 +226,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
       }
     }
     String canonical = Json.line(Json.mapper().convertValue(root, Object.class));
-    return new FilterChain(root.path("name").asText(where), perRecord, dedup, rouge,
+    return new FilterChain(root.path("name").asText(where), perRecord, judge, dedup, rouge,
         Ids.sha256Hex(canonical.getBytes(StandardCharsets.UTF_8)));
   }
 
@@ -255,6 +269,9 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
    * {@code matched_text} (a pool text).
    */
   public List<Verdict> apply(List<Example> records, List<String> pool) {
+    if (judge != null) {
+      throw new IllegalStateException("chain " + name + " has an llm_judge, which needs a model: run it with the filter command");
+    }
     List<Verdict> out = new ArrayList<>(records.size());
     List<Integer> live = new ArrayList<>();
     for (int i = 0; i < records.size(); i++) {
@@ -346,6 +363,11 @@ public record FilterChain(String name, List<RecordFilter> perRecord, List<Ordere
     m.put("chainHash", hash);
     List<String> ids = new ArrayList<>();
     perRecord.forEach(f -> ids.add(f.id()));
+    if (judge != null) {
+      ids.add(JudgeRule.TYPE);
+      m.put("judgeThreshold", judge.threshold());
+      m.put("judgeTemplate", judge.template());
+    }
     dedup.forEach(r -> ids.add(r.id()));
     if (rouge != null) {
       ids.add(ROUGE_FILTER);

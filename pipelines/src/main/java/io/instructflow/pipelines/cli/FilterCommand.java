@@ -5,7 +5,10 @@ import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
+import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.inference.InvalidModelException;
 import io.instructflow.pipelines.filter.FilterPipeline;
+import io.instructflow.pipelines.filter.JudgeStage;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.Ids;
 import java.io.IOException;
@@ -34,6 +37,21 @@ public final class FilterCommand implements Callable<Integer> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
+  @Mixin ModelOptions models;
+  @Mixin EngineOptions engine;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
+      description = "Run seed for the llm_judge requests (each record's seed derives from it and its id). "
+          + "Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
+      description = "Records per call to the llm_judge model. Default: ${DEFAULT-VALUE}.")
+  int batchSize;
+
+  @Option(names = "--templates", paramLabel = "DIR",
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/alpagasus-accuracy@1.txt.")
+  Path templates;
 
   @Option(names = "--preset", paramLabel = "NAME",
       description = "A built-in chain: self-instruct, alpaca, evol-elimination or sft-default.")
@@ -85,11 +103,32 @@ public final class FilterCommand implements Callable<Integer> {
         chain = chain.plus(DecontaminationFilter.of(files), hashes.toString());
       }
       c = new FilterPipeline.Config(input.toReadOptions(), output.out, chain, poolTexts(),
-          pool == null ? null : pool.toString(), output.shardSize, run.toRunner());
+          pool == null ? null : pool.toString(), output.shardSize, run.toRunner(), judging(chain));
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
-    return RunReport.exitCode(FilterPipeline.run(c, System.out));
+    try {
+      return RunReport.exitCode(FilterPipeline.run(c, System.out));
+    } catch (InvalidModelException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+
+  /** The judge's settings when the chain has an llm_judge; a model without one is a usage error. */
+  private JudgeStage.Settings judging(FilterChain chain) throws IOException {
+    boolean modelGiven = models.model != null || models.endpoint != null;
+    if (chain.judge() == null) {
+      if (modelGiven) {
+        throw new IllegalArgumentException("--model / --endpoint name the llm_judge model, but chain " + chain.name()
+            + " has no llm_judge");
+      }
+      return null;
+    }
+    if (templates != null && !Files.isDirectory(templates)) {
+      throw new IllegalArgumentException("--templates: no such folder: " + templates);
+    }
+    return FilterPipeline.Config.judging(models.toSpec(output.out, engine),
+        PromptTemplate.load(chain.judge().template(), templates), seed, batchSize);
   }
 
   /** The pool's instructions; a pool with a bad line is a usage error (it is configuration, not data). */

@@ -2,6 +2,9 @@ package io.instructflow.pipelines.filter;
 
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.chain.GateInput;
+import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
@@ -12,6 +15,7 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RunSummary;
 import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
@@ -26,6 +30,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
@@ -70,9 +75,16 @@ public final class FilterPipeline {
    * @param poolSource where the pool came from, for the summary (null without a pool)
    * @param shardSize records per output shard
    * @param runner where to run
+   * @param judging the judge model and rubric, exactly when the chain has an {@code llm_judge}
    */
   public record Config(ReadOptions read, String out, FilterChain chain, List<String> pool, String poolSource,
-      long shardSize, Runner runner) {
+      long shardSize, Runner runner, JudgeStage.Settings judging) {
+    /** A run of a chain without an {@code llm_judge}. */
+    public Config(ReadOptions read, String out, FilterChain chain, List<String> pool, String poolSource, long shardSize,
+        Runner runner) {
+      this(read, out, chain, pool, poolSource, shardSize, runner, null);
+    }
+
     public Config {
       Objects.requireNonNull(read, "read");
       Objects.requireNonNull(out, "out");
@@ -85,6 +97,13 @@ public final class FilterPipeline {
       if (shardSize < 1) {
         throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
       }
+      if (chain.judge() != null && judging == null) {
+        throw new IllegalArgumentException("chain " + chain.name() + " has an llm_judge: give the judge with --model GGUF or "
+            + "--endpoint URL --model-name NAME");
+      }
+      if (chain.judge() == null && judging != null) {
+        throw new IllegalArgumentException("a judge model was given but chain " + chain.name() + " has no llm_judge");
+      }
     }
 
     Map<String, Object> asMap() {
@@ -94,7 +113,15 @@ public final class FilterPipeline {
       m.put("out", out);
       m.put("shardSize", shardSize);
       m.put("runner", runner.describe());
+      if (judging != null) {
+        m.putAll(judging.asMap());
+      }
       return m;
+    }
+
+    /** Settings for the judge model and rubric of a chain's {@code llm_judge}. */
+    public static JudgeStage.Settings judging(ModelSpec model, PromptTemplate template, long seed, int batchSize) {
+      return new JudgeStage.Settings(model, template, seed, batchSize);
     }
   }
 
@@ -107,8 +134,16 @@ public final class FilterPipeline {
     private static final long serialVersionUID = 1L;
   }
 
-  /** Runs the chain and returns the summary; configuration problems throw before anything runs. */
-  public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
+  /**
+   * Runs the chain and returns the summary; configuration problems throw before anything runs.
+   *
+   * @throws InvalidModelException when the judge's model file is missing or not GGUF
+   */
+  public static RunSummary run(Config c, PrintStream console)
+      throws InputFiles.InputException, IOException, InvalidModelException {
+    if (c.judging() != null) {
+      c.judging().model().check();
+    }
     PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), c.asMap(), console);
     console.printf(Locale.ROOT, "filter: chain %s (%s)%s%n", c.chain().name(), String.join(", ",
         castList(c.chain().asMap().get("filters"))), c.pool().isEmpty() ? "" : ", pool of " + c.pool().size() + " texts");
@@ -121,6 +156,14 @@ public final class FilterPipeline {
     PCollection<KV<OrderKey, Example>> passed = tested.get(PASSED).setCoder(coder);
     PCollection<KV<OrderKey, Example>> kept;
     PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.get(FILTERED).setCoder(coder));
+    PCollectionList<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects());
+    if (c.chain().judge() != null) {
+      PCollectionTuple judged = JudgeStage.apply(passed, c.chain().judge(), c.judging(), params, !c.chain().ordered(),
+          run.inputPaths());
+      passed = judged.get(JudgeStage.JUDGED);
+      filtered = filtered.and(judged.get(JudgeStage.FILTERED));
+      rejects = rejects.and(judged.get(JudgeStage.FAILED));
+    }
     if (!c.chain().ordered()) {
       kept = passed;
     } else {
@@ -142,8 +185,18 @@ public final class FilterPipeline {
     }
     run.write(kept, OutputLayout.Kind.DATA, "Data");
     run.write(filtered.apply("AllFiltered", Flatten.pCollections()), OutputLayout.Kind.FILTERED, "Filtered");
-    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
-    run.execute("read+filter+write", Progress.READ, Progress.DECIDED);
+    run.write(rejects.apply("AllRejects", Flatten.pCollections()), OutputLayout.Kind.REJECTS, "Rejects");
+    PipelineResult result = c.judging() == null ? run.execute("read+filter+write", Progress.READ, Progress.DECIDED)
+        : run.execute("read+filter+judge+write", Progress.READ, Progress.DECIDED, Progress.GENERATED, Progress.TOKENS);
+    if (c.judging() != null) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      for (String name : List.of("requests", "cache_hits", "failures", "completion_tokens")) {
+        m.put(name, PipelineRun.counter(result, JudgeStage.NAMESPACE, name));
+      }
+      run.report().metrics(JudgeStage.NAMESPACE, m);
+      console.printf(Locale.ROOT, "filter: judge %s made %,d requests (%,d from the cache, %,d failed)%n",
+          c.judging().model().ref().id(), m.get("requests"), m.get("cache_hits"), m.get("failures"));
+    }
     return run.finish(c.shardSize(), null, null);
   }
 
@@ -177,7 +230,7 @@ public final class FilterPipeline {
       if (v instanceof Verdict.Dropped) {
         Progress.add(Progress.DECIDED, 1);
         out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
-      } else if (!chain.ordered()) {
+      } else if (!chain.ordered() && chain.judge() == null) {
         Progress.add(Progress.DECIDED, 1);
         out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
       } else {
