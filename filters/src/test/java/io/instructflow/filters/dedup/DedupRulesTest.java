@@ -92,7 +92,7 @@ class DedupRulesTest {
     assertEquals(List.of("code_fences", "exact_dedup", "minhash_dedup", "rouge_l"), c.asMap().get("filters"));
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(
         "{\"filters\":[{\"type\":\"exact_dedup\"},{\"type\":\"code_fences\"}]}", "c.json"));
-    assertTrue(e.getMessage().contains("per-record filters come before the dedup rules"), e.getMessage());
+    assertTrue(e.getMessage().contains("per-record filters and llm_judge come before the dedup rules"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(
         "{\"filters\":[{\"type\":\"minhash_dedup\",\"bands\":0}]}", "c.json"));
     assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(

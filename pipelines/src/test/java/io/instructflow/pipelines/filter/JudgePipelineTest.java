@@ -94,9 +94,14 @@ class JudgePipelineTest {
       assertEquals(new RunSummary.Counts(7, 2, 4, 1), s.counts());
       assertEquals(Map.of("filter", Map.of("refusal.phrase", 1L, "exact_dedup.duplicate", 1L),
           JudgeStage.STEP, Map.of(JudgeRule.BELOW, 1L, JudgeRule.NO_SCORE, 1L)), s.filtered());
-      assertEquals(5, server.served(), "the refusal is dropped before the judge; the duplicate is judged, then deduplicated");
-      assertEquals(Map.of("requests", 5L, "cache_hits", 0L, "failures", 0L, "completion_tokens", 25L),
-          s.metrics().get(JudgeStage.NAMESPACE));
+      // the refusal is dropped before the judge; the duplicate is judged, then deduplicated. Its request is
+      // the same as the first copy's, so it is served by the cache when that one finished first.
+      Map<?, ?> m = (Map<?, ?>) s.metrics().get(JudgeStage.NAMESPACE);
+      assertEquals(5L, m.get("requests"));
+      assertEquals(0L, m.get("failures"));
+      assertEquals(5L, server.served() + (Long) m.get("cache_hits"));
+      assertTrue(server.served() >= 4, "only the duplicate can come from the cache");
+      int served = server.served();
 
       OutputLayout a = new OutputLayout(dir.resolve("a").toString());
       List<String> kept = TestFiles.lines(a, OutputLayout.Kind.DATA);
@@ -125,7 +130,7 @@ class JudgePipelineTest {
       assertEquals("Describe the sea.", ex.get(0).get("text"));
 
       RunSummary again = run(in, dir.resolve("b"), chain, ModelSpec.remote(server.url(), "scripted-judge", null, 2, cache));
-      assertEquals(5, server.served(), "the rerun made no request");
+      assertEquals(served, server.served(), "the rerun made no request");
       assertEquals(5L, ((Map<?, ?>) again.metrics().get(JudgeStage.NAMESPACE)).get("cache_hits"));
       OutputLayout b = new OutputLayout(dir.resolve("b").toString());
       for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
