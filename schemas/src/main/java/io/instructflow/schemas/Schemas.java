@@ -28,7 +28,8 @@ public final class Schemas {
     EXAMPLE("example.schema.json"),
     PROVENANCE("provenance.schema.json"),
     REJECT("reject.schema.json"),
-    RUN_SUMMARY("run-summary.schema.json");
+    RUN_SUMMARY("run-summary.schema.json"),
+    BLEND_SPEC("blend-spec.schema.json");
 
     private final String file;
 

@@ -44,7 +44,7 @@ public record ExactDedup(boolean instructionOnly) implements OrderedRule {
   }
 
   /** The normalized text's hash. */
-  static String key(String text) {
+  public static String key(String text) {
     return Ids.sha256Hex(String.join(" ", Tokenizer.named("unicode", false).tokens(text)).getBytes(StandardCharsets.UTF_8));
   }
 

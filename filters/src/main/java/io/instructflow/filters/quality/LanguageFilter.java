@@ -141,6 +141,19 @@ public record LanguageFilter(List<String> languages, List<TextField> fields, dou
     return t;
   }
 
+  /**
+   * The most likely language of a text as an ISO 639-1 code (low-accuracy mode, code removed, first 400
+   * characters), or {@code und} when it has nothing to identify.
+   */
+  public static String identify(String text) {
+    String t = of(List.of("en")).sample(text == null ? "" : text);
+    if (t.codePoints().noneMatch(Character::isLetter)) {
+      return "und";
+    }
+    SortedMap<Language, Double> conf = detector(false).computeLanguageConfidenceValues(t);
+    return conf.isEmpty() ? "und" : conf.firstKey().getIsoCode639_1().toString();
+  }
+
   @Override
   public String id() {
     return TYPE;

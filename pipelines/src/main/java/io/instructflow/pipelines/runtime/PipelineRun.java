@@ -38,6 +38,9 @@ public final class PipelineRun {
   private final String command;
   private final ReadOptions read;
   private final List<InputFile> files;
+  /** For a run over several sources: each source's options and its files (global indexes). */
+  private List<ReadOptions> sourceReads = List.of();
+  private List<List<InputFile>> sourceFiles = List.of();
   private final OutputLayout layout;
   private final RunReport report;
   private final Pipeline pipeline;
@@ -72,6 +75,74 @@ public final class PipelineRun {
     console.printf("%s: %d input file(s) from %s -> %s (%s)%n", command, files.size(), read.in(), layout.root(),
         runner.describe());
     return new PipelineRun(command, read, files, layout, report, Pipeline.create(options), console);
+  }
+
+  /**
+   * Like {@link #start}, over several sources read with their own options (dataset name, license).
+   * The files of all sources are numbered one after the other, so input positions never collide;
+   * {@link #sourceOfFile} maps a file back to its source.
+   */
+  public static PipelineRun startMany(String command, Runner runner, List<ReadOptions> reads, String out,
+      Map<String, ?> config, PrintStream console) throws InputFiles.InputException, IOException {
+    PipelineOptions options = runner.options(command);
+    FileSystems.setDefaultPipelineOptions(options);
+    List<InputFile> all = new ArrayList<>();
+    List<List<InputFile>> per = new ArrayList<>();
+    for (ReadOptions r : reads) {
+      List<InputFile> mine = new ArrayList<>();
+      for (InputFile f : InputFiles.expand(r.in(), r.datasetName())) {
+        InputFile g = new InputFile(all.size(), f.path(), f.name(), f.dataset());
+        all.add(g);
+        mine.add(g);
+      }
+      per.add(mine);
+    }
+    OutputLayout layout = new OutputLayout(out);
+    layout.prepare();
+    List<String> paths = new ArrayList<>();
+    all.forEach(f -> paths.add(f.path()));
+    RunReport report = new RunReport(command, runner.describe(), config, paths);
+    console.printf("%s: %d input file(s) from %d source(s) -> %s (%s)%n", command, all.size(), reads.size(), layout.root(),
+        runner.describe());
+    PipelineRun run = new PipelineRun(command, reads.get(0), all, layout, report, Pipeline.create(options), console);
+    run.sourceReads = List.copyOf(reads);
+    run.sourceFiles = per;
+    return run;
+  }
+
+  /** For a run over several sources: the source of each input file, by file index. */
+  public List<Integer> sourceOfFile() {
+    List<Integer> out = new ArrayList<>();
+    for (int s = 0; s < sourceFiles.size(); s++) {
+      for (int k = 0; k < sourceFiles.get(s).size(); k++) {
+        out.add(s);
+      }
+    }
+    return out;
+  }
+
+  /** For a run over several sources: the files of source {@code s}. */
+  public List<InputFile> filesOf(int s) {
+    return sourceFiles.get(s);
+  }
+
+  /** For a run over several sources: every source's reader, their records and rejects flattened. */
+  public ReadRecords.Result readAll() {
+    org.apache.beam.sdk.values.PCollectionList<org.apache.beam.sdk.values.KV<io.instructflow.pipelines.io.OrderKey,
+        io.instructflow.schemas.Example>> ex = org.apache.beam.sdk.values.PCollectionList.empty(pipeline);
+    org.apache.beam.sdk.values.PCollectionList<org.apache.beam.sdk.values.KV<io.instructflow.pipelines.io.OrderKey,
+        io.instructflow.schemas.Reject>> rej = org.apache.beam.sdk.values.PCollectionList.empty(pipeline);
+    for (int s = 0; s < sourceReads.size(); s++) {
+      if (sourceFiles.get(s).isEmpty()) {
+        continue;
+      }
+      ReadRecords.Result r = pipeline.apply("Read" + s, sourceReads.get(s).reader(sourceFiles.get(s))
+          .withCountsDir(layout.countsDir()));
+      ex = ex.and(r.examples());
+      rej = rej.and(r.rejects());
+    }
+    return new ReadRecords.Result(ex.apply("AllRecords", org.apache.beam.sdk.transforms.Flatten.pCollections()),
+        rej.apply("AllReadRejects", org.apache.beam.sdk.transforms.Flatten.pCollections()));
   }
 
   /** The pipeline, for the command's own steps. */

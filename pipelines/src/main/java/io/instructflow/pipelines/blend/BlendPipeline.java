@@ -1,0 +1,386 @@
+package io.instructflow.pipelines.blend;
+
+import io.instructflow.filters.chain.GateInput;
+import io.instructflow.filters.dedup.ExactDedup;
+import io.instructflow.filters.quality.LanguageFilter;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.io.ReadRecords;
+import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.Step;
+import io.instructflow.schemas.Verdict;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.io.fs.MoveOptions;
+import org.apache.beam.sdk.io.fs.ResourceId;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.View;
+import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.transforms.join.CoGbkResult;
+import org.apache.beam.sdk.transforms.join.CoGroupByKey;
+import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PCollectionView;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/**
+ * The {@code blend} command: reads every source of a {@link BlendSpec}, decides the blend in one place
+ * from a light description of each record ({@link BlendPlan}), then writes the rows in parallel:
+ * {@code data/} (our records, train rows then validation rows, each with a {@value #STEP} step and
+ * {@code metadata.blend}), {@code filtered/} (duplicates and records no quota reached, with evidence),
+ * {@code rejects/}, the exports under {@code export/<format>/<split>-NNNNN.<ext>}, the spec as given,
+ * the quota plan ({@value #PLAN}) and the dataset card ({@code README.md}).
+ */
+public final class BlendPipeline {
+  private BlendPipeline() {}
+
+  /** Provenance step name and filter id. */
+  public static final String STEP = "blend";
+  static final String VERSION = "1";
+  static final String NAMESPACE = "blend";
+  /** The quota plan, written next to the data. */
+  public static final String PLAN = "blend-plan.json";
+  /** Where the exports go. */
+  public static final String EXPORT = "export";
+
+  /**
+   * A blend run.
+   *
+   * @param spec the spec
+   * @param out output folder
+   * @param runner where to run
+   */
+  public record Config(BlendSpec spec, String out, Runner runner) {
+    public Config {
+      Objects.requireNonNull(spec, "spec");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(runner, "runner");
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("blend", spec.name());
+      m.put("specSha256", specHash(spec));
+      m.put("sources", spec.sources().size());
+      m.put("formats", spec.formats());
+      m.put("out", out);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  static String specHash(BlendSpec spec) {
+    return Ids.sha256Hex(spec.specText().getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** The folder (or file) read for a source: an instructflow output folder means its {@code data/}. */
+  static String readPath(String path) {
+    Path p = Paths.get(path);
+    if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(OutputLayout.SUMMARY)) && Files.isDirectory(p.resolve("data"))) {
+      return p.resolve("data").toString();
+    }
+    return path;
+  }
+
+  /** The file name the spec is written under, next to the data. */
+  static String specFileName(BlendSpec spec) {
+    String t = spec.specText().stripLeading();
+    return t.startsWith("{") ? "blend-spec.json" : "blend-spec.yaml";
+  }
+
+  /** Runs the blend and returns its summary. */
+  public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
+    BlendSpec spec = c.spec();
+    List<ReadOptions> reads = new ArrayList<>();
+    for (BlendSpec.Source s : spec.sources()) {
+      reads.add(new ReadOptions(readPath(s.path()), null, s.name(), s.license(), 1 << 20));
+    }
+    PipelineRun run = PipelineRun.startMany("blend", c.runner(), reads, c.out(), c.asMap(), console);
+    OutputLayout layout = run.layout();
+    deleteTree(layout.file(EXPORT) + "/");
+    deleteTree(layout.file(".staging/" + EXPORT) + "/");
+    layout.writeFile(specFileName(spec), spec.specText());
+    console.printf(Locale.ROOT, "blend: %s, %d source(s), seed %d, target %s, formats %s%n", spec.name(), spec.sources().size(),
+        spec.seed(), spec.target() != null ? String.format(Locale.ROOT, "%,d rows", spec.target())
+            : spec.targetTokens() != null ? String.format(Locale.ROOT, "%,d tokens", spec.targetTokens()) : "(the shares)",
+        spec.formats());
+    ReadRecords.Result r = run.readAll();
+    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
+    PCollection<KV<OrderKey, Example>> records = r.examples().setCoder(coder);
+    List<Integer> sourceOf = run.sourceOfFile();
+    PCollectionView<List<BlendPlan.Item>> items = records
+        .apply("PlanItems", ParDo.of(new ItemFn(sourceOf)))
+        .setCoder(SerializableCoder.of(BlendPlan.Item.class))
+        .apply("AllItems", View.asList());
+    String planPath = layout.file(PLAN);
+    PCollection<KV<OrderKey, BlendPlan.Decision>> decisions = run.pipeline()
+        .apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
+        .apply("Plan", ParDo.of(new PlanFn(items, spec, planPath)).withSideInputs(items))
+        .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(BlendPlan.Decision.class)));
+    TupleTag<Example> exTag = new TupleTag<>() {};
+    TupleTag<BlendPlan.Decision> decTag = new TupleTag<>() {};
+    PCollectionTuple applied = KeyedPCollectionTuple.of(exTag, records).and(decTag, decisions)
+        .apply("JoinPlan", CoGroupByKey.create())
+        .apply("ApplyPlan", ParDo.of(new ApplyFn(exTag, decTag, spec)).withOutputTags(ROWS, TupleTagList.of(FILTERED)));
+    PCollection<KV<OrderKey, Example>> rows = applied.get(ROWS).setCoder(coder);
+    run.write(rows, OutputLayout.Kind.DATA, "Data");
+    run.write(applied.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
+    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+    long shard = spec.shardSize();
+    String staging = layout.file(".staging/" + EXPORT);
+    rows.apply("ShardKeys", WithKeys.of((KV<OrderKey, Example> kv) -> BlendPlan.SPLITS.get(kv.getKey().source()) + "/"
+            + kv.getKey().position() / shard).withKeyType(TypeDescriptors.strings()))
+        .setCoder(KvCoder.of(StringUtf8Coder.of(), coder))
+        .apply("Shards", GroupByKey.create())
+        .apply("Export", ParDo.of(new ExportFn(spec, staging)));
+    run.execute("read+plan+write", Progress.READ, Progress.DECIDED);
+    publishExports(staging, layout.file(EXPORT));
+    BlendReport plan = BlendReport.read(planPath);
+    RunSummary s = run.finish(spec.shardSize(), plan.distinct(), null);
+    DatasetCard.write(layout, spec, plan, s, console);
+    return s;
+  }
+
+  static final TupleTag<KV<OrderKey, Example>> ROWS = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
+
+  /** The light description of a record the plan needs. */
+  static final class ItemFn extends DoFn<KV<OrderKey, Example>, BlendPlan.Item> {
+    private static final long serialVersionUID = 1L;
+    private final List<Integer> sourceOf;
+
+    ItemFn(List<Integer> sourceOf) {
+      this.sourceOf = List.copyOf(sourceOf);
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<BlendPlan.Item> out) {
+      Example e = kv.getValue();
+      out.output(new BlendPlan.Item(kv.getKey(), sourceOf.get(kv.getKey().source()), e.id(),
+          e.provenance().origin().location(), ExactDedup.key(GateInput.of(e).text()), Tokens.of(e)));
+    }
+  }
+
+  /** The plan, made once; also writes the quota report. */
+  static final class PlanFn extends DoFn<Integer, KV<OrderKey, BlendPlan.Decision>> {
+    private static final long serialVersionUID = 1L;
+    private final PCollectionView<List<BlendPlan.Item>> items;
+    private final BlendSpec spec;
+    private final String planPath;
+
+    PlanFn(PCollectionView<List<BlendPlan.Item>> items, BlendSpec spec, String planPath) {
+      this.items = items;
+      this.spec = spec;
+      this.planPath = planPath;
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) throws IOException {
+      BlendPlan.Plan plan = BlendPlan.make(spec, c.sideInput(items));
+      long distinct = 0;
+      for (Map.Entry<OrderKey, BlendPlan.Decision> e : plan.decisions().entrySet()) {
+        c.output(KV.of(e.getKey(), e.getValue()));
+        distinct += e.getValue().outcome().equals("selected") ? 1 : 0;
+      }
+      BlendReport.write(planPath, plan, distinct);
+    }
+  }
+
+  /** Turns each record into its rows, or its filtered line. */
+  static final class ApplyFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
+    private static final long serialVersionUID = 1L;
+    private final TupleTag<Example> exTag;
+    private final TupleTag<BlendPlan.Decision> decTag;
+    private final BlendSpec spec;
+    private final String specHash;
+
+    ApplyFn(TupleTag<Example> exTag, TupleTag<BlendPlan.Decision> decTag, BlendSpec spec) {
+      this.exTag = exTag;
+      this.decTag = decTag;
+      this.spec = spec;
+      this.specHash = specHash(spec);
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
+      Example e = kv.getValue().getOnly(exTag);
+      BlendPlan.Decision d = kv.getValue().getOnly(decTag);
+      BlendSpec.Source src = spec.sources().stream().filter(s -> s.name().equals(d.source())).findFirst().orElseThrow();
+      Map<String, Object> params = new LinkedHashMap<>();
+      params.put("blend", spec.name());
+      params.put("specSha256", specHash);
+      params.put("seed", spec.seed());
+      params.put("source", src.name());
+      params.put("license", src.license());
+      Progress.add(Progress.DECIDED, 1);
+      if (!d.outcome().equals("selected")) {
+        String reason = d.outcome().equals("duplicate") ? "blend.duplicate" : "blend.not_selected";
+        out.get(FILTERED).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, VERSION, params,
+            new Verdict.Dropped(STEP, reason, d.evidence()), null))));
+        return;
+      }
+      int split = BlendPlan.SPLITS.indexOf(d.split());
+      String language = LanguageFilter.identify(GateInput.of(e).text());
+      for (int copy = 0; copy < d.rows().size(); copy++) {
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("source", src.name());
+        meta.put("license", src.license());
+        meta.put("split", d.split());
+        meta.put("copy", copy);
+        meta.put("language", language);
+        Example row = e.withMetadata(NAMESPACE, meta).withStep(Step.of(STEP, VERSION, params, Verdict.KEPT, null));
+        out.get(ROWS).output(KV.of(new OrderKey(split, d.rows().get(copy), 0), row));
+      }
+    }
+  }
+
+  /** Writes one shard of one split in every format. */
+  static final class ExportFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, Void> {
+    private static final long serialVersionUID = 1L;
+    private final BlendSpec spec;
+    private final String staging;
+    private final Counter unexpressible = Metrics.counter(NAMESPACE, "unexpressible_rows");
+
+    ExportFn(BlendSpec spec, String staging) {
+      this.spec = spec;
+      this.staging = staging;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<String, Iterable<KV<OrderKey, Example>>> shard) throws IOException {
+      List<KV<OrderKey, Example>> rows = new ArrayList<>();
+      shard.getValue().forEach(rows::add);
+      rows.sort(Comparator.comparing((KV<OrderKey, Example> kv) -> kv.getKey()));
+      String[] parts = shard.getKey().split("/");
+      String name = String.format(Locale.ROOT, "%s-%05d", parts[0], Long.parseLong(parts[1]));
+      List<Example> ex = new ArrayList<>();
+      rows.forEach(kv -> ex.add(kv.getValue()));
+      for (String format : spec.formats()) {
+        String path = staging + "/" + format + "/" + name + "." + Exports.extension(format);
+        if (format.equals("parquet")) {
+          List<String> sources = new ArrayList<>();
+          List<String> licenses = new ArrayList<>();
+          for (Example e : ex) {
+            Map<?, ?> m = (Map<?, ?>) e.metadata().get(NAMESPACE);
+            sources.add(String.valueOf(m.get("source")));
+            licenses.add(String.valueOf(m.get("license")));
+          }
+          ParquetShard.write(path, parts[0], ex, sources, licenses);
+          continue;
+        }
+        StringBuilder b = new StringBuilder();
+        boolean array = format.equals("alpaca");
+        int written = 0;
+        if (array) {
+          b.append("[\n");
+        }
+        for (Example e : ex) {
+          java.util.Optional<String> line = Exports.line(format, e);
+          if (line.isEmpty()) {
+            unexpressible.inc();
+            continue;
+          }
+          if (array && written > 0) {
+            b.append(",\n");
+          }
+          b.append(line.get());
+          if (!array) {
+            b.append('\n');
+          }
+          written++;
+        }
+        if (array) {
+          b.append("\n]\n");
+        }
+        ResourceId id = FileSystems.matchNewResource(path, false);
+        try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
+          os.write(b.toString().getBytes(StandardCharsets.UTF_8));
+        }
+      }
+    }
+  }
+
+  /** Moves the staged exports into place (the folder is recreated on every run). */
+  static void publishExports(String staging, String target) throws IOException {
+    MatchResult m = FileSystems.match(staging + "/**", org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
+    List<ResourceId> from = new ArrayList<>();
+    List<ResourceId> to = new ArrayList<>();
+    for (MatchResult.Metadata md : m.metadata()) {
+      String p = md.resourceId().toString();
+      from.add(md.resourceId());
+      to.add(FileSystems.matchNewResource(target + p.substring(p.indexOf("/" + EXPORT + "/") + EXPORT.length() + 1), false));
+    }
+    for (ResourceId t : to) {
+      if (isLocal(t.toString())) {
+        Files.createDirectories(Paths.get(t.toString()).getParent());
+      }
+    }
+    if (!from.isEmpty()) {
+      FileSystems.rename(from, to, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
+    deleteTree(staging + "/");
+  }
+
+  private static boolean isLocal(String p) {
+    return !p.contains("://") || p.startsWith("file://");
+  }
+
+  /** Deletes every file under {@code dir} (local folders are removed too). */
+  static void deleteTree(String dir) throws IOException {
+    MatchResult m = FileSystems.match(dir + "**", org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
+    List<ResourceId> files = new ArrayList<>();
+    for (MatchResult.Metadata md : m.metadata()) {
+      files.add(md.resourceId());
+    }
+    if (!files.isEmpty()) {
+      FileSystems.delete(files, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
+    if (isLocal(dir)) {
+      Path p = Paths.get(dir);
+      if (Files.isDirectory(p)) {
+        try (java.util.stream.Stream<Path> w = Files.walk(p)) {
+          for (Path q : w.sorted(Comparator.reverseOrder()).toList()) {
+            Files.deleteIfExists(q);
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,154 @@
+package io.instructflow.pipelines.blend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.pipelines.TestFiles;
+import io.instructflow.pipelines.importer.ImportPipeline;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RunSummary;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.parquet.avro.AvroParquetReader;
+import org.apache.parquet.hadoop.ParquetReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** blend end to end: the minimal spec of the issue, quotas, rerun and runner identity, Parquet read-back, the card. */
+class BlendPipelineTest {
+  static final Runner DIRECT = new Runner("direct", null);
+  static final String MINIMAL = "{\"target\": 1000, \"seed\": 7, \"sources\": [{\"path\": \"a/\", \"name\": \"a\", \"license\": "
+      + "\"Apache-2.0\", \"weight\": 0.7}, {\"path\": \"b.json\", \"name\": \"b\", \"license\": \"CC-BY-NC-4.0\", \"weight\": 0.3}], "
+      + "\"formats\": [\"jsonl\", \"parquet\"]}";
+
+  @TempDir static Path dir;
+
+  /** a/: an import output of 800 records; b.json: 400 Alpaca records, two of them copies of a's, and one bad element. */
+  @BeforeAll
+  static void sources() throws Exception {
+    StringBuilder a = new StringBuilder();
+    for (int i = 0; i < 800; i++) {
+      a.append(Json.line(Map.of("instruction", "Explain item " + i + " of list A in one sentence.", "output",
+          "Item " + i + " of list A is explained here."))).append('\n');
+    }
+    Files.writeString(dir.resolve("a.jsonl"), a.toString());
+    ImportPipeline.run(new ImportPipeline.Config(new ReadOptions(dir.resolve("a.jsonl").toString(), null, "a", "Apache-2.0",
+        1 << 20), dir.resolve("a").toString(), 1000, null, DIRECT), quiet());
+    List<Object> b = new ArrayList<>();
+    for (int i = 0; i < 400; i++) {
+      b.add(i < 2 ? Map.of("instruction", "Explain item " + i + " of list A in one sentence.", "input", "", "output",
+          "Item " + i + " of list A is explained here.")
+          : Map.of("instruction", "把第" + i + "项翻译成英文。", "input", "", "output", "Item " + i + " in English."));
+    }
+    b.add(Map.of("input", "no instruction here"));
+    Files.writeString(dir.resolve("b.json"), Json.pretty(b));
+    Files.writeString(dir.resolve("spec.json"), MINIMAL);
+  }
+
+  static PrintStream quiet() {
+    return new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+  }
+
+  static RunSummary blend(String out, Runner runner) throws Exception {
+    return BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(dir.resolve("spec.json")), dir.resolve(out).toString(),
+        runner), quiet());
+  }
+
+  static Map<String, String> tree(Path root) throws Exception {
+    Map<String, String> out = new TreeMap<>();
+    try (Stream<Path> w = Files.walk(root)) {
+      for (Path p : w.filter(Files::isRegularFile).toList()) {
+        String rel = root.relativize(p).toString();
+        if (!rel.equals(OutputLayout.SUMMARY)) {
+          out.put(rel, io.instructflow.schemas.Ids.sha256Hex(Files.readAllBytes(p)));
+        }
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void theMinimalSpecBlendsByQuotaAndReconciles() throws Exception {
+    RunSummary s = blend("direct", DIRECT);
+    assertTrue(s.reconciled(), s.notes().toString());
+    // 800 + 401 read; 1 bad element; 2 duplicates of a's records; 1,000 distinct rows kept
+    assertEquals(new RunSummary.Counts(1201, 1000, 200, 1), s.counts());
+    assertEquals(Map.of("blend.duplicate", 2L, "blend.not_selected", 198L), s.filtered().get("blend"));
+    OutputLayout out = new OutputLayout(dir.resolve("direct").toString());
+    Map<String, Long> bySource = new TreeMap<>();
+    List<String> ids = new ArrayList<>();
+    for (String l : TestFiles.lines(out, OutputLayout.Kind.DATA)) {
+      JsonNode r = Json.mapper().readTree(l);
+      bySource.merge(r.path("metadata").path("blend").path("source").asText(), 1L, Long::sum);
+      ids.add(r.path("id").asText());
+      assertEquals("blend", r.path("provenance").path("steps").get(r.path("provenance").path("steps").size() - 1)
+          .path("name").asText());
+    }
+    assertEquals(Map.of("a", 700L, "b", 300L), bySource, "the quotas: 0.7 and 0.3 of 1,000");
+    assertTrue(bySource.size() == 2 && ids.size() == 1000);
+
+    List<String> parquetIds = new ArrayList<>();
+    Path pq = dir.resolve("direct/export/parquet/train-00000.parquet");
+    try (ParquetReader<GenericRecord> r = AvroParquetReader.<GenericRecord>builder(
+        HadoopInputFile.fromPath(new org.apache.hadoop.fs.Path(pq.toString()), new Configuration())).build()) {
+      GenericRecord g;
+      while ((g = r.read()) != null) {
+        parquetIds.add(g.get("id").toString());
+        assertTrue(List.of("a", "b").contains(g.get("source").toString()));
+        assertTrue(((List<?>) g.get("messages")).size() == 2, "user and assistant turns");
+      }
+    }
+    assertEquals(ids, parquetIds, "the Parquet rows are data/'s rows, in order");
+    assertEquals(ids.size(), Files.readAllLines(dir.resolve("direct/export/jsonl/train-00000.jsonl")).size());
+
+    String card = Files.readString(dir.resolve("direct/README.md"));
+    assertTrue(card.startsWith("---\nlicense: other\n"), card.substring(0, 80));
+    assertTrue(card.contains("size_categories:\n- n<1K") || card.contains("size_categories:\n- 1K<n<10K"));
+    assertTrue(card.contains("| a | Apache-2.0 | 800 | 0 | 800 | weight 0.7 | 700 |"), card);
+    assertTrue(card.contains("| b | CC-BY-NC-4.0 | 400 | 2 | 398 | weight 0.3 | 300 |"), card);
+    assertTrue(card.contains("| CC-BY-NC-4.0 | 300 | 30.0% |"));
+    assertTrue(card.contains("- 2 as `blend.duplicate`"));
+    assertTrue(card.contains("path: export/parquet/train-*.parquet"));
+    assertTrue(card.contains("language:\n- en\n- zh\n"), "languages from the rows");
+    assertEquals(MINIMAL, Files.readString(dir.resolve("direct/blend-spec.json")), "the exact spec next to the data");
+  }
+
+  @Test
+  void rerunsAndRunnersGiveTheSameBytes() throws Exception {
+    blend("again1", DIRECT);
+    blend("again2", DIRECT);
+    blend("spark", new Runner("spark", "local[2]"));
+    Map<String, String> a = tree(dir.resolve("again1"));
+    assertTrue(a.containsKey("export/parquet/train-00000.parquet") && a.containsKey("README.md"), a.keySet().toString());
+    assertEquals(a, tree(dir.resolve("again2")));
+    assertEquals(a, tree(dir.resolve("spark")));
+  }
+
+  @Test
+  void badSpecsAreRefusedWithTheirPlace() {
+    for (String bad : List.of("{\"sources\": []}", "{\"target\": 10, \"sources\": [{\"path\": \"x\"}]}",
+        "{\"sources\": [{\"path\": \"x\", \"weight\": 1}]}",
+        "{\"target\": 10, \"sources\": [{\"path\": \"x\", \"weight\": 1, \"count\": 3}]}",
+        "{\"target\": 10, \"sources\": [{\"path\": \"x\", \"weight\": 1}], \"formats\": [\"csv\"]}",
+        "{\"target\": 10, \"colour\": 1, \"sources\": [{\"path\": \"x\", \"weight\": 1}]}")) {
+      assertThrows(IllegalArgumentException.class, () -> BlendSpec.parse(Json.mapper().readTree(bad), dir, bad, "s.json"), bad);
+    }
+  }
+}
