@@ -130,7 +130,7 @@ public final class BlendPipeline {
     BlendSpec spec = c.spec();
     List<ReadOptions> reads = new ArrayList<>();
     for (BlendSpec.Source s : spec.sources()) {
-      reads.add(new ReadOptions(readPath(s.path()), null, s.name(), s.license(), 1 << 20));
+      reads.add(new ReadOptions(readPath(s.path()), null, s.name(), s.license() == null ? "unknown" : s.license(), 1 << 20));
     }
     PipelineRun run = PipelineRun.startMany("blend", c.runner(), reads, c.out(), c.asMap(), console);
     OutputLayout layout = run.layout();
@@ -243,12 +243,13 @@ public final class BlendPipeline {
       Example e = kv.getValue().getOnly(exTag);
       BlendPlan.Decision d = kv.getValue().getOnly(decTag);
       BlendSpec.Source src = spec.sources().stream().filter(s -> s.name().equals(d.source())).findFirst().orElseThrow();
+      String license = src.license() != null ? src.license() : e.provenance().origin().license();
       Map<String, Object> params = new LinkedHashMap<>();
       params.put("blend", spec.name());
       params.put("specSha256", specHash);
       params.put("seed", spec.seed());
       params.put("source", src.name());
-      params.put("license", src.license());
+      params.put("license", license);
       Progress.add(Progress.DECIDED, 1);
       if (!d.outcome().equals("selected")) {
         String reason = d.outcome().equals("duplicate") ? "blend.duplicate" : "blend.not_selected";
@@ -261,7 +262,7 @@ public final class BlendPipeline {
       for (int copy = 0; copy < d.rows().size(); copy++) {
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("source", src.name());
-        meta.put("license", src.license());
+        meta.put("license", license);
         meta.put("split", d.split());
         meta.put("copy", copy);
         meta.put("language", language);

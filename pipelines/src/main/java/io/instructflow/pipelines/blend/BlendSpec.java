@@ -46,7 +46,8 @@ public record BlendSpec(String name, Long target, Long targetTokens, long seed, 
    *
    * @param path resolved file, folder or glob; an instructflow output folder means its {@code data/}
    * @param name dataset name (provenance and card)
-   * @param license SPDX id of the source's license
+   * @param license SPDX id of the source's license, or null to take each record's own (its origin
+   *     license, as an instructflow output records it)
    * @param weight relative share of the weighted part of the target, or null
    * @param fraction share of the source's own records to take, or null
    * @param count records to take, or null
@@ -60,7 +61,6 @@ public record BlendSpec(String name, Long target, Long targetTokens, long seed, 
     public Source {
       Objects.requireNonNull(path, "path");
       Objects.requireNonNull(name, "name");
-      Objects.requireNonNull(license, "license");
     }
 
     /** Whether the share is a weight (possibly from the temperature) rather than a fixed amount. */
@@ -120,7 +120,7 @@ public record BlendSpec(String name, Long target, Long targetTokens, long seed, 
       if (!names.add(name)) {
         throw new IllegalArgumentException(at + ": source name '" + name + "' is used twice");
       }
-      sources.add(new Source(resolved.toString(), name, s.path("license").asText("unknown"),
+      sources.add(new Source(resolved.toString(), name, s.hasNonNull("license") ? s.get("license").asText() : null,
           s.has("weight") ? s.get("weight").asDouble() : null, s.has("fraction") ? s.get("fraction").asDouble() : null,
           s.has("count") ? s.get("count").asLong() : null, s.has("cap") ? s.get("cap").asLong() : null,
           s.path("upsample").asBoolean(upsampleDefault)));

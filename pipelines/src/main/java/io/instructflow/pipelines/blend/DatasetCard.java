@@ -165,12 +165,12 @@ public final class DatasetCard {
       String share = s.count() != null ? "count " + s.count() : s.fraction() != null ? "fraction " + s.fraction()
           : String.format(Locale.ROOT, "weight %s", r.weight() == null ? "?" : trim(r.weight()));
       b.append(String.format(Locale.ROOT, "| %s | %s | %,d | %,d | %,d | %s | %,d | %s | %,d | %s | %,d |%n", s.name(),
-          s.license(), r.read(), r.duplicates(), r.available(), share, c.bySource.getOrDefault(s.name(), 0L),
+          s.license() == null ? "(each record's)" : s.license(), r.read(), r.duplicates(), r.available(), share, c.bySource.getOrDefault(s.name(), 0L),
           r.limitedBy() == null ? "" : r.limitedBy(), r.selected(),
           r.fullCopies() > 0 ? r.fullCopies() + " (+1 for some)" : "1", r.validation()));
     }
     b.append('\n');
-    table(b, "license (as the spec declares each source)", c.byLicense, c.rows);
+    table(b, "license (the spec's for the source, else the record's origin license)", c.byLicense, c.rows);
     table(b, "origin license (in each record's provenance)", c.byOriginLicense, c.rows);
     table(b, "generator model", c.byModel, c.rows);
     table(b, "language (Lingua, per row)", c.byLanguage, c.rows);

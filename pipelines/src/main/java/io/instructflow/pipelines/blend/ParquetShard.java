@@ -52,8 +52,11 @@ public final class ParquetShard {
   public static void write(String path, String split, List<Example> rows, List<String> sources, List<String> licenses)
       throws IOException {
     ResourceId id = FileSystems.matchNewResource(path, false);
+    Configuration conf = new Configuration(false);
+    // the standard three-level LIST layout, which pyarrow (and so Hugging Face datasets) maps to list<struct>
+    conf.setBoolean("parquet.avro.write-old-list-structure", false);
     try (ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(new ChannelFile(id))
-        .withSchema(SCHEMA).withConf(new Configuration(false)).withCompressionCodec(CompressionCodecName.SNAPPY).build()) {
+        .withSchema(SCHEMA).withConf(conf).withCompressionCodec(CompressionCodecName.SNAPPY).build()) {
       for (int i = 0; i < rows.size(); i++) {
         Example e = rows.get(i);
         GenericRecord r = new GenericData.Record(SCHEMA);

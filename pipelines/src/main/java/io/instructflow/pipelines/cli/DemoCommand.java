@@ -1,5 +1,9 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.blend.BlendPipeline;
+import io.instructflow.pipelines.blend.BlendSpec;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.schemas.Json;
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.rouge.DedupText;
@@ -28,7 +32,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -203,6 +209,8 @@ public final class DemoCommand implements Callable<Integer> {
       skipped.add("generate, self-instruct and evol: no model at " + gguf + " (pass --model GGUF)");
     }
 
+    worst = Math.max(worst, blend(data, root, runner, rows, con));
+
     con.printf("%n== demo finished in %.1f s on %s ==%n", (System.nanoTime() - t0) / 1e9, runner.describe());
     con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s %9s  %s%n", "stage", "status", "read", "kept", "filtered", "rejected", "output");
     for (String[] r : rows) {
@@ -271,6 +279,40 @@ public final class DemoCommand implements Callable<Integer> {
     } catch (InvalidModelException | InputFiles.InputException e) {
       throw new Main.UsageException(e.getMessage());
     }
+  }
+
+  /**
+   * A blend of the demo's outputs and one shared dataset that no stage imported: the filtered imports
+   * (each record keeps its own license), the model's completions, and GPTeacher roleplay (MIT); 5% held
+   * out, exported as JSONL, chat messages and Parquet, with a dataset card.
+   */
+  private static int blend(Path data, Path root, Runner runner, List<String[]> rows, PrintStream con)
+      throws IOException, InputFiles.InputException {
+    List<Map<String, Object>> sources = new ArrayList<>();
+    sources.add(Map.of("path", "filter", "name", "filtered-imports", "weight", 0.7));
+    if (Files.isRegularFile(root.resolve("generate").resolve(OutputLayout.SUMMARY))) {
+      sources.add(Map.of("path", "generate", "name", "generated", "fraction", 1.0));
+    }
+    Path roleplay = data.resolve("corpora/gpteacher/roleplay-simple-deduped-roleplay-instruct.json").toAbsolutePath();
+    if (Files.isRegularFile(roleplay)) {
+      sources.add(Map.of("path", roleplay.toString(), "name", "gpteacher-roleplay", "license", "MIT", "weight", 0.3));
+    }
+    Map<String, Object> spec = new LinkedHashMap<>();
+    spec.put("name", "instructflow-demo-mix");
+    spec.put("target", 1500);
+    spec.put("seed", 0);
+    spec.put("validation", 0.05);
+    spec.put("sources", sources);
+    spec.put("formats", List.of("jsonl", "messages", "parquet"));
+    Path specFile = root.resolve("blend-spec.json");
+    Files.writeString(specFile, Json.pretty(spec) + "\n");
+    con.printf("%ndemo: blend — %d sources into 1,500 rows (70%% filtered imports, 30%% GPTeacher roleplay, every "
+        + "generated completion), 5%% validation, JSONL + chat messages + Parquet, dataset card: %s%n", sources.size(), specFile);
+    Path out = root.resolve("blend");
+    RunSummary b = BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(specFile), out.toString(), runner), con);
+    rows.add(new String[] {"blend", b.status(), String.valueOf(b.counts().read()), String.valueOf(b.counts().kept()),
+        String.valueOf(b.counts().filtered()), String.valueOf(b.counts().rejected()), out.toString()});
+    return RunReport.exitCode(b);
   }
 
   private static void deleteTree(Path dir) throws IOException {

@@ -141,6 +141,50 @@ class BlendPipelineTest {
     assertEquals(a, tree(dir.resolve("spark")));
   }
 
+  /** A YAML spec with a count beyond the source (upsampled), a cap, a validation split and every format. */
+  @Test
+  void upsamplingValidationAndEveryFormat() throws Exception {
+    Files.writeString(dir.resolve("mix.yaml"), "name: mix\ntarget: 900\nseed: 11\nvalidation: 0.1\nshardSize: 400\n"
+        + "formats: [jsonl, alpaca, messages, sharegpt, parquet]\nsources:\n"
+        + "  - {path: a/, name: a, license: Apache-2.0, weight: 1, cap: 250}\n"
+        + "  - {path: b.json, name: b, license: CC-BY-NC-4.0, count: 600, upsample: true}\n");
+    RunSummary s = BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(dir.resolve("mix.yaml")),
+        dir.resolve("mix").toString(), DIRECT), quiet());
+    assertTrue(s.reconciled());
+    Map<String, Long> rows = new TreeMap<>();
+    Map<String, String> splitOf = new TreeMap<>();
+    Map<String, Long> bySplit = new TreeMap<>();
+    for (String l : TestFiles.lines(new OutputLayout(dir.resolve("mix").toString()), OutputLayout.Kind.DATA)) {
+      JsonNode b = Json.mapper().readTree(l).path("metadata").path("blend");
+      rows.merge(b.path("source").asText(), 1L, Long::sum);
+      bySplit.merge(b.path("split").asText(), 1L, Long::sum);
+      String id = Json.mapper().readTree(l).path("id").asText();
+      String prev = splitOf.put(id, b.path("split").asText());
+      assertTrue(prev == null || prev.equals(b.path("split").asText()), "every copy of a record is in one split");
+    }
+    assertEquals(Map.of("a", 250L, "b", 600L), rows, "a at its cap, b upsampled from 398 records to 600 rows");
+    long distinct = splitOf.size();
+    assertEquals(250 + 398, distinct);
+    assertEquals(Math.round(0.1 * distinct), splitOf.values().stream().filter("validation"::equals).count());
+    Path export = dir.resolve("mix/export");
+    long train = bySplit.get("train");
+    long lines = 0;
+    for (int k = 0; k * 400L < train; k++) {
+      lines += Files.readAllLines(export.resolve(String.format("messages/train-%05d.jsonl", k))).size();
+    }
+    assertEquals(train, lines, "train rows in shards of 400");
+    assertEquals(bySplit.get("validation"), Files.readAllLines(export.resolve("sharegpt/validation-00000.jsonl")).size());
+    JsonNode alpaca = Json.mapper().readTree(export.resolve("alpaca/validation-00000.json").toFile());
+    assertEquals((long) bySplit.get("validation"), alpaca.size());
+    assertTrue(alpaca.get(0).has("instruction") && alpaca.get(0).has("output"));
+    assertTrue(Files.isRegularFile(export.resolve("parquet/validation-00000.parquet")));
+    String card = Files.readString(dir.resolve("mix/README.md"));
+    assertTrue(card.contains("| a | Apache-2.0 | 800 | 0 | 800 | weight 1 | 250 | cap | 250 | 1 |"), card);
+    assertTrue(card.contains("Note: target 900 rows not reached: 850 rows"), card);
+    assertTrue(card.contains("| b | CC-BY-NC-4.0 | 400 | 2 | 398 | count 600 | 600 |  | 398 | 1 (+1 for some) |"), card);
+    assertTrue(card.contains("  - split: validation\n    path: export/parquet/validation-*.parquet"));
+  }
+
   @Test
   void badSpecsAreRefusedWithTheirPlace() {
     for (String bad : List.of("{\"sources\": []}", "{\"target\": 10, \"sources\": [{\"path\": \"x\"}]}",
