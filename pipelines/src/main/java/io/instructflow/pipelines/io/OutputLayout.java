@@ -91,7 +91,7 @@ public final class OutputLayout {
   }
 
   /** Writes one input file's counts (called by the reader on a worker). */
-  static void writeReadCounts(String dir, int fileIndex, long read, long blank) throws IOException {
+  public static void writeReadCounts(String dir, int fileIndex, long read, long blank) throws IOException {
     ResourceId id = FileSystems.matchNewResource(dir, true)
         .resolve(String.format("file-%09d.json", fileIndex), StandardResolveOptions.RESOLVE_FILE);
     try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {

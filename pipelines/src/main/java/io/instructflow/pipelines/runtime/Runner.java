@@ -15,7 +15,7 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
  * @param kind {@code spark} or {@code direct}
  * @param sparkMaster Spark master URL; {@code local[*]} by default
  */
-public record Runner(String kind, String sparkMaster) {
+public record Runner(String kind, String sparkMaster) implements java.io.Serializable {
   public Runner {
     kind = kind.toLowerCase(Locale.ROOT);
     if (!kind.equals("spark") && !kind.equals("direct")) {

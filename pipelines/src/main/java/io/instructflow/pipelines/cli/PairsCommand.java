@@ -1,0 +1,119 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.generators.pairs.Binarize;
+import io.instructflow.generators.pairs.CandidateSpec;
+import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.pairs.PairsPipeline;
+import io.instructflow.pipelines.runtime.RunReport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code instructflow pairs}: preference pairs from candidates, ratings and a binarization strategy. */
+@Command(
+    name = "pairs",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Build DPO preference pairs. Input rows: UltraFeedback rows (instruction, completions[] with annotations), "
+          + "{prompt, candidates[{text, score, model}]}, responses ({instruction, response|output}; rows with the same "
+          + "prompt are one prompt, the model is the row's or the file's name), or prompts alone.",
+      "Candidates may be added with --candidates, rated with --judge (four UltraFeedback aspects, 1-5; the score is "
+          + "their mean), then paired by --strategy. Writes OUT/data/ (prompt/chosen/rejected for TRL, with messages, "
+          + "scores, margin and provenance), OUT/filtered/, OUT/rejects/, OUT/run-summary.json."
+    })
+public final class PairsCommand implements Callable<Integer> {
+  @Mixin RunOptions run;
+
+  @Option(names = "--in", required = true, paramLabel = "PATH", description = "Input file, folder or glob (JSONL or JSON arrays).")
+  String in;
+
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder.")
+  String out;
+
+  @Option(names = "--candidates", paramLabel = "SPEC",
+      description = "Candidates to generate: MODEL[:t=T][:n=N][:top_p=P][:max=TOKENS],... where MODEL is a GGUF file or "
+          + "NAME@URL (an OpenAI-compatible API). Defaults t=0.7, n=1, top_p=0.95, max=256.")
+  String candidates;
+
+  @Option(names = "--judge", paramLabel = "GGUF|NAME@URL",
+      description = "Rate candidates that have no score or ratings with this model. Without it, the input's ratings are used.")
+  String judge;
+
+  @Option(names = "--strategy", defaultValue = "best-vs-random", paramLabel = "NAME",
+      description = "best-vs-random, best-vs-worst or all-pairs. Default: ${DEFAULT-VALUE}.")
+  String strategy;
+
+  @Option(names = "--min-margin", defaultValue = "0", paramLabel = "M",
+      description = "Smallest score margin of a pair. Default: ${DEFAULT-VALUE}.")
+  double minMargin;
+
+  @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed. Default: ${DEFAULT-VALUE}.")
+  long seed;
+
+  @Option(names = "--license", defaultValue = "unknown", paramLabel = "SPDX", description = "License of the input.")
+  String license;
+
+  @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
+      description = "llama.cpp slots, or requests in flight to an endpoint. Default: ${DEFAULT-VALUE}.")
+  int parallel;
+
+  @Option(names = "--api-key-env", paramLabel = "VAR", description = "Environment variable with the endpoints' API key.")
+  String apiKeyEnv;
+
+  @Option(names = "--cache-dir", paramLabel = "DIR", description = "Response cache folder. Default: OUT/cache.")
+  String cacheDir;
+
+  @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
+  boolean noCache;
+
+  @Option(names = "--templates", paramLabel = "DIR",
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/ultrafeedback-aspects@1.txt.")
+  Path templates;
+
+  @Option(names = "--shard-size", defaultValue = "100000", paramLabel = "N", description = "Pairs per shard.")
+  long shardSize;
+
+  private ModelSpec spec(String model, String cache) {
+    if (model.matches("[^/@]+@https?://.+")) {
+      return ModelSpec.remote(model.substring(model.indexOf('@') + 1), model.substring(0, model.indexOf('@')), apiKeyEnv,
+          parallel, cache);
+    }
+    return new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, 0, 0, 0, false, cache);
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    PairsPipeline.Config c;
+    try {
+      if (noCache && cacheDir != null) {
+        throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
+      }
+      String cache = noCache ? null : Paths.get(cacheDir != null ? cacheDir : Paths.get(out, "cache").toString())
+          .toAbsolutePath().toString();
+      List<CandidateSpec> specs = candidates == null ? List.of() : CandidateSpec.parseList(candidates);
+      List<ModelSpec> gens = new ArrayList<>();
+      specs.forEach(s -> gens.add(spec(s.model(), cache)));
+      if (templates != null && !Files.isDirectory(templates)) {
+        throw new IllegalArgumentException("--templates: no such folder: " + templates);
+      }
+      c = new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec(judge, cache),
+          judge == null ? null : PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, templates),
+          Binarize.Strategy.fromCode(strategy), minMargin, seed, shardSize, run.toRunner());
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+    try {
+      return RunReport.exitCode(PairsPipeline.run(c, System.out));
+    } catch (InvalidModelException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,540 @@
+package io.instructflow.pipelines.pairs;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.generators.pairs.Aspects;
+import io.instructflow.generators.pairs.Binarize;
+import io.instructflow.generators.pairs.Candidate;
+import io.instructflow.generators.pairs.CandidateSpec;
+import io.instructflow.generators.pairs.PairInput;
+import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.inference.GenerationRequest;
+import io.instructflow.inference.GenerationResult;
+import io.instructflow.inference.InvalidModelException;
+import io.instructflow.inference.LanguageModel;
+import io.instructflow.inference.ModelSpec;
+import io.instructflow.inference.SamplingParams;
+import io.instructflow.inference.Seeds;
+import io.instructflow.pipelines.io.InputFile;
+import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.Message;
+import io.instructflow.schemas.ModelRef;
+import io.instructflow.schemas.Origin;
+import io.instructflow.schemas.PreferencePair;
+import io.instructflow.schemas.Provenance;
+import io.instructflow.schemas.Reject;
+import io.instructflow.schemas.RejectReason;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.Step;
+import io.instructflow.schemas.Verdict;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.io.Serializable;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+
+/**
+ * The {@code pairs} command: prompts with candidate answers (given, generated here, or both), rated by
+ * the input or by an LLM judge on the four UltraFeedback aspects, turned into preference pairs by a
+ * {@link Binarize} strategy. Rows with the same prompt, from any input file, are one prompt. Writes
+ * {@code data/} ({@link PreferencePair} lines: TRL's {@code prompt}/{@code chosen}/{@code rejected},
+ * the chat messages, scores, margin and both sides' provenance), {@code filtered/} (each input row of
+ * a prompt that made no pair, with the reason) and {@code rejects/}.
+ */
+public final class PairsPipeline {
+  private PairsPipeline() {}
+
+  public static final String STEP = "pairs";
+  static final String VERSION = "1";
+  static final String NAMESPACE = "pairs";
+  /** What the judge's reply continues (the rubric ends with it). */
+  static final String JUDGE_PREFIX = "Instruction following:";
+  public static final String JUDGE_TEMPLATE = "judge/ultrafeedback-aspects@1";
+
+  /**
+   * A pairs run.
+   *
+   * @param in input file, folder or glob
+   * @param out output folder
+   * @param license SPDX id of the input's license
+   * @param candidates generation entries (may be empty)
+   * @param generators one model per entry, in the same order
+   * @param judge the judge model, or null to use the ratings and scores the input has
+   * @param judgeTemplate the rating rubric
+   * @param strategy how pairs are made
+   * @param minMargin the smallest score margin of a pair
+   * @param seed seeds generation, judging and the random picks
+   * @param shardSize records per output shard
+   * @param runner where to run
+   */
+  public record Config(String in, String out, String license, List<CandidateSpec> candidates, List<ModelSpec> generators,
+      ModelSpec judge, PromptTemplate judgeTemplate, Binarize.Strategy strategy, double minMargin, long seed, long shardSize,
+      Runner runner) implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public Config {
+      Objects.requireNonNull(in, "in");
+      Objects.requireNonNull(out, "out");
+      Objects.requireNonNull(strategy, "strategy");
+      candidates = List.copyOf(candidates);
+      generators = List.copyOf(generators);
+      if (candidates.size() != generators.size()) {
+        throw new IllegalArgumentException("one model per --candidates entry");
+      }
+      if (judge != null) {
+        Objects.requireNonNull(judgeTemplate, "judgeTemplate").requirePlaceholders(java.util.Set.of("instruction", "response"));
+      }
+      if (minMargin < 0) {
+        throw new IllegalArgumentException("--min-margin must not be negative, got " + minMargin);
+      }
+    }
+
+    Map<String, Object> asMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("in", in);
+      m.put("license", license);
+      List<String> c = new ArrayList<>();
+      candidates.forEach(x -> c.add(String.format(Locale.ROOT, "%s:t=%s:n=%d:top_p=%s:max=%d", x.model(), x.temperature(), x.n(),
+          x.topP(), x.maxTokens())));
+      m.put("candidates", c);
+      m.put("judge", judge == null ? "none (ratings and scores from the input)" : judge.ref().id());
+      if (judge != null) {
+        m.put("judgeTemplate", judgeTemplate.id());
+        m.put("judgeTemplateHash", judgeTemplate.hash());
+      }
+      m.put("strategy", strategy.code());
+      m.put("minMargin", minMargin);
+      m.put("seed", seed);
+      m.put("out", out);
+      m.put("runner", runner.describe());
+      return m;
+    }
+  }
+
+  /** One input row: where it is and what it brings. */
+  record Row(OrderKey key, String location, String dataset, PairInput input) implements Serializable {
+    private static final long serialVersionUID = 1L;
+  }
+
+  /** A prompt with all its rows and candidates, in input order. */
+  record Group(String id, String prompt, List<Row> rows, List<Candidate> candidates, Map<String, Object> notes)
+      implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    Group with(List<Candidate> c, Map<String, Object> extra) {
+      Map<String, Object> n = new LinkedHashMap<>(notes);
+      n.putAll(extra);
+      return new Group(id, prompt, rows, c, n);
+    }
+  }
+
+  static final TupleTag<KV<String, Row>> ROWS = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Reject>> REJECTS = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, PreferencePair>> PAIRS = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
+
+  /** Runs the command and returns its summary. */
+  public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException,
+      InvalidModelException {
+    for (ModelSpec m : c.generators()) {
+      m.check();
+    }
+    if (c.judge() != null) {
+      c.judge().check();
+    }
+    PipelineRun run = PipelineRun.start("pairs", c.runner(), ReadOptions.of(c.in()), c.out(), c.asMap(), console);
+    List<InputFile> files = InputFiles.expand(c.in(), null);
+    console.printf(Locale.ROOT, "pairs: strategy %s, min margin %s, %d candidate source(s) to generate, judge %s, seed %d%n",
+        c.strategy().code(), c.minMargin(), c.candidates().size(), c.judge() == null ? "none" : c.judge().ref().id(), c.seed());
+    PCollectionTuple parsed = run.pipeline().apply("Files", Create.of(files).withCoder(SerializableCoder.of(InputFile.class)))
+        .apply("Parse", ParDo.of(new ParseFn(c.license(), run.layout().countsDir())).withOutputTags(ROWS, TupleTagList.of(REJECTS)));
+    PCollection<KV<OrderKey, Group>> groups = parsed.get(ROWS)
+        .setCoder(KvCoder.of(StringUtf8Coder.of(), SerializableCoder.of(Row.class)))
+        .apply("ByPrompt", GroupByKey.create())
+        .apply("Groups", ParDo.of(new GroupFn()))
+        .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
+    if (!c.candidates().isEmpty()) {
+      groups = groups.apply("GenerateCandidates", ParDo.of(new GenerateFn(c)))
+          .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
+    }
+    if (c.judge() != null) {
+      groups = groups.apply("Judge", ParDo.of(new JudgeFn(c)))
+          .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
+    }
+    PCollectionTuple out = groups.apply("Binarize", ParDo.of(new BinarizeFn(c)).withOutputTags(PAIRS, TupleTagList.of(FILTERED)));
+    run.write(out.get(PAIRS).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(PreferencePair.class))),
+        OutputLayout.Kind.DATA, "Pairs");
+    run.write(out.get(FILTERED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class))),
+        OutputLayout.Kind.FILTERED, "Filtered");
+    run.write(parsed.get(REJECTS).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class))),
+        OutputLayout.Kind.REJECTS, "Rejects");
+    PipelineResult result = run.execute("read+rate+pair+write", Progress.READ, Progress.GENERATED, Progress.DECIDED);
+    Map<String, Object> m = new LinkedHashMap<>();
+    for (String name : List.of("prompts", "pairs", "kept_rows", "candidates_generated", "generation_failures",
+        "candidates_judged", "judge_unreadable", "judge_failures", "requests", "cache_hits")) {
+      m.put(name, PipelineRun.counter(result, NAMESPACE, name));
+    }
+    run.report().metrics(NAMESPACE, m);
+    run.report().note("for pairs, read/kept/filtered count input rows: a row is kept when its prompt made at least one pair; "
+        + "data/ holds the pairs (" + m.get("pairs") + ")");
+    console.printf(Locale.ROOT, "pairs: %,d prompts -> %,d pairs; %,d candidates generated, %,d judged (%,d unreadable)%n",
+        m.get("prompts"), m.get("pairs"), m.get("candidates_generated"), m.get("candidates_judged"), m.get("judge_unreadable"));
+    return run.finish(c.shardSize(), (Long) m.get("kept_rows"), null);
+  }
+
+  /** Reads a file's rows (JSONL, or one JSON array) into prompt-keyed rows and rejects; records its counts. */
+  static final class ParseFn extends DoFn<InputFile, KV<String, Row>> {
+    private static final long serialVersionUID = 1L;
+    private final String license;
+    private final String countsDir;
+
+    ParseFn(String license, String countsDir) {
+      this.license = license;
+      this.countsDir = countsDir;
+    }
+
+    @ProcessElement
+    public void process(@Element InputFile f, MultiOutputReceiver out) throws IOException {
+      String text;
+      try (BufferedReader in = new BufferedReader(new InputStreamReader(
+          Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(f.path(), false))), StandardCharsets.UTF_8))) {
+        StringBuilder b = new StringBuilder();
+        char[] buf = new char[1 << 16];
+        int k;
+        while ((k = in.read(buf)) != -1) {
+          b.append(buf, 0, k);
+        }
+        text = b.toString();
+      }
+      long read = 0;
+      long blank = 0;
+      String model = PairInput.fileModel(f.name());
+      if (text.stripLeading().startsWith("[")) {
+        JsonNode arr;
+        try {
+          arr = Json.mapper().readTree(text);
+        } catch (IOException e) {
+          reject(out, f, new OrderKey(f.index(), 0, 0), f.name() + "#0", RejectReason.INVALID_JSON, e.getMessage(), text);
+          OutputLayout.writeReadCounts(countsDir, f.index(), 1, 0);
+          return;
+        }
+        for (int i = 0; i < arr.size(); i++) {
+          read++;
+          row(out, f, model, new OrderKey(f.index(), i, 0), f.name() + "#" + i, arr.get(i), Json.line(arr.get(i)));
+        }
+      } else {
+        String[] lines = text.split("\n", -1);
+        for (int i = 0; i < lines.length; i++) {
+          if (lines[i].isBlank()) {
+            blank += i == lines.length - 1 ? 0 : 1;
+            continue;
+          }
+          read++;
+          OrderKey key = new OrderKey(f.index(), i + 1, 0);
+          JsonNode n;
+          try {
+            n = Json.mapper().readTree(lines[i]);
+          } catch (IOException e) {
+            reject(out, f, key, f.name() + ":" + (i + 1), RejectReason.INVALID_JSON, e.getMessage(), lines[i]);
+            continue;
+          }
+          row(out, f, model, key, f.name() + ":" + (i + 1), n, lines[i]);
+        }
+      }
+      Progress.add(Progress.READ, read);
+      OutputLayout.writeReadCounts(countsDir, f.index(), read, blank);
+    }
+
+    private void row(MultiOutputReceiver out, InputFile f, String model, OrderKey key, String location, JsonNode n, String raw) {
+      try {
+        PairInput p = PairInput.parse(n, model, location);
+        out.get(ROWS).output(KV.of(Ids.sha256Hex(p.prompt().strip().getBytes(StandardCharsets.UTF_8)),
+            new Row(key, location, f.dataset() + "|" + license, p)));
+      } catch (PairInput.BadRow e) {
+        reject(out, f, key, location, n != null && n.isObject() ? RejectReason.UNKNOWN_SHAPE : RejectReason.NOT_AN_OBJECT,
+            e.getMessage(), raw);
+      }
+    }
+
+    private static void reject(MultiOutputReceiver out, InputFile f, OrderKey key, String location, RejectReason r, String msg,
+        String raw) {
+      byte[] bytes = raw.getBytes(StandardCharsets.UTF_8);
+      byte[] prefix = java.util.Arrays.copyOf(bytes, Math.min(bytes.length, 4096));
+      out.get(REJECTS).output(KV.of(key, Reject.of(f.path(), location, r, msg, STEP, prefix, bytes.length)));
+    }
+  }
+
+  /** Gathers a prompt's rows and candidates in input order. */
+  static final class GroupFn extends DoFn<KV<String, Iterable<Row>>, KV<OrderKey, Group>> {
+    private static final long serialVersionUID = 1L;
+    private final Counter prompts = Metrics.counter(NAMESPACE, "prompts");
+
+    @ProcessElement
+    public void process(@Element KV<String, Iterable<Row>> kv, OutputReceiver<KV<OrderKey, Group>> out) {
+      List<Row> rows = new ArrayList<>();
+      kv.getValue().forEach(rows::add);
+      rows.sort(Comparator.comparing(Row::key));
+      List<Candidate> cands = new ArrayList<>();
+      rows.forEach(r -> cands.addAll(r.input().candidates()));
+      prompts.inc();
+      out.output(KV.of(rows.get(0).key(), new Group(kv.getKey().substring(0, 24), rows.get(0).input().prompt(), rows, cands,
+          Map.of())));
+    }
+  }
+
+  /** Adds the candidates of every {@code --candidates} entry. */
+  static final class GenerateFn extends DoFn<KV<OrderKey, Group>, KV<OrderKey, Group>> {
+    private static final long serialVersionUID = 1L;
+    private final Config config;
+    private final Counter generated = Metrics.counter(NAMESPACE, "candidates_generated");
+    private final Counter failures = Metrics.counter(NAMESPACE, "generation_failures");
+    private final Counter requests = Metrics.counter(NAMESPACE, "requests");
+    private final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
+    private transient List<LanguageModel> models;
+
+    GenerateFn(Config config) {
+      this.config = config;
+    }
+
+    @Setup
+    public void setup() {
+      models = new ArrayList<>();
+      config.generators().forEach(g -> models.add(g.open()));
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Group> kv, OutputReceiver<KV<OrderKey, Group>> out) {
+      Group g = kv.getValue();
+      List<Candidate> all = new ArrayList<>(g.candidates());
+      long failed = 0;
+      for (int e = 0; e < config.candidates().size(); e++) {
+        CandidateSpec spec = config.candidates().get(e);
+        SamplingParams p = new SamplingParams(spec.maxTokens(), spec.temperature(), spec.topP(), 0, List.of(), 1);
+        List<GenerationRequest> reqs = new ArrayList<>();
+        for (int k = 0; k < spec.n(); k++) {
+          reqs.add(GenerationRequest.text(g.id() + "/" + e + "/" + k, g.prompt(), p,
+              Seeds.derive(config.seed(), g.id() + "/candidate/" + e + "/" + k)));
+        }
+        LanguageModel m = models.get(e);
+        ModelRef ref = m.ref();
+        List<GenerationResult> res = m.generate(reqs);
+        for (int k = 0; k < res.size(); k++) {
+          GenerationResult r = res.get(k);
+          requests.inc();
+          if (r.cached()) {
+            cacheHits.inc();
+          }
+          if (!r.ok()) {
+            failures.inc();
+            failed++;
+            continue;
+          }
+          Map<String, Object> info = new LinkedHashMap<>();
+          info.put("model_sha256", ref.sha256());
+          info.put("backend", ref.backend());
+          info.put("temperature", spec.temperature());
+          info.put("top_p", spec.topP());
+          info.put("max_tokens", spec.maxTokens());
+          info.put("seed", reqs.get(k).seed());
+          info.put("entry", e);
+          all.add(new Candidate(r.choices().get(0).text(), ref.id(), null, Map.of(), info));
+          generated.inc();
+          Progress.add(Progress.GENERATED, 1);
+        }
+      }
+      out.output(KV.of(kv.getKey(), g.with(all, failed == 0 ? Map.of() : Map.of("generation_failures", failed))));
+    }
+  }
+
+  /** Rates every candidate that has neither a score nor ratings. */
+  static final class JudgeFn extends DoFn<KV<OrderKey, Group>, KV<OrderKey, Group>> {
+    private static final long serialVersionUID = 1L;
+    private final Config config;
+    private final Counter judged = Metrics.counter(NAMESPACE, "candidates_judged");
+    private final Counter unreadable = Metrics.counter(NAMESPACE, "judge_unreadable");
+    private final Counter failures = Metrics.counter(NAMESPACE, "judge_failures");
+    private final Counter requests = Metrics.counter(NAMESPACE, "requests");
+    private final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
+    private transient LanguageModel model;
+
+    JudgeFn(Config config) {
+      this.config = config;
+    }
+
+    @Setup
+    public void setup() {
+      model = config.judge().open();
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Group> kv, OutputReceiver<KV<OrderKey, Group>> out) {
+      Group g = kv.getValue();
+      List<Integer> todo = new ArrayList<>();
+      List<GenerationRequest> reqs = new ArrayList<>();
+      for (int i = 0; i < g.candidates().size(); i++) {
+        Candidate c = g.candidates().get(i);
+        if (c.rank() != null) {
+          continue;
+        }
+        todo.add(i);
+        String prompt = config.judgeTemplate().render(Map.of("instruction", g.prompt(), "response", c.text()));
+        reqs.add(GenerationRequest.text(g.id() + "/judge/" + i, prompt, SamplingParams.greedy(48),
+            Seeds.derive(config.seed(), g.id() + "/judge/" + i)));
+      }
+      if (reqs.isEmpty()) {
+        out.output(kv);
+        return;
+      }
+      List<GenerationResult> res = model.generate(reqs);
+      ModelRef ref = model.ref();
+      List<Candidate> all = new ArrayList<>(g.candidates());
+      for (int k = 0; k < todo.size(); k++) {
+        GenerationResult r = res.get(k);
+        requests.inc();
+        if (r.cached()) {
+          cacheHits.inc();
+        }
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("judge", ref.id());
+        info.put("judge_sha256", ref.sha256());
+        info.put("judge_template", config.judgeTemplate().id());
+        info.put("judge_template_hash", config.judgeTemplate().hash());
+        info.put("judge_seed", reqs.get(k).seed());
+        if (!r.ok()) {
+          failures.inc();
+          info.put("judge_error", r.error());
+          all.set(todo.get(k), all.get(todo.get(k)).rated(Map.of(), info));
+          continue;
+        }
+        String reply = r.choices().get(0).text();
+        Map<String, Double> ratings = Aspects.parse(JUDGE_PREFIX + reply);
+        String one = reply.strip();
+        info.put("judge_reply", one.length() > 300 ? one.substring(0, 300) + "…" : one);
+        judged.inc();
+        if (ratings.isEmpty()) {
+          unreadable.inc();
+        }
+        all.set(todo.get(k), all.get(todo.get(k)).rated(ratings, info));
+        Progress.add(Progress.GENERATED, 1);
+      }
+      out.output(KV.of(kv.getKey(), g.with(all, Map.of())));
+    }
+  }
+
+  /** Makes the pairs of a prompt, or drops its rows with the reason. */
+  static final class BinarizeFn extends DoFn<KV<OrderKey, Group>, KV<OrderKey, PreferencePair>> {
+    private static final long serialVersionUID = 1L;
+    private final Config config;
+    private final Counter pairs = Metrics.counter(NAMESPACE, "pairs");
+    private final Counter keptRows = Metrics.counter(NAMESPACE, "kept_rows");
+
+    BinarizeFn(Config config) {
+      this.config = config;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Group> kv, MultiOutputReceiver out) {
+      Group g = kv.getValue();
+      List<Double> scores = new ArrayList<>();
+      g.candidates().forEach(c -> scores.add(c.rank()));
+      Binarize.Outcome o = Binarize.apply(config.strategy(), scores, config.minMargin(), config.seed(), g.id());
+      Map<String, Object> params = new LinkedHashMap<>();
+      params.put("strategy", config.strategy().code());
+      params.put("minMargin", config.minMargin());
+      params.put("seed", config.seed());
+      params.put("candidates", g.candidates().size());
+      Row first = g.rows().get(0);
+      Origin origin = origin(first);
+      Progress.add(Progress.DECIDED, g.rows().size());
+      if (o.reason() != null) {
+        Map<String, Object> meta = new LinkedHashMap<>();
+        List<Map<String, Object>> cands = new ArrayList<>();
+        for (Candidate c : g.candidates()) {
+          Map<String, Object> cm = new LinkedHashMap<>();
+          cm.put("model", c.model());
+          cm.put("score", c.rank());
+          cm.put("ratings", c.ratings());
+          cm.put("text", c.text().length() > 500 ? c.text().substring(0, 500) + "…" : c.text());
+          cands.add(cm);
+        }
+        meta.put("candidates", cands);
+        meta.putAll(g.notes());
+        for (Row r : g.rows()) {
+          Example e = Example.single(g.prompt(), null, null, meta, new Provenance(origin(r), List.of()))
+              .withStep(Step.of(STEP, VERSION, params, new Verdict.Dropped(STEP, o.reason(), o.evidence()), r.location()));
+          out.get(FILTERED).output(KV.of(r.key(), e));
+        }
+        return;
+      }
+      keptRows.inc(g.rows().size());
+      List<Message> promptTurns = List.of(new Message("user", g.prompt()));
+      for (int i = 0; i < o.picks().size(); i++) {
+        Binarize.Pick p = o.picks().get(i);
+        Candidate ch = g.candidates().get(p.chosen());
+        Candidate rj = g.candidates().get(p.rejected());
+        Map<String, Object> stepParams = new LinkedHashMap<>(params);
+        stepParams.put("chosen", p.chosen());
+        stepParams.put("rejected", p.rejected());
+        List<Step> steps = new ArrayList<>();
+        steps.add(Step.of(STEP, VERSION, stepParams, Verdict.KEPT, first.location()));
+        PreferencePair pair = new PreferencePair(null, g.prompt(), promptTurns, ch.text(), rj.text(),
+            List.of(promptTurns.get(0), new Message("assistant", ch.text())),
+            List.of(promptTurns.get(0), new Message("assistant", rj.text())),
+            ch.rank(), rj.rank(), p.margin(), info(ch, p.chosen()), info(rj, p.rejected()),
+            Map.of("strategy", config.strategy().code(), "prompt_id", g.id()), new Provenance(origin, steps));
+        pairs.inc();
+        out.get(PAIRS).output(KV.of(new OrderKey(kv.getKey().source(), kv.getKey().position(), i), pair));
+      }
+    }
+
+    private static Map<String, Object> info(Candidate c, int index) {
+      Map<String, Object> m = new LinkedHashMap<>(c.info());
+      m.put("model", c.model());
+      m.put("candidate", index);
+      m.put("ratings", c.ratings());
+      if (c.score() != null) {
+        m.put("given_score", c.score());
+      }
+      return m;
+    }
+
+    private static Origin origin(Row r) {
+      String[] ds = r.dataset().split("\\|", 2);
+      return new Origin(ds[0], ds[1], r.location(), null, r.input().shape(), null);
+    }
+  }
+}
