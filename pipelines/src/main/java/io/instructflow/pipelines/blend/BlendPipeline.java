@@ -193,8 +193,11 @@ public final class BlendPipeline {
     @ProcessElement
     public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<BlendPlan.Item> out) {
       Example e = kv.getValue();
+      // a preference pair is the same pair only with the same rejected answer too
+      Object pref = e.metadata().get(io.instructflow.schemas.io.RecordConverter.PREFERENCE_KEY);
+      String text = GateInput.of(e).text() + (pref instanceof Map<?, ?> p ? "\n" + p.get("rejected") : "");
       out.output(new BlendPlan.Item(kv.getKey(), sourceOf.get(kv.getKey().source()), e.id(),
-          e.provenance().origin().location(), ExactDedup.key(GateInput.of(e).text()), Tokens.of(e)));
+          e.provenance().origin().location(), ExactDedup.key(text), Tokens.of(e)));
     }
   }
 

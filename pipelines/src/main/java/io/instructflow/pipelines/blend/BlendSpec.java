@@ -39,7 +39,7 @@ public record BlendSpec(String name, Long target, Long targetTokens, long seed, 
   private static final long serialVersionUID = 1L;
 
   /** The export formats. */
-  public static final List<String> FORMATS = List.of("jsonl", "alpaca", "messages", "sharegpt", "parquet");
+  public static final List<String> FORMATS = List.of("jsonl", "alpaca", "messages", "sharegpt", "dpo", "parquet");
 
   /**
    * One source.

@@ -225,6 +225,7 @@ public final class DatasetCard {
       case "alpaca" -> "JSON arrays of instruction / input / output";
       case "messages" -> "JSON lines with chat `messages` (role, content)";
       case "sharegpt" -> "JSON lines with ShareGPT `conversations` (from, value)";
+      case "dpo" -> "JSON lines of DPO pairs: prompt, chosen, rejected (text and chat turns), scores, margin";
       case "parquet" -> "Parquet (id, split, source, license, instruction, input, output, messages, provenance)";
       default -> format;
     };

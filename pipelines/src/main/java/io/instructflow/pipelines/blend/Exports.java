@@ -21,12 +21,61 @@ import java.util.Optional;
  *   <li>{@code messages}: {@code {"messages": [{"role", "content"}...]}} (TRL / OpenAI chat format); a
  *       single-turn record is a user turn (instruction, a blank line, input) and an assistant turn.
  *   <li>{@code sharegpt}: {@code {"conversations": [{"from": "system"|"human"|"gpt", "value"}...]}}.
+ *   <li>{@code dpo}: {@code prompt}, {@code chosen}, {@code rejected} (text), their chat turns, scores and
+ *       margin, for rows that are preference pairs.
  *   <li>{@code parquet}: columns {@code id, split, source, license, instruction, input, output,
  *       messages (list of role/content), provenance (JSON text)}; see {@link ParquetShard}.
  * </ul>
  */
 public final class Exports {
   private Exports() {}
+
+  /**
+   * The row as a DPO pair (TRL's {@code prompt}, {@code chosen}, {@code rejected} as text, the same as
+   * chat turns, and the scores and margin when known), for rows read from preference pairs; a row
+   * without a rejected answer cannot be a pair. A multi-turn prompt's text is the HH-RLHF transcript
+   * ("\n\nHuman: ...\n\nAssistant:").
+   */
+  public static Optional<Map<String, Object>> dpo(Example e) {
+    Object pref = e.metadata().get(io.instructflow.schemas.io.RecordConverter.PREFERENCE_KEY);
+    if (!(pref instanceof Map<?, ?> p) || !(p.get("rejected") instanceof String rejected) || !e.isChat()) {
+      return Optional.empty();
+    }
+    List<Message> t = e.messages();
+    List<Message> prompt = t.subList(0, t.size() - 1);
+    String chosen = t.get(t.size() - 1).content();
+    String promptText;
+    if (prompt.size() == 1 && prompt.get(0).role().equals("user")) {
+      promptText = prompt.get(0).content();
+    } else {
+      StringBuilder b = new StringBuilder();
+      for (Message m : prompt) {
+        b.append(m.role().equals("assistant") ? "\n\nAssistant: " : m.role().equals("user") ? "\n\nHuman: " : "\n\nSystem: ")
+            .append(m.content());
+      }
+      promptText = b.append("\n\nAssistant:").toString();
+    }
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("prompt", promptText);
+    m.put("chosen", chosen);
+    m.put("rejected", rejected);
+    List<Map<String, Object>> pm = new ArrayList<>();
+    prompt.forEach(x -> pm.add(Map.of("role", x.role(), "content", x.content())));
+    m.put("prompt_messages", pm);
+    List<Map<String, Object>> cm = new ArrayList<>(pm);
+    cm.add(Map.of("role", "assistant", "content", chosen));
+    List<Map<String, Object>> rm = new ArrayList<>(pm);
+    rm.add(Map.of("role", "assistant", "content", rejected));
+    m.put("chosen_messages", cm);
+    m.put("rejected_messages", rm);
+    for (String k : List.of("score_chosen", "score_rejected", "margin")) {
+      if (p.get(k) != null) {
+        m.put(k, p.get(k));
+      }
+    }
+    m.put("id", e.id());
+    return Optional.of(m);
+  }
 
   /** File extension of each format's shards. */
   public static String extension(String format) {
@@ -104,6 +153,7 @@ public final class Exports {
       case "alpaca" -> alpaca(e);
       case "messages" -> messages(e);
       case "sharegpt" -> sharegpt(e);
+      case "dpo" -> dpo(e);
       default -> throw new IllegalArgumentException("not a line format: " + format);
     };
     if (m.isEmpty()) {

@@ -185,6 +185,45 @@ class BlendPipelineTest {
     assertTrue(card.contains("  - split: validation\n    path: export/parquet/validation-*.parquet"));
   }
 
+  /** Preference pairs in, DPO pairs out: TRL rows, our own pairs output, and HH-RLHF dialogues. */
+  @Test
+  void preferencePairsBlendIntoDpoRows() throws Exception {
+    Path hh = TestFiles.sharedData().resolve("preference/hh-rlhf_harmless-base_test.jsonl");
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(hh), "no shared data");
+    Files.writeString(dir.resolve("trl.jsonl"), "{\"prompt\": \"Name a color.\", \"chosen\": \"Red.\", \"rejected\": \"Seven.\", "
+        + "\"score_chosen\": 9, \"score_rejected\": 2}\n{\"prompt\": \"Name a color.\", \"chosen\": \"Red.\", "
+        + "\"rejected\": \"A table.\"}\n{\"prompt\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"chosen\": "
+        + "[{\"role\": \"assistant\", \"content\": \"Hello!\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"Go.\"}]}\n"
+        + "{\"prompt\": \"x\", \"chosen\": 5, \"rejected\": \"y\"}\n");
+    Files.writeString(dir.resolve("dpo.json"), "{\"target\": 103, \"seed\": 1, \"formats\": [\"dpo\", \"messages\"], \"sources\": ["
+        + "{\"path\": \"trl.jsonl\", \"license\": \"MIT\", \"count\": 3}, {\"path\": \"" + hh + "\", \"name\": \"hh\", "
+        + "\"license\": \"MIT\", \"weight\": 1}]}");
+    RunSummary s = BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(dir.resolve("dpo.json")), dir.resolve("dpo").toString(),
+        DIRECT), quiet());
+    assertTrue(s.reconciled());
+    assertEquals(1, s.counts().rejected(), "a chosen side that is a number");
+    List<String> rows = Files.readAllLines(dir.resolve("dpo/export/dpo/train-00000.jsonl"));
+    assertEquals(103, rows.size(), "two pairs that share prompt and chosen are both kept");
+    int hhRows = 0;
+    for (String l : rows) {
+      JsonNode n = Json.mapper().readTree(l);
+      assertTrue(!n.path("prompt").asText().isEmpty() && !n.path("chosen").asText().isEmpty()
+          && !n.path("rejected").asText().isEmpty(), l);
+      assertEquals("assistant", n.path("chosen_messages").get(n.path("chosen_messages").size() - 1).path("role").asText());
+      if (n.path("prompt").asText().startsWith("\n\nHuman: ")) {
+        hhRows++;
+        assertTrue(n.path("prompt").asText().endsWith("\n\nAssistant:"), "a multi-turn prompt as an HH transcript");
+        assertTrue(!n.path("chosen").asText().contains("Human:"), "the chosen side is the last answer only");
+      }
+      if (n.path("prompt").asText().equals("Name a color.") && n.path("rejected").asText().equals("Seven.")) {
+        assertEquals(9.0, n.path("score_chosen").asDouble());
+      }
+    }
+    assertTrue(hhRows > 0);
+    assertEquals(103, Files.readAllLines(dir.resolve("dpo/export/messages/train-00000.jsonl")).size(),
+        "the chosen conversation for SFT");
+  }
+
   @Test
   void badSpecsAreRefusedWithTheirPlace() {
     for (String bad : List.of("{\"sources\": []}", "{\"target\": 10, \"sources\": [{\"path\": \"x\"}]}",

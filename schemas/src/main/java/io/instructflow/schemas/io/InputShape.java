@@ -11,6 +11,12 @@ import java.util.stream.Collectors;
  * shapes' key sets (in the order below), or forced with {@code --format}.
  */
 public enum InputShape {
+  /**
+   * Preference pairs: {@code chosen} and {@code rejected} (text or chat turns) with a {@code prompt} (text
+   * or turns), or, without a prompt, HH-RLHF dialogues ("\n\nHuman: ... \n\nAssistant: ...") whose last
+   * assistant turn is the answer; instructflow's own pair records are this shape too.
+   */
+  PREFERENCE("preference"),
   /** Our own records: {@code id}, {@code provenance}, and instruction fields or messages. */
   INSTRUCTFLOW("instructflow"),
   /** Self-Instruct seed tasks: {@code instruction} + {@code instances[]} of {input, output}. */
@@ -39,6 +45,9 @@ public enum InputShape {
   public static Optional<InputShape> detect(JsonNode node) {
     if (node == null || !node.isObject()) {
       return Optional.empty();
+    }
+    if (node.has("chosen") && node.has("rejected")) {
+      return Optional.of(PREFERENCE);
     }
     if (node.has("id") && node.has("provenance")) {
       return Optional.of(INSTRUCTFLOW);

@@ -62,6 +62,7 @@ public final class RecordConverter {
     }
     try {
       return switch (shape) {
+        case PREFERENCE -> preference(node, location);
         case INSTRUCTFLOW -> ours(node, location);
         case SELF_INSTRUCT_SEED -> seed(node, location);
         case SHAREGPT -> sharegpt(node, location);
@@ -153,6 +154,125 @@ public final class RecordConverter {
     List<Message> messages = turns(node, "conversations", "from", "value");
     Map<String, Object> meta = extras(node, idUnlessContainer(node, "conversations"));
     return new Converted(List.of(Example.chat(messages, meta, provenance(location, rowId(node), InputShape.SHAREGPT))));
+  }
+
+  /** Metadata key holding the rest of a preference pair on the record of its chosen side. */
+  public static final String PREFERENCE_KEY = "preference";
+
+  /**
+   * A preference pair becomes the chat record of its chosen side (prompt turns, then the chosen answer),
+   * with the rejected answer and any scores, margin and per-side info in {@code metadata.preference}.
+   * A pair that carries our provenance keeps it.
+   */
+  private Conversion preference(JsonNode node, String location) throws FieldProblem {
+    List<Message> prompt;
+    String chosen;
+    String rejected;
+    JsonNode p = node.get("prompt");
+    if (p != null && p.isTextual()) {
+      if (p.asText().isBlank()) {
+        throw new FieldProblem(RejectReason.EMPTY_INSTRUCTION, "field 'prompt' is empty");
+      }
+      prompt = List.of(new Message("user", p.asText()));
+    } else if (p != null && p.isArray()) {
+      prompt = turns(node, "prompt", "role", "content");
+    } else if (p != null && !p.isNull()) {
+      throw new FieldProblem(RejectReason.WRONG_TYPE, "field 'prompt' must be text or turns, got " + kind(p));
+    } else {
+      prompt = null;
+    }
+    List<Message> chosenTurns = side(node, "chosen");
+    List<Message> rejectedTurns = side(node, "rejected");
+    if (prompt == null) {
+      if (chosenTurns.size() < 2) {
+        throw new FieldProblem(RejectReason.MISSING_FIELD, "no 'prompt', and 'chosen' is not a dialogue to take it from");
+      }
+      prompt = chosenTurns.subList(0, chosenTurns.size() - 1);
+      if (prompt.stream().noneMatch(m -> m.role().equals("user") && !m.content().isBlank())) {
+        throw new FieldProblem(RejectReason.EMPTY_INSTRUCTION, "the dialogue before the chosen answer has no user text");
+      }
+    }
+    chosen = chosenTurns.get(chosenTurns.size() - 1).content();
+    rejected = rejectedTurns.get(rejectedTurns.size() - 1).content();
+    Map<String, Object> pref = new LinkedHashMap<>();
+    pref.put("rejected", rejected);
+    for (String k : List.of("score_chosen", "score_rejected", "margin")) {
+      if (node.path(k).isNumber()) {
+        pref.put(k, node.get(k).asDouble());
+      }
+    }
+    for (String k : List.of("chosen_info", "rejected_info")) {
+      if (node.path(k).isObject()) {
+        pref.put(k, Json.mapper().convertValue(node.get(k), Map.class));
+      }
+    }
+    Set<String> used = idUnlessContainer(node, "prompt", "chosen", "rejected", "score_chosen", "score_rejected", "margin",
+        "chosen_info", "rejected_info", "prompt_messages", "chosen_messages", "rejected_messages", "provenance", "metadata");
+    Map<String, Object> meta = extras(node, used);
+    if (node.path("metadata").isObject()) {
+      meta.putAll(Json.mapper().convertValue(node.get("metadata"), Map.class));
+    }
+    meta.put(PREFERENCE_KEY, pref);
+    List<Message> turns = new ArrayList<>(prompt);
+    turns.add(new Message("assistant", chosen));
+    Provenance prov;
+    if (node.path("provenance").isObject()) {
+      try {
+        prov = Json.mapper().treeToValue(node.get("provenance"), Provenance.class).plus(Step.of(STEP, STEP_VERSION,
+            Map.of("format", InputShape.PREFERENCE.code()), Verdict.KEPT, location));
+      } catch (JsonProcessingException | IllegalArgumentException ex) {
+        throw new FieldProblem(RejectReason.SCHEMA_VIOLATION, "the pair's provenance is not valid: " + ex.getMessage());
+      }
+    } else {
+      prov = provenance(location, rowId(node), InputShape.PREFERENCE);
+    }
+    return new Converted(List.of(Example.chat(turns, meta, prov)));
+  }
+
+  /** One side of a pair as turns: text is one assistant turn; an HH-RLHF transcript or a turn list is split. */
+  private List<Message> side(JsonNode node, String field) throws FieldProblem {
+    JsonNode v = node.get(field);
+    if (v == null || v.isNull()) {
+      throw new FieldProblem(RejectReason.MISSING_FIELD, "field '" + field + "' is missing");
+    }
+    if (v.isArray()) {
+      List<Message> t = new ArrayList<>();
+      for (int i = 0; i < v.size(); i++) {
+        JsonNode turn = v.get(i);
+        String role = Roles.normalize(turn.path("role").asText(""));
+        if (role == null || !turn.path("content").isTextual()) {
+          throw new FieldProblem(RejectReason.INVALID_VALUE, field + "[" + i + "] must have a known role and text content");
+        }
+        t.add(new Message(role, turn.get("content").asText()));
+      }
+      if (t.isEmpty() || !t.get(t.size() - 1).role().equals("assistant")) {
+        throw new FieldProblem(RejectReason.INVALID_VALUE, "field '" + field + "' must end with an assistant turn");
+      }
+      return t;
+    }
+    if (!v.isTextual()) {
+      throw new FieldProblem(RejectReason.WRONG_TYPE, "field '" + field + "' must be text or turns, got " + kind(v));
+    }
+    String text = v.asText();
+    if (!text.contains("\n\nHuman:") || !text.contains("\n\nAssistant:")) {
+      return List.of(new Message("assistant", text));
+    }
+    List<Message> t = new ArrayList<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("\n\n(Human|Assistant):").matcher(text);
+    int start = -1;
+    String role = null;
+    while (m.find()) {
+      if (role != null) {
+        t.add(new Message(role, text.substring(start, m.start()).strip()));
+      }
+      role = m.group(1).equals("Human") ? "user" : "assistant";
+      start = m.end();
+    }
+    t.add(new Message(role, text.substring(start).strip()));
+    if (!t.get(t.size() - 1).role().equals("assistant")) {
+      throw new FieldProblem(RejectReason.INVALID_VALUE, "the '" + field + "' dialogue does not end with an Assistant turn");
+    }
+    return t;
   }
 
   private Conversion ours(JsonNode node, String location) throws FieldProblem {

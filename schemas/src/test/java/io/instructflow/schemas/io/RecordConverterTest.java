@@ -47,4 +47,38 @@ class RecordConverterTest {
     Conversion c = convert(json, InputShape.fromCode(shape));
     assertEquals(reason, assertInstanceOf(Conversion.Failed.class, c).reason(), String.valueOf(c));
   }
+
+  @Test
+  void preferencePairsBecomeTheirChosenConversation() throws Exception {
+    String trl = "{\"prompt\": \"Name a color.\", \"chosen\": \"Red.\", \"rejected\": \"Seven.\", \"margin\": 2, \"src\": \"x\"}";
+    assertEquals(InputShape.PREFERENCE, InputShape.detect(Json.mapper().readTree(trl)).orElseThrow());
+    Example e = ((Conversion.Converted) convert(trl, InputShape.PREFERENCE)).examples().get(0);
+    assertEquals(List.of(new io.instructflow.schemas.Message("user", "Name a color."),
+        new io.instructflow.schemas.Message("assistant", "Red.")), e.messages());
+    assertEquals(Map.of("rejected", "Seven.", "margin", 2.0), e.metadata().get(RecordConverter.PREFERENCE_KEY));
+    assertEquals("x", e.metadata().get("src"));
+    assertEquals(List.of(), Schemas.errors(Schemas.Kind.EXAMPLE, e));
+
+    String hh = "{\"chosen\": \"\\n\\nHuman: Hi there\\n\\nAssistant: Hello!\\n\\nHuman: A joke?\\n\\nAssistant: Why not.\", "
+        + "\"rejected\": \"\\n\\nHuman: Hi there\\n\\nAssistant: Hello!\\n\\nHuman: A joke?\\n\\nAssistant: No.\"}";
+    Example h = ((Conversion.Converted) convert(hh, InputShape.PREFERENCE)).examples().get(0);
+    assertEquals(4, h.messages().size());
+    assertEquals("A joke?", h.messages().get(2).content());
+    assertEquals("Why not.", h.messages().get(3).content());
+    assertEquals("No.", ((Map<?, ?>) h.metadata().get(RecordConverter.PREFERENCE_KEY)).get("rejected"));
+
+    io.instructflow.schemas.PreferencePair pair = new io.instructflow.schemas.PreferencePair(null, "Q", List.of(
+        new io.instructflow.schemas.Message("user", "Q")), "good", "bad", List.of(), List.of(), 5, 3, 2, Map.of("model", "m"),
+        Map.of(), Map.of(), new io.instructflow.schemas.Provenance(new io.instructflow.schemas.Origin("ds", "Apache-2.0",
+            "p.jsonl:4", null, "candidates", null), List.of()));
+    Example ours = ((Conversion.Converted) convert(Json.line(pair), InputShape.PREFERENCE)).examples().get(0);
+    assertEquals("p.jsonl:4", ours.provenance().origin().location(), "our pair keeps its provenance");
+    assertEquals("Apache-2.0", ours.provenance().origin().license());
+    assertEquals(Map.of("model", "m"), ((Map<?, ?>) ours.metadata().get(RecordConverter.PREFERENCE_KEY)).get("chosen_info"));
+
+    assertEquals(RejectReason.WRONG_TYPE, ((Conversion.Failed) convert("{\"prompt\": \"x\", \"chosen\": 5, \"rejected\": \"y\"}",
+        InputShape.PREFERENCE)).reason());
+    assertEquals(RejectReason.MISSING_FIELD, ((Conversion.Failed) convert("{\"chosen\": \"a\", \"rejected\": \"b\"}",
+        InputShape.PREFERENCE)).reason());
+  }
 }
