@@ -13,10 +13,25 @@ import java.util.TreeMap;
  * @param topK sample among the k most likely tokens; 0 turns it off
  * @param stop strings that end the completion (not included in it); at most 16, none empty
  * @param n completions per request, 1 to 16; completion i uses seed + i
+ * @param grammar a GBNF grammar the completion must follow (llama.cpp's constrained decoding), or null;
+ *     the embedded engine applies it, the OpenAI-compatible backend refuses a request that has one
  */
-public record SamplingParams(int maxTokens, double temperature, double topP, int topK, List<String> stop, int n)
-    implements java.io.Serializable {
+public record SamplingParams(int maxTokens, double temperature, double topP, int topK, List<String> stop, int n,
+    String grammar) implements java.io.Serializable {
+  /** Parameters without a grammar. */
+  public SamplingParams(int maxTokens, double temperature, double topP, int topK, List<String> stop, int n) {
+    this(maxTokens, temperature, topP, topK, stop, n, null);
+  }
+
+  /** A copy constrained by a GBNF grammar. */
+  public SamplingParams withGrammar(String gbnf) {
+    return new SamplingParams(maxTokens, temperature, topP, topK, stop, n, gbnf);
+  }
+
   public SamplingParams {
+    if (grammar != null && grammar.isBlank()) {
+      throw new IllegalArgumentException("grammar must not be blank");
+    }
     if (maxTokens < 1) {
       throw new IllegalArgumentException("maxTokens must be at least 1, got " + maxTokens);
     }
@@ -57,6 +72,9 @@ public record SamplingParams(int maxTokens, double temperature, double topP, int
     m.put("top_k", topK);
     m.put("stop", stop);
     m.put("n", n);
+    if (grammar != null) {
+      m.put("grammar", grammar);
+    }
     return m;
   }
 }

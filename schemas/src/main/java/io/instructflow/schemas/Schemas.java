@@ -29,7 +29,8 @@ public final class Schemas {
     PROVENANCE("provenance.schema.json"),
     REJECT("reject.schema.json"),
     RUN_SUMMARY("run-summary.schema.json"),
-    BLEND_SPEC("blend-spec.schema.json");
+    BLEND_SPEC("blend-spec.schema.json"),
+    PREFERENCE_PAIR("preference-pair.schema.json");
 
     private final String file;
 

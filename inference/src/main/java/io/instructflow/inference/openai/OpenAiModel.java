@@ -188,6 +188,10 @@ public final class OpenAiModel implements LanguageModel {
   }
 
   private GenerationResult call(GenerationRequest r) {
+    if (r.params().grammar() != null) {
+      return GenerationResult.failed(r.id(), r.isChat() ? null : r.prompt(), GenerationResult.ErrorKind.REJECTED,
+          "grammar-constrained decoding needs the embedded engine (--model GGUF); the OpenAI API has no grammar");
+    }
     String path = r.isChat() ? "/chat/completions" : "/completions";
     String body = Json.line(body(r));
     String lastError = "no attempt";

@@ -1,6 +1,10 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.generators.pairs.Binarize;
+import io.instructflow.generators.pairs.CandidateSpec;
+import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.pipelines.blend.BlendPipeline;
+import io.instructflow.pipelines.pairs.PairsPipeline;
 import io.instructflow.pipelines.blend.BlendSpec;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.schemas.Json;
@@ -205,6 +209,7 @@ public final class DemoCommand implements Callable<Integer> {
       }
       worst = Math.max(worst, selfInstruct(gguf, data, seeds, root, runner, rows, con));
       worst = Math.max(worst, evol(gguf, seeds, root, runner, rows, con));
+      worst = Math.max(worst, pairs(gguf, root, runner, rows, con));
     } else {
       skipped.add("generate, self-instruct and evol: no model at " + gguf + " (pass --model GGUF)");
     }
@@ -275,6 +280,39 @@ public final class DemoCommand implements Callable<Integer> {
       rows.add(new String[] {"evol (2 epochs)", r.status(), String.valueOf(r.counts().read()),
           String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
           evolOut.toString()});
+      return RunReport.exitCode(r);
+    } catch (InvalidModelException | InputFiles.InputException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+  }
+
+  /**
+   * Preference pairs for six of instructflow's seed prompts: the toy model writes two candidates at
+   * temperature 0.7 and two at 1.0, then rates each on the four aspects (grammar-constrained, sampled
+   * at 1.0 so the toy's ratings vary), and best-vs-random makes the pairs.
+   */
+  private static int pairs(Path gguf, Path root, Runner runner, List<String[]> rows, PrintStream con)
+      throws IOException {
+    Path prompts = root.resolve("inputs").resolve("pair-prompts.jsonl");
+    List<String> lines = Files.readAllLines(root.resolve("inputs").resolve("instructflow-seeds.jsonl"));
+    StringBuilder b = new StringBuilder();
+    for (String l : lines.subList(0, Math.min(6, lines.size()))) {
+      b.append(Json.line(Map.of("prompt", Json.mapper().readTree(l).path("instruction").asText()))).append('\n');
+    }
+    Files.writeString(prompts, b.toString());
+    con.printf("%ndemo: pairs — preference pairs for 6 seed prompts: %s writes 2 candidates at t=0.7 and 2 at t=1.0, "
+        + "rates each on the four UltraFeedback aspects (grammar-constrained), best-vs-random pairs them (a toy's "
+        + "ratings: the plumbing, not the judgement)%n", gguf.getFileName());
+    Path out = root.resolve("pairs");
+    String model = gguf.toAbsolutePath().toString();
+    ModelSpec spec = new ModelSpec(model, 2, 0, 0, 0, false, out.resolve("cache").toAbsolutePath().toString());
+    List<CandidateSpec> cands = CandidateSpec.parseList(model + ":t=0.7:n=2:max=48," + model + ":t=1.0:n=2:max=48");
+    try {
+      RunSummary r = PairsPipeline.run(new PairsPipeline.Config(prompts.toString(), out.toString(), "Apache-2.0", cands,
+          List.of(spec, spec), spec, PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, null), 1.0,
+          Binarize.Strategy.BEST_VS_RANDOM, 0, 0, 50_000, runner), con);
+      rows.add(new String[] {"pairs (DPO)", r.status(), String.valueOf(r.counts().read()), String.valueOf(r.counts().kept()),
+          String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()), out.toString()});
       return RunReport.exitCode(r);
     } catch (InvalidModelException | InputFiles.InputException e) {
       throw new Main.UsageException(e.getMessage());

@@ -47,6 +47,10 @@ public final class PairsCommand implements Callable<Integer> {
       description = "Rate candidates that have no score or ratings with this model. Without it, the input's ratings are used.")
   String judge;
 
+  @Option(names = "--judge-temperature", defaultValue = "0", paramLabel = "T",
+      description = "The judge's sampling temperature; 0 (greedy) rates reproducibly whatever the seed. Default: ${DEFAULT-VALUE}.")
+  double judgeTemperature;
+
   @Option(names = "--strategy", defaultValue = "best-vs-random", paramLabel = "NAME",
       description = "best-vs-random, best-vs-worst or all-pairs. Default: ${DEFAULT-VALUE}.")
   String strategy;
@@ -105,7 +109,7 @@ public final class PairsCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--templates: no such folder: " + templates);
       }
       c = new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec(judge, cache),
-          judge == null ? null : PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, templates),
+          judge == null ? null : PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, templates), judgeTemperature,
           Binarize.Strategy.fromCode(strategy), minMargin, seed, shardSize, run.toRunner());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());

@@ -84,6 +84,13 @@ public final class PairsPipeline {
   /** What the judge's reply continues (the rubric ends with it). */
   static final String JUDGE_PREFIX = "Instruction following:";
   public static final String JUDGE_TEMPLATE = "judge/ultrafeedback-aspects@1";
+  /**
+   * The shape of the judge's reply after the rubric's last line, as a GBNF grammar: with the embedded
+   * engine the judge can only write four ratings, so a small model still gives readable ones. An
+   * endpoint judge is free-form (the OpenAI API has no grammar) and read by the tolerant parser.
+   */
+  static final String ASPECT_GRAMMAR = "root ::= \" \" [1-5] \"\\nHonesty: \" [1-5] \"\\nTruthfulness: \" [1-5] "
+      + "\"\\nHelpfulness: \" [1-5]\n";
 
   /**
    * A pairs run.
@@ -95,6 +102,7 @@ public final class PairsPipeline {
    * @param generators one model per entry, in the same order
    * @param judge the judge model, or null to use the ratings and scores the input has
    * @param judgeTemplate the rating rubric
+   * @param judgeTemperature the judge's sampling temperature (0: greedy)
    * @param strategy how pairs are made
    * @param minMargin the smallest score margin of a pair
    * @param seed seeds generation, judging and the random picks
@@ -102,7 +110,7 @@ public final class PairsPipeline {
    * @param runner where to run
    */
   public record Config(String in, String out, String license, List<CandidateSpec> candidates, List<ModelSpec> generators,
-      ModelSpec judge, PromptTemplate judgeTemplate, Binarize.Strategy strategy, double minMargin, long seed, long shardSize,
+      ModelSpec judge, PromptTemplate judgeTemplate, double judgeTemperature, Binarize.Strategy strategy, double minMargin, long seed, long shardSize,
       Runner runner) implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -135,6 +143,7 @@ public final class PairsPipeline {
       if (judge != null) {
         m.put("judgeTemplate", judgeTemplate.id());
         m.put("judgeTemplateHash", judgeTemplate.hash());
+        m.put("judgeTemperature", judgeTemperature);
       }
       m.put("strategy", strategy.code());
       m.put("minMargin", minMargin);
@@ -412,8 +421,9 @@ public final class PairsPipeline {
         }
         todo.add(i);
         String prompt = config.judgeTemplate().render(Map.of("instruction", g.prompt(), "response", c.text()));
-        reqs.add(GenerationRequest.text(g.id() + "/judge/" + i, prompt, SamplingParams.greedy(48),
-            Seeds.derive(config.seed(), g.id() + "/judge/" + i)));
+        SamplingParams p = new SamplingParams(48, config.judgeTemperature(), 1, 0, List.of(), 1);
+        reqs.add(GenerationRequest.text(g.id() + "/judge/" + i, prompt,
+            config.judge().isRemote() ? p : p.withGrammar(ASPECT_GRAMMAR), Seeds.derive(config.seed(), g.id() + "/judge/" + i)));
       }
       if (reqs.isEmpty()) {
         out.output(kv);

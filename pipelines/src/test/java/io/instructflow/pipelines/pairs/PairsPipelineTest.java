@@ -38,7 +38,8 @@ class PairsPipelineTest {
   static RunSummary pairs(String in, Path out, List<CandidateSpec> cands, List<ModelSpec> gens, ModelSpec judge,
       Binarize.Strategy strategy, double minMargin, Runner runner) throws Exception {
     return PairsPipeline.run(new PairsPipeline.Config(in, out.toString(), "MIT", cands, gens, judge,
-        judge == null ? null : PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, null), strategy, minMargin, 5, 1000, runner),
+        judge == null ? null : PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, null), judge != null && !judge.isRemote() ? 1.0 : 0,
+        strategy, minMargin, 5, 1000, runner),
         quiet());
   }
 
@@ -86,6 +87,9 @@ class PairsPipelineTest {
     assertEquals("a", p.get(0).path("chosen_info").path("model").asText());
     assertEquals(5.0, p.get(0).path("chosen_info").path("ratings").path("honesty").asDouble());
     assertEquals("rated.jsonl:1", p.get(0).path("provenance").path("origin").path("location").asText());
+    for (JsonNode n : p) {
+      assertEquals(List.of(), io.instructflow.schemas.Schemas.errors(io.instructflow.schemas.Schemas.Kind.PREFERENCE_PAIR, n));
+    }
     assertEquals("MIT", p.get(0).path("provenance").path("origin").path("license").asText());
     assertEquals("1 2 3", p.get(1).path("chosen").asText());
     assertEquals("1 2", p.get(1).path("rejected").asText(), "best vs worst");
@@ -160,6 +164,7 @@ class PairsPipelineTest {
     for (JsonNode n : all) {
       JsonNode info = n.has("chosen_info") ? n.path("chosen_info") : null;
       if (info != null) {
+        assertEquals(List.of(), io.instructflow.schemas.Schemas.errors(io.instructflow.schemas.Schemas.Kind.PREFERENCE_PAIR, n));
         assertEquals(sha, info.path("model_sha256").asText());
         assertEquals(sha, info.path("judge_sha256").asText());
         assertTrue(info.path("seed").isNumber());
