@@ -246,7 +246,7 @@ public final class DemoCommand implements Callable<Integer> {
         siOut.resolve("cache").toAbsolutePath().toString());
     SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 0).withPromptsPerRound(3);
     s = s.withParams(new SamplingParams(48, 0.7, 0.5, 0, List.of("."), 1), s.classifyParams(),
-        new SamplingParams(32, 0, 1, 0, s.instanceParams().stop(), 1)).withOrigin("self-instruct-demo", "unknown");
+        new SamplingParams(32, 0, 1, 0, s.instanceParams().stop(), 1)).withOrigin("self-instruct-demo", "Apache-2.0");
     try {
       RunSummary r = SelfInstructPipeline.run(new SelfInstructPipeline.Config(seedFile.toAbsolutePath(), siOut.toString(),
           spec, s, null, 100, 2, 16, 50_000, runner, 0), con);
@@ -275,8 +275,9 @@ public final class DemoCommand implements Callable<Integer> {
     Evol.Settings s = d.withParams(new SamplingParams(48, 0.7, 0.95, 0, List.of(), 1), d.judgeParams(),
         SamplingParams.greedy(48));
     try {
-      RunSummary r = EvolPipeline.run(new EvolPipeline.Config(ReadOptions.of(seeds.toString()), evolOut.toString(), spec,
-          s, null, 2, false, 16, 50_000, runner, 0), con);
+      ReadOptions read = new ReadOptions(seeds.toString(), null, "instructflow-seeds", "Apache-2.0", 1 << 20);
+      RunSummary r = EvolPipeline.run(new EvolPipeline.Config(read, evolOut.toString(), spec, s, null, 2, false, 16, 50_000,
+          runner, 0), con);
       rows.add(new String[] {"evol (2 epochs)", r.status(), String.valueOf(r.counts().read()),
           String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
           evolOut.toString()});

@@ -58,6 +58,16 @@ public final class JudgeStage {
   static final String VERSION = "1";
   /** Metrics namespace. */
   static final String NAMESPACE = "llm_judge";
+  /**
+   * With the embedded engine the judge's reply is held to the rubric's format by a GBNF grammar: a score
+   * from 0 to 5 in half points (after the rubric's closing "Score:" in text mode, with the label in chat
+   * mode), then optionally a line of explanation. An endpoint judge writes freely and the tolerant
+   * parser reads it.
+   */
+  static final String SCORE = "([0-4] (\".\" [05])? | \"5\" (\".0\")?)";
+  static final String GRAMMAR_TEXT = "root ::= \" \" " + SCORE + " (\"\\n\" [^\\n]*)?\n";
+  static final String GRAMMAR_CHAT = "root ::= \"Score: \" " + SCORE + " (\"\\n\" [^\\n]*)?\n";
+
   /** Placeholders the rubric template must use. */
   static final Set<String> PLACEHOLDERS = Set.of("instruction", "input", "output");
 
@@ -156,6 +166,9 @@ public final class JudgeStage {
       batch.getValue().forEach(items::add);
       items.sort(Comparator.comparing((KV<OrderKey, Example> kv) -> kv.getKey()));
       SamplingParams params = SamplingParams.greedy(rule.maxTokens());
+      if (!settings.model().isRemote()) {
+        params = params.withGrammar(rule.chat() ? GRAMMAR_CHAT : GRAMMAR_TEXT);
+      }
       List<GenerationRequest> reqs = new ArrayList<>(items.size());
       for (KV<OrderKey, Example> kv : items) {
         Example e = kv.getValue();
