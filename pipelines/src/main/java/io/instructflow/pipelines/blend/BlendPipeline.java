@@ -111,7 +111,7 @@ public final class BlendPipeline {
   }
 
   /** The folder (or file) read for a source: an instructflow output folder means its {@code data/}. */
-  static String readPath(String path) {
+  public static String readPath(String path) {
     Path p = Paths.get(path);
     if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(OutputLayout.SUMMARY)) && Files.isDirectory(p.resolve("data"))) {
       return p.resolve("data").toString();

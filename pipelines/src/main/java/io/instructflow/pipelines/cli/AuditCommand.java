@@ -1,0 +1,88 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.pipelines.audit.AuditPipeline;
+import io.instructflow.pipelines.audit.AuditTerms;
+import io.instructflow.pipelines.audit.AuditTrace;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.schemas.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code instructflow audit}: composition, license conflicts and lineage of a dataset's rows. */
+@Command(
+    name = "audit",
+    mixinStandardHelpOptions = true,
+    subcommands = {AuditCommand.Trace.class},
+    description = {
+      "Audit datasets (instructflow output folders, or any input import reads): composition by origin dataset, "
+          + "license, generator model, step and language; each record's effective terms (its licenses and the terms of "
+          + "every model that wrote it) checked against --intended-use, with the conflicting rows listed.",
+      "Writes REPORT/data/ (one audit line per record, in input order), REPORT/audit.json and REPORT/run-summary.json.",
+      "audit trace ID: a record's chain back to its roots."
+    })
+public final class AuditCommand implements Callable<Integer> {
+  @Mixin RunOptions run;
+
+  @Option(names = "--in", split = ",", paramLabel = "DIR", description = "Datasets to audit (comma-separated or repeated).")
+  List<String> in = new ArrayList<>();
+
+  @Option(names = "--intended-use", defaultValue = "commercial", paramLabel = "commercial|research",
+      description = "What the data is for. Default: ${DEFAULT-VALUE}.")
+  String use;
+
+  @Option(names = "--report", defaultValue = "audit-report", paramLabel = "DIR", description = "Report folder. Default: ${DEFAULT-VALUE}.")
+  String report;
+
+  @Option(names = "--terms", paramLabel = "FILE",
+      description = "More license and model terms (the shape of the built-in table, see README).")
+  Path terms;
+
+  @Override
+  public Integer call() throws Exception {
+    AuditPipeline.Config c;
+    try {
+      if (terms != null && !Files.isRegularFile(terms)) {
+        throw new IllegalArgumentException("--terms: no such file: " + terms);
+      }
+      c = new AuditPipeline.Config(in, report, use, AuditTerms.load(terms), run.toRunner());
+    } catch (IllegalArgumentException e) {
+      throw new Main.UsageException(e.getMessage());
+    }
+    return RunReport.exitCode(AuditPipeline.run(c, System.out));
+  }
+
+  /** {@code audit trace ID}. */
+  @Command(name = "trace", mixinStandardHelpOptions = true,
+      description = "Print a record's lineage: its origin row, every step with parameters, model, template, seed and verdict, "
+          + "then its parents' lineages, back to the roots. Records are looked up in the kept and filtered records of --in.")
+  static final class Trace implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "ID", description = "The record id.")
+    String id;
+
+    @Option(names = "--in", split = ",", required = true, paramLabel = "DIR",
+        description = "Output folders to look in (include the imports of the seeds to reach them).")
+    List<String> in = new ArrayList<>();
+
+    @Option(names = "--json", description = "Print JSON instead of text.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+      Map<String, Object> t = AuditTrace.trace(AuditTrace.index(in), id);
+      if (!(Boolean) t.get("found")) {
+        System.out.println("audit trace: no record " + id + " in " + in);
+        return 1;
+      }
+      System.out.print(json ? Json.pretty(t) + "\n" : AuditTrace.text(t));
+      return 0;
+    }
+  }
+}
