@@ -20,13 +20,14 @@ import picocli.CommandLine.Parameters;
 @Command(
     name = "audit",
     mixinStandardHelpOptions = true,
-    subcommands = {AuditCommand.Trace.class},
+    subcommands = {AuditCommand.Trace.class, AuditCommand.Find.class, AuditCommand.Verify.class},
     description = {
       "Audit datasets (instructflow output folders, or any input import reads): composition by origin dataset, "
           + "license, generator model, step and language; each record's effective terms (its licenses and the terms of "
           + "every model that wrote it) checked against --intended-use, with the conflicting rows listed.",
       "Writes REPORT/data/ (one audit line per record, in input order), REPORT/audit.json and REPORT/run-summary.json.",
-      "audit trace ID: a record's chain back to its roots."
+      "audit trace ID: a record's chain back to its roots. audit find TEXT: the records most like a text, with their "
+          + "origins. audit verify --in DIR: the output against its MANIFEST.json."
     })
 public final class AuditCommand implements Callable<Integer> {
   @Mixin RunOptions run;
@@ -57,6 +58,61 @@ public final class AuditCommand implements Callable<Integer> {
       throw new Main.UsageException(e.getMessage());
     }
     return RunReport.exitCode(AuditPipeline.run(c, System.out));
+  }
+
+  /** {@code audit find TEXT}. */
+  @Command(name = "find", mixinStandardHelpOptions = true,
+      description = "The records most similar to a text (Lucene BM25 over kept and filtered records of --in), with their origins.")
+  static final class Find implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "TEXT", description = "The text to look for.")
+    String text;
+
+    @Option(names = "--in", split = ",", required = true, paramLabel = "DIR", description = "Output folders to look in.")
+    List<String> in = new ArrayList<>();
+
+    @Option(names = "--top", defaultValue = "5", paramLabel = "K", description = "Records to show. Default: ${DEFAULT-VALUE}.")
+    int top;
+
+    @Option(names = "--json", description = "Print JSON instead of text.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+      List<Map<String, Object>> hits = io.instructflow.pipelines.audit.AuditFind.find(AuditTrace.index(in), text, top);
+      if (json) {
+        System.out.println(Json.pretty(hits));
+      } else {
+        for (Map<String, Object> h : hits) {
+          System.out.printf(java.util.Locale.ROOT, "%6.2f  %s  %s  dataset %s, license %s, steps %s%n        \"%s\"%n",
+              (Double) h.get("score"), h.get("id"), h.get("location"), h.get("dataset"), h.get("license"), h.get("steps"),
+              h.get("text"));
+        }
+      }
+      return hits.isEmpty() ? 1 : 0;
+    }
+  }
+
+  /** {@code audit verify}. */
+  @Command(name = "verify", mixinStandardHelpOptions = true,
+      description = "Check an output against its MANIFEST.json (changed, missing and unexpected files) and every record's "
+          + "provenance. Exit status 0 when all holds, 1 otherwise.")
+  static final class Verify implements Callable<Integer> {
+    @Option(names = "--in", required = true, paramLabel = "DIR", description = "The output folder.")
+    String in;
+
+    @Override
+    public Integer call() throws Exception {
+      io.instructflow.pipelines.runtime.Manifest.Check c = io.instructflow.pipelines.runtime.Manifest.verify(
+          new io.instructflow.pipelines.io.OutputLayout(in));
+      System.out.printf(java.util.Locale.ROOT, "audit verify %s: %d files in the manifest, %,d records checked%n", in, c.files(),
+          c.rows());
+      c.changed().forEach(x -> System.out.println("  changed:    " + x));
+      c.missing().forEach(x -> System.out.println("  missing:    " + x));
+      c.unexpected().forEach(x -> System.out.println("  unexpected: " + x));
+      c.incomplete().forEach(x -> System.out.println("  incomplete provenance: " + x));
+      System.out.println(c.ok() ? "  ok" : "  FAILED");
+      return c.ok() ? 0 : 1;
+    }
   }
 
   /** {@code audit trace ID}. */

@@ -3,6 +3,8 @@ package io.instructflow.pipelines.cli;
 import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.CandidateSpec;
 import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.pipelines.audit.AuditPipeline;
+import io.instructflow.pipelines.audit.AuditTerms;
 import io.instructflow.pipelines.blend.BlendPipeline;
 import io.instructflow.pipelines.pairs.PairsPipeline;
 import io.instructflow.pipelines.blend.BlendSpec;
@@ -215,6 +217,13 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     worst = Math.max(worst, blend(data, root, runner, rows, con));
+    con.printf("%ndemo: audit — the blend's rows against commercial use: licenses, model terms, composition%n");
+    RunSummary au = AuditPipeline.run(new AuditPipeline.Config(List.of(root.resolve("blend").toString()),
+        root.resolve("audit").toString(), "commercial", AuditTerms.load(null), runner), con);
+    rows.add(new String[] {"audit (commercial use)", au.status(), String.valueOf(au.counts().read()),
+        String.valueOf(au.counts().kept()), String.valueOf(au.counts().filtered()), String.valueOf(au.counts().rejected()),
+        root.resolve("audit").toString()});
+    worst = Math.max(worst, RunReport.exitCode(au));
 
     con.printf("%n== demo finished in %.1f s on %s ==%n", (System.nanoTime() - t0) / 1e9, runner.describe());
     con.printf(Locale.ROOT, "  %-28s %-8s %9s %9s %9s %9s  %s%n", "stage", "status", "read", "kept", "filtered", "rejected", "output");

@@ -108,6 +108,7 @@ public final class RunReport {
             layout.countBy(OutputLayout.Kind.REJECTS, "reason"), counts.reconciles(), blankLines, inputs, outputs,
             config, Versions.all(), metrics, notes);
     layout.writeFile(OutputLayout.SUMMARY, Json.pretty(s) + "\n");
+    Manifest.write(layout, command);
     return s;
   }
 

@@ -146,4 +146,39 @@ class AuditPipelineTest {
     List<Map<String, Object>> mp = (List<Map<String, Object>>) missing.get("parents");
     assertEquals(false, mp.get(0).get("found"), "a parent outside the inputs is named, not invented");
   }
+
+  @Test
+  void verifyCatchesAlteredMissingAndUnexpectedShardsAndFindNamesTheOrigin(@TempDir Path dir) throws Exception {
+    alpaca(dir.resolve("open.json"), "open", 30);
+    Files.writeString(dir.resolve("spec.json"), "{\"target\": 20, \"seed\": 1, \"shardSize\": 10, \"formats\": [\"jsonl\", "
+        + "\"parquet\"], \"sources\": [{\"path\": \"open.json\", \"license\": \"MIT\", \"weight\": 1}]}");
+    BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(dir.resolve("spec.json")), dir.resolve("mix").toString(), DIRECT),
+        quiet());
+    OutputLayout out = new OutputLayout(dir.resolve("mix").toString());
+    io.instructflow.pipelines.runtime.Manifest.Check ok = io.instructflow.pipelines.runtime.Manifest.verify(out);
+    assertTrue(ok.ok(), ok.toString());
+    assertEquals(20, ok.rows());
+    assertTrue(ok.files() >= 6, "data, filtered, exports, card, spec, plan, summary: " + ok.files());
+
+    Path shard = dir.resolve("mix/export/jsonl/train-00000.jsonl");
+    List<String> lines = Files.readAllLines(shard);
+    lines.set(0, lines.get(0).replace("It is item", "It was item"));
+    Files.write(shard, lines);
+    Files.delete(dir.resolve("mix/export/parquet/train-00000.parquet"));
+    Files.writeString(dir.resolve("mix/data/part-00099.jsonl"), "{}\n");
+    io.instructflow.pipelines.runtime.Manifest.Check bad = io.instructflow.pipelines.runtime.Manifest.verify(out);
+    assertFalse(bad.ok());
+    assertEquals(List.of("export/jsonl/train-00000.jsonl (content differs)"), bad.changed());
+    assertEquals(List.of("export/parquet/train-00000.parquet"), bad.missing());
+    assertEquals(List.of("data/part-00099.jsonl"), bad.unexpected());
+    assertEquals(List.of("part-00099.jsonl:1 (no id)"), bad.incomplete(), "a record without provenance");
+
+    String wanted = Json.mapper().readTree(Files.readAllLines(dir.resolve("mix/data/part-00000.jsonl")).get(3))
+        .path("instruction").asText();
+    List<Map<String, Object>> hits = AuditFind.find(AuditTrace.index(List.of(dir.resolve("mix").toString())), wanted, 3);
+    assertEquals(wanted + " It is item " + wanted.replaceAll("\\D", "") + " of open.",
+        hits.get(0).get("text"), "the best hit is the record itself");
+    assertEquals("open", hits.get(0).get("dataset"));
+    assertTrue(((String) hits.get(0).get("location")).startsWith("open.json#"));
+  }
 }
