@@ -37,8 +37,8 @@ import org.apache.beam.sdk.values.KV;
  * The {@code audit} command: every record of one or more datasets (our outputs, or foreign data) gets a
  * {@link RecordAudit} line in {@code REPORT/data/} (input order), in parallel; the report then counts
  * them into {@value #REPORT}: composition by origin dataset, license, generator model, pipeline step
- * and language, the lineage depth distribution, and the records that conflict with the intended use,
- * by kind of conflict.
+ * (rows that went through it) and language, the lineage depth distribution, and the records that
+ * conflict with the intended use, by kind of conflict; {@link AuditHtml} draws the same as one page.
  */
 public final class AuditPipeline {
   private AuditPipeline() {}
@@ -89,7 +89,10 @@ public final class AuditPipeline {
     RunSummary s = run.finish(100_000, null, null);
     Map<String, Object> report = report(run.layout(), c);
     run.layout().writeFile(REPORT, Json.pretty(report) + "\n");
+    run.layout().writeFile(AuditHtml.FILE, AuditHtml.render(report, c.inputs()));
+    io.instructflow.pipelines.runtime.Manifest.write(run.layout(), "audit");
     print(report, console);
+    console.println("  report: " + run.layout().file(AuditHtml.FILE) + " and " + run.layout().file(REPORT));
     return s;
   }
 
@@ -134,7 +137,9 @@ public final class AuditPipeline {
           dataset.merge(n.path("dataset").asText(), 1L, Long::sum);
           license.merge(join(n.path("licenses")), 1L, Long::sum);
           generator.merge(n.path("generators").isEmpty() ? "(none)" : join(n.path("generators")), 1L, Long::sum);
-          n.path("steps").forEach(s -> step.merge(s.asText(), 1L, Long::sum));
+          java.util.Set<String> seenSteps = new java.util.TreeSet<>();
+          n.path("steps").forEach(x -> seenSteps.add(x.asText()));
+          seenSteps.forEach(x -> step.merge(x, 1L, Long::sum));
           language.merge(n.path("language").asText("und"), 1L, Long::sum);
           depth.merge(String.valueOf(n.path("depth").asInt()), 1L, Long::sum);
           if (!n.path("flags").isEmpty()) {

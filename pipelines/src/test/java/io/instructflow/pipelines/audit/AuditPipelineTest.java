@@ -87,6 +87,8 @@ class AuditPipelineTest {
     assertEquals(30, report.path("flags").path("license_non_commercial: CC-BY-NC-4.0").asInt());
     assertEquals(Json.line(byLicense), Json.line(report.path("composition").path("license")), "composition equals the data");
 
+    checkHtml(dir.resolve("audit").resolve(AuditHtml.FILE), report);
+
     AuditPipeline.run(new AuditPipeline.Config(List.of(dir.resolve("mix").toString()), dir.resolve("research").toString(),
         "research", AuditTerms.load(null), DIRECT), quiet());
     JsonNode research = Json.mapper().readTree(dir.resolve("research").resolve(AuditPipeline.REPORT).toFile());
@@ -180,5 +182,60 @@ class AuditPipelineTest {
         hits.get(0).get("text"), "the best hit is the record itself");
     assertEquals("open", hits.get(0).get("dataset"));
     assertTrue(((String) hits.get(0).get("location")).startsWith("open.json#"));
+  }
+
+  /** The page is well-formed, self-contained, and says what the report says. */
+  static void checkHtml(Path html, JsonNode report) throws Exception {
+    javax.xml.parsers.DocumentBuilderFactory f = javax.xml.parsers.DocumentBuilderFactory.newInstance();
+    f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", false);
+    f.setFeature("http://apache.org/xml/features/nonvalidating/load-external-dtd", false);
+    org.w3c.dom.Document d = f.newDocumentBuilder().parse(html.toFile());
+    assertTrue(d.getElementsByTagName("svg").getLength() >= 7, "five composition charts, a funnel, the depth chart");
+    assertEquals(0, d.getElementsByTagName("script").getLength());
+    assertEquals(0, d.getElementsByTagName("img").getLength() + d.getElementsByTagName("link").getLength(), "nothing fetched");
+    org.w3c.dom.NodeList all = d.getElementsByTagName("*");
+    for (int i = 0; i < all.getLength(); i++) {
+      org.w3c.dom.Element e = (org.w3c.dom.Element) all.item(i);
+      assertTrue(e.getAttribute("src").isEmpty() && e.getAttribute("href").isEmpty(), "no external reference");
+    }
+    String verdict = null;
+    org.w3c.dom.NodeList ps = d.getElementsByTagName("p");
+    for (int i = 0; i < ps.getLength(); i++) {
+      if ("verdict".equals(((org.w3c.dom.Element) ps.item(i)).getAttribute("id"))) {
+        verdict = ps.item(i).getTextContent();
+      }
+    }
+    assertEquals(String.format(java.util.Locale.ROOT, "%,d of %,d rows conflict with commercial use.",
+        report.path("flaggedRows").asLong(), report.path("rows").asLong()), verdict);
+    org.w3c.dom.NodeList tables = d.getElementsByTagName("table");
+    org.w3c.dom.Element flags = (org.w3c.dom.Element) tables.item(0);
+    assertEquals("flags", flags.getAttribute("id"));
+    assertEquals(report.path("flags").size() + 1, flags.getElementsByTagName("tr").getLength());
+  }
+
+  /** With Debian's chromium installed, a real headless browser renders the page (skipped without one). */
+  @Test
+  void aHeadlessBrowserRendersTheReport(@TempDir Path dir) throws Exception {
+    String chromium = java.util.stream.Stream.of("/usr/bin/chromium", "/usr/bin/chromium-browser")
+        .filter(p -> Files.isExecutable(Path.of(p))).findFirst().orElse(null);
+    org.junit.jupiter.api.Assumptions.assumeTrue(chromium != null, "no chromium on this machine");
+    alpaca(dir.resolve("open.json"), "open", 20);
+    Files.writeString(dir.resolve("spec.json"), "{\"target\": 10, \"sources\": [{\"path\": \"open.json\", \"license\": "
+        + "\"CC-BY-NC-4.0\", \"weight\": 1}]}");
+    BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(dir.resolve("spec.json")), dir.resolve("mix").toString(), DIRECT),
+        quiet());
+    AuditPipeline.run(new AuditPipeline.Config(List.of(dir.resolve("mix").toString()), dir.resolve("audit").toString(),
+        "commercial", AuditTerms.load(null), DIRECT), quiet());
+    Path png = dir.resolve("shot.png");
+    Process p = new ProcessBuilder(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400",
+        "--screenshot=" + png, dir.resolve("audit").resolve(AuditHtml.FILE).toUri().toString()).redirectErrorStream(true).start();
+    p.getInputStream().readAllBytes();
+    assertEquals(0, p.waitFor());
+    assertTrue(Files.size(png) > 10_000, "a rendered page");
+    Process dom = new ProcessBuilder(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+        dir.resolve("audit").resolve(AuditHtml.FILE).toUri().toString()).start();
+    String html = new String(dom.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    dom.waitFor();
+    assertTrue(html.contains("10 of 10 rows conflict with commercial use."), html.length() > 300 ? html.substring(0, 300) : html);
   }
 }
