@@ -178,6 +178,14 @@ public final class AuditHtml {
         }
       }
     }
+    Map<String, Object> derived = (Map<String, Object>) report.get("derivedFrom");
+    if (derived != null && ((Number) derived.get("generatedRows")).longValue() > 0) {
+      b.append("<h2>Generated rows by root</h2>\n");
+      Map<String, Long> roots = new LinkedHashMap<>();
+      ((Map<String, Object>) derived.get("rowsByRootDataset")).forEach((k, v) -> roots.put(k, Math.round(((Number) v).doubleValue())));
+      b.append(bars(String.format(Locale.ROOT, "%,d generated rows, each split equally among its parents down to the roots",
+          ((Number) derived.get("generatedRows")).longValue()), roots, 15, "#4f9d69"));
+    }
     b.append("<h2>Lineage depth</h2>\n");
     b.append(bars("Rows by number of derivation steps (0: as imported)", longs(report.get("lineageDepth")), 20, "#7f7f7f"));
     b.append("<h2>Flagged records</h2>\n<table id=\"flagged\"><tr><th>id</th><th>location</th><th>flags</th></tr>\n");

@@ -72,8 +72,22 @@ public final class AuditPipeline {
   /** Runs the audit; returns the summary (the report is beside it). */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
     List<ReadOptions> reads = new ArrayList<>();
+    List<String> empty = new ArrayList<>();
     for (String in : c.inputs()) {
-      reads.add(new ReadOptions(BlendPipeline.readPath(in), null, null, "unknown", 1 << 20));
+      String path = BlendPipeline.readPath(in);
+      java.nio.file.Path p = java.nio.file.Paths.get(path);
+      if (java.nio.file.Files.isDirectory(p) && java.nio.file.Files.exists(p.getParent().resolve(OutputLayout.SUMMARY))) {
+        try (java.util.stream.Stream<java.nio.file.Path> w = java.nio.file.Files.list(p)) {
+          if (w.noneMatch(f -> f.getFileName().toString().endsWith(".jsonl"))) {
+            empty.add(in);
+            continue;
+          }
+        }
+      }
+      reads.add(new ReadOptions(path, null, null, "unknown", 1 << 20));
+    }
+    if (reads.isEmpty()) {
+      throw new IllegalArgumentException("nothing to audit: " + c.inputs() + " hold no records");
     }
     Map<String, Object> cfg = new LinkedHashMap<>();
     cfg.put("inputs", c.inputs());
@@ -81,6 +95,7 @@ public final class AuditPipeline {
     cfg.put("report", c.report());
     cfg.put("runner", c.runner().describe());
     PipelineRun run = PipelineRun.startMany("audit", c.runner(), reads, c.report(), cfg, console);
+    empty.forEach(e -> run.report().note("no records in " + e + " (its data/ is empty)"));
     ReadRecords.Result r = run.readAll();
     run.write(r.examples().apply("Audit", ParDo.of(new AuditFn(c.terms(), c.use())))
         .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(RecordAudit.class))), OutputLayout.Kind.DATA, "Audits");
@@ -176,8 +191,46 @@ public final class AuditPipeline {
     comp.put("language", language);
     out.put("composition", comp);
     out.put("lineageDepth", depth);
+    out.put("derivedFrom", derivedShares(c.inputs()));
     out.put("flaggedRecords", flagged);
     out.put("flaggedRecordsListed", flagged.size() + " of " + flaggedRows + " (all flagged rows are in data/ with their flags)");
+    return out;
+  }
+
+  /**
+   * For the generated rows (those with parents) of the audited outputs: how many rows' worth derives from
+   * each root dataset, each row's weight split equally among its parents down to the roots. Parents are
+   * looked up among the records of the audited outputs (their kept, filtered, round and epoch records);
+   * a root outside them counts under {@code outside the audited inputs}.
+   */
+  static Map<String, Object> derivedShares(List<String> inputs) throws IOException {
+    Map<String, JsonNode> index = AuditTrace.index(inputs);
+    Map<String, Double> byRoot = new TreeMap<>();
+    long generated = 0;
+    for (String in : inputs) {
+      java.nio.file.Path data = java.nio.file.Paths.get(BlendPipeline.readPath(in));
+      if (!java.nio.file.Files.isDirectory(data)) {
+        continue;
+      }
+      try (java.util.stream.Stream<java.nio.file.Path> w = java.nio.file.Files.list(data)) {
+        for (java.nio.file.Path f : w.filter(p -> p.getFileName().toString().endsWith(".jsonl")).sorted().toList()) {
+          for (String line : java.nio.file.Files.readAllLines(f, StandardCharsets.UTF_8)) {
+            JsonNode r = Json.mapper().readTree(line);
+            if (AuditTrace.parents(r).isEmpty()) {
+              continue;
+            }
+            generated++;
+            AuditTrace.rootShares(index, r).forEach((k, v) ->
+                byRoot.merge(k.startsWith("id:") ? "(outside the audited inputs)" : k, v, Double::sum));
+          }
+        }
+      }
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("generatedRows", generated);
+    Map<String, Double> rounded = new TreeMap<>();
+    byRoot.forEach((k, v) -> rounded.put(k, Math.round(v * 100) / 100.0));
+    out.put("rowsByRootDataset", rounded);
     return out;
   }
 

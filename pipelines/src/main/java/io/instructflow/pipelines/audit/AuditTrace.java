@@ -58,7 +58,7 @@ public final class AuditTrace {
   }
 
   /** The parent ids of a record. */
-  static List<String> parents(JsonNode r) {
+  public static List<String> parents(JsonNode r) {
     Set<String> out = new java.util.LinkedHashSet<>();
     for (JsonNode s : r.path("provenance").path("steps")) {
       s.path("parents").forEach(p -> out.add(p.asText()));
@@ -162,5 +162,35 @@ public final class AuditTrace {
       b.append(pad).append("  parent:\n");
       write(b, p, pad + "    ");
     }
+  }
+
+  /**
+   * How much of a record derives from each root: the record's weight (1) is split equally among its
+   * parents, recursively, until records without parents (or parents not in the index, which count as
+   * roots by id). Keys are the roots' datasets ({@code id:<id>} for roots outside the index).
+   */
+  public static Map<String, Double> rootShares(Map<String, JsonNode> index, JsonNode record) {
+    Map<String, Double> out = new java.util.TreeMap<>();
+    share(index, record, 1.0, out, new HashSet<>(), 0);
+    return out;
+  }
+
+  private static void share(Map<String, JsonNode> index, JsonNode r, double w, Map<String, Double> out, Set<String> path,
+      int depth) {
+    List<String> ps = parents(r);
+    String id = r.path("id").asText();
+    if (ps.isEmpty() || depth > 64 || !path.add(id)) {
+      out.merge(r.path("provenance").path("origin").path("dataset").asText("(unknown)"), w, Double::sum);
+      return;
+    }
+    for (String p : ps) {
+      JsonNode pr = index.get(p);
+      if (pr == null) {
+        out.merge("id:" + p, w / ps.size(), Double::sum);
+      } else {
+        share(index, pr, w / ps.size(), out, path, depth + 1);
+      }
+    }
+    path.remove(id);
   }
 }

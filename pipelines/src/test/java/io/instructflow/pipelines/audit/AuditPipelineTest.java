@@ -143,6 +143,13 @@ class AuditPipelineTest {
     String text = AuditTrace.text(t);
     assertTrue(text.contains("evol.evolve: kept  model m.gguf  seed 7"), text);
     assertTrue(text.contains("(root)"));
+    Map<String, com.fasterxml.jackson.databind.JsonNode> both = AuditTrace.index(List.of(dir.resolve("evol").toString(),
+        dir.resolve("seeds").toString()));
+    assertEquals(Map.of("ds", 1.0), AuditTrace.rootShares(both, both.get(child.id())), "all of it derives from the seed");
+    Example twoParents = child.withStep(new Step("evol.evolve", "1", Map.of(), Verdict.KEPT, List.of("0123456789abcdef01234567"),
+        null, null, null, null));
+    assertEquals(Map.of("ds", 0.5, "id:0123456789abcdef01234567", 0.5),
+        AuditTrace.rootShares(both, Json.mapper().readTree(Json.line(twoParents))), "split between its parents");
     Map<String, Object> missing = AuditTrace.trace(AuditTrace.index(List.of(dir.resolve("evol").toString())), child.id());
     @SuppressWarnings("unchecked")
     List<Map<String, Object>> mp = (List<Map<String, Object>>) missing.get("parents");
