@@ -199,13 +199,15 @@ public final class AuditPipeline {
 
   /**
    * For the generated rows (those with parents) of the audited outputs: how many rows' worth derives from
-   * each root dataset, each row's weight split equally among its parents down to the roots. Parents are
+   * each root dataset and from each root record (the 50 largest), each row's weight split equally among
+   * its parents down to the roots. Parents are
    * looked up among the records of the audited outputs (their kept, filtered, round and epoch records);
    * a root outside them counts under {@code outside the audited inputs}.
    */
   static Map<String, Object> derivedShares(List<String> inputs) throws IOException {
     Map<String, JsonNode> index = AuditTrace.index(inputs);
     Map<String, Double> byRoot = new TreeMap<>();
+    Map<String, Double> bySeed = new TreeMap<>();
     long generated = 0;
     for (String in : inputs) {
       java.nio.file.Path data = java.nio.file.Paths.get(BlendPipeline.readPath(in));
@@ -222,6 +224,7 @@ public final class AuditPipeline {
             generated++;
             AuditTrace.rootShares(index, r).forEach((k, v) ->
                 byRoot.merge(k.startsWith("id:") ? "(outside the audited inputs)" : k, v, Double::sum));
+            AuditTrace.rootIdShares(index, r).forEach((k, v) -> bySeed.merge(k, v, Double::sum));
           }
         }
       }
@@ -231,6 +234,20 @@ public final class AuditPipeline {
     Map<String, Double> rounded = new TreeMap<>();
     byRoot.forEach((k, v) -> rounded.put(k, Math.round(v * 100) / 100.0));
     out.put("rowsByRootDataset", rounded);
+    List<Map<String, Object>> seeds = new ArrayList<>();
+    bySeed.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
+        .limit(50).forEach(e -> {
+          Map<String, Object> m = new LinkedHashMap<>();
+          m.put("id", e.getKey());
+          m.put("rows", Math.round(e.getValue() * 100) / 100.0);
+          JsonNode r = index.get(e.getKey());
+          m.put("dataset", r == null ? "(outside the audited inputs)" : r.path("provenance").path("origin").path("dataset").asText());
+          String t = r == null ? "" : r.path("instruction").asText("");
+          m.put("text", t.length() > 100 ? t.substring(0, 100) + "…" : t);
+          seeds.add(m);
+        });
+    out.put("topRoots", seeds);
+    out.put("roots", bySeed.size());
     return out;
   }
 

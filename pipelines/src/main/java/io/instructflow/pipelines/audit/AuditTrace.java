@@ -171,24 +171,31 @@ public final class AuditTrace {
    */
   public static Map<String, Double> rootShares(Map<String, JsonNode> index, JsonNode record) {
     Map<String, Double> out = new java.util.TreeMap<>();
-    share(index, record, 1.0, out, new HashSet<>(), 0);
+    share(index, record, 1.0, out, new HashSet<>(), 0, false);
+    return out;
+  }
+
+  /** Like {@link #rootShares}, by root record id instead of root dataset. */
+  public static Map<String, Double> rootIdShares(Map<String, JsonNode> index, JsonNode record) {
+    Map<String, Double> out = new java.util.TreeMap<>();
+    share(index, record, 1.0, out, new HashSet<>(), 0, true);
     return out;
   }
 
   private static void share(Map<String, JsonNode> index, JsonNode r, double w, Map<String, Double> out, Set<String> path,
-      int depth) {
+      int depth, boolean byId) {
     List<String> ps = parents(r);
     String id = r.path("id").asText();
     if (ps.isEmpty() || depth > 64 || !path.add(id)) {
-      out.merge(r.path("provenance").path("origin").path("dataset").asText("(unknown)"), w, Double::sum);
+      out.merge(byId ? id : r.path("provenance").path("origin").path("dataset").asText("(unknown)"), w, Double::sum);
       return;
     }
     for (String p : ps) {
       JsonNode pr = index.get(p);
       if (pr == null) {
-        out.merge("id:" + p, w / ps.size(), Double::sum);
+        out.merge(byId ? p : "id:" + p, w / ps.size(), Double::sum);
       } else {
-        share(index, pr, w / ps.size(), out, path, depth + 1);
+        share(index, pr, w / ps.size(), out, path, depth + 1, byId);
       }
     }
     path.remove(id);

@@ -146,6 +146,7 @@ class AuditPipelineTest {
     Map<String, com.fasterxml.jackson.databind.JsonNode> both = AuditTrace.index(List.of(dir.resolve("evol").toString(),
         dir.resolve("seeds").toString()));
     assertEquals(Map.of("ds", 1.0), AuditTrace.rootShares(both, both.get(child.id())), "all of it derives from the seed");
+    assertEquals(Map.of(root.id(), 1.0), AuditTrace.rootIdShares(both, both.get(child.id())));
     Example twoParents = child.withStep(new Step("evol.evolve", "1", Map.of(), Verdict.KEPT, List.of("0123456789abcdef01234567"),
         null, null, null, null));
     assertEquals(Map.of("ds", 0.5, "id:0123456789abcdef01234567", 0.5),
