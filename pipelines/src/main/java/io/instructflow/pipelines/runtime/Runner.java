@@ -26,6 +26,22 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
     }
   }
 
+  /** The module openings Spark and Beam need on Java 17, for executors started by a cluster. */
+  public static final String JAVA_OPENS = "--add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED "
+      + "--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED "
+      + "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED";
+
+  /** The jar this class was loaded from, or null when it runs from classes (tests, the IDE). */
+  static String ownJar() {
+    try {
+      java.net.URL u = Runner.class.getProtectionDomain().getCodeSource().getLocation();
+      java.nio.file.Path p = java.nio.file.Paths.get(u.toURI());
+      return p.toString().endsWith(".jar") ? p.toString() : null;
+    } catch (Exception e) {
+      return null;
+    }
+  }
+
   /** The default: SparkRunner on {@code local[*]}. */
   public static Runner defaults() {
     return new Runner("spark", "local[*]");
@@ -55,6 +71,19 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
       System.setProperty("spark.ui.showConsoleProgress", "false");
       System.setProperty("spark.driver.host", System.getProperty("spark.driver.host", "127.0.0.1"));
       System.setProperty("spark.driver.bindAddress", System.getProperty("spark.driver.bindAddress", "127.0.0.1"));
+    }
+    if (!sparkMaster.startsWith("local") && System.getProperty("spark.executor.extraJavaOptions") == null) {
+      // executors on Java 17 need the same module openings as the driver (README, DESIGN §6)
+      System.setProperty("spark.executor.extraJavaOptions", JAVA_OPENS);
+    }
+    if (!sparkMaster.startsWith("local") && System.getProperty("spark.executor.extraClassPath") == null) {
+      // Beam's SerializableCoder deserializes with the JVM's application class loader, which does not see
+      // the jars Spark ships to executors; so the executors load this jar from the same path (same
+      // machine, or a path every node mounts; README)
+      String self = ownJar();
+      if (self != null) {
+        System.setProperty("spark.executor.extraClassPath", self);
+      }
     }
     SparkPipelineOptions o = PipelineOptionsFactory.as(SparkPipelineOptions.class);
     o.setRunner(SparkRunner.class);
