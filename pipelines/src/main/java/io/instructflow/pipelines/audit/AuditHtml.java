@@ -54,27 +54,7 @@ public final class AuditHtml {
   static String bars(String title, Map<String, Long> values, int max, String color) {
     List<Map.Entry<String, Long>> l = new ArrayList<>(values.entrySet());
     l.sort(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()));
-    if (l.size() > max) {
-      l = l.subList(0, max);
-    }
-    long top = l.stream().mapToLong(Map.Entry::getValue).max().orElse(1);
-    int h = 22 * l.size() + 8;
-    StringBuilder b = new StringBuilder();
-    b.append("<figure><figcaption>").append(esc(title)).append("</figcaption>\n");
-    b.append("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"").append(260 + BAR_WIDTH + 90).append("\" height=\"")
-        .append(h).append("\" role=\"img\" aria-label=\"").append(esc(title)).append("\">\n");
-    int y = 4;
-    for (Map.Entry<String, Long> e : l) {
-      int w = (int) Math.max(1, Math.round((double) e.getValue() / top * BAR_WIDTH));
-      String label = e.getKey().length() > 40 ? e.getKey().substring(0, 39) + "…" : e.getKey();
-      b.append(String.format(Locale.ROOT, "<text x=\"254\" y=\"%d\" text-anchor=\"end\">%s</text>", y + 14, esc(label)));
-      b.append(String.format(Locale.ROOT, "<rect x=\"260\" y=\"%d\" width=\"%d\" height=\"16\" fill=\"%s\"><title>%s: %,d</title></rect>",
-          y, w, color, esc(e.getKey()), e.getValue()));
-      b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\">%,d</text>%n", 266 + w, y + 14, e.getValue()));
-      y += 22;
-    }
-    b.append("</svg></figure>\n");
-    return b.toString();
+    return chart(title, l.size() > max ? l.subList(0, max) : l, 40, k -> color);
   }
 
   /** The drop funnel of one output: read, each step's drops by reason, rejects, kept. */
@@ -91,20 +71,25 @@ public final class AuditHtml {
 
   /** Funnel charts keep their order (a funnel reads top-down), so they are drawn without sorting. */
   static String funnelChart(String title, Map<String, Long> f) {
-    long top = f.values().stream().mapToLong(Long::longValue).max().orElse(1);
-    int h = 22 * f.size() + 8;
+    return chart(title, new ArrayList<>(f.entrySet()), 44,
+        k -> k.startsWith("−") ? "#c0504d" : k.equals("kept") ? "#4f9d69" : "#5b7db1");
+  }
+
+  /** The bars of {@code rows} in their order, labels cut to {@code labelMax} characters, each bar coloured by its key. */
+  private static String chart(String title, List<Map.Entry<String, Long>> rows, int labelMax,
+      java.util.function.Function<String, String> color) {
+    long top = Math.max(1, rows.stream().mapToLong(Map.Entry::getValue).max().orElse(1));
     StringBuilder b = new StringBuilder();
     b.append("<figure><figcaption>").append(esc(title)).append("</figcaption>\n");
     b.append("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"").append(260 + BAR_WIDTH + 90).append("\" height=\"")
-        .append(h).append("\" role=\"img\" aria-label=\"").append(esc(title)).append("\">\n");
+        .append(22 * rows.size() + 8).append("\" role=\"img\" aria-label=\"").append(esc(title)).append("\">\n");
     int y = 4;
-    for (Map.Entry<String, Long> e : f.entrySet()) {
-      int w = (int) Math.max(1, Math.round((double) e.getValue() / Math.max(1, top) * BAR_WIDTH));
-      String color = e.getKey().startsWith("−") ? "#c0504d" : e.getKey().equals("kept") ? "#4f9d69" : "#5b7db1";
-      String label = e.getKey().length() > 44 ? e.getKey().substring(0, 43) + "…" : e.getKey();
+    for (Map.Entry<String, Long> e : rows) {
+      int w = (int) Math.max(1, Math.round((double) e.getValue() / top * BAR_WIDTH));
+      String label = e.getKey().length() > labelMax ? e.getKey().substring(0, labelMax - 1) + "…" : e.getKey();
       b.append(String.format(Locale.ROOT, "<text x=\"254\" y=\"%d\" text-anchor=\"end\">%s</text>", y + 14, esc(label)));
       b.append(String.format(Locale.ROOT, "<rect x=\"260\" y=\"%d\" width=\"%d\" height=\"16\" fill=\"%s\"><title>%s: %,d</title></rect>",
-          y, w, color, esc(e.getKey()), e.getValue()));
+          y, w, color.apply(e.getKey()), esc(e.getKey()), e.getValue()));
       b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\">%,d</text>%n", 266 + w, y + 14, e.getValue()));
       y += 22;
     }
