@@ -18,7 +18,7 @@ import java.util.Objects;
  * many DoFn instances the runner makes).
  *
  * @param model path of the GGUF file
- * @param parallel llama.cpp slots
+ * @param parallel sequences decoded at once
  * @param contextPerSlot context tokens per slot, 0 for automatic (see {@link LlamaCppModel.Config})
  * @param threads decoding threads, 0 for one per core
  * @param gpuLayers layers offloaded to a GPU
@@ -27,16 +27,18 @@ import java.util.Objects;
  * @param endpoint for a remote model, the OpenAI-compatible API root ({@code model} is then the served
  *     model name and {@code parallel} the most requests in flight); null for the embedded engine
  * @param apiKeyEnv for a remote model, the environment variable holding the API key, or null
+ * @param batched the embedded engine's {@link LlamaCppModel.Schedule#BATCHED} schedule (faster on a GPU, not
+ *     batch-invariant) instead of the invariant one
  */
 public record ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers,
-    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv) implements Serializable {
+    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv, boolean batched) implements Serializable {
   private static final long serialVersionUID = 1L;
   private static final Map<ModelSpec, LanguageModel> OPEN = new HashMap<>();
 
   public ModelSpec {
     Objects.requireNonNull(model, "model");
     if (endpoint == null) {
-      config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative);
+      config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched);
     } else {
       openAiConfig(endpoint, model, apiKeyEnv, parallel);
     }
@@ -45,12 +47,18 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   /** The embedded engine on a GGUF file. */
   public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
       String cacheDir) {
-    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null);
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, false);
+  }
+
+  /** The embedded engine on a GGUF file, with the batched schedule or not. */
+  public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
+      String cacheDir, boolean batched) {
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, batched);
   }
 
   /** A model behind an OpenAI-compatible endpoint. */
   public static ModelSpec remote(String endpoint, String modelName, String apiKeyEnv, int concurrency, String cacheDir) {
-    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv);
+    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv, false);
   }
 
   /** Whether the model is remote. */
@@ -63,14 +71,15 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   }
 
   private static LlamaCppModel.Config config(String model, int parallel, int contextPerSlot, int threads,
-      int gpuLayers, boolean verboseNative) {
+      int gpuLayers, boolean verboseNative, boolean batched) {
     return LlamaCppModel.Config.of(Paths.get(model)).withParallel(parallel).withContextPerSlot(contextPerSlot)
-        .withThreads(threads).withGpuLayers(gpuLayers).withVerboseNative(verboseNative);
+        .withThreads(threads).withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
+        .withSchedule(batched ? LlamaCppModel.Schedule.BATCHED : LlamaCppModel.Schedule.INVARIANT);
   }
 
   /** The llama.cpp configuration. */
   public LlamaCppModel.Config llamaConfig() {
-    return config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative);
+    return config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched);
   }
 
   /**
@@ -129,6 +138,7 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
       return m;
     }
     m.put("parallel", parallel);
+    m.put("schedule", batched ? "batched" : "invariant");
     m.put("contextPerSlot", contextPerSlot);
     m.put("threads", threads);
     m.put("gpuLayers", gpuLayers);

@@ -1,10 +1,8 @@
 package io.instructflow.inference.llama;
 
-import de.kherud.llama.InferenceParameters;
-import de.kherud.llama.LlamaModel;
-import de.kherud.llama.ModelParameters;
-import de.kherud.llama.Pair;
-import de.kherud.llama.args.LogFormat;
+import com.sun.jna.Memory;
+import com.sun.jna.Native;
+import com.sun.jna.Pointer;
 import io.instructflow.inference.Completion;
 import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;
@@ -13,73 +11,93 @@ import io.instructflow.inference.GenerationResult.ErrorKind;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelFiles;
+import io.instructflow.inference.SamplingParams;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.function.BiConsumer;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * llama.cpp in-process (through {@code de.kherud:llama}), for GGUF models.
+ * llama.cpp in-process, for GGUF models, through our own binding of its C API ({@link LlamaApi}) and
+ * our own decode loop.
  *
- * <p>Batching is llama.cpp's continuous batching: the model is loaded with {@code parallel} slots, each
- * with its own share of the context, and every completion in flight occupies one slot; llama.cpp
- * decodes the tokens of all busy slots together, and a slot that finishes takes the next waiting
- * completion at once. Requests from every caller in the JVM (DoFn instances, server threads) share the
- * slots. At most {@code parallel + queue} completions are submitted at a time; further callers block
- * until one finishes, so memory stays bounded whatever the input size.
+ * <p>One model per configuration per JVM ({@link #shared}); its weights are loaded once and shared by
+ * every context. Completions run on {@code parallel} sequences, scheduled one of two ways
+ * ({@link Schedule}):
+ * <ul>
+ *   <li>{@link Schedule#INVARIANT} (the default): {@code parallel} contexts, each decoding one
+ *       sequence at a time on its own thread. Every completion is computed exactly as if it were alone
+ *       (same prompt chunks, same one-token steps), so its text at temperature 0, and with a seed, is a
+ *       function of the request only: the same for any {@code parallel}, batch, runner or arrival
+ *       order (tested). On a CPU the contexts' threads share the cores.
+ *   <li>{@link Schedule#BATCHED}: one context holding {@code parallel} sequences; each
+ *       {@code llama_decode} call carries the next token of every running sequence plus prompt chunks
+ *       of newly admitted ones (continuous batching). This is what makes a GPU busy, but llama.cpp's
+ *       kernels depend on the batch's size and make-up, which depends on timing: outputs are
+ *       reproducible at {@code parallel = 1} only.
+ * </ul>
+ * Requests from every caller (DoFn instances, server threads) share the sequences. At most
+ * {@code parallel + queue} completions are admitted at a time; further callers block until one
+ * finishes, so memory stays bounded whatever the input size.
  *
- * <p>One instance per model configuration per JVM ({@link #shared}): loading is expensive, and the
- * binding's {@code close()} does not release the native context (measured), so models stay loaded
- * until the JVM exits. The binding also leaves a non-daemon native thread: programs using this class
- * must end with {@code System.exit}.
- *
- * <p>The binding returns a completion's text only. Its token count is taken by tokenizing prompt plus
- * completion and subtracting the prompt's tokens (exact unless the tokenizer merges across the
- * boundary), and the finish reason is {@code length} when that count reaches {@code maxTokens}, else
- * {@code stop}. Prompt caching between requests is off, so a completion does not depend on what a
- * slot served before.
- *
- * <p>Reproducibility: with one slot every request is decoded alone, so its text is a function of the
- * request only (whatever the order, batching, thread count of callers or runner; tested). With several
- * slots it is not: llama.cpp's arithmetic is not batch-invariant, so which other requests share a
- * decode step (which depends on timing) changes floating-point rounding, and on a near tie the next
- * token. Measured on stories260K, 32 greedy requests of 256 tokens: 1 or 2 of 32 outputs differed
- * between two 16-slot runs, and from one-at-a-time decoding. Hence one slot is the default.
+ * <p>Token counts and finish reasons are exact: {@code length} when {@code maxTokens} tokens were
+ * produced, {@code stop} on an end-of-generation token or a stop string (the text is cut before the
+ * stop string). A prompt that with {@code maxTokens} does not fit a sequence's context is rejected,
+ * never silently truncated. Chat requests use the model's own template
+ * ({@code tokenizer.chat_template}) through {@code llama_chat_apply_template}, which recognizes the
+ * common template families (ChatML, Llama 2/3, Mistral, Gemma, Phi, Qwen, DeepSeek and more) by their
+ * markers; a model without a template, or with one llama.cpp does not recognize, gets a clear
+ * {@code NO_CHAT_TEMPLATE} failure.
  */
 public final class LlamaCppModel implements LanguageModel {
   private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
   private static final Map<Config, LlamaCppModel> SHARED = new HashMap<>();
-  private static volatile boolean loggerSet;
+  /** Tokens per {@code llama_decode} call at most (prompt chunks plus one token per running sequence). */
+  static final int BATCH = 512;
+
+  /** How completions are spread over llama.cpp contexts (see the class comment). */
+  public enum Schedule {
+    /** One sequence per context, {@code parallel} contexts: outputs independent of batching. */
+    INVARIANT,
+    /** One context, {@code parallel} sequences decoded together: fastest on a GPU, not batch-invariant. */
+    BATCHED
+  }
 
   /**
    * How to load a model.
    *
    * @param model the GGUF file
-   * @param parallel slots (completions decoded together), 1 to 256
-   * @param contextPerSlot context tokens per slot (prompt plus completion); 0 picks
+   * @param parallel sequences decoded at once, 1 to 256
+   * @param contextPerSlot context tokens per sequence (prompt plus completion); 0 picks
    *     min(the model's training context, {@value #DEFAULT_CONTEXT_PER_SLOT})
-   * @param threads CPU threads for decoding; 0 means one per available core
-   * @param gpuLayers layers to offload to the GPU (0 = CPU only; needs a CUDA build of the native library)
-   * @param queue completions that may wait for a slot beyond those decoding
+   * @param threads CPU threads in all; 0 means one per available core. With {@link Schedule#INVARIANT}
+   *     each context gets {@code max(1, threads / parallel)}
+   * @param gpuLayers layers to offload to the GPU (0 = CPU only; needs a CUDA build, see {@link NativeLibs})
+   * @param queue completions that may wait for a sequence beyond those decoding
    * @param verboseNative pass llama.cpp's own log through (to stderr) instead of silencing it
+   * @param schedule how sequences map to contexts
    */
   public record Config(Path model, int parallel, int contextPerSlot, int threads, int gpuLayers, int queue,
-      boolean verboseNative) {
+      boolean verboseNative, Schedule schedule) {
     public Config {
       Objects.requireNonNull(model, "model");
+      Objects.requireNonNull(schedule, "schedule");
       model = model.toAbsolutePath().normalize();
       if (parallel < 1 || parallel > 256) {
         throw new IllegalArgumentException("parallel must be in [1, 256], got " + parallel);
@@ -92,42 +110,49 @@ public final class LlamaCppModel implements LanguageModel {
       }
     }
 
-    /** Defaults: one slot (reproducible, see the class comment), automatic context, one thread per core, CPU only. */
+    /** Defaults: one sequence, automatic context, one thread per core, CPU only, invariant schedule. */
     public static Config of(Path model) {
-      return new Config(model, 1, 0, 0, 0, 16, false);
+      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT);
     }
 
     public Config withParallel(int p) {
-      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative);
+      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule);
     }
 
     public Config withContextPerSlot(int c) {
-      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative);
+      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative, schedule);
     }
 
     public Config withThreads(int t) {
-      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative);
+      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative, schedule);
     }
 
     public Config withGpuLayers(int g) {
-      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative);
+      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative, schedule);
     }
 
     public Config withVerboseNative(boolean v) {
-      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v);
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v, schedule);
+    }
+
+    public Config withSchedule(Schedule s) {
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, s);
     }
   }
 
-  /** Context per slot when neither the config nor a smaller training context says otherwise. */
+  /** Context per sequence when neither the config nor a smaller training context says otherwise. */
   public static final int DEFAULT_CONTEXT_PER_SLOT = 2048;
 
   private final Config config;
   private final GgufMetadata metadata;
   private final ModelRef ref;
   private final int contextPerSlot;
-  private final LlamaModel model;
-  private final ExecutorService workers;
+  private final LlamaApi api;
+  private final Pointer model;
+  private final Pointer vocab;
+  private final BlockingQueue<Job> pending = new LinkedBlockingQueue<>();
   private final Semaphore admission;
+  private final int threadsPerContext;
 
   private LlamaCppModel(Config config) throws InvalidModelException {
     this.config = config;
@@ -137,42 +162,41 @@ public final class LlamaCppModel implements LanguageModel {
         : (int) Math.min(trained, DEFAULT_CONTEXT_PER_SLOT);
     this.ref = new ModelRef(config.model().getFileName().toString(), ModelFiles.sha256(config.model()), "llama.cpp");
     int threads = config.threads() > 0 ? config.threads() : Runtime.getRuntime().availableProcessors();
-    silenceNativeLog(config.verboseNative());
-    ModelParameters p = new ModelParameters()
-        .setModel(config.model().toString())
-        .setParallel(config.parallel())
-        .setCtxSize(contextPerSlot * config.parallel())
-        .setThreads(threads)
-        .setThreadsBatch(threads)
-        .enableJinja();
-    // flash attention skips the KV cells of other slots instead of multiplying them by a mask: on the
-    // test model it raised 16-slot throughput from 1,700 to 3,450 tokens/s and made fewer greedy
-    // outputs differ from one-at-a-time decoding (2 of 32 instead of 4)
-    p.enableFlashAttn();
-    if (config.gpuLayers() > 0) {
-      // only when asked: the flag alone makes a CPU-only build print warnings
-      p.setGpuLayers(config.gpuLayers());
+    boolean invariant = config.schedule() == Schedule.INVARIANT;
+    int contexts = invariant ? config.parallel() : 1;
+    int seqsPerContext = invariant ? 1 : config.parallel();
+    this.threadsPerContext = invariant ? Math.max(1, threads / config.parallel()) : threads;
+    try {
+      this.api = NativeLibs.api(config.verboseNative());
+    } catch (RuntimeException | UnsatisfiedLinkError e) {
+      throw new InvalidModelException("cannot load llama.cpp's native libraries: " + e.getMessage());
     }
-    if (!config.verboseNative()) {
-      p.disableLog();
+    if (config.gpuLayers() > 0 && !api.llama_supports_gpu_offload()) {
+      throw new InvalidModelException("--gpu-layers " + config.gpuLayers() + " needs a GPU build of llama.cpp, and "
+          + NativeLibs.dir() + " is CPU-only: build one with bin/build-llama --cuda and name its folder with "
+          + NativeLibs.ENV + " (README, GPU nodes)");
     }
     long t0 = System.nanoTime();
-    try {
-      this.model = new LlamaModel(p);
-    } catch (RuntimeException | UnsatisfiedLinkError e) {
-      // the binding's LlamaException is not public
-      throw new InvalidModelException("llama.cpp could not load " + config.model() + ": " + e.getMessage());
+    LlamaApi.ModelParams mp = api.llama_model_default_params();
+    mp.n_gpu_layers = config.gpuLayers();
+    this.model = api.llama_model_load_from_file(config.model().toString(), mp);
+    if (model == null) {
+      throw new InvalidModelException("llama.cpp could not load " + config.model()
+          + " (run with --verbose-native to see why)");
     }
-    LOG.info("loaded {} ({}, {} tensors) in {} ms: {} slots x {} context tokens, {} threads, {} GPU layers",
-        ref.id(), metadata.architecture().orElse("unknown architecture"), metadata.tensorCount(),
-        (System.nanoTime() - t0) / 1_000_000, config.parallel(), contextPerSlot, threads, config.gpuLayers());
-    AtomicInteger n = new AtomicInteger();
-    this.workers = Executors.newFixedThreadPool(config.parallel(), r -> {
-      Thread t = new Thread(r, "llama-slot-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.vocab = api.llama_model_get_vocab(model);
     this.admission = new Semaphore(config.parallel() + config.queue());
+    for (int i = 0; i < contexts; i++) {
+      Worker w = new Worker(i, seqsPerContext);
+      Thread t = new Thread(w, "llama-context-" + i);
+      t.setDaemon(true);
+      t.start();
+    }
+    LOG.info("loaded {} ({}, {} tensors) in {} ms: {} schedule, {} context(s) x {} sequence(s) x {} tokens, "
+            + "{} thread(s) per context, {} GPU layers",
+        ref.id(), metadata.architecture().orElse("unknown architecture"), metadata.tensorCount(),
+        (System.nanoTime() - t0) / 1_000_000, config.schedule().name().toLowerCase(), contexts, seqsPerContext,
+        contextPerSlot, threadsPerContext, config.gpuLayers());
   }
 
   /**
@@ -191,20 +215,14 @@ public final class LlamaCppModel implements LanguageModel {
     }
   }
 
-  private static void silenceNativeLog(boolean verbose) {
-    if (!verbose && !loggerSet) {
-      synchronized (SHARED) {
-        if (!loggerSet) {
-          LlamaModel.setLogger(LogFormat.TEXT, (level, msg) -> {});
-          loggerSet = true;
-        }
-      }
-    }
-  }
-
   @Override
   public ModelRef ref() {
     return ref;
+  }
+
+  /** The configuration it was loaded with. */
+  public Config config() {
+    return config;
   }
 
   /** The GGUF metadata of the loaded file. */
@@ -212,31 +230,60 @@ public final class LlamaCppModel implements LanguageModel {
     return metadata;
   }
 
-  /** Context tokens per slot. */
+  /** Context tokens per sequence. */
   public int contextPerSlot() {
     return contextPerSlot;
   }
 
+  /** CPU threads each context decodes with. */
+  public int threadsPerContext() {
+    return threadsPerContext;
+  }
+
   /** Tokens of a text, as the model's tokenizer splits it (no BOS). */
   public int countTokens(String text) {
-    return model.encode(text).length;
+    return tokenize(text, false).length;
+  }
+
+  /** The text's tokens; {@code addSpecial} adds BOS (and EOS) where the model's vocabulary asks for them. */
+  int[] tokenize(String text, boolean addSpecial) {
+    byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+    int[] buf = new int[utf8.length + 8];
+    int n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, true);
+    if (n < 0) {
+      buf = new int[-n];
+      n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, true);
+    }
+    if (n < 0) {
+      throw new IllegalStateException("llama_tokenize failed (" + n + ")");
+    }
+    return Arrays.copyOf(buf, n);
+  }
+
+  private byte[] piece(int token, byte[] buf) {
+    int n = api.llama_token_to_piece(vocab, token, buf, buf.length, 0, false);
+    if (n < 0) {
+      buf = new byte[-n];
+      n = api.llama_token_to_piece(vocab, token, buf, buf.length, 0, false);
+    }
+    return Arrays.copyOf(buf, Math.max(0, n));
   }
 
   @Override
   public List<GenerationResult> generate(List<GenerationRequest> batch) {
-    return generate(batch, (i, r) -> {});
+    return generate(batch, (i, r) -> { });
   }
 
   @Override
   public List<GenerationResult> generate(List<GenerationRequest> batch, BiConsumer<Integer, GenerationResult> whenDone) {
-    // render and check every request first, then submit all their completions; each request's result
-    // is assembled (and reported) by whichever of its completions finishes last
+    // render, tokenize and check every request first, then queue all their completions; each request's
+    // result is assembled (and reported) by whichever of its completions finishes last
     List<Prepared> prepared = new ArrayList<>(batch.size());
     for (GenerationRequest r : batch) {
       prepared.add(prepare(r));
     }
     GenerationResult[] results = new GenerationResult[batch.size()];
-    List<Future<?>> futures = new ArrayList<>();
+    List<CompletableFuture<Completion>> all = new ArrayList<>();
     try {
       for (int k = 0; k < prepared.size(); k++) {
         Prepared p = prepared.get(k);
@@ -252,39 +299,46 @@ public final class LlamaCppModel implements LanguageModel {
         final int index = k;
         for (int i = 0; i < n; i++) {
           final int choice = i;
-          admission.acquire();
+          Pointer sampler;
           try {
-            futures.add(workers.submit(() -> {
-              try {
-                choices[choice] = complete(p.rendered, p.promptTokens - 1, p.request, p.request.seed() + choice);
-              } catch (RuntimeException e) {
-                synchronized (error) {
-                  error[0] = String.valueOf(e.getMessage());
-                }
-              } finally {
-                admission.release();
-              }
-              if (remaining.decrementAndGet() == 0) {
-                GenerationResult r;
-                synchronized (error) {
-                  r = error[0] == null ? GenerationResult.ok(p.request.id(), p.rendered, p.promptTokens, List.of(choices))
-                      : GenerationResult.failed(p.request.id(), p.rendered, ErrorKind.REJECTED, "llama.cpp: " + error[0]);
-                }
-                results[index] = r;
-                whenDone.accept(index, r);
-              }
-            }));
-          } catch (RuntimeException e) {
-            admission.release();
-            throw e;
+            sampler = sampler(p.request.params(), p.request.seed() + choice);
+          } catch (IllegalArgumentException e) {
+            error[0] = e.getMessage();
+            sampler = null;
           }
+          CompletableFuture<Completion> f = new CompletableFuture<>();
+          // wait for the dependent stage, which ends after the request's result is recorded
+          all.add(f.whenComplete((c, e) -> {
+            synchronized (error) {
+              if (e != null && error[0] == null) {
+                error[0] = String.valueOf(e.getMessage());
+              }
+              choices[choice] = c;
+            }
+            if (remaining.decrementAndGet() == 0) {
+              GenerationResult r;
+              synchronized (error) {
+                r = error[0] == null
+                    ? GenerationResult.ok(p.request.id(), p.rendered, p.prompt.length, List.of(choices))
+                    : GenerationResult.failed(p.request.id(), p.rendered, ErrorKind.REJECTED, "llama.cpp: " + error[0]);
+              }
+              results[index] = r;
+              whenDone.accept(index, r);
+            }
+          }));
+          if (sampler == null) {
+            f.completeExceptionally(new IllegalArgumentException(error[0]));
+            continue;
+          }
+          admission.acquire();
+          pending.put(new Job(p.prompt, p.request.params(), sampler, f));
         }
       }
-      for (Future<?> f : futures) {
+      for (CompletableFuture<Completion> f : all) {
         try {
           f.get();
         } catch (ExecutionException e) {
-          throw new IllegalStateException("generation worker failed", e.getCause());
+          // recorded in the request's result
         }
       }
       return List.of(results);
@@ -294,76 +348,303 @@ public final class LlamaCppModel implements LanguageModel {
     }
   }
 
-  private record Prepared(GenerationRequest request, String rendered, int promptTokens, GenerationResult failure) {}
+  private record Prepared(GenerationRequest request, String rendered, int[] prompt, GenerationResult failure) {}
 
   private Prepared prepare(GenerationRequest r) {
     String rendered;
     if (r.isChat()) {
       if (metadata.chatTemplate().isEmpty()) {
-        return new Prepared(r, null, 0, GenerationResult.failed(r.id(), null, ErrorKind.NO_CHAT_TEMPLATE,
+        return new Prepared(r, null, null, GenerationResult.failed(r.id(), null, ErrorKind.NO_CHAT_TEMPLATE,
             "model " + ref.id() + " has no chat template (no tokenizer.chat_template in the GGUF file): "
                 + "send text prompts, or use a model with a chat template"));
       }
       try {
         rendered = render(r.messages());
       } catch (RuntimeException e) {
-        return new Prepared(r, null, 0, GenerationResult.failed(r.id(), null, ErrorKind.NO_CHAT_TEMPLATE,
+        return new Prepared(r, null, null, GenerationResult.failed(r.id(), null, ErrorKind.NO_CHAT_TEMPLATE,
             "cannot apply the chat template of " + ref.id() + ": " + e.getMessage()));
       }
     } else {
       rendered = r.prompt();
     }
-    // one more token for the BOS llama.cpp adds in front of the prompt
-    int promptTokens = countTokens(rendered) + 1;
-    int need = promptTokens + r.params().maxTokens();
+    int[] prompt = tokenize(rendered, true);
+    int need = prompt.length + r.params().maxTokens();
     if (need > contextPerSlot) {
-      return new Prepared(r, rendered, promptTokens, GenerationResult.failed(r.id(), rendered, ErrorKind.PROMPT_TOO_LONG,
-          "prompt of " + promptTokens + " tokens plus max_tokens " + r.params().maxTokens() + " exceeds the "
-              + contextPerSlot + "-token context of a slot"));
+      return new Prepared(r, rendered, prompt, GenerationResult.failed(r.id(), rendered, ErrorKind.PROMPT_TOO_LONG,
+          "prompt of " + prompt.length + " tokens plus max_tokens " + r.params().maxTokens() + " exceeds the "
+              + contextPerSlot + "-token context of a sequence"));
     }
-    return new Prepared(r, rendered, promptTokens, null);
+    if (prompt.length == 0) {
+      return new Prepared(r, rendered, prompt, GenerationResult.failed(r.id(), rendered, ErrorKind.REJECTED,
+          "empty prompt (no tokens, and the model adds no BOS)"));
+    }
+    return new Prepared(r, rendered, prompt, null);
   }
 
-  /** The messages through the model's own chat template, with the generation prompt appended. */
-  private String render(List<Message> messages) {
-    String system = null;
-    List<Pair<String, String>> turns = new ArrayList<>();
+  /** The messages through the model's own chat template, with the assistant's turn opened. */
+  String render(List<Message> messages) {
     for (int i = 0; i < messages.size(); i++) {
-      Message m = messages.get(i);
-      if (m.role().equals("system") && i == 0) {
-        system = m.content();
-      } else if (m.role().equals("user") || m.role().equals("assistant")) {
-        turns.add(new Pair<>(m.role(), m.content()));
-      } else {
-        throw new IllegalArgumentException("role '" + m.role() + "' at turn " + i
+      String role = messages.get(i).role();
+      if (!(role.equals("user") || role.equals("assistant") || (role.equals("system") && i == 0))) {
+        throw new IllegalArgumentException("role '" + role + "' at turn " + i
             + " is not supported by the llama.cpp backend (system first, then user and assistant)");
       }
     }
-    return model.applyTemplate(new InferenceParameters("").setMessages(system, turns));
+    List<Memory> keep = new ArrayList<>();
+    Memory chat = new Memory((long) Native.POINTER_SIZE * 2 * messages.size());
+    long chars = 0;
+    for (int i = 0; i < messages.size(); i++) {
+      Memory role = utf8(messages.get(i).role());
+      Memory content = utf8(messages.get(i).content());
+      keep.add(role);
+      keep.add(content);
+      chat.setPointer((long) Native.POINTER_SIZE * 2 * i, role);
+      chat.setPointer((long) Native.POINTER_SIZE * (2 * i + 1), content);
+      chars += content.size();
+    }
+    String template = metadata.chatTemplate().orElseThrow();
+    byte[] buf = new byte[(int) Math.min(Integer.MAX_VALUE - 16, 2 * chars + 1024)];
+    int n = api.llama_chat_apply_template(template, chat, messages.size(), true, buf, buf.length);
+    if (n > buf.length) {
+      buf = new byte[n];
+      n = api.llama_chat_apply_template(template, chat, messages.size(), true, buf, buf.length);
+    }
+    if (n < 0) {
+      throw new IllegalArgumentException("llama.cpp does not recognize this model's chat template (it supports the "
+          + "common families by their markers, not arbitrary Jinja)");
+    }
+    keep.clear();
+    return new String(buf, 0, n, StandardCharsets.UTF_8);
   }
 
-  /** One completion; {@code promptTokens} is the prompt's token count without BOS (from {@link #prepare}). */
-  private Completion complete(String prompt, int promptTokens, GenerationRequest r, long seed) {
-    InferenceParameters ip = new InferenceParameters(prompt)
-        .setNPredict(r.params().maxTokens())
-        .setTemperature((float) r.params().temperature())
-        .setTopP((float) r.params().topP())
-        .setTopK(r.params().topK())
-        .setSeed((int) seed)
-        .setCachePrompt(false);
-    if (!r.params().stop().isEmpty()) {
-      ip.setStopStrings(r.params().stop().toArray(new String[0]));
+  private static Memory utf8(String s) {
+    byte[] b = s.getBytes(StandardCharsets.UTF_8);
+    Memory m = new Memory(b.length + 1L);
+    m.write(0, b, 0, b.length);
+    m.setByte(b.length, (byte) 0);
+    return m;
+  }
+
+  /** A sampler chain for one completion: grammar first, then greedy, or top-k, top-p, temperature and a seeded draw. */
+  private Pointer sampler(SamplingParams p, long seed) {
+    Pointer chain = api.llama_sampler_chain_init(api.llama_sampler_chain_default_params());
+    if (p.grammar() != null) {
+      Pointer g = api.llama_sampler_init_grammar(vocab, p.grammar(), "root");
+      if (g == null) {
+        api.llama_sampler_free(chain);
+        throw new IllegalArgumentException("the GBNF grammar does not parse (or has no 'root' rule)");
+      }
+      api.llama_sampler_chain_add(chain, g);
     }
-    if (r.params().grammar() != null) {
-      ip.setGrammar(r.params().grammar());
+    if (p.greedy()) {
+      api.llama_sampler_chain_add(chain, api.llama_sampler_init_greedy());
+    } else {
+      if (p.topK() > 0) {
+        api.llama_sampler_chain_add(chain, api.llama_sampler_init_top_k(p.topK()));
+      }
+      if (p.topP() < 1) {
+        api.llama_sampler_chain_add(chain, api.llama_sampler_init_top_p((float) p.topP(), 1));
+      }
+      api.llama_sampler_chain_add(chain, api.llama_sampler_init_temp((float) p.temperature()));
+      // llama.cpp's seed is 32 bits; 0xFFFFFFFF would mean "random", which our derived seeds avoid
+      int s = (int) (seed ^ (seed >>> 32));
+      api.llama_sampler_chain_add(chain, api.llama_sampler_init_dist(s == -1 ? 0 : s));
     }
-    // non-streaming: with streaming, every token wakes every thread waiting on the binding's result
-    // queue (measured on the test model, 1 decoding thread: 16 streaming slots gave 301 tokens/s, 8
-    // non-streaming slots 2,785). The binding returns no token count, so the completion's tokens are
-    // counted by tokenizing prompt + completion and subtracting the prompt's
-    String out = model.complete(ip);
-    int tokens = model.encode(prompt + out).length - promptTokens;
-    FinishReason reason = tokens >= r.params().maxTokens() ? FinishReason.LENGTH : FinishReason.STOP;
-    return new Completion(out, reason, Math.max(0, Math.min(tokens, r.params().maxTokens())));
+    return chain;
+  }
+
+  /** One completion to decode. */
+  private static final class Job {
+    final int[] prompt;
+    final SamplingParams params;
+    final Pointer sampler;
+    final CompletableFuture<Completion> done;
+    int seq = -1;
+    int fed;
+    int last;
+    int out = -1;
+    int generated;
+    final ByteArrayOutputStream text = new ByteArrayOutputStream();
+
+    Job(int[] prompt, SamplingParams params, Pointer sampler, CompletableFuture<Completion> done) {
+      this.prompt = prompt;
+      this.params = params;
+      this.sampler = sampler;
+      this.done = done;
+    }
+  }
+
+  /** One llama.cpp context and the thread that drives it: admits jobs, batches, decodes, samples. */
+  private final class Worker implements Runnable {
+    private final int id;
+    private final int seqs;
+    private Pointer ctx;
+    private Pointer memory;
+    private final Memory tokens = new Memory(4L * BATCH);
+    private final Memory pos = new Memory(4L * BATCH);
+    private final Memory nSeq = new Memory(4L * BATCH);
+    private final Memory seqIds = new Memory(4L * BATCH);
+    private final Memory seqPtrs = new Memory((long) Native.POINTER_SIZE * BATCH);
+    private final Memory logits = new Memory(BATCH);
+    private final LlamaApi.Batch batch = new LlamaApi.Batch();
+    private final byte[] pieceBuf = new byte[256];
+
+    Worker(int id, int seqs) {
+      this.id = id;
+      this.seqs = seqs;
+      LlamaApi.ContextParams cp = api.llama_context_default_params();
+      cp.n_ctx = contextPerSlot * seqs;
+      cp.n_seq_max = seqs;
+      cp.n_batch = BATCH;
+      cp.n_ubatch = BATCH;
+      cp.n_threads = threadsPerContext;
+      cp.n_threads_batch = threadsPerContext;
+      cp.flash_attn_type = LlamaApi.FLASH_ATTN_AUTO;
+      cp.no_perf = 1;
+      // one KV stream per sequence: a sequence's attention never spans another's cells
+      cp.kv_unified = (byte) (seqs == 1 ? 1 : 0);
+      this.ctx = api.llama_init_from_model(model, cp);
+      if (ctx == null) {
+        throw new IllegalStateException("llama.cpp could not create a context of " + cp.n_ctx + " tokens");
+      }
+      this.memory = api.llama_get_memory(ctx);
+      for (int i = 0; i < BATCH; i++) {
+        nSeq.setInt(4L * i, 1);
+        seqPtrs.setPointer((long) Native.POINTER_SIZE * i, seqIds.share(4L * i));
+      }
+      batch.token = tokens;
+      batch.embd = Pointer.NULL;
+      batch.pos = pos;
+      batch.n_seq_id = nSeq;
+      batch.seq_id = seqPtrs;
+      batch.logits = logits;
+    }
+
+    @Override
+    public void run() {
+      List<Job> active = new ArrayList<>();
+      boolean[] used = new boolean[seqs];
+      while (true) {
+        try {
+          while (active.size() < seqs) {
+            Job j = active.isEmpty() ? pending.take() : pending.poll();
+            if (j == null) {
+              break;
+            }
+            for (int s = 0; s < seqs; s++) {
+              if (!used[s]) {
+                used[s] = true;
+                j.seq = s;
+                break;
+              }
+            }
+            active.add(j);
+          }
+        } catch (InterruptedException e) {
+          return;
+        }
+        step(active);
+        for (int i = active.size() - 1; i >= 0; i--) {
+          Job j = active.get(i);
+          if (j.done.isDone()) {
+            api.llama_memory_seq_rm(memory, j.seq, -1, -1);
+            api.llama_sampler_free(j.sampler);
+            used[j.seq] = false;
+            active.remove(i);
+            admission.release();
+          }
+        }
+      }
+    }
+
+    /** One llama_decode: the next token of every decoding sequence, then prompt chunks while room is left. */
+    private void step(List<Job> active) {
+      int n = 0;
+      for (Job j : active) {
+        j.out = -1;
+        if (j.fed >= j.prompt.length) {
+          n = put(n, j.last, j.fed++, j.seq, true);
+          j.out = n - 1;
+        }
+      }
+      for (Job j : active) {
+        while (j.fed < j.prompt.length && n < BATCH) {
+          boolean lastOfPrompt = j.fed == j.prompt.length - 1;
+          n = put(n, j.prompt[j.fed], j.fed, j.seq, lastOfPrompt);
+          j.fed++;
+          if (lastOfPrompt) {
+            j.out = n - 1;
+          }
+        }
+      }
+      batch.n_tokens = n;
+      int rc;
+      try {
+        rc = api.llama_decode(ctx, batch);
+      } catch (RuntimeException | Error e) {
+        for (Job j : active) {
+          j.done.completeExceptionally(new IllegalStateException("llama_decode failed: " + e));
+        }
+        return;
+      }
+      if (rc != 0) {
+        for (Job j : active) {
+          j.done.completeExceptionally(new IllegalStateException("llama_decode returned " + rc
+              + (rc == 1 ? " (no room in the KV cache)" : "")));
+        }
+        return;
+      }
+      for (Job j : active) {
+        if (j.out >= 0) {
+          accept(j, api.llama_sampler_sample(j.sampler, ctx, j.out));
+        }
+      }
+    }
+
+    private int put(int n, int token, int position, int seq, boolean output) {
+      tokens.setInt(4L * n, token);
+      pos.setInt(4L * n, position);
+      seqIds.setInt(4L * n, seq);
+      logits.setByte(n, (byte) (output ? 1 : 0));
+      return n + 1;
+    }
+
+    private void accept(Job j, int token) {
+      if (api.llama_vocab_is_eog(vocab, token)) {
+        finish(j, FinishReason.STOP, null);
+        return;
+      }
+      byte[] piece = piece(token, pieceBuf);
+      j.text.write(piece, 0, piece.length);
+      j.generated++;
+      j.last = token;
+      if (!j.params.stop().isEmpty()) {
+        String s = j.text.toString(StandardCharsets.UTF_8);
+        int cut = -1;
+        for (String stop : j.params.stop()) {
+          int at = s.indexOf(stop);
+          if (at >= 0 && (cut < 0 || at < cut)) {
+            cut = at;
+          }
+        }
+        if (cut >= 0) {
+          finish(j, FinishReason.STOP, s.substring(0, cut));
+          return;
+        }
+      }
+      if (j.generated >= j.params.maxTokens()) {
+        finish(j, FinishReason.LENGTH, null);
+      }
+    }
+
+    private void finish(Job j, FinishReason reason, String text) {
+      String t = text != null ? text : j.text.toString(StandardCharsets.UTF_8);
+      j.done.complete(new Completion(t, reason, j.generated));
+    }
+
+    @Override
+    public String toString() {
+      return "context " + id + " (" + seqs + " sequences)";
+    }
   }
 }

@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * {@code POST /v1/completions} and {@code POST /v1/chat/completions}, non-streaming.
  *
  * <p>Each HTTP request becomes one {@link GenerationRequest}; concurrent HTTP requests reach the model
- * concurrently, so the embedded engine's slots batch them. Defaults follow the OpenAI API where it has
+ * concurrently, so the embedded engine decodes them in parallel. Defaults follow the OpenAI API where it has
  * them ({@code max_tokens} 16 for completions, {@code temperature} 1, {@code top_p} 1, {@code n} 1);
  * {@code seed} defaults to 0 so that an unseeded request is still reproducible; {@code top_k} is
  * accepted as vLLM and llama.cpp's server accept it. Errors use OpenAI's shape

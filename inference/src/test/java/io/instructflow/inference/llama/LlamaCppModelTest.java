@@ -83,6 +83,25 @@ class LlamaCppModelTest {
   }
 
   @Test
+  void theInvariantScheduleGivesTheSameTextWhateverTheParallelism() throws Exception {
+    List<GenerationRequest> reqs = new ArrayList<>();
+    for (int i = 0; i < 24; i++) {
+      SamplingParams p = i % 3 == 2 ? new SamplingParams(160, 0.8, 0.95, 40, List.of(), 1) : SamplingParams.greedy(160);
+      reqs.add(GenerationRequest.text("q" + i, OPENINGS[i % OPENINGS.length] + " " + (i + 1), p, 500 + i));
+    }
+    LlamaCppModel.Config base = LlamaCppModel.Config.of(TestModels.stories()).withContextPerSlot(256).withThreads(2);
+    List<String> one = texts(LlamaCppModel.shared(base).generate(reqs));
+    List<String> eight = texts(LlamaCppModel.shared(base.withParallel(8)).generate(reqs));
+    List<String> three = texts(LlamaCppModel.shared(base.withParallel(3).withThreads(1)).generate(reqs));
+    assertEquals(one, eight, "parallel 1 (2 threads) and 8 (1 thread each)");
+    assertEquals(one, three, "parallel 3, 1 thread in all");
+    // the batched schedule serves the same requests (its text may differ, see the class comment)
+    List<GenerationResult> batched = LlamaCppModel.shared(base.withParallel(8).withSchedule(
+        LlamaCppModel.Schedule.BATCHED)).generate(reqs);
+    assertEquals(reqs.size(), texts(batched).size());
+  }
+
+  @Test
   void severalSlotsServeABatchTogether() throws Exception {
     List<GenerationResult> rs = model(8).generate(openings(SamplingParams.greedy(32)));
     assertEquals(OPENINGS.length, rs.size());
@@ -145,7 +164,7 @@ class LlamaCppModelTest {
         GenerationRequest.text("fine", "The little dog", SamplingParams.greedy(16), 0)));
     assertFalse(rs.get(0).ok());
     assertEquals(ErrorKind.PROMPT_TOO_LONG, rs.get(0).errorKind());
-    assertTrue(rs.get(0).error().contains("exceeds the 256-token context of a slot"), rs.get(0).error());
+    assertTrue(rs.get(0).error().contains("exceeds the 256-token context of a sequence"), rs.get(0).error());
     assertTrue(rs.get(1).ok());
     assertEquals(16, rs.get(1).choices().get(0).tokens());
   }

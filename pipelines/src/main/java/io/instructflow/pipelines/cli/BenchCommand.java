@@ -23,10 +23,11 @@ public final class BenchCommand implements Runnable {
     new picocli.CommandLine(this).usage(System.out);
   }
 
-  /** Throughput of the embedded llama.cpp engine: sequential against 1-16 slots. */
+  /** Throughput of the embedded llama.cpp engine: sequential against 1-16 sequences, both schedules. */
   @Command(name = "generate", mixinStandardHelpOptions = true,
       description = {"Completion throughput of the embedded llama.cpp engine on fixed prompts with greedy decoding: "
-          + "one request at a time, then all requests at once over each slot count, for each thread count; "
+          + "one request at a time, then all requests at once over each sequence count and schedule, for each thread "
+          + "count; "
           + "reports how many outputs differ from the first configuration."})
   static final class Generate implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
@@ -42,18 +43,28 @@ public final class BenchCommand implements Runnable {
         description = "Decoding thread counts to measure; 0: one per core. Default: ${DEFAULT-VALUE}.")
     int[] threads;
 
-    @Option(names = "--slots", defaultValue = "1,2,4,8,16", split = ",", description = "Default: ${DEFAULT-VALUE}.")
-    int[] slots;
+    @Option(names = {"--parallel", "--slots"}, defaultValue = "1,2,4,8,16", split = ",",
+        description = "Sequence counts to measure. Default: ${DEFAULT-VALUE}.")
+    int[] parallel;
+
+    @Option(names = "--schedules", defaultValue = "invariant,batched", split = ",",
+        description = "Schedules to measure (invariant, batched). Default: ${DEFAULT-VALUE}.")
+    List<String> schedules;
+
+    @Option(names = "--gpu-layers", defaultValue = "0",
+        description = "Layers to offload to a GPU (needs a CUDA build, see README). Default: ${DEFAULT-VALUE}.")
+    int gpuLayers;
 
     @Override
     public Integer call() throws Exception {
       Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
       Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
-      System.out.printf(Locale.ROOT, "bench generate: %s, %s, %d cores, %d requests x up to %d tokens, greedy, Java %s%n",
-          LocalDate.now(), m.getFileName(), Runtime.getRuntime().availableProcessors(), requests, maxTokens,
-          System.getProperty("java.version"));
+      var plan = new io.instructflow.inference.bench.GenerateBench.Plan(m, requests, maxTokens, threads, parallel,
+          schedules.stream().map(s -> io.instructflow.inference.llama.LlamaCppModel.Schedule.valueOf(
+              s.trim().toUpperCase(Locale.ROOT))).toList(), gpuLayers);
+      io.instructflow.inference.bench.GenerateBench.header(plan, System.out);
       try {
-        io.instructflow.pipelines.bench.GenerateBench.run(m, requests, maxTokens, threads, slots, System.out, System.err);
+        io.instructflow.inference.bench.GenerateBench.run(plan, System.out, System.err);
       } catch (io.instructflow.inference.InvalidModelException e) {
         throw new Main.UsageException(e.getMessage());
       }

@@ -7,32 +7,49 @@ import picocli.CommandLine.Option;
 /** How the embedded llama.cpp engine runs: the options {@code generate} and {@code serve} share. */
 final class EngineOptions {
   @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "llama.cpp slots decoded together (continuous batching); with generate --endpoint, requests in "
-          + "flight. 1 is reproducible (each request is decoded alone); more is faster but llama.cpp's arithmetic "
-          + "depends on which requests share a step, so a few long greedy outputs can differ between runs. "
-          + "Default: ${DEFAULT-VALUE}.")
+      description = "Sequences decoded at once by the embedded engine; with generate --endpoint, requests in "
+          + "flight. Outputs do not depend on it under the default invariant schedule. Default: ${DEFAULT-VALUE}.")
   int parallel;
 
+  @Option(names = "--schedule", defaultValue = "invariant", paramLabel = "S",
+      description = "invariant: one llama.cpp context per sequence, so each completion is computed as if alone and "
+          + "its text does not depend on --parallel, batching or timing; batched: one context decoding all "
+          + "sequences together (continuous batching), faster on a GPU but a few greedy outputs can differ with "
+          + "--parallel and between runs. Default: ${DEFAULT-VALUE}.")
+  String schedule;
+
   @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
-      description = "Context tokens per slot (prompt + completion); 0: the model's training context, at most 2048. "
+      description = "Context tokens per sequence (prompt + completion); 0: the model's training context, at most 2048. "
           + "Longer prompts are rejected. Default: ${DEFAULT-VALUE}.")
   int contextPerSlot;
 
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "CPU threads for decoding; 0: one per core. Default: ${DEFAULT-VALUE}.")
+      description = "CPU threads for decoding in all (the invariant schedule gives each sequence's context "
+          + "threads/parallel, at least 1); 0: one per core. Default: ${DEFAULT-VALUE}.")
   int threads;
 
   @Option(names = "--gpu-layers", defaultValue = "0", paramLabel = "N",
-      description = "Layers offloaded to the GPU (needs a CUDA build of the native library, see README). "
+      description = "Layers offloaded to the GPU (needs a CUDA build of llama.cpp named by INSTRUCTFLOW_LLAMA_LIB, "
+          + "see README). "
           + "Default: ${DEFAULT-VALUE}.")
   int gpuLayers;
 
   @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
   boolean verboseNative;
 
+  /** Whether the batched schedule was asked for. */
+  boolean batched() {
+    return switch (schedule.toLowerCase(java.util.Locale.ROOT)) {
+      case "invariant" -> false;
+      case "batched" -> true;
+      default -> throw new IllegalArgumentException("--schedule is invariant or batched, not " + schedule);
+    };
+  }
+
   /** The engine configuration for a model file. */
   LlamaCppModel.Config config(Path model) {
     return LlamaCppModel.Config.of(model).withParallel(parallel).withContextPerSlot(contextPerSlot).withThreads(threads)
-        .withGpuLayers(gpuLayers).withVerboseNative(verboseNative);
+        .withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
+        .withSchedule(batched() ? LlamaCppModel.Schedule.BATCHED : LlamaCppModel.Schedule.INVARIANT);
   }
 }

@@ -17,8 +17,8 @@ import picocli.CommandLine.Option;
     name = "generate",
     mixinStandardHelpOptions = true,
     description = {
-      "Complete every record with a GGUF model run in-process by llama.cpp (continuous batching over --parallel "
-          + "slots, shared by all workers), or with a model behind an OpenAI-compatible --endpoint.",
+      "Complete every record with a GGUF model run in-process by llama.cpp (--parallel sequences decoded at "
+          + "once, shared by all workers), or with a model behind an OpenAI-compatible --endpoint.",
       "Single-turn records are sent as text (instruction, blank line, input); {\"prompt\": ...} records as their "
           + "prompt unchanged; chat records through the model's own chat template. The completion goes into "
           + "output (or a final assistant turn).",

@@ -47,6 +47,6 @@ public final class ModelOptions {
     return endpoint != null
         ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, engine.parallel, cachePath)
         : new ModelSpec(Paths.get(model).toAbsolutePath().toString(), engine.parallel, engine.contextPerSlot,
-            engine.threads, engine.gpuLayers, engine.verboseNative, cachePath);
+            engine.threads, engine.gpuLayers, engine.verboseNative, cachePath, engine.batched());
   }
 }

@@ -66,7 +66,7 @@ public final class PairsCommand implements Callable<Integer> {
   String license;
 
   @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "llama.cpp slots, or requests in flight to an endpoint. Default: ${DEFAULT-VALUE}.")
+      description = "Sequences the embedded engine decodes at once, or requests in flight to an endpoint. Default: ${DEFAULT-VALUE}.")
   int parallel;
 
   @Option(names = "--api-key-env", paramLabel = "VAR", description = "Environment variable with the endpoints' API key.")

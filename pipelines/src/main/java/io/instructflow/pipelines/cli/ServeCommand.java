@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Serve a GGUF model over an OpenAI-compatible API (non-streaming): GET /v1/models, POST /v1/completions, "
-          + "POST /v1/chat/completions. Concurrent requests share the engine's slots. Runs until interrupted."
+          + "POST /v1/chat/completions. Concurrent requests share the engine's sequences. Runs until interrupted."
     })
 public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, paramLabel = "GGUF", description = "The GGUF model file.")

@@ -50,7 +50,7 @@ import org.joda.time.Instant;
  * The {@code generate} command: a completion for every record, from the embedded llama.cpp engine.
  *
  * <p>Records are read in parallel and sent to the model in batches; the model is loaded once per JVM
- * and its slots are shared by every worker thread (continuous batching), behind the response cache.
+ * and its sequences are shared by every worker thread, behind the response cache.
  * Each record with a completion goes to {@code data/} with a {@code generate} step; a record whose
  * request fails (prompt too long for the context, chat without a chat template, a backend error) goes
  * to {@code rejects/} with the reason. Output is in input order and, at temperature 0 or with a fixed

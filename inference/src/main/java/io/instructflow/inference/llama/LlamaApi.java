@@ -1,0 +1,185 @@
+package io.instructflow.inference.llama;
+
+import com.sun.jna.Callback;
+import com.sun.jna.Library;
+import com.sun.jna.Pointer;
+import com.sun.jna.Structure;
+import com.sun.jna.Structure.FieldOrder;
+
+/**
+ * The part of llama.cpp's C API ({@code include/llama.h}) that {@link LlamaCppModel} drives, mapped
+ * with JNA. The structures mirror the release that {@link NativeLibs} loads (node-llama-cpp 3.22.1's
+ * llama.cpp, tag v0.5.0) field for field: sizes 80 ({@code llama_model_params}), 160
+ * ({@code llama_context_params}) and 56 ({@code llama_batch}) bytes, checked against the C compiler's
+ * {@code sizeof}/{@code offsetof} on that header. A release that changes them must change this file.
+ *
+ * <p>C {@code bool} is one byte: it is mapped as {@code byte}.
+ */
+public interface LlamaApi extends Library {
+
+  /** {@code struct llama_model_params}. */
+  @FieldOrder({"devices", "tensor_buft_overrides", "n_gpu_layers", "split_mode", "load_mode", "lazy_mode",
+      "main_gpu", "tensor_split", "progress_callback", "progress_callback_user_data", "kv_overrides",
+      "vocab_only", "check_tensors", "use_extra_bufts", "no_host", "no_alloc", "load_mtp"})
+  class ModelParams extends Structure implements Structure.ByValue {
+    public Pointer devices;
+    public Pointer tensor_buft_overrides;
+    public int n_gpu_layers;
+    public int split_mode;
+    public int load_mode;
+    public int lazy_mode;
+    public int main_gpu;
+    public Pointer tensor_split;
+    public Pointer progress_callback;
+    public Pointer progress_callback_user_data;
+    public Pointer kv_overrides;
+    public byte vocab_only;
+    public byte check_tensors;
+    public byte use_extra_bufts;
+    public byte no_host;
+    public byte no_alloc;
+    public byte load_mtp;
+  }
+
+  /** {@code struct llama_context_params}. */
+  @FieldOrder({"n_ctx", "n_batch", "n_ubatch", "n_seq_max", "n_rs_seq", "n_outputs_max", "n_outputs_max_per_seq",
+      "n_threads", "n_threads_batch", "ctx_type", "rope_scaling_type", "pooling_type", "attention_type",
+      "flash_attn_type", "rope_freq_base", "rope_freq_scale", "yarn_ext_factor", "yarn_attn_factor",
+      "yarn_beta_fast", "yarn_beta_slow", "yarn_orig_ctx", "defrag_thold", "cb_eval", "cb_eval_user_data",
+      "type_k", "type_v", "abort_callback", "abort_callback_data", "embeddings", "offload_kqv", "no_perf",
+      "op_offload", "swa_full", "kv_unified", "samplers", "n_samplers", "ctx_other"})
+  class ContextParams extends Structure implements Structure.ByValue {
+    public int n_ctx;
+    public int n_batch;
+    public int n_ubatch;
+    public int n_seq_max;
+    public int n_rs_seq;
+    public int n_outputs_max;
+    public int n_outputs_max_per_seq;
+    public int n_threads;
+    public int n_threads_batch;
+    public int ctx_type;
+    public int rope_scaling_type;
+    public int pooling_type;
+    public int attention_type;
+    public int flash_attn_type;
+    public float rope_freq_base;
+    public float rope_freq_scale;
+    public float yarn_ext_factor;
+    public float yarn_attn_factor;
+    public float yarn_beta_fast;
+    public float yarn_beta_slow;
+    public int yarn_orig_ctx;
+    public float defrag_thold;
+    public Pointer cb_eval;
+    public Pointer cb_eval_user_data;
+    public int type_k;
+    public int type_v;
+    public Pointer abort_callback;
+    public Pointer abort_callback_data;
+    public byte embeddings;
+    public byte offload_kqv;
+    public byte no_perf;
+    public byte op_offload;
+    public byte swa_full;
+    public byte kv_unified;
+    public Pointer samplers;
+    public long n_samplers;
+    public Pointer ctx_other;
+  }
+
+  /** {@code struct llama_batch}, passed by value to {@code llama_decode}; the arrays are ours. */
+  @FieldOrder({"n_tokens", "token", "embd", "pos", "n_seq_id", "seq_id", "logits"})
+  class Batch extends Structure implements Structure.ByValue {
+    public int n_tokens;
+    public Pointer token;
+    public Pointer embd;
+    public Pointer pos;
+    public Pointer n_seq_id;
+    public Pointer seq_id;
+    public Pointer logits;
+  }
+
+  /** {@code struct llama_sampler_chain_params}. */
+  @FieldOrder({"no_perf"})
+  class SamplerChainParams extends Structure implements Structure.ByValue {
+    public byte no_perf;
+  }
+
+  /** {@code ggml_log_callback}. */
+  interface LogCallback extends Callback {
+    void invoke(int level, String text, Pointer userData);
+  }
+
+  int FLASH_ATTN_AUTO = -1;
+
+  void llama_backend_init();
+
+  void llama_log_set(LogCallback callback, Pointer userData);
+
+  ModelParams llama_model_default_params();
+
+  ContextParams llama_context_default_params();
+
+  SamplerChainParams llama_sampler_chain_default_params();
+
+  Pointer llama_model_load_from_file(String path, ModelParams params);
+
+  void llama_model_free(Pointer model);
+
+  Pointer llama_init_from_model(Pointer model, ContextParams params);
+
+  void llama_free(Pointer ctx);
+
+  boolean llama_supports_gpu_offload();
+
+  Pointer llama_model_get_vocab(Pointer model);
+
+  int llama_model_n_ctx_train(Pointer model);
+
+  Pointer llama_model_chat_template(Pointer model, String name);
+
+  int llama_n_ctx(Pointer ctx);
+
+  Pointer llama_get_memory(Pointer ctx);
+
+  boolean llama_memory_seq_rm(Pointer mem, int seq, int p0, int p1);
+
+  int llama_decode(Pointer ctx, Batch batch);
+
+  int llama_tokenize(Pointer vocab, byte[] text, int textLen, int[] tokens, int maxTokens, boolean addSpecial,
+      boolean parseSpecial);
+
+  int llama_token_to_piece(Pointer vocab, int token, byte[] buf, int length, int lstrip, boolean special);
+
+  boolean llama_vocab_is_eog(Pointer vocab, int token);
+
+  int llama_chat_apply_template(String tmpl, Pointer chat, long nMsg, boolean addAssistant, byte[] buf, int length);
+
+  Pointer llama_sampler_chain_init(SamplerChainParams params);
+
+  void llama_sampler_chain_add(Pointer chain, Pointer sampler);
+
+  Pointer llama_sampler_init_greedy();
+
+  Pointer llama_sampler_init_dist(int seed);
+
+  Pointer llama_sampler_init_top_k(int k);
+
+  Pointer llama_sampler_init_top_p(float p, long minKeep);
+
+  Pointer llama_sampler_init_temp(float t);
+
+  Pointer llama_sampler_init_grammar(Pointer vocab, String grammar, String root);
+
+  int llama_sampler_sample(Pointer sampler, Pointer ctx, int idx);
+
+  void llama_sampler_free(Pointer sampler);
+
+  /** The part of ggml's API used: loading the backends (CPU variants, CUDA) that are separate libraries. */
+  interface Ggml extends Library {
+    void ggml_backend_load_all_from_path(String dir);
+
+    void ggml_log_set(LogCallback callback, Pointer userData);
+  }
+}

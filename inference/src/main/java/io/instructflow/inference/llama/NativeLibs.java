@@ -1,0 +1,202 @@
+package io.instructflow.inference.llama;
+
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+import com.sun.jna.Pointer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Finds, extracts and loads llama.cpp's native libraries, once per JVM.
+ *
+ * <p>Where from, first match wins:
+ * <ol>
+ *   <li>the folder named by the system property {@value #PROPERTY} or the environment variable
+ *       {@value #ENV}: a build of our own (for GPUs, {@code bin/build-llama --cuda}), holding
+ *       {@code libllama*.so} and the {@code libggml*.so} it needs;
+ *   <li>the CPU build packed into this jar (from the npm registry, see inference/pom.xml), extracted
+ *       into {@code java.io.tmpdir/instructflow-llama-VERSION-USER} on first use. Extraction goes to a
+ *       temporary sibling that is renamed into place, so JVMs starting together (Spark executors) never
+ *       load a half-written file.
+ * </ol>
+ *
+ * <p>{@code ggml_backend_load_all_from_path} then loads the backends that are separate libraries in
+ * that folder: of the CPU build's {@code libggml-cpu-*.so} variants it picks the best one this
+ * processor runs.
+ */
+public final class NativeLibs {
+  private static final Logger LOG = LoggerFactory.getLogger(NativeLibs.class);
+  /** System property naming a folder with a llama.cpp build to use instead of the bundled one. */
+  public static final String PROPERTY = "instructflow.llama.lib";
+  /** Environment variable, same meaning as {@link #PROPERTY}. */
+  public static final String ENV = "INSTRUCTFLOW_LLAMA_LIB";
+  private static final String RESOURCE_DIR = "io/instructflow/inference/llama/native/linux-x86_64/";
+  private static final Map<String, Object> OPTIONS = Map.of(Library.OPTION_STRING_ENCODING, "UTF-8");
+
+  private static LlamaApi api;
+  private static Path dir;
+  private static boolean verbose;
+  // JNA must hold the callbacks: a collected callback crashes the next native log call
+  private static final LlamaApi.LogCallback QUIET = (level, text, user) -> { };
+  private static final LlamaApi.LogCallback LOUD = (level, text, user) -> System.err.print(text);
+
+  private NativeLibs() {}
+
+  /**
+   * The JVM's llama.cpp, loaded and initialised on first call. {@code verboseNative} lets llama.cpp's
+   * own log through to stderr (only the first call's choice counts for what happens while loading).
+   */
+  public static synchronized LlamaApi api(boolean verboseNative) {
+    if (api == null) {
+      dir = locate();
+      Path llama = find(dir, "libllama");
+      Path ggml = find(dir, "libggml.");
+      LlamaApi.Ggml g = Native.load(ggml.toString(), LlamaApi.Ggml.class, OPTIONS);
+      LlamaApi a = Native.load(llama.toString(), LlamaApi.class, OPTIONS);
+      verbose = verboseNative;
+      g.ggml_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
+      a.llama_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
+      g.ggml_backend_load_all_from_path(dir.toString());
+      a.llama_backend_init();
+      api = a;
+      LOG.info("llama.cpp from {} (GPU offload {})", dir, a.llama_supports_gpu_offload() ? "available" : "not built in");
+    } else if (verboseNative && !verbose) {
+      verbose = true;
+      api.llama_log_set(LOUD, Pointer.NULL);
+    }
+    return api;
+  }
+
+  /** Whether the loaded llama.cpp can offload layers to a GPU (a CUDA build). */
+  public static boolean gpuOffload() {
+    return api(false).llama_supports_gpu_offload();
+  }
+
+  /** The folder the libraries were loaded from (null before the first {@link #api}). */
+  public static synchronized Path dir() {
+    return dir;
+  }
+
+  private static Path locate() {
+    String own = System.getProperty(PROPERTY);
+    if (own == null || own.isBlank()) {
+      own = System.getenv(ENV);
+    }
+    if (own != null && !own.isBlank()) {
+      Path p = Paths.get(own).toAbsolutePath().normalize();
+      if (!Files.isDirectory(p)) {
+        throw new IllegalStateException(PROPERTY + "/" + ENV + " names " + p + ", which is not a folder");
+      }
+      return p;
+    }
+    String os = System.getProperty("os.name", "").toLowerCase();
+    String arch = System.getProperty("os.arch", "");
+    if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+      throw new IllegalStateException("the bundled llama.cpp is for Linux x86-64 only (this is " + os + "/" + arch
+          + "): build llama.cpp for this platform and name the folder with -D" + PROPERTY + " or " + ENV);
+    }
+    return extract();
+  }
+
+  private static Path extract() {
+    List<String> index = readIndex();
+    String version = index.get(0);
+    Path target = Paths.get(System.getProperty("java.io.tmpdir"),
+        "instructflow-llama-" + version + "-" + System.getProperty("user.name", "user").replaceAll("[^A-Za-z0-9_.-]", "_"));
+    if (Files.isRegularFile(target.resolve(".complete"))) {
+      return target;
+    }
+    try {
+      Files.createDirectories(target.getParent());
+      Path tmp = Files.createTempDirectory(target.getParent(), target.getFileName() + ".part");
+      for (String name : index.subList(1, index.size())) {
+        try (InputStream in = NativeLibs.class.getClassLoader().getResourceAsStream(RESOURCE_DIR + name)) {
+          if (in == null) {
+            throw new IllegalStateException("the jar lists " + name + " but does not hold it");
+          }
+          Files.copy(in, tmp.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+      Files.writeString(tmp.resolve(".complete"), version + "\n");
+      try {
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException | java.nio.file.DirectoryNotEmptyException e) {
+        // another JVM won the race (or left a stale folder): use theirs if complete, else replace it
+        if (!Files.isRegularFile(target.resolve(".complete"))) {
+          deleteTree(target);
+          Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } else {
+          deleteTree(tmp);
+        }
+      }
+      return target;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot extract llama.cpp's libraries to " + target, e);
+    }
+  }
+
+  private static List<String> readIndex() {
+    try (InputStream in = NativeLibs.class.getClassLoader().getResourceAsStream(RESOURCE_DIR + "index.txt")) {
+      if (in == null) {
+        throw new IllegalStateException("llama.cpp's libraries are not in the class path (" + RESOURCE_DIR
+            + "index.txt): build with Maven, which fetches them, or name a llama.cpp build with -D" + PROPERTY);
+      }
+      List<String> lines = new ArrayList<>();
+      for (String l : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+        if (!l.isBlank()) {
+          lines.add(l.strip());
+        }
+      }
+      return lines;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The library in {@code dir} whose name starts with {@code prefix} (shortest name: not libllama-common). */
+  private static Path find(Path dir, String prefix) {
+    List<Path> hits = new ArrayList<>();
+    try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+      for (Path p : ds) {
+        String n = p.getFileName().toString();
+        if (n.startsWith(prefix) && n.contains(".so") && !n.startsWith(prefix + "-") && !n.contains("common")) {
+          hits.add(p);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    if (hits.isEmpty()) {
+      throw new IllegalStateException("no " + prefix + "*.so in " + dir);
+    }
+    hits.sort(Comparator.comparingInt((Path p) -> p.getFileName().toString().length()).thenComparing(Path::toString));
+    return hits.get(0);
+  }
+
+  private static void deleteTree(Path p) throws IOException {
+    if (!Files.exists(p)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(p)) {
+      for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(q);
+      }
+    }
+  }
+}
