@@ -41,7 +41,9 @@ public final class ResponseCache {
   /** The key of a request for a model. */
   public static String key(ModelRef model, GenerationRequest r) {
     ObjectNode k = Json.mapper().createObjectNode();
-    k.put("v", 1);
+    // 2: the embedded engine moved from de.kherud's binding (llama.cpp b4916) to ours (llama.cpp
+    // v0.5.0), whose greedy text can differ; entries written by the old engine are not reused
+    k.put("v", 2);
     k.put("model", model.sha256() != null ? "sha256:" + model.sha256() : model.backend() + ":" + model.id());
     if (r.isChat()) {
       k.set("messages", Json.mapper().valueToTree(r.messages()));
