@@ -37,16 +37,22 @@ import java.util.TreeSet;
  * category keys. Tokens are
  * lower-cased words, each CJK character a token. Texts shorter than {@code ngram} tokens but at least
  * {@code minTokens} long (default 5) match when they appear whole. The n-grams sit in a hash map; the
- * ROUGE-L candidates come from the Lucene {@link RougeIndex}, verified exactly. The index is built once
- * per JVM and set of files and shared by every thread.
+ * ROUGE-L candidates come from the Lucene {@link RougeIndex}, verified exactly.
+ *
+ * <p>On a cluster: the benchmark files are read once, where the filter is made (the driver), and their
+ * texts travel inside the filter to every executor with the pipeline, so executors need no access to
+ * the files. Each executor JVM builds the index from those texts once (keyed by their SHA-256 and the
+ * parameters) and shares it between its threads and tasks.
  *
  * @param benchmarks the benchmark files
  * @param ngram n-gram length
  * @param rougeThreshold ROUGE-L F at or above which a prompt is contaminated
  * @param minTokens shortest benchmark text that counts whole when it is shorter than {@code ngram}
+ * @param corpus the files' texts; null reads them (the constructor then needs the files), non-null is
+ *     what a deserialized filter gets, with no file access
  */
-public record DecontaminationFilter(List<String> benchmarks, int ngram, double rougeThreshold, int minTokens)
-    implements RecordFilter {
+public record DecontaminationFilter(List<String> benchmarks, int ngram, double rougeThreshold, int minTokens,
+    Corpus corpus) implements RecordFilter {
   private static final long serialVersionUID = 1L;
 
   public static final String TYPE = "decontamination";
@@ -54,7 +60,45 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
   public static final String ROUGE = "decontamination.rouge_l";
   static final int MIN_TEXT_CHARS = 20;
 
-  private static final Map<DecontaminationFilter, Index> INDEXES = new HashMap<>();
+  private static final Map<String, Index> INDEXES = new HashMap<>();
+
+  /**
+   * The benchmark texts, in file and item order: {@code texts.get(i)} belongs to {@code items.get(i)}.
+   * {@code sha256} identifies the whole (files' names, items and texts) for the per-JVM index cache.
+   */
+  public record Corpus(List<Item> items, List<String> texts, String sha256) implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+
+    static Corpus read(List<String> files) {
+      List<Item> items = new ArrayList<>();
+      List<String> texts = new ArrayList<>();
+      java.security.MessageDigest md;
+      try {
+        md = java.security.MessageDigest.getInstance("SHA-256");
+      } catch (java.security.NoSuchAlgorithmException e) {
+        throw new IllegalStateException(e);
+      }
+      for (String b : files) {
+        Path p = Paths.get(b);
+        try {
+          for (Map.Entry<String, List<String>> item : DecontaminationFilter.items(p).entrySet()) {
+            for (String text : item.getValue()) {
+              Item it = new Item(p.getFileName().toString(), item.getKey());
+              items.add(it);
+              texts.add(text);
+              for (String part : List.of(it.file(), it.id(), text)) {
+                md.update(part.getBytes(StandardCharsets.UTF_8));
+                md.update((byte) 0);
+              }
+            }
+          }
+        } catch (IOException e) {
+          throw new UncheckedIOException("reading benchmark " + b + ": " + e.getMessage(), e);
+        }
+      }
+      return new Corpus(List.copyOf(items), List.copyOf(texts), java.util.HexFormat.of().formatHex(md.digest()));
+    }
+  }
 
   public DecontaminationFilter {
     benchmarks = List.copyOf(benchmarks);
@@ -67,11 +111,26 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
     if (!(rougeThreshold > 0 && rougeThreshold <= 1)) {
       throw new IllegalArgumentException("decontamination: rougeThreshold must be in (0, 1], got " + rougeThreshold);
     }
-    for (String b : benchmarks) {
-      if (!Files.isRegularFile(Paths.get(b))) {
-        throw new IllegalArgumentException("decontamination: no such benchmark file: " + b);
+    if (corpus == null) {
+      for (String b : benchmarks) {
+        if (!Files.isRegularFile(Paths.get(b))) {
+          throw new IllegalArgumentException("decontamination: no such benchmark file: " + b);
+        }
       }
+      corpus = Corpus.read(benchmarks);
     }
+  }
+
+  /** Reads the benchmark files now. */
+  public DecontaminationFilter(List<String> benchmarks, int ngram, double rougeThreshold, int minTokens) {
+    this(benchmarks, ngram, rougeThreshold, minTokens, null);
+  }
+
+  /** Without the corpus's texts, which can be megabytes. */
+  @Override
+  public String toString() {
+    return "DecontaminationFilter[benchmarks=" + benchmarks + ", ngram=" + ngram + ", rougeThreshold=" + rougeThreshold
+        + ", minTokens=" + minTokens + ", corpus=" + corpus.texts().size() + " texts, sha256 " + corpus.sha256() + "]";
   }
 
   /** The defaults (13-grams, ROUGE-L 0.8, whole texts from 5 tokens) over {@code files}. */
@@ -91,7 +150,9 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
   }
 
   /** One benchmark text: where it came from. */
-  record Item(String file, String id) {}
+  public record Item(String file, String id) implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+  }
 
   /** The n-gram table and the ROUGE-L index of the benchmark texts. */
   static final class Index {
@@ -105,17 +166,9 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
     Index(DecontaminationFilter f) {
       this.ngram = f.ngram();
       this.rouge = new RougeIndex(Math.max(1e-9, f.rougeThreshold() - 1e-9), 1024);
-      for (String b : f.benchmarks()) {
-        Path p = Paths.get(b);
-        try {
-          for (Map.Entry<String, List<String>> item : items(p).entrySet()) {
-            for (String text : item.getValue()) {
-              add(new Item(p.getFileName().toString(), item.getKey()), tok.tokens(text), f.minTokens());
-            }
-          }
-        } catch (IOException e) {
-          throw new UncheckedIOException("reading benchmark " + b + ": " + e.getMessage(), e);
-        }
+      Corpus c = f.corpus();
+      for (int i = 0; i < c.items().size(); i++) {
+        add(c.items().get(i), tok.tokens(c.texts().get(i)), f.minTokens());
       }
       rouge.optimize();
     }
@@ -220,8 +273,21 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
   }
 
   private Index index() {
+    String key = corpus.sha256() + "/" + ngram + "/" + rougeThreshold + "/" + minTokens;
     synchronized (INDEXES) {
-      return INDEXES.computeIfAbsent(this, Index::new);
+      Index ix = INDEXES.get(key);
+      if (ix == null) {
+        ix = new Index(this);
+        INDEXES.put(key, ix);
+      }
+      return ix;
+    }
+  }
+
+  /** Index builds in this JVM so far (for tests: one per corpus and parameters, however many tasks). */
+  static int indexesBuilt() {
+    synchronized (INDEXES) {
+      return INDEXES.size();
     }
   }
 

@@ -66,6 +66,33 @@ class DecontaminationFilterTest {
     assertThrows(IllegalArgumentException.class, () -> DecontaminationFilter.of(List.of(dir.resolve("none.jsonl").toString())));
   }
 
+  @Test
+  void theBenchmarkTextsTravelWithTheFilterSoExecutorsNeedNoFiles(@TempDir Path dir) throws Exception {
+    Path bench = dir.resolve("mt.jsonl");
+    Files.writeString(bench, "{\"question_id\": 81, \"turns\": [\"Compose an engaging travel blog post about a recent trip "
+        + "to Hawaii, highlighting cultural experiences and must-see attractions.\"]}\n");
+    DecontaminationFilter f = DecontaminationFilter.of(List.of(bench.toString()));
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
+      out.writeObject(f);
+    }
+    Files.delete(bench);
+    DecontaminationFilter shipped;
+    try (java.io.ObjectInputStream in = new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))) {
+      shipped = (DecontaminationFilter) in.readObject();
+    }
+    Verdict.Dropped d = (Verdict.Dropped) shipped.test(rec("Compose an engaging travel blog post about a recent trip to Hawaii, "
+        + "highlighting cultural experiences and must-see attractions.", null, "Aloha!"));
+    assertEquals("mt.jsonl", d.details().get("benchmark"));
+    assertEquals("question_id 81", d.details().get("item"));
+    int built = DecontaminationFilter.indexesBuilt();
+    assertEquals(DecontaminationFilter.NGRAM, reason(f, rec("Compose an engaging travel blog post about a recent trip to Hawaii, "
+        + "highlighting cultural experiences and must-see attractions.", null, "Aloha!")));
+    assertEquals(built, DecontaminationFilter.indexesBuilt(), "the original and the shipped copy share one index");
+    assertEquals(f.corpus().sha256(), shipped.corpus().sha256());
+    assertTrue(f.toString().contains("1 texts"), f.toString());
+  }
+
   /**
    * Items of every shared benchmark file injected verbatim and lightly edited (one word in eight replaced)
    * into instructions, among 2,000 clean Dolly records: recall and false positives.
