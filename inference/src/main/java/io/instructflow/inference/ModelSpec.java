@@ -84,13 +84,21 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
 
   /**
    * Checks the model file without loading it (a run fails here, before it starts, on a missing or
-   * non-GGUF file) and returns its metadata.
+   * non-GGUF file, or on GPU layers asked of the bundled CPU-only build) and returns its metadata.
    */
   public GgufMetadata check() throws InvalidModelException {
     if (isRemote()) {
       return null;
     }
-    return GgufMetadata.read(Paths.get(model));
+    GgufMetadata meta = GgufMetadata.read(Paths.get(model));
+    if (gpuLayers > 0 && io.instructflow.inference.llama.NativeLibs.ownBuild() == null) {
+      // without a build of its own the engine runs the bundled CPU build, which cannot offload; with one,
+      // the workers (which may be other machines than this one) check it when they load the model
+      throw new InvalidModelException("--gpu-layers " + gpuLayers + " needs a CUDA build of llama.cpp named by "
+          + io.instructflow.inference.llama.NativeLibs.ENV + " (or -D" + io.instructflow.inference.llama.NativeLibs.PROPERTY
+          + "); the bundled build is CPU-only (README, GPU nodes)");
+    }
+    return meta;
   }
 
   /** The model's identity: file name, file SHA-256, backend. */

@@ -93,12 +93,18 @@ public final class NativeLibs {
     return dir;
   }
 
-  private static Path locate() {
+  /** The folder {@link #PROPERTY} or {@link #ENV} names, or null when neither is set (the bundled build). */
+  public static String ownBuild() {
     String own = System.getProperty(PROPERTY);
     if (own == null || own.isBlank()) {
       own = System.getenv(ENV);
     }
-    if (own != null && !own.isBlank()) {
+    return own == null || own.isBlank() ? null : own;
+  }
+
+  private static Path locate() {
+    String own = ownBuild();
+    if (own != null) {
       Path p = Paths.get(own).toAbsolutePath().normalize();
       if (!Files.isDirectory(p)) {
         throw new IllegalStateException(PROPERTY + "/" + ENV + " names " + p + ", which is not a folder");

@@ -199,6 +199,18 @@ class LlamaCppModelTest {
   }
 
   @Test
+  void gpuLayersWithTheBundledCpuBuildFailBeforeAnything() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(NativeLibs.ownBuild() == null, "a build of our own is named");
+    io.instructflow.inference.ModelSpec spec = new io.instructflow.inference.ModelSpec(TestModels.stories().toString(),
+        1, 256, 1, 10, false, null);
+    InvalidModelException e = assertThrows(InvalidModelException.class, spec::check);
+    assertTrue(e.getMessage().contains("needs a CUDA build of llama.cpp named by INSTRUCTFLOW_LLAMA_LIB"), e.getMessage());
+    InvalidModelException load = assertThrows(InvalidModelException.class,
+        () -> LlamaCppModel.shared(LlamaCppModel.Config.of(TestModels.stories()).withGpuLayers(10)));
+    assertTrue(load.getMessage().contains("is CPU-only"), load.getMessage());
+  }
+
+  @Test
   void identifiesTheModelByItsFileHash() throws Exception {
     assertEquals("270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d", model(8).ref().sha256());
     assertEquals("llama.cpp", model(8).ref().backend());
