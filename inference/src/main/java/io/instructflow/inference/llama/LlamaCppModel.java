@@ -187,7 +187,13 @@ public final class LlamaCppModel implements LanguageModel {
     this.vocab = api.llama_model_get_vocab(model);
     this.admission = new Semaphore(config.parallel() + config.queue());
     for (int i = 0; i < contexts; i++) {
-      Worker w = new Worker(i, seqsPerContext);
+      Worker w;
+      try {
+        w = new Worker(i, seqsPerContext);
+      } catch (IllegalStateException e) {
+        throw new InvalidModelException(e.getMessage() + " (context " + (i + 1) + " of " + contexts
+            + "; fewer --parallel or a smaller --ctx-per-slot needs less memory)");
+      }
       Thread t = new Thread(w, "llama-context-" + i);
       t.setDaemon(true);
       t.start();
