@@ -13,7 +13,8 @@ import com.sun.jna.Structure.FieldOrder;
  * ({@code llama_context_params}) and 56 ({@code llama_batch}) bytes, checked against the C compiler's
  * {@code sizeof}/{@code offsetof} on that header. A release that changes them must change this file.
  *
- * <p>C {@code bool} is one byte: it is mapped as {@code byte}.
+ * <p>C {@code bool} is one byte: fields and return values are mapped as {@code byte} (only the low byte
+ * of a returned {@code bool} is defined), arguments as {@code boolean}.
  */
 public interface LlamaApi extends Library {
 
@@ -131,7 +132,7 @@ public interface LlamaApi extends Library {
 
   void llama_free(Pointer ctx);
 
-  boolean llama_supports_gpu_offload();
+  byte llama_supports_gpu_offload();
 
   Pointer llama_model_get_vocab(Pointer model);
 
@@ -143,7 +144,7 @@ public interface LlamaApi extends Library {
 
   Pointer llama_get_memory(Pointer ctx);
 
-  boolean llama_memory_seq_rm(Pointer mem, int seq, int p0, int p1);
+  byte llama_memory_seq_rm(Pointer mem, int seq, int p0, int p1);
 
   int llama_decode(Pointer ctx, Batch batch);
 
@@ -152,7 +153,7 @@ public interface LlamaApi extends Library {
 
   int llama_token_to_piece(Pointer vocab, int token, byte[] buf, int length, int lstrip, boolean special);
 
-  boolean llama_vocab_is_eog(Pointer vocab, int token);
+  byte llama_vocab_is_eog(Pointer vocab, int token);
 
   int llama_chat_apply_template(String tmpl, Pointer chat, long nMsg, boolean addAssistant, byte[] buf, int length);
 

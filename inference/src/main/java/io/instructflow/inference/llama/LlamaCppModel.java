@@ -171,7 +171,7 @@ public final class LlamaCppModel implements LanguageModel {
     } catch (RuntimeException | UnsatisfiedLinkError e) {
       throw new InvalidModelException("cannot load llama.cpp's native libraries: " + e.getMessage());
     }
-    if (config.gpuLayers() > 0 && !api.llama_supports_gpu_offload()) {
+    if (config.gpuLayers() > 0 && api.llama_supports_gpu_offload() == 0) {
       throw new InvalidModelException("--gpu-layers " + config.gpuLayers() + " needs a GPU build of llama.cpp, and "
           + NativeLibs.dir() + " is CPU-only: build one with bin/build-llama --cuda and name its folder with "
           + NativeLibs.ENV + " (README, GPU nodes)");
@@ -616,7 +616,7 @@ public final class LlamaCppModel implements LanguageModel {
     }
 
     private void accept(Job j, int token) {
-      if (api.llama_vocab_is_eog(vocab, token)) {
+      if (api.llama_vocab_is_eog(vocab, token) != 0) {
         finish(j, FinishReason.STOP, null);
         return;
       }

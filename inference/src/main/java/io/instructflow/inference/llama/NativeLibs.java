@@ -75,7 +75,7 @@ public final class NativeLibs {
       g.ggml_backend_load_all_from_path(dir.toString());
       a.llama_backend_init();
       api = a;
-      LOG.info("llama.cpp from {} (GPU offload {})", dir, a.llama_supports_gpu_offload() ? "available" : "not built in");
+      LOG.info("llama.cpp from {} (GPU offload {})", dir, a.llama_supports_gpu_offload() != 0 ? "available" : "not built in");
     } else if (verboseNative && !verbose) {
       verbose = true;
       api.llama_log_set(LOUD, Pointer.NULL);
@@ -85,7 +85,7 @@ public final class NativeLibs {
 
   /** Whether the loaded llama.cpp can offload layers to a GPU (a CUDA build). */
   public static boolean gpuOffload() {
-    return api(false).llama_supports_gpu_offload();
+    return api(false).llama_supports_gpu_offload() != 0;
   }
 
   /** The folder the libraries were loaded from (null before the first {@link #api}). */
