@@ -18,25 +18,11 @@ import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
  */
 @EnabledIfEnvironmentVariable(named = "INSTRUCTFLOW_GPU_TEST", matches = "1")
 class LlamaCppGpuTest {
-  private static final String[] OPENINGS = {
-    "Once upon a time", "The little dog", "One day, Lily", "Tom and his mom", "The sun was", "In the park,",
-    "Ben had a red", "There was a big"
-  };
-
   private static List<GenerationRequest> requests(int n) {
+    String[] openings = LlamaCppModelTest.OPENINGS;
     List<GenerationRequest> out = new ArrayList<>();
     for (int i = 0; i < n; i++) {
-      out.add(GenerationRequest.text("g" + i, OPENINGS[i % OPENINGS.length] + " " + (i + 1),
-          SamplingParams.greedy(128), 0));
-    }
-    return out;
-  }
-
-  private static List<String> texts(List<GenerationResult> rs) {
-    List<String> out = new ArrayList<>();
-    for (GenerationResult r : rs) {
-      assertTrue(r.ok(), r.requestId() + ": " + r.error());
-      out.add(r.choices().get(0).text());
+      out.add(GenerationRequest.text("g" + i, openings[i % openings.length] + " " + (i + 1), SamplingParams.greedy(128), 0));
     }
     return out;
   }
@@ -45,14 +31,15 @@ class LlamaCppGpuTest {
   void decodesOnTheGpuAndTheInvariantScheduleKeepsOutputsWhateverTheParallelism() throws Exception {
     assertTrue(NativeLibs.gpuOffload(), "INSTRUCTFLOW_LLAMA_LIB must name a GPU build; it is " + NativeLibs.dir());
     LlamaCppModel.Config base = LlamaCppModel.Config.of(TestModels.stories()).withContextPerSlot(256).withGpuLayers(99);
-    List<String> one = texts(LlamaCppModel.shared(base).generate(requests(16)));
-    List<String> eight = texts(LlamaCppModel.shared(base.withParallel(8)).generate(requests(16)));
+    List<String> one = LlamaCppModelTest.texts(LlamaCppModel.shared(base).generate(requests(16)));
+    List<String> eight = LlamaCppModelTest.texts(LlamaCppModel.shared(base.withParallel(8)).generate(requests(16)));
     assertEquals(one, eight, "invariant schedule on the GPU: parallel 1 and 8 give the same greedy text");
     List<GenerationResult> batched = LlamaCppModel.shared(base.withParallel(16).withSchedule(Schedule.BATCHED))
         .generate(requests(16));
-    assertEquals(16, texts(batched).size());
+    assertEquals(16, LlamaCppModelTest.texts(batched).size());
     // request 0 is "Once upon a time 1": the story goes on from the number
     assertTrue(one.get(0).contains("there was a little girl"), one.get(0));
-    assertTrue(one.stream().distinct().count() >= OPENINGS.length, "different openings, different stories");
+    assertTrue(one.stream().distinct().count() >= LlamaCppModelTest.OPENINGS.length,
+        "different openings, different stories");
   }
 }

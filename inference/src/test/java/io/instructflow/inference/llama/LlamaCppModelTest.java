@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 class LlamaCppModelTest {
   @TempDir Path tmp;
 
-  private static final String[] OPENINGS = {
+  static final String[] OPENINGS = {
     "Once upon a time", "The little dog", "One day, Lily", "Tom and his mom", "The sun was", "In the park,",
     "Ben had a red", "There was a big"
   };
@@ -43,7 +43,7 @@ class LlamaCppModelTest {
     return out;
   }
 
-  private static List<String> texts(List<GenerationResult> results) {
+  static List<String> texts(List<GenerationResult> results) {
     List<String> out = new ArrayList<>();
     for (GenerationResult r : results) {
       assertTrue(r.ok(), r.requestId() + ": " + r.error());
