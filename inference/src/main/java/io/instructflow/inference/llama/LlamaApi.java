@@ -114,6 +114,9 @@ public interface LlamaApi extends Library {
 
   int FLASH_ATTN_AUTO = -1;
 
+  /** The release, e.g. {@code 0.5.0} or {@code 0.5.0-dev}; absent before llama.cpp had semantic versions. */
+  String llama_version();
+
   void llama_backend_init();
 
   void llama_log_set(LogCallback callback, Pointer userData);

@@ -46,6 +46,8 @@ public final class NativeLibs {
   public static final String PROPERTY = "instructflow.llama.lib";
   /** Environment variable, same meaning as {@link #PROPERTY}. */
   public static final String ENV = "INSTRUCTFLOW_LLAMA_LIB";
+  /** The llama.cpp release {@link LlamaApi}'s structures mirror. */
+  public static final String LLAMA_VERSION = "0.5.0";
   private static final String RESOURCE_DIR = "io/instructflow/inference/llama/native/linux-x86_64/";
   private static final Map<String, Object> OPTIONS = Map.of(Library.OPTION_STRING_ENCODING, "UTF-8");
 
@@ -69,6 +71,17 @@ public final class NativeLibs {
       Path ggml = find(dir, "libggml.");
       LlamaApi.Ggml g = Native.load(ggml.toString(), LlamaApi.Ggml.class, OPTIONS);
       LlamaApi a = Native.load(llama.toString(), LlamaApi.class, OPTIONS);
+      String version;
+      try {
+        version = a.llama_version();
+      } catch (UnsatisfiedLinkError e) {
+        version = null;
+      }
+      if (!compatible(version)) {
+        throw new IllegalStateException(llama + " is llama.cpp " + (version == null ? "from before 0.5.0" : version)
+            + ", but this binding mirrors llama.cpp " + LLAMA_VERSION + "'s C structures: build that release with "
+            + "bin/build-llama");
+      }
       verbose = verboseNative;
       g.ggml_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
       a.llama_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
@@ -81,6 +94,11 @@ public final class NativeLibs {
       api.llama_log_set(LOUD, Pointer.NULL);
     }
     return api;
+  }
+
+  /** Whether a library reporting {@code version} has the C structures {@link LlamaApi} mirrors. */
+  static boolean compatible(String version) {
+    return version != null && (version.equals(LLAMA_VERSION) || version.startsWith(LLAMA_VERSION + "-"));
   }
 
   /** Whether the loaded llama.cpp can offload layers to a GPU (a CUDA build). */
