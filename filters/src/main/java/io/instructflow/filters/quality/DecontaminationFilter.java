@@ -6,6 +6,7 @@ import io.instructflow.filters.rouge.Match;
 import io.instructflow.filters.rouge.RougeIndex;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Verdict;
 import java.io.BufferedReader;
@@ -72,12 +73,8 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
     static Corpus read(List<String> files) {
       List<Item> items = new ArrayList<>();
       List<String> texts = new ArrayList<>();
-      java.security.MessageDigest md;
-      try {
-        md = java.security.MessageDigest.getInstance("SHA-256");
-      } catch (java.security.NoSuchAlgorithmException e) {
-        throw new IllegalStateException(e);
-      }
+      // each file name, item id and text, NUL-terminated: what the hash covers
+      java.io.ByteArrayOutputStream hashed = new java.io.ByteArrayOutputStream();
       for (String b : files) {
         Path p = Paths.get(b);
         try {
@@ -87,8 +84,8 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
               items.add(it);
               texts.add(text);
               for (String part : List.of(it.file(), it.id(), text)) {
-                md.update(part.getBytes(StandardCharsets.UTF_8));
-                md.update((byte) 0);
+                hashed.writeBytes(part.getBytes(StandardCharsets.UTF_8));
+                hashed.write(0);
               }
             }
           }
@@ -96,7 +93,7 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
           throw new UncheckedIOException("reading benchmark " + b + ": " + e.getMessage(), e);
         }
       }
-      return new Corpus(List.copyOf(items), List.copyOf(texts), java.util.HexFormat.of().formatHex(md.digest()));
+      return new Corpus(List.copyOf(items), List.copyOf(texts), Ids.sha256Hex(hashed.toByteArray()));
     }
   }
 

@@ -183,7 +183,7 @@ public final class GenerateBench {
         case "--threads" -> threads = ints(v);
         case "--parallel" -> parallel = ints(v);
         case "--schedules" -> schedules = Arrays.stream(v.split(","))
-            .map(s -> Schedule.valueOf(s.trim().toUpperCase(Locale.ROOT))).toList();
+            .map(Schedule::parse).toList();
         case "--gpu-layers" -> gpuLayers = Integer.parseInt(v);
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }

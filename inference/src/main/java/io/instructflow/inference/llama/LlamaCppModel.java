@@ -76,7 +76,21 @@ public final class LlamaCppModel implements LanguageModel {
     /** One sequence per context, {@code parallel} contexts: outputs independent of batching. */
     INVARIANT,
     /** One context, {@code parallel} sequences decoded together: fastest on a GPU, not batch-invariant. */
-    BATCHED
+    BATCHED;
+
+    /**
+     * The schedule a user named ({@code invariant} or {@code batched}, any case).
+     *
+     * @throws IllegalArgumentException for any other name
+     */
+    public static Schedule parse(String name) {
+      for (Schedule s : values()) {
+        if (s.name().equalsIgnoreCase(name.trim())) {
+          return s;
+        }
+      }
+      throw new IllegalArgumentException("the schedule is invariant or batched, not '" + name + "'");
+    }
   }
 
   /**

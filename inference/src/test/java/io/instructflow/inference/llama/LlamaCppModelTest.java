@@ -211,6 +211,14 @@ class LlamaCppModelTest {
   }
 
   @Test
+  void schedulesAreNamedInAnyCase() {
+    assertEquals(LlamaCppModel.Schedule.INVARIANT, LlamaCppModel.Schedule.parse("invariant"));
+    assertEquals(LlamaCppModel.Schedule.BATCHED, LlamaCppModel.Schedule.parse(" Batched "));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LlamaCppModel.Schedule.parse("fast"));
+    assertTrue(e.getMessage().contains("invariant or batched"), e.getMessage());
+  }
+
+  @Test
   void identifiesTheModelByItsFileHash() throws Exception {
     assertEquals("270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d", model(8).ref().sha256());
     assertEquals("llama.cpp", model(8).ref().backend());

@@ -60,8 +60,7 @@ public final class BenchCommand implements Runnable {
       Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
       Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
       var plan = new io.instructflow.inference.bench.GenerateBench.Plan(m, requests, maxTokens, threads, parallel,
-          schedules.stream().map(s -> io.instructflow.inference.llama.LlamaCppModel.Schedule.valueOf(
-              s.trim().toUpperCase(Locale.ROOT))).toList(), gpuLayers);
+          schedules.stream().map(io.instructflow.inference.llama.LlamaCppModel.Schedule::parse).toList(), gpuLayers);
       io.instructflow.inference.bench.GenerateBench.header(plan, System.out);
       try {
         io.instructflow.inference.bench.GenerateBench.run(plan, System.out, System.err);

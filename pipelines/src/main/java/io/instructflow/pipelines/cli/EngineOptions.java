@@ -39,17 +39,13 @@ final class EngineOptions {
 
   /** Whether the batched schedule was asked for. */
   boolean batched() {
-    return switch (schedule.toLowerCase(java.util.Locale.ROOT)) {
-      case "invariant" -> false;
-      case "batched" -> true;
-      default -> throw new IllegalArgumentException("--schedule is invariant or batched, not " + schedule);
-    };
+    return LlamaCppModel.Schedule.parse(schedule) == LlamaCppModel.Schedule.BATCHED;
   }
 
   /** The engine configuration for a model file. */
   LlamaCppModel.Config config(Path model) {
     return LlamaCppModel.Config.of(model).withParallel(parallel).withContextPerSlot(contextPerSlot).withThreads(threads)
         .withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
-        .withSchedule(batched() ? LlamaCppModel.Schedule.BATCHED : LlamaCppModel.Schedule.INVARIANT);
+        .withSchedule(LlamaCppModel.Schedule.parse(schedule));
   }
 }
