@@ -80,6 +80,11 @@ public final class OutputLayout {
     return root + "/" + STAGING + "/" + kind.dir() + "/";
   }
 
+  /** A staging folder of a command's own, {@code .staging/<sub>/}; {@link #prepare} empties it. */
+  public String staging(String sub) {
+    return root + "/" + STAGING + "/" + sub + "/";
+  }
+
   /** The final folder of {@code kind}. */
   public String dir(Kind kind) {
     return root + "/" + kind.dir() + "/";
@@ -92,28 +97,35 @@ public final class OutputLayout {
 
   /** Writes one input file's counts (called by the reader on a worker). */
   public static void writeReadCounts(String dir, int fileIndex, long read, long blank) throws IOException {
+    writeReadCounts(dir, fileIndex, 0, read, blank);
+  }
+
+  /** Writes the counts of piece {@code piece} of one input file (called by the reader on a worker). */
+  public static void writeReadCounts(String dir, int fileIndex, int piece, long read, long blank) throws IOException {
     ResourceId id = FileSystems.matchNewResource(dir, true)
-        .resolve(String.format("file-%09d.json", fileIndex), StandardResolveOptions.RESOLVE_FILE);
+        .resolve(String.format("file-%09d-%06d.json", fileIndex, piece), StandardResolveOptions.RESOLVE_FILE);
     try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
       os.write(("{\"read\":" + read + ",\"blank\":" + blank + "}").getBytes(StandardCharsets.UTF_8));
     }
   }
 
   /**
-   * Sums and removes the per-file counts the reader wrote: {@code [read, blank lines, files]}. Exact
+   * Sums and removes the per-piece counts the reader wrote: {@code [read, blank lines, files]}. Exact
    * even when Spark re-ran a task, since a re-run rewrites its file.
    */
   public long[] takeReadCounts() throws IOException {
     long[] sum = new long[3];
     List<ResourceId> files = files(countsDir(), "file-*.json");
+    java.util.Set<String> inputs = new java.util.HashSet<>();
     for (ResourceId f : files) {
       try (InputStream in = Channels.newInputStream(FileSystems.open(f))) {
         com.fasterxml.jackson.databind.JsonNode n = Json.mapper().readTree(in);
         sum[0] += n.path("read").asLong();
         sum[1] += n.path("blank").asLong();
-        sum[2]++;
+        inputs.add(f.getFilename().substring(0, "file-".length() + 9));
       }
     }
+    sum[2] = inputs.size();
     if (!files.isEmpty()) {
       FileSystems.delete(files, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }
@@ -121,7 +133,7 @@ public final class OutputLayout {
     return sum;
   }
 
-  private void removeEmptyStaging(String sub) throws IOException {
+  void removeEmptyStaging(String sub) throws IOException {
     if (!isLocal(root)) {
       return;
     }
@@ -149,6 +161,10 @@ public final class OutputLayout {
       if (!staged.isEmpty()) {
         FileSystems.delete(staged, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
       }
+    }
+    List<ResourceId> ordered = files(staging(OrderedPass.STAGING), "frag-*.jsonl");
+    if (!ordered.isEmpty()) {
+      FileSystems.delete(ordered, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }
     delete(file(SUMMARY));
     List<ResourceId> counts = files(countsDir(), "file-*.json");

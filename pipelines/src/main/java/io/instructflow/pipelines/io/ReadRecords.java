@@ -138,6 +138,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         begin
             .apply("ListFiles", Create.of(files).withCoder(org.apache.beam.sdk.coders.SerializableCoder.of(InputFile.class)))
             .apply("SpreadFiles", Reshuffle.viaRandomKey())
+            .apply("SplitFiles", ParDo.of(new SplitFileFn(format, maxRecordBytes)))
+            .setCoder(org.apache.beam.sdk.coders.SerializableCoder.of(FileChunk.class))
+            .apply("SpreadPieces", Reshuffle.viaRandomKey())
             .apply(
                 "ParseFiles",
                 ParDo.of(new ParseFileFn(license, format, maxRecordBytes, countsDir))
@@ -151,8 +154,25 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     return new Result(examples, rejects);
   }
 
-  /** Parses one file with {@link RecordStreamParser}. */
-  static final class ParseFileFn extends DoFn<InputFile, KV<OrderKey, Example>> {
+  /** Cuts a file into the pieces one task parses ({@link FileChunk}). */
+  static final class SplitFileFn extends DoFn<InputFile, FileChunk> {
+    private static final long serialVersionUID = 1L;
+    private final InputShape format;
+    private final int maxRecordBytes;
+
+    SplitFileFn(InputShape format, int maxRecordBytes) {
+      this.format = format;
+      this.maxRecordBytes = maxRecordBytes;
+    }
+
+    @ProcessElement
+    public void process(@Element InputFile file, OutputReceiver<FileChunk> out) throws IOException {
+      FileChunk.split(file, format, maxRecordBytes, FileChunk.TARGET_BYTES).forEach(out::output);
+    }
+  }
+
+  /** Parses one piece of a file with {@link RecordStreamParser}. */
+  static final class ParseFileFn extends DoFn<FileChunk, KV<OrderKey, Example>> {
     private static final long serialVersionUID = 1L;
     private final String license;
     private final InputShape format;
@@ -169,14 +189,14 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     }
 
     @ProcessElement
-    public void process(@Element InputFile file, MultiOutputReceiver out) throws IOException {
+    public void process(@Element FileChunk piece, MultiOutputReceiver out) throws IOException {
+      InputFile file = piece.file();
       RecordConverter converter = new RecordConverter(file.dataset(), license);
       RecordStreamParser parser =
           new RecordStreamParser(converter, Optional.ofNullable(format), maxRecordBytes, file.path(), file.name());
       long[] counts = new long[2];
-      try (InputStream in = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(file.path(), false)))) {
-        parser.parse(
-            in,
+      piece.parse(
+            parser,
             new RecordStreamParser.Sink() {
               @Override
               public void example(Example example, long position, int sub) {
@@ -200,9 +220,8 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
                 blank.inc();
               }
             });
-      }
       if (countsDir != null) {
-        OutputLayout.writeReadCounts(countsDir, file.index(), counts[0], counts[1]);
+        OutputLayout.writeReadCounts(countsDir, file.index(), piece.piece(), counts[0], counts[1]);
       }
     }
   }

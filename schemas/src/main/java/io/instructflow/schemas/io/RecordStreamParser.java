@@ -106,13 +106,37 @@ public final class RecordStreamParser {
   public void parse(InputStream raw, Sink sink) throws IOException {
     BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
     skipBom(in);
-    String lower = name.toLowerCase(java.util.Locale.ROOT);
-    boolean linesByName = lower.endsWith(".jsonl") || lower.endsWith(".ndjson");
-    if (!linesByName && firstNonWhitespace(in) == '[') {
-      parseArray(in, sink);
+    if (readsAsLines(name, in)) {
+      parseLines(in, 1, sink);
     } else {
-      parseLines(in, sink);
+      parseArray(in, sink);
     }
+  }
+
+  /**
+   * Reads a run of whole JSON lines cut from a JSON Lines file, whose first line is line
+   * {@code firstLine} of the file (1-based; a byte-order mark is skipped only there), as records of
+   * {@code shape} when it is given, as the whole file's {@link #parse} would have read them once it had
+   * detected that shape; a null shape is detected here as there.
+   */
+  public void parseLines(InputStream raw, long firstLine, InputShape shape, Sink sink) throws IOException {
+    if (firstLine < 1) {
+      throw new IllegalArgumentException("lines are numbered from 1, got " + firstLine);
+    }
+    BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
+    if (firstLine == 1) {
+      skipBom(in);
+    }
+    if (forced == null && shape != null) {
+      detected = shape;
+    }
+    parseLines(in, firstLine, sink);
+  }
+
+  /** Whether the file is read as JSON Lines: by its name, else unless its first non-blank byte is {@code [}. */
+  public static boolean readsAsLines(String name, BufferedInputStream in) throws IOException {
+    String lower = name.toLowerCase(java.util.Locale.ROOT);
+    return lower.endsWith(".jsonl") || lower.endsWith(".ndjson") || firstNonWhitespace(in) != '[';
   }
 
   private static void skipBom(BufferedInputStream in) throws IOException {
@@ -137,10 +161,10 @@ public final class RecordStreamParser {
 
   // ---- JSON Lines ----
 
-  private void parseLines(InputStream in, Sink sink) throws IOException {
+  private void parseLines(InputStream in, long firstLine, Sink sink) throws IOException {
     LineBuffer line = new LineBuffer(maxRecordBytes);
     byte[] buf = new byte[1 << 16];
-    long lineNo = 1;
+    long lineNo = firstLine;
     int n;
     boolean pending = false;
     while ((n = in.read(buf)) != -1) {

@@ -1,0 +1,209 @@
+package io.instructflow.pipelines.io;
+
+import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.Verdict;
+import java.io.BufferedOutputStream;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.stream.IntStream;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.io.fs.MoveOptions;
+import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
+import org.apache.beam.sdk.io.fs.ResourceId;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.TypeDescriptor;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/**
+ * An order-dependent decision over every record, in input order, without gathering the records: the
+ * pipeline stages them in order ({@link #stage}), then this pass reads the staged fragments one after
+ * the other, decides each pending record, and writes the kept ones to {@code data/} and the rest to
+ * {@code filtered/} as fragments of the same keys, which {@link OutputLayout#publish} packs as usual.
+ *
+ * <p>Memory: one fragment ({@value WriteOrdered#FRAGMENT_POSITIONS} input positions) at a time, plus
+ * what the decision keeps for the records it has kept. Per fragment the records are parsed, prepared
+ * ({@link Gate#prepare}) and stamped ({@link Gate#stamp}) in parallel over the cores, and decided in
+ * order. The pass runs where the command runs (the driver), reading and writing through Beam's
+ * FileSystems, so the staging folder must be one the driver and the workers share, as the outputs are.
+ *
+ * <p>A record a stage before the decision already dropped is staged as final: it passes to
+ * {@code filtered/} in its place, unread.
+ */
+public final class OrderedPass {
+  private OrderedPass() {}
+
+  /** The name of the staging sub-folder the pending records go to. */
+  public static final String STAGING = "ordered";
+
+  private static final char PENDING = 'P';
+  private static final char FINAL = 'F';
+
+  /**
+   * An order-dependent decision.
+   *
+   * @param <P> what the decision compares of a record
+   */
+  public interface Gate<P> extends AutoCloseable {
+    /** What the decision needs of a record; thread-safe. */
+    P prepare(Example e);
+
+    /** The next record's verdict, in input order. */
+    Verdict decide(Example e, P prepared);
+
+    /** The record as written, with the step for its verdict; thread-safe. */
+    Example stamp(Example e, Verdict v);
+
+    @Override
+    default void close() {}
+  }
+
+  /** What a pass did. */
+  public record Counts(long decided, long kept, long dropped, long passedThrough) {}
+
+  /**
+   * Stages {@code pending} records (to decide) and {@code decided} ones (already dropped, with their
+   * step) in input order under {@code layout}, for {@link #run}.
+   */
+  public static void stage(OutputLayout layout, PCollection<KV<OrderKey, Example>> pending,
+      PCollection<KV<OrderKey, Example>> decided, String name) {
+    PCollection<KV<OrderKey, String>> p = pending.apply(name + "Pending", marked(PENDING));
+    PCollection<KV<OrderKey, String>> d = decided.apply(name + "Decided", marked(FINAL));
+    PCollectionList.of(p).and(d)
+        .apply(name + "Staged", Flatten.pCollections())
+        .setCoder(KvCoder.of(OrderKey.Coder.of(), StringUtf8Coder.of()))
+        .apply("Write" + name, WriteOrdered.to(layout.staging(STAGING)));
+  }
+
+  private static MapElements<KV<OrderKey, Example>, KV<OrderKey, String>> marked(char mark) {
+    return MapElements.into(TypeDescriptors.kvs(new TypeDescriptor<OrderKey>() {}, TypeDescriptors.strings()))
+        .via(new Mark(mark));
+  }
+
+  /** A record to its marked JSON line. */
+  static final class Mark implements org.apache.beam.sdk.transforms.SerializableFunction<KV<OrderKey, Example>, KV<OrderKey, String>> {
+    private static final long serialVersionUID = 1L;
+    private final char mark;
+
+    Mark(char mark) {
+      this.mark = mark;
+    }
+
+    @Override
+    public KV<OrderKey, String> apply(KV<OrderKey, Example> kv) {
+      return KV.of(kv.getKey(), mark + Json.line(kv.getValue()));
+    }
+  }
+
+  /** Decides every staged record with {@code gate}, in order; removes the staged fragments. */
+  public static <P> Counts run(OutputLayout layout, Gate<P> gate) throws IOException {
+    TreeMap<String, ResourceId> fragments = new TreeMap<>();
+    MatchResult m = FileSystems.match(layout.staging(STAGING) + "frag-*.jsonl", EmptyMatchTreatment.ALLOW);
+    if (m.status() != MatchResult.Status.NOT_FOUND) {
+      for (MatchResult.Metadata md : m.metadata()) {
+        String name = md.resourceId().getFilename();
+        if (WriteOrdered.isFragment(name)) {
+          fragments.put(WriteOrdered.fragmentKeyOf(name), md.resourceId());
+        }
+      }
+    }
+    long[] counts = new long[4];
+    for (var f : fragments.entrySet()) {
+      pass(layout, f.getKey(), f.getValue(), gate, counts);
+    }
+    if (!fragments.isEmpty()) {
+      FileSystems.delete(fragments.values(), MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
+    layout.removeEmptyStaging(STAGING);
+    return new Counts(counts[0], counts[1], counts[2], counts[3]);
+  }
+
+  private static <P> void pass(OutputLayout layout, String key, ResourceId fragment, Gate<P> gate, long[] counts)
+      throws IOException {
+    List<String> lines = new ArrayList<>();
+    try (BufferedReader in = new BufferedReader(
+        new InputStreamReader(Channels.newInputStream(FileSystems.open(fragment)), StandardCharsets.UTF_8), 1 << 16)) {
+      String l;
+      while ((l = in.readLine()) != null) {
+        lines.add(l);
+      }
+    }
+    int n = lines.size();
+    Example[] records = new Example[n];
+    List<P> prepared = new ArrayList<>(java.util.Collections.nCopies(n, null));
+    IntStream.range(0, n).parallel().forEach(i -> {
+      String l = lines.get(i);
+      if (l.charAt(0) == PENDING) {
+        try {
+          records[i] = Json.mapper().readValue(l.substring(1), Example.class);
+        } catch (IOException e) {
+          throw new UncheckedIOException("staged record " + fragment + ":" + (i + 1) + ": " + e.getMessage(), e);
+        }
+        prepared.set(i, gate.prepare(records[i]));
+      }
+    });
+    Verdict[] verdicts = new Verdict[n];
+    for (int i = 0; i < n; i++) {
+      if (records[i] != null) {
+        verdicts[i] = gate.decide(records[i], prepared.get(i));
+        prepared.set(i, null);
+      }
+    }
+    String[] out = new String[n];
+    IntStream.range(0, n).parallel().forEach(i -> {
+      out[i] = records[i] == null ? lines.get(i).substring(1) : Json.line(gate.stamp(records[i], verdicts[i]));
+    });
+    List<String> kept = new ArrayList<>();
+    List<String> filtered = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      if (records[i] == null) {
+        filtered.add(out[i]);
+        counts[3]++;
+      } else if (verdicts[i] instanceof Verdict.Kept) {
+        kept.add(out[i]);
+        counts[1]++;
+      } else {
+        filtered.add(out[i]);
+        counts[2]++;
+      }
+    }
+    counts[0] = counts[1] + counts[2];
+    Progress.add(Progress.DECIDED, java.util.Arrays.stream(records).filter(java.util.Objects::nonNull).count());
+    write(layout.staging(OutputLayout.Kind.DATA), key, kept);
+    write(layout.staging(OutputLayout.Kind.FILTERED), key, filtered);
+  }
+
+  /** Writes a fragment under a temporary name, then renames it to its final one. */
+  private static void write(String dir, String key, List<String> lines) throws IOException {
+    if (lines.isEmpty()) {
+      return;
+    }
+    ResourceId d = FileSystems.matchNewResource(dir, true);
+    ResourceId tmp = d.resolve("tmp-" + key + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
+    try (OutputStream os = new BufferedOutputStream(Channels.newOutputStream(FileSystems.create(tmp, "application/jsonl")), 1 << 16)) {
+      for (String l : lines) {
+        os.write(l.getBytes(StandardCharsets.UTF_8));
+        os.write('\n');
+      }
+    }
+    FileSystems.rename(List.of(tmp),
+        List.of(d.resolve(WriteOrdered.fragmentName(key, lines.size()), StandardResolveOptions.RESOLVE_FILE)));
+  }
+}
