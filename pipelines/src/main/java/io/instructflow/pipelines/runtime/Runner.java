@@ -89,10 +89,23 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
     o.setRunner(SparkRunner.class);
     o.setSparkMaster(sparkMaster);
     o.setEnableSparkMetricSinks(false);
-    // cached datasets may spill to disk instead of failing (a large input file is parsed by one task)
-    o.setStorageLevel("MEMORY_AND_DISK_SER");
+    o.setStorageLevel(storageLevel());
     o.setAppName("instructflow-" + jobName);
     o.setJobName(jobName);
     return o;
   }
+
+  /**
+   * The Spark storage level of the datasets Beam caches (a multi-output step's result, a collection
+   * read twice): {@value #STORAGE_LEVEL} unless {@code -Dinstructflow.storageLevel} says otherwise. On disk,
+   * so that a cache never competes with the tasks for heap: measured with a million records and a
+   * 4 GB heap, {@code MEMORY_AND_DISK_SER} filled 2 GB of heap with cached blocks and the run died of
+   * it (README, Memory). The operating system's page cache still keeps recent blocks in memory.
+   */
+  static String storageLevel() {
+    return System.getProperty("instructflow.storageLevel", STORAGE_LEVEL);
+  }
+
+  /** The default storage level. */
+  static final String STORAGE_LEVEL = "DISK_ONLY";
 }
