@@ -41,6 +41,9 @@ public final class Main implements Runnable {
             err.flush();
             return EXIT_USAGE;
           }
+          if (outOfMemory(ex)) {
+            haltOutOfMemory(ex);
+          }
           err.println("error: " + ex);
           ex.printStackTrace(err);
           err.flush();
@@ -49,7 +52,58 @@ public final class Main implements Runnable {
     return cl.execute(args);
   }
 
+  /**
+   * Whether {@code t} is, or was caused by, running out of heap: an {@link OutOfMemoryError} in the
+   * cause chain, or a Spark job failure that carries one only as text (a task's error comes back to the
+   * driver as a message).
+   */
+  static boolean outOfMemory(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof OutOfMemoryError
+          || String.valueOf(c.getMessage()).contains("java.lang.OutOfMemoryError")
+          || String.valueOf(c.getMessage()).contains("spark.driver.maxResultSize")) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The message for a run that ran out of memory: what failed, the heap it had and how to give more. */
+  static String outOfMemoryMessage(Throwable t) {
+    return String.format(java.util.Locale.ROOT,
+        "error: out of memory (%s) with a maximum heap of %,d MiB. The run is stopped. Give the JVM more heap with "
+            + "INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see README, Memory, for "
+            + "what each command keeps per record.",
+        String.valueOf(t).lines().findFirst().orElse("OutOfMemoryError"), Runtime.getRuntime().maxMemory() >> 20);
+  }
+
+  /**
+   * Ends the JVM at once with status 1 after an out-of-memory error: no shutdown hooks, which can wait
+   * forever on threads the error left half-done (a Spark context, a native decode thread).
+   */
+  static void haltOutOfMemory(Throwable t) {
+    try {
+      System.out.flush();
+      System.err.println(outOfMemoryMessage(t));
+      System.err.flush();
+    } finally {
+      Runtime.getRuntime().halt(1);
+    }
+  }
+
   public static void main(String[] args) {
+    // an OutOfMemoryError on any thread (a Spark task, a decode worker) ends the run, never hangs it
+    Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
+    Thread.setDefaultUncaughtExceptionHandler((thread, t) -> {
+      if (outOfMemory(t)) {
+        haltOutOfMemory(t);
+      } else if (previous != null) {
+        previous.uncaughtException(thread, t);
+      } else {
+        System.err.println("Exception in thread \"" + thread.getName() + "\" " + t);
+        t.printStackTrace();
+      }
+    });
     int code = execute(args);
     System.out.flush();
     System.err.flush();
