@@ -2,6 +2,7 @@ package io.instructflow.filters.dedup;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.chain.GateInput;
+import io.instructflow.filters.chain.KeptRefs;
 import io.instructflow.filters.chain.OrderedRule;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.schemas.Verdict;
@@ -127,55 +128,123 @@ public record MinHashDedup(int shingle, int bands, int rows, double threshold, b
 
   @Override
   public List<Verdict> apply(List<GateInput> items) {
-    List<Map<Long, List<Integer>>> buckets = new ArrayList<>();
+    return OrderedRule.applyAsStream(this, items);
+  }
+
+  /** What a record is compared by: its shingle hashes, sorted and distinct, and its band keys. */
+  record Prepared(long[] shingles, long[] bandKeys) {}
+
+  @Override
+  public Object prepare(GateInput g) {
+    Set<Long> sh = shingles(instructionOnly ? g.instruction() : g.text());
+    long[] sig = signature(sh);
+    long[] keys = new long[bands];
     for (int b = 0; b < bands; b++) {
-      buckets.add(new HashMap<>());
+      long k = 0x84222325L;
+      for (int r = 0; r < rows; r++) {
+        k = mix(k ^ sig[b * rows + r]);
+      }
+      keys[b] = k;
     }
-    List<Set<Long>> keptShingles = new ArrayList<>();
-    List<GateInput> kept = new ArrayList<>();
-    List<Verdict> out = new ArrayList<>(items.size());
-    for (GateInput g : items) {
-      Set<Long> sh = shingles(instructionOnly ? g.instruction() : g.text());
-      long[] sig = signature(sh);
-      long[] keys = new long[bands];
-      Set<Integer> candidates = new HashSet<>();
-      for (int b = 0; b < bands; b++) {
-        long k = 0x84222325L;
-        for (int r = 0; r < rows; r++) {
-          k = mix(k ^ sig[b * rows + r]);
-        }
-        keys[b] = k;
-        List<Integer> hit = buckets.get(b).get(k);
-        if (hit != null) {
-          candidates.addAll(hit);
-        }
-      }
-      int best = -1;
-      double bestJ = -1;
-      for (int c : new java.util.TreeSet<>(candidates)) {
-        double j = jaccard(sh, keptShingles.get(c));
-        if (j >= threshold && j > bestJ) {
-          best = c;
-          bestJ = j;
-        }
-      }
-      if (best >= 0) {
-        Map<String, Object> d = new LinkedHashMap<>();
-        d.put("jaccard", Math.round(bestJ * 10_000) / 10_000.0);
-        d.put("threshold", threshold);
-        d.put("matched_id", kept.get(best).id());
-        d.put("matched_location", kept.get(best).location());
-        out.add(new Verdict.Dropped(TYPE, REASON, d));
-        continue;
-      }
-      int idx = kept.size();
-      kept.add(g);
-      keptShingles.add(sh);
-      for (int b = 0; b < bands; b++) {
-        buckets.get(b).computeIfAbsent(keys[b], k -> new ArrayList<>()).add(idx);
-      }
-      out.add(Verdict.KEPT);
+    long[] sorted = new long[sh.size()];
+    int i = 0;
+    for (long x : sh) {
+      sorted[i++] = x;
     }
-    return out;
+    java.util.Arrays.sort(sorted);
+    return new Prepared(sorted, keys);
+  }
+
+  /** Jaccard similarity of two sorted sets of distinct values; 1 for two empty sets. */
+  static double jaccard(long[] a, long[] b) {
+    if (a.length == 0 && b.length == 0) {
+      return 1;
+    }
+    int inter = 0;
+    for (int i = 0, j = 0; i < a.length && j < b.length; ) {
+      if (a[i] == b[j]) {
+        inter++;
+        i++;
+        j++;
+      } else if (a[i] < b[j]) {
+        i++;
+      } else {
+        j++;
+      }
+    }
+    return (double) inter / (a.length + b.length - inter);
+  }
+
+  @Override
+  public boolean streams() {
+    return true;
+  }
+
+  /**
+   * Keeps, per kept record: its band keys in one multimap (the key of band b is mixed with b, which
+   * keeps keys of different bands apart, and each entry records its band, which is checked), about
+   * {@code bands} × 33 bytes; its reference; and its shingle set in a temporary file, read back only to
+   * verify a candidate. A candidate is every kept record sharing a band; the best verified Jaccard at or
+   * above the threshold (then the earliest) is the match.
+   */
+  @Override
+  public Decider open() {
+    LongMultiMap buckets = new LongMultiMap();
+    LongArrayStore shingles = new LongArrayStore();
+    KeptRefs refs = new KeptRefs();
+    byte[][] bandOf = {new byte[1 << 12]};
+    return new Decider() {
+      private int entries;
+
+      @Override
+      public Verdict decide(GateInput g, Object prepared) {
+        Prepared p = (Prepared) prepared;
+        java.util.TreeSet<Integer> candidates = new java.util.TreeSet<>();
+        for (int b = 0; b < bands; b++) {
+          for (int e = buckets.first(bandKey(b, p.bandKeys()[b])); e >= 0; e = buckets.next(e)) {
+            if (bandOf[0][e] == (byte) b) {
+              candidates.add(buckets.value(e));
+            }
+          }
+        }
+        int best = -1;
+        double bestJ = -1;
+        for (int c : candidates) {
+          double j = jaccard(p.shingles(), shingles.get(c));
+          if (j >= threshold && j > bestJ) {
+            best = c;
+            bestJ = j;
+          }
+        }
+        if (best >= 0) {
+          Map<String, Object> d = new LinkedHashMap<>();
+          d.put("jaccard", Math.round(bestJ * 10_000) / 10_000.0);
+          d.put("threshold", threshold);
+          d.put("matched_id", refs.id(best));
+          d.put("matched_location", refs.location(best));
+          return new Verdict.Dropped(TYPE, REASON, d);
+        }
+        int k = refs.add(g.id(), g.location());
+        shingles.add(p.shingles());
+        for (int b = 0; b < bands; b++) {
+          if (entries == bandOf[0].length) {
+            bandOf[0] = java.util.Arrays.copyOf(bandOf[0], entries * 2);
+          }
+          bandOf[0][entries++] = (byte) b;
+          buckets.put(bandKey(b, p.bandKeys()[b]), k);
+        }
+        return Verdict.KEPT;
+      }
+
+      @Override
+      public void close() {
+        shingles.close();
+      }
+    };
+  }
+
+  /** Band {@code b}'s key {@code k} in the one multimap of all bands (one-to-one for each band). */
+  private static long bandKey(int b, long k) {
+    return mix(k ^ (0x9e3779b97f4a7c15L * (b + 1)));
   }
 }

@@ -53,27 +53,82 @@ public final class RougeGate {
   /** For each text of {@code texts}, in order: null when kept, else why it was dropped. */
   public List<Drop> apply(List<String> texts, List<String> pool) {
     List<Drop> out = new ArrayList<>(texts.size());
-    List<Integer> owner = new ArrayList<>();
-    try (RougeIndex index = new RougeIndex(threshold, 256)) {
-      for (int i = 0; i < pool.size(); i++) {
-        index.add(tokenizer.tokens(pool.get(i)));
-        owner.add(-1 - i);
-      }
-      index.refresh();
+    List<Integer> keptAt = new ArrayList<>();
+    try (Stream s = open(pool)) {
       for (int i = 0; i < texts.size(); i++) {
-        List<String> tokens = tokenizer.tokens(texts.get(i));
-        Match m = index.best(tokens, index.size());
-        if (m != null) {
-          out.add(new Drop(m.score(), owner.get(m.ordinal())));
-        } else {
-          index.add(tokens);
-          owner.add(i);
-          out.add(null);
+        Drop d = s.decide(tokens(texts.get(i)));
+        if (d == null) {
+          keptAt.add(i);
         }
+        out.add(d == null || d.inPool() ? d : new Drop(d.score(), keptAt.get(d.matched())));
       }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
     }
     return out;
+  }
+
+  /** The tokens a text is compared by. */
+  public List<String> tokens(String text) {
+    return tokenizer.tokens(text);
+  }
+
+  /** The rule as a stream over texts in order, against {@code pool} and the texts it kept so far. */
+  public Stream open(List<String> pool) {
+    return new Stream(pool);
+  }
+
+  /**
+   * The rule over texts one by one: what it keeps is the incremental index of the pool and the kept
+   * texts ({@link RougeIndex}: their token ids and postings, per kept text).
+   */
+  public final class Stream implements java.io.Closeable {
+    private final RougeIndex index = new RougeIndex(threshold, 256);
+    private final int poolSize;
+    private int kept;
+
+    private Stream(List<String> pool) {
+      for (String p : pool) {
+        index.add(tokenizer.tokens(p));
+      }
+      index.refresh();
+      poolSize = pool.size();
+    }
+
+    /**
+     * Null when the text is kept (it joins the index), else why it was dropped: the match is a pool
+     * text ({@link Drop#inPool}) or, by {@link Drop#matched}, the n-th text this stream kept (from 0).
+     */
+    public Drop decide(List<String> tokens) {
+      Match m = index.best(tokens, index.size());
+      if (m == null) {
+        index.add(tokens);
+        kept++;
+        return null;
+      }
+      return new Drop(m.score(), m.ordinal() < poolSize ? -1 - m.ordinal() : m.ordinal() - poolSize);
+    }
+
+    /** Texts kept so far. */
+    public int kept() {
+      return kept;
+    }
+
+    /** Candidates the index proposed so far. */
+    public long candidates() {
+      return index.candidateCount();
+    }
+
+    /** LCS verifications so far. */
+    public long verifications() {
+      return index.verificationCount();
+    }
+
+    @Override
+    public void close() {
+      try {
+        index.close();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
   }
 }

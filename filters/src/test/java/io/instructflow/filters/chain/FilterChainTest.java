@@ -88,6 +88,47 @@ class FilterChainTest {
     assertTrue(drops > 20 && drops < 390, "both outcomes occur: " + drops);
   }
 
+  @Test
+  void theStreamedGateGivesTheListGatesVerdictsAndEvidence() {
+    Random r = new Random(7);
+    String[] words = "the a of to explain write list give name describe three five poem story river city music math code".split(" ");
+    List<String> texts = new ArrayList<>();
+    for (int i = 0; i < 500; i++) {
+      if (i > 0 && r.nextInt(4) == 0) {
+        texts.add(texts.get(r.nextInt(i)) + (r.nextBoolean() ? "" : " again"));
+        continue;
+      }
+      StringBuilder b = new StringBuilder("Explain");
+      for (int k = 0, n = 4 + r.nextInt(10); k < n; k++) {
+        b.append(' ').append(words[r.nextInt(words.length)]);
+      }
+      texts.add(b.append('.').toString());
+    }
+    FilterChain chain = FilterChain.parse("{\"name\":\"all\",\"filters\":[{\"type\":\"exact_dedup\"},"
+        + "{\"type\":\"minhash_dedup\",\"shingle\":2,\"threshold\":0.6},{\"type\":\"rouge_l\",\"threshold\":0.7}]}", "test");
+    assertTrue(OrderedGate.supports(chain));
+    List<GateInput> inputs = new ArrayList<>();
+    records(texts).forEach(e -> inputs.add(GateInput.of(e)));
+    List<String> pool = List.of("Explain the poem of the river city.", "Write five music math code.");
+    List<Verdict> listed = chain.gate(inputs, pool);
+    List<Verdict> streamed = new ArrayList<>();
+    try (OrderedGate g = new OrderedGate(chain, pool)) {
+      // prepared out of order, decided in order
+      List<OrderedGate.Prepared> prepared = new ArrayList<>(java.util.Collections.nCopies(inputs.size(), null));
+      for (int i = inputs.size() - 1; i >= 0; i--) {
+        prepared.set(i, g.prepare(inputs.get(i)));
+      }
+      for (int i = 0; i < inputs.size(); i++) {
+        streamed.add(g.decide(inputs.get(i), prepared.get(i)));
+      }
+    }
+    assertEquals(listed, streamed);
+    java.util.Set<String> reasons = new java.util.TreeSet<>();
+    streamed.forEach(v -> reasons.add(v instanceof Verdict.Dropped d ? d.reason() : "kept"));
+    assertEquals(java.util.Set.of("kept", "exact_dedup.duplicate", "minhash_dedup.near_duplicate", "rouge_l.near_duplicate"),
+        reasons);
+  }
+
   private static int[] ids(List<String> tokens) {
     int[] out = new int[tokens.size()];
     for (int i = 0; i < out.length; i++) {

@@ -1,11 +1,14 @@
 package io.instructflow.pipelines.dedup;
 
+import io.instructflow.filters.chain.KeptRefs;
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.filters.rouge.GreedyRougeFilter;
+import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.io.ReadRecords;
@@ -143,6 +146,19 @@ public final class DedupPipeline {
     Pipeline p = run.pipeline();
     ReadRecords.Result r = run.read();
     PCollection<KV<OrderKey, Example>> examples = r.examples();
+    if (c.orderBy() == null && c.strategy().equals("sequential")) {
+      // input order: staged in order and decided by a pass over the stage (bounded memory)
+      OrderedPass.stage(run.layout(), examples, p.apply("NoneDecided", Create.empty(
+          KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class)))), "Ordered");
+      run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+      run.execute("read+stage", Progress.READ);
+      try (RougeDedupGate gate = new RougeDedupGate(c)) {
+        run.pass("rouge_l", gate);
+        run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
+            gate.stream.candidates(), gate.stream.verifications()));
+      }
+      return run.finish(c.shardSize(), null, null);
+    }
     PCollectionView<List<DedupItem>> items =
         examples
             .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
@@ -258,17 +274,62 @@ public final class DedupPipeline {
     public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
       Example e = kv.getValue().getOnly(exTag);
       DedupDecision d = kv.getValue().getOnly(decTag);
-      if (d.kept()) {
-        out.get(KEPT).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, STEP_VERSION, parameters, Verdict.KEPT, null))));
-      } else {
-        Map<String, Object> details = new LinkedHashMap<>();
-        details.put("matched_id", d.matchedId());
-        details.put("matched_location", d.matchedLocation());
-        details.put("score", d.score());
-        details.put("threshold", parameters.get("threshold"));
-        Verdict v = new Verdict.Dropped(FILTER, REASON, details);
-        out.get(FILTERED).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, STEP_VERSION, parameters, v, null))));
+      Verdict v = d.kept() ? Verdict.KEPT : dropped(d.matchedId(), d.matchedLocation(), d.score(), parameters);
+      out.get(d.kept() ? KEPT : FILTERED).output(KV.of(kv.getKey(), stamp(e, v, parameters)));
+    }
+  }
+
+  static Verdict.Dropped dropped(String matchedId, String matchedLocation, double score, Map<String, Object> parameters) {
+    Map<String, Object> details = new LinkedHashMap<>();
+    details.put("matched_id", matchedId);
+    details.put("matched_location", matchedLocation);
+    details.put("score", score);
+    details.put("threshold", parameters.get("threshold"));
+    return new Verdict.Dropped(FILTER, REASON, details);
+  }
+
+  static Example stamp(Example e, Verdict v, Map<String, Object> parameters) {
+    return e.withStep(Step.of(STEP, STEP_VERSION, parameters, v, null));
+  }
+
+  /** The rule in input order as a pass over the staged records: an incremental index of the kept ones. */
+  static final class RougeDedupGate implements OrderedPass.Gate<List<String>> {
+    private final DedupText field;
+    private final Tokenizer tokenizer;
+    private final Map<String, Object> parameters;
+    final RougeGate.Stream stream;
+    private final KeptRefs kept = new KeptRefs();
+
+    RougeDedupGate(Config c) {
+      field = c.field();
+      tokenizer = Tokenizer.named(c.tokenizer(), c.stem());
+      parameters = c.stepParameters();
+      stream = new RougeGate(c.threshold(), tokenizer).open(List.of());
+    }
+
+    @Override
+    public List<String> prepare(Example e) {
+      return List.copyOf(tokenizer.tokens(field.of(e)));
+    }
+
+    @Override
+    public Verdict decide(Example e, List<String> tokens) {
+      RougeGate.Drop d = stream.decide(tokens);
+      if (d == null) {
+        kept.add(e.id(), e.provenance().origin().location());
+        return Verdict.KEPT;
       }
+      return dropped(kept.id(d.matched()), kept.location(d.matched()), d.score(), parameters);
+    }
+
+    @Override
+    public Example stamp(Example e, Verdict v) {
+      return DedupPipeline.stamp(e, v, parameters);
+    }
+
+    @Override
+    public void close() {
+      stream.close();
     }
   }
 }

@@ -2,12 +2,14 @@ package io.instructflow.pipelines.filter;
 
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.chain.GateInput;
+import io.instructflow.filters.chain.OrderedGate;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.io.ReadRecords;
@@ -164,8 +166,13 @@ public final class FilterPipeline {
       filtered = filtered.and(judged.get(JudgeStage.FILTERED));
       rejects = rejects.and(judged.get(JudgeStage.FAILED));
     }
+    boolean streamed = c.chain().ordered() && OrderedGate.supports(c.chain());
     if (!c.chain().ordered()) {
       kept = passed;
+    } else if (streamed) {
+      // staged in input order and decided by a pass over the stage after the pipeline (bounded memory)
+      kept = null;
+      OrderedPass.stage(run.layout(), passed, filtered.apply("AllFiltered", Flatten.pCollections()), "Ordered");
     } else {
       PCollectionView<List<GateItem>> items = passed
           .apply("GateItems", ParDo.of(new ToItemFn()))
@@ -183,11 +190,18 @@ public final class FilterPipeline {
       kept = out.get(KEPT).setCoder(coder);
       filtered = filtered.and(out.get(FILTERED).setCoder(coder));
     }
-    run.write(kept, OutputLayout.Kind.DATA, "Data");
-    run.write(filtered.apply("AllFiltered", Flatten.pCollections()), OutputLayout.Kind.FILTERED, "Filtered");
+    if (!streamed) {
+      run.write(kept, OutputLayout.Kind.DATA, "Data");
+      run.write(filtered.apply("AllFiltered", Flatten.pCollections()), OutputLayout.Kind.FILTERED, "Filtered");
+    }
     run.write(rejects.apply("AllRejects", Flatten.pCollections()), OutputLayout.Kind.REJECTS, "Rejects");
     PipelineResult result = c.judging() == null ? run.execute("read+filter+write", Progress.READ, Progress.DECIDED)
         : run.execute("read+filter+judge+write", Progress.READ, Progress.DECIDED, Progress.GENERATED, Progress.TOKENS);
+    if (streamed) {
+      try (ChainGate gate = new ChainGate(new OrderedGate(c.chain(), c.pool()), params)) {
+        run.pass("ordered rules", gate);
+      }
+    }
     if (c.judging() != null) {
       Map<String, Object> m = new LinkedHashMap<>();
       for (String name : List.of("requests", "cache_hits", "failures", "completion_tokens")) {
@@ -273,6 +287,40 @@ public final class FilterPipeline {
         c.output(KV.of(all.get(i).key(), verdicts.get(i)));
       }
       Progress.add(Progress.DECIDED, all.size());
+    }
+  }
+
+  /** The chain's ordered rules as a pass over the staged records ({@link OrderedPass}). */
+  static final class ChainGate implements OrderedPass.Gate<ChainGate.Item> {
+    private final OrderedGate gate;
+    private final Map<String, Object> params;
+
+    record Item(GateInput input, OrderedGate.Prepared prepared) {}
+
+    ChainGate(OrderedGate gate, Map<String, Object> params) {
+      this.gate = gate;
+      this.params = params;
+    }
+
+    @Override
+    public Item prepare(Example e) {
+      GateInput in = GateInput.of(e);
+      return new Item(in, gate.prepare(in));
+    }
+
+    @Override
+    public Verdict decide(Example e, Item item) {
+      return gate.decide(item.input(), item.prepared());
+    }
+
+    @Override
+    public Example stamp(Example e, Verdict v) {
+      return withVerdict(e, params, v);
+    }
+
+    @Override
+    public void close() {
+      gate.close();
     }
   }
 

@@ -190,6 +190,21 @@ public final class PipelineRun {
     return result;
   }
 
+  /**
+   * Runs an order-dependent decision over the records the pipeline staged with
+   * {@link io.instructflow.pipelines.io.OrderedPass#stage}, with progress, timed as {@code stage}.
+   */
+  public io.instructflow.pipelines.io.OrderedPass.Counts pass(String stage, io.instructflow.pipelines.io.OrderedPass.Gate<?> gate)
+      throws IOException {
+    long t0 = System.nanoTime();
+    io.instructflow.pipelines.io.OrderedPass.Counts c;
+    try (Progress.Ticker t = Progress.start(command + " " + stage, new String[] {Progress.DECIDED}, console)) {
+      c = io.instructflow.pipelines.io.OrderedPass.run(layout, gate);
+    }
+    report.stage(stage, (System.nanoTime() - t0) / 1_000_000);
+    return c;
+  }
+
   /** The attempted value of counter {@code namespace/name} of a finished pipeline, summed over steps. */
   public static long counter(PipelineResult result, String namespace, String name) {
     long sum = 0;
