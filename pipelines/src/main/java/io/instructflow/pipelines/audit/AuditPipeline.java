@@ -22,7 +22,10 @@ import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -205,32 +208,41 @@ public final class AuditPipeline {
    * a root outside them counts under {@code outside the audited inputs}.
    */
   static Map<String, Object> derivedShares(List<String> inputs) throws IOException {
-    Map<String, JsonNode> index = AuditTrace.index(inputs);
-    Map<String, Double> byRoot = new TreeMap<>();
-    Map<String, Double> bySeed = new TreeMap<>();
-    long generated = 0;
-    for (String in : inputs) {
-      java.nio.file.Path data = java.nio.file.Paths.get(BlendPipeline.readPath(in));
-      if (!java.nio.file.Files.isDirectory(data)) {
-        continue;
-      }
-      try (java.util.stream.Stream<java.nio.file.Path> w = java.nio.file.Files.list(data)) {
-        for (java.nio.file.Path f : w.filter(p -> p.getFileName().toString().endsWith(".jsonl")).sorted().toList()) {
-          for (String line : java.nio.file.Files.readAllLines(f, StandardCharsets.UTF_8)) {
-            JsonNode r = Json.mapper().readTree(line);
-            if (AuditTrace.parents(r).isEmpty()) {
-              continue;
-            }
-            generated++;
-            AuditTrace.rootShares(index, r).forEach((k, v) ->
-                byRoot.merge(k.startsWith("id:") ? "(outside the audited inputs)" : k, v, Double::sum));
-            AuditTrace.rootIdShares(index, r).forEach((k, v) -> bySeed.merge(k, v, Double::sum));
+    // the index holds the generated rows' ancestors only, found level by level: a million imported rows
+    // with no parents need no index at all
+    Set<String> wanted = new HashSet<>();
+    forEachDataRecord(inputs, r -> wanted.addAll(AuditTrace.parents(r)));
+    Map<String, JsonNode> index = new HashMap<>();
+    for (int level = 0; !wanted.isEmpty() && level <= 64; level++) {
+      index = AuditTrace.index(inputs, wanted);
+      Set<String> more = new HashSet<>();
+      for (JsonNode n : index.values()) {
+        for (String parent : AuditTrace.parents(n)) {
+          if (!wanted.contains(parent)) {
+            more.add(parent);
           }
         }
       }
+      if (more.isEmpty()) {
+        break;
+      }
+      wanted.addAll(more);
     }
+    Map<String, JsonNode> lineage = index;
+    Map<String, Double> byRoot = new TreeMap<>();
+    Map<String, Double> bySeed = new TreeMap<>();
+    long[] generated = {0};
+    forEachDataRecord(inputs, r -> {
+      if (AuditTrace.parents(r).isEmpty()) {
+        return;
+      }
+      generated[0]++;
+      AuditTrace.rootShares(lineage, r).forEach((k, v) ->
+          byRoot.merge(k.startsWith("id:") ? "(outside the audited inputs)" : k, v, Double::sum));
+      AuditTrace.rootIdShares(lineage, r).forEach((k, v) -> bySeed.merge(k, v, Double::sum));
+    });
     Map<String, Object> out = new LinkedHashMap<>();
-    out.put("generatedRows", generated);
+    out.put("generatedRows", generated[0]);
     Map<String, Double> rounded = new TreeMap<>();
     byRoot.forEach((k, v) -> rounded.put(k, Math.round(v * 100) / 100.0));
     out.put("rowsByRootDataset", rounded);
@@ -240,7 +252,7 @@ public final class AuditPipeline {
           Map<String, Object> m = new LinkedHashMap<>();
           m.put("id", e.getKey());
           m.put("rows", Math.round(e.getValue() * 100) / 100.0);
-          JsonNode r = index.get(e.getKey());
+          JsonNode r = lineage.get(e.getKey());
           m.put("dataset", r == null ? "(outside the audited inputs)" : r.path("provenance").path("origin").path("dataset").asText());
           String t = r == null ? "" : r.path("instruction").asText("");
           m.put("text", t.length() > 100 ? t.substring(0, 100) + "…" : t);
@@ -249,6 +261,26 @@ public final class AuditPipeline {
     out.put("topRoots", seeds);
     out.put("roots", bySeed.size());
     return out;
+  }
+
+  /** Every record of the audited outputs' {@code data/} folders, in order, read one line at a time. */
+  private static void forEachDataRecord(List<String> inputs, java.util.function.Consumer<JsonNode> each) throws IOException {
+    for (String in : inputs) {
+      java.nio.file.Path data = java.nio.file.Paths.get(BlendPipeline.readPath(in));
+      if (!java.nio.file.Files.isDirectory(data)) {
+        continue;
+      }
+      try (java.util.stream.Stream<java.nio.file.Path> w = java.nio.file.Files.list(data)) {
+        for (java.nio.file.Path f : w.filter(p -> p.getFileName().toString().endsWith(".jsonl")).sorted().toList()) {
+          try (BufferedReader r = java.nio.file.Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+            String line;
+            while ((line = r.readLine()) != null) {
+              each.accept(Json.mapper().readTree(line));
+            }
+          }
+        }
+      }
+    }
   }
 
   private static String join(JsonNode arr) {

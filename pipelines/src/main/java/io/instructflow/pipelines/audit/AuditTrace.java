@@ -28,6 +28,11 @@ public final class AuditTrace {
 
   /** Reads every record of the folders into an index by id (the first occurrence wins). */
   public static Map<String, JsonNode> index(List<String> dirs) throws IOException {
+    return index(dirs, null);
+  }
+
+  /** Like {@link #index(List)}, keeping only the records whose id is in {@code only} (null: all). */
+  public static Map<String, JsonNode> index(List<String> dirs, Set<String> only) throws IOException {
     Map<String, JsonNode> out = new LinkedHashMap<>();
     for (String d : dirs) {
       Path root = Paths.get(d);
@@ -47,7 +52,7 @@ public final class AuditTrace {
           String line;
           while ((line = in.readLine()) != null) {
             JsonNode n = Json.mapper().readTree(line);
-            if (n.path("id").isTextual()) {
+            if (n.path("id").isTextual() && (only == null || only.contains(n.get("id").asText()))) {
               out.putIfAbsent(n.get("id").asText(), n);
             }
           }

@@ -139,12 +139,18 @@ public final class DedupBench {
    * controlled word edits (deletions, swaps, insertions of words from other texts), seeded.
    */
   public static List<String> compose(List<String> base, int size, long seed) {
-    Random r = new Random(seed);
     List<String> out = new ArrayList<>(size);
+    compose(base, size, seed, (text, i) -> out.add(text));
+    return out;
+  }
+
+  /** What {@link #compose(List, int, long)} lists, handed out one by one with its ordinal. */
+  public static void compose(List<String> base, int size, long seed, java.util.function.ObjIntConsumer<String> out) {
+    Random r = new Random(seed);
     for (int i = 0; i < size; i++) {
       String b = base.get(i % base.size());
       if (i < base.size()) {
-        out.add(b);
+        out.accept(b, i);
         continue;
       }
       String[] w = b.split("\\s+");
@@ -162,8 +168,43 @@ public final class DedupBench {
           words.add(at, donor[r.nextInt(donor.length)]);
         }
       }
-      out.add(String.join(" ", words));
+      out.accept(String.join(" ", words), i);
     }
-    return out;
+  }
+
+  /**
+   * Writes {@code size} records as JSON Lines to {@code file}: the instructions of {@link #compose}
+   * over the records of {@code corpora} (files or folders, in order), each with the input and output
+   * of the record its instruction was composed from.
+   */
+  public static void composeRecords(List<Path> corpora, int size, long seed, Path file) throws IOException {
+    List<io.instructflow.schemas.Example> base = new ArrayList<>();
+    for (Path p : corpora) {
+      base.addAll(BenchData.examples(p, true));
+    }
+    List<String> texts = new ArrayList<>(base.size());
+    base.forEach(e -> texts.add(e.instructionText()));
+    try (java.io.Writer w = java.nio.file.Files.newBufferedWriter(file, java.nio.charset.StandardCharsets.UTF_8)) {
+      java.io.IOException[] failed = {null};
+      compose(texts, size, seed, (text, i) -> {
+        if (failed[0] != null) {
+          return;
+        }
+        io.instructflow.schemas.Example b = base.get(i % base.size());
+        java.util.Map<String, Object> row = new java.util.LinkedHashMap<>();
+        row.put("instruction", text);
+        row.put("input", b.input() == null ? "" : b.input());
+        row.put("output", b.output() == null ? "" : b.output());
+        try {
+          w.write(io.instructflow.schemas.Json.line(row));
+          w.write('\n');
+        } catch (java.io.IOException e) {
+          failed[0] = e;
+        }
+      });
+      if (failed[0] != null) {
+        throw failed[0];
+      }
+    }
   }
 }

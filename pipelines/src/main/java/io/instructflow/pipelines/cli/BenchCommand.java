@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 
 /** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (not tests): print a Markdown table.",
-    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class, BenchCommand.Filter.class})
+    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class, BenchCommand.Filter.class, BenchCommand.Compose.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {
@@ -67,6 +67,43 @@ public final class BenchCommand implements Runnable {
       } catch (io.instructflow.inference.InvalidModelException e) {
         throw new Main.UsageException(e.getMessage());
       }
+      return 0;
+    }
+  }
+
+  /** A large composed input file for the scale runs of the pipeline commands (README, Memory). */
+  @Command(name = "compose", mixinStandardHelpOptions = true,
+      description = {"Writes N records as JSON Lines: the instructions of the shared T0 and GPTeacher corpora (85,867 "
+          + "records) in order, then seeded copies with word edits (as bench dedup --scale composes them), each with "
+          + "the input and output of the record it was made from."})
+  static final class Compose implements Callable<Integer> {
+    @Option(names = "--size", defaultValue = "1000000", description = "Records. Default: ${DEFAULT-VALUE}.")
+    int size;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The JSON Lines file to write.")
+    Path out;
+
+    @Option(names = "--seed", defaultValue = "20261203", description = "Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--data-dir", description = "Shared data folder. Default: ../shared/data beside the project.")
+    String dataDir;
+
+    @Override
+    public Integer call() throws Exception {
+      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+      Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
+      if (!Files.isDirectory(data)) {
+        throw new Main.UsageException("shared data not found at " + data + " (pass --data-dir)");
+      }
+      if (size < 1) {
+        throw new Main.UsageException("--size must be positive, got " + size);
+      }
+      long t0 = System.nanoTime();
+      DedupBench.composeRecords(List.of(data.resolve("corpora/t0_train_50k"), data.resolve("corpora/gpteacher")), size, seed,
+          out);
+      System.out.printf(Locale.ROOT, "bench compose: %,d records, %,d bytes -> %s in %.1f s%n", size, Files.size(out), out,
+          (System.nanoTime() - t0) / 1e9);
       return 0;
     }
   }
