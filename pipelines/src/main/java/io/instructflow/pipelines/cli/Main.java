@@ -36,7 +36,9 @@ public final class Main implements Runnable {
         (ex, cmd, parsed) -> {
           PrintWriter err = cmd.getErr();
           // a missing or unreadable --in is found before anything runs: a usage error too
-          if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException) {
+          // so is an output folder that another live run holds
+          if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException
+              || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException) {
             err.println("error: " + ex.getMessage());
             err.flush();
             return EXIT_USAGE;

@@ -146,6 +146,7 @@ public final class EvolPipeline {
     List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
     Path out = Paths.get(c.out());
     Path epochs = out.resolve(EPOCHS);
+    new OutputLayout(c.out()).lock("evol");
     StageState.claim(epochs, configHash(c, evol, ref, files), c.settings().asMap(),
         "input, model, templates or evolution settings");
     OutputLayout layout = new OutputLayout(c.out());

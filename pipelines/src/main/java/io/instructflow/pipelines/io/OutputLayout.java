@@ -153,6 +153,127 @@ public final class OutputLayout {
     return root + "/" + name;
   }
 
+  /** The lock file a run holds in its output root. */
+  public static final String LOCK = ".lock";
+
+  /** Another live process holds the output folder. */
+  public static final class LockedException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    LockedException(String message) {
+      super(message);
+    }
+  }
+
+  /** Lock files this process holds, released when the JVM exits. */
+  private static final java.util.Set<Path> HELD = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(new Thread(OutputLayout::releaseAll, "instructflow-out-locks"));
+  }
+
+  /**
+   * Takes {@code OUT/.lock} for this process: created atomically, holding the pid, host, start time and
+   * command. A lock another live process holds stops this run at once ({@link LockedException}, exit
+   * status 2) with a message naming it; one left by a process on this host that no longer runs (a run
+   * killed with {@code kill -9}) is taken over. This process may take its own lock again. Local
+   * folders only: for other file systems nothing is locked (README). Released at exit or by
+   * {@link #unlock}.
+   */
+  public void lock(String command) throws IOException {
+    if (!isLocal(root)) {
+      return;
+    }
+    Path dir = Paths.get(root);
+    Files.createDirectories(dir);
+    Path lock = dir.resolve(LOCK);
+    long pid = ProcessHandle.current().pid();
+    String host = host();
+    java.util.Map<String, Object> me = new java.util.LinkedHashMap<>();
+    me.put("pid", pid);
+    me.put("host", host);
+    me.put("started", ProcessHandle.current().info().startInstant().map(Object::toString).orElse("unknown"));
+    me.put("command", command);
+    for (int attempt = 0; attempt < 3; attempt++) {
+      try {
+        Files.writeString(lock, Json.line(me) + "\n", StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE_NEW,
+            java.nio.file.StandardOpenOption.WRITE);
+        HELD.add(lock);
+        return;
+      } catch (java.nio.file.FileAlreadyExistsException e) {
+        String text;
+        try {
+          text = Files.readString(lock, StandardCharsets.UTF_8);
+        } catch (java.nio.file.NoSuchFileException gone) {
+          continue;
+        }
+        com.fasterxml.jackson.databind.JsonNode h;
+        try {
+          h = Json.mapper().readTree(text);
+        } catch (IOException bad) {
+          h = Json.mapper().createObjectNode();
+        }
+        long holder = h.path("pid").asLong(-1);
+        boolean here = host.equals(h.path("host").asText());
+        if (here && holder == pid) {
+          HELD.add(lock);
+          return;
+        }
+        boolean alive = here && holder > 0 && ProcessHandle.of(holder).map(ProcessHandle::isAlive).orElse(false);
+        if (here && !alive) {
+          // a dead holder's lock: remove it only if it is still the one read, then try again
+          if (text.equals(readOrNull(lock))) {
+            Files.deleteIfExists(lock);
+          }
+          continue;
+        }
+        throw new LockedException(String.format(java.util.Locale.ROOT,
+            "%s is in use by another run: %s (pid %s on %s, started %s). Wait for it to finish, or choose another "
+                + "--out.%s", root, h.path("command").asText("a command"), holder < 0 ? "unknown" : String.valueOf(holder),
+            h.path("host").asText("an unknown host"), h.path("started").asText("at an unknown time"),
+            here ? "" : " If that run is gone, remove " + lock + "."));
+      }
+    }
+    throw new LockedException("could not take the lock " + lock + ": it keeps changing");
+  }
+
+  /** Releases this process's lock on the output root, if it holds it. */
+  public void unlock() throws IOException {
+    if (isLocal(root)) {
+      Path lock = Paths.get(root).resolve(LOCK);
+      if (HELD.remove(lock)) {
+        Files.deleteIfExists(lock);
+      }
+    }
+  }
+
+  private static void releaseAll() {
+    for (Path p : HELD) {
+      try {
+        Files.deleteIfExists(p);
+      } catch (IOException ignored) {
+        // the next run finds a dead holder's lock and takes it over
+      }
+    }
+    HELD.clear();
+  }
+
+  private static String readOrNull(Path p) {
+    try {
+      return Files.readString(p, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  private static String host() {
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      return "localhost";
+    }
+  }
+
   /** Removes the outputs of an earlier run (only our folders and files) and creates the folders. */
   public void prepare() throws IOException {
     for (Kind k : Kind.values()) {

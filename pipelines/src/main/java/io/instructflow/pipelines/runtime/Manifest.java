@@ -45,7 +45,7 @@ public final class Manifest {
     for (MatchResult.Metadata md : m.metadata()) {
       String p = md.resourceId().toString();
       String rel = p.startsWith(root) ? p.substring(root.length()) : p;
-      if (rel.equals(FILE) || SKIPPED.stream().anyMatch(s -> rel.startsWith(s) || rel.contains("/" + s))) {
+      if (rel.equals(FILE) || rel.equals(OutputLayout.LOCK) || rel.endsWith("/" + OutputLayout.LOCK) || SKIPPED.stream().anyMatch(s -> rel.startsWith(s) || rel.contains("/" + s))) {
         continue;
       }
       out.put(rel, entry(p, rel));

@@ -68,6 +68,7 @@ public final class PipelineRun {
     FileSystems.setDefaultPipelineOptions(options);
     List<InputFile> files = InputFiles.expand(read.in(), read.datasetName());
     OutputLayout layout = new OutputLayout(out);
+    layout.lock(command);
     layout.prepare();
     List<String> paths = new ArrayList<>();
     files.forEach(f -> paths.add(f.path()));
@@ -98,6 +99,7 @@ public final class PipelineRun {
       per.add(mine);
     }
     OutputLayout layout = new OutputLayout(out);
+    layout.lock(command);
     layout.prepare();
     List<String> paths = new ArrayList<>();
     all.forEach(f -> paths.add(f.path()));

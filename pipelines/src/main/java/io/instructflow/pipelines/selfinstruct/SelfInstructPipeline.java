@@ -156,6 +156,7 @@ public final class SelfInstructPipeline {
     SelfInstruct gen = new SelfInstruct(c.settings(), seeds.tasks(), c.templates());
     Path out = Paths.get(c.out());
     Path rounds = out.resolve(ROUNDS);
+    new OutputLayout(c.out()).lock("self-instruct");
     Files.createDirectories(rounds);
     StageState.claim(rounds, configHash(c, gen, ref), c.settings().asMap(),
         "seeds, model, templates or generator settings");

@@ -46,6 +46,37 @@ class MainTest {
   }
 
   @Test
+  void aSecondRunIntoAnOutputALiveRunHoldsStopsAtOnceNamingTheHolder(@TempDir Path tmp) throws Exception {
+    Path in = TestFiles.mixedFile(tmp);
+    Path out = tmp.resolve("o");
+    Files.createDirectories(out);
+    Files.writeString(out.resolve("keep.txt"), "not ours");
+    // a live process on this host (this JVM's parent) holds it
+    long holder = ProcessHandle.current().parent().orElseThrow().pid();
+    String host = java.net.InetAddress.getLocalHost().getHostName();
+    Files.writeString(out.resolve(".lock"), "{\"pid\":" + holder + ",\"host\":\"" + host
+        + "\",\"started\":\"2026-12-03T10:00:00Z\",\"command\":\"import\"}\n");
+    String err = cli(2, "import", "--in", in.toString(), "--out", out.toString(), "--runner", "direct")[1];
+    assertTrue(err.contains("in use by another run: import (pid " + holder + " on " + host + ", started 2026-12-03T10:00:00Z)"), err);
+    assertTrue(Files.exists(out.resolve(".lock")) && !Files.exists(out.resolve("data")), "nothing touched");
+    // on another host: the message says how to clear it
+    Files.writeString(out.resolve(".lock"), "{\"pid\":1,\"host\":\"elsewhere.example\",\"command\":\"filter\"}\n");
+    assertTrue(cli(2, "import", "--in", in.toString(), "--out", out.toString(), "--runner", "direct")[1]
+        .contains("If that run is gone, remove " + out.resolve(".lock")));
+    // a holder that no longer runs (killed with kill -9) leaves a stale lock: taken over
+    Process p = new ProcessBuilder("true").start();
+    p.waitFor();
+    Files.writeString(out.resolve(".lock"), "{\"pid\":" + p.pid() + ",\"host\":\"" + host + "\",\"command\":\"import\"}\n");
+    cli(0, "import", "--in", in.toString(), "--out", out.toString(), "--runner", "direct");
+    assertTrue(Files.exists(out.resolve("data")) && Files.exists(out.resolve("keep.txt")));
+    // this process still holds it until it exits; a second command from the same process may take it again
+    assertTrue(Files.readString(out.resolve(".lock")).contains("\"pid\":" + ProcessHandle.current().pid()));
+    cli(0, "import", "--in", in.toString(), "--out", out.toString(), "--runner", "direct");
+    new io.instructflow.pipelines.io.OutputLayout(out.toString()).unlock();
+    assertTrue(!Files.exists(out.resolve(".lock")));
+  }
+
+  @Test
   void configurationErrorsExitWithTwoBeforeRunning(@TempDir Path tmp) {
     assertTrue(cli(2, "import", "--in", tmp.resolve("missing.jsonl").toString(), "--out", tmp.resolve("o").toString())[1]
         .contains("input path does not exist"));
