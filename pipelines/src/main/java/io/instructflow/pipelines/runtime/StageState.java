@@ -45,16 +45,24 @@ public final class StageState {
   public static void claim(Path dir, String hash, Map<String, Object> settings, String what) throws IOException {
     Files.createDirectories(dir);
     Path state = dir.resolve(STATE);
-    if (Files.isRegularFile(state)) {
-      RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
-      if (!s.configHash().equals(hash)) {
-        throw new IllegalStateException(String.format(
-            "%s holds %s of a run with another configuration (%s); use another --out, or delete %s to start over",
-            dir.getParent(), dir.getFileName(), what, dir));
+    if (!Files.isRegularFile(state)) {
+      // claimed atomically: the state file appears whole, and only the first of two claims creates it
+      Path tmp = Files.createTempFile(dir, STATE, ".tmp");
+      try {
+        Files.writeString(tmp, Json.pretty(new RunState(hash, settings)) + "\n", StandardCharsets.UTF_8);
+        Files.createLink(state, tmp);
+      } catch (java.nio.file.FileAlreadyExistsException lost) {
+        // another run claimed it first: checked below like any earlier claim
+      } finally {
+        Files.deleteIfExists(tmp);
       }
-      return;
     }
-    writeAtomically(state, Json.pretty(new RunState(hash, settings)) + "\n");
+    RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
+    if (!s.configHash().equals(hash)) {
+      throw new IllegalStateException(String.format(
+          "%s holds %s of a run with another configuration (%s); use another --out, or delete %s to start over",
+          dir.getParent(), dir.getFileName(), what, dir));
+    }
   }
 
   /** The finished stage's record, or null when the stage did not finish. */
@@ -74,7 +82,7 @@ public final class StageState {
   }
 
   private static void writeAtomically(Path target, String text) throws IOException {
-    Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+    Path tmp = Files.createTempFile(target.getParent(), target.getFileName().toString(), ".tmp");
     Files.writeString(tmp, text, StandardCharsets.UTF_8);
     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
