@@ -156,7 +156,7 @@ public final class FilterPipeline {
     PCollectionTuple tested = r.examples().apply("ApplyRecordFilters",
         ParDo.of(new RecordFiltersFn(c.chain(), params)).withOutputTags(PASSED, TupleTagList.of(FILTERED)));
     PCollection<KV<OrderKey, Example>> passed = tested.get(PASSED).setCoder(coder);
-    PCollection<KV<OrderKey, Example>> kept;
+    PCollection<KV<OrderKey, Example>> kept = null;
     PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.get(FILTERED).setCoder(coder));
     PCollectionList<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects());
     if (c.chain().judge() != null) {
@@ -167,12 +167,11 @@ public final class FilterPipeline {
       rejects = rejects.and(judged.get(JudgeStage.FAILED));
     }
     boolean streamed = c.chain().ordered() && OrderedGate.supports(c.chain());
-    if (!c.chain().ordered()) {
-      kept = passed;
-    } else if (streamed) {
+    if (streamed) {
       // staged in input order and decided by a pass over the stage after the pipeline (bounded memory)
-      kept = null;
       OrderedPass.stage(run.layout(), passed, filtered.apply("AllFiltered", Flatten.pCollections()), "Ordered");
+    } else if (!c.chain().ordered()) {
+      kept = passed;
     } else {
       PCollectionView<List<GateItem>> items = passed
           .apply("GateItems", ParDo.of(new ToItemFn()))

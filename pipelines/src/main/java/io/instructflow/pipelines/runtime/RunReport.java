@@ -55,6 +55,21 @@ public final class RunReport {
     this.inputs = List.copyOf(inputs);
   }
 
+  /**
+   * This JVM's peak heap use so far against its maximum: the sum of the heap pools' peaks, an upper
+   * bound (the pools peak at different times). With an embedded master the JVM is the whole run.
+   */
+  static String memoryNote() {
+    long peak = 0;
+    for (java.lang.management.MemoryPoolMXBean p : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+      if (p.getType() == java.lang.management.MemoryType.HEAP && p.getPeakUsage() != null) {
+        peak += p.getPeakUsage().getUsed();
+      }
+    }
+    return String.format(Locale.ROOT, "memory: peak heap at most %,d MiB of %,d MiB (this JVM)", peak >> 20,
+        Runtime.getRuntime().maxMemory() >> 20);
+  }
+
   /** Records how long stage {@code name} took. */
   public void stage(String name, long millis) {
     stages.add(new RunSummary.StageTime(name, millis));
@@ -97,6 +112,7 @@ public final class RunReport {
       notes.add(String.format(Locale.ROOT,
           "rejected %d of %d records (%.4f), over --max-reject-ratio %s", rejected, read, (double) rejected / read, maxRejectRatio));
     }
+    notes.add(memoryNote());
     Map<String, Object> outputs = new LinkedHashMap<>();
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
       outputs.put(k.dir(), layout.shardFiles(k).size() + " shard(s) in " + layout.dir(k));
