@@ -71,6 +71,16 @@ public final class BenchCommand implements Runnable {
     }
   }
 
+  /** The shared data folder: {@code dataDir}, else ../shared/data beside the project; a usage error when missing. */
+  static Path sharedData(String dataDir) {
+    Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+    Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
+    if (!Files.isDirectory(data)) {
+      throw new Main.UsageException("shared data not found at " + data + " (pass --data-dir)");
+    }
+    return data;
+  }
+
   /** A large composed input file for the scale runs of the pipeline commands (README, Memory). */
   @Command(name = "compose", mixinStandardHelpOptions = true,
       description = {"Writes N records as JSON Lines: the instructions of the shared T0 and GPTeacher corpora (85,867 "
@@ -91,11 +101,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-      Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
-      if (!Files.isDirectory(data)) {
-        throw new Main.UsageException("shared data not found at " + data + " (pass --data-dir)");
-      }
+      Path data = sharedData(dataDir);
       if (size < 1) {
         throw new Main.UsageException("--size must be positive, got " + size);
       }
@@ -137,11 +143,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-      Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
-      if (!Files.isDirectory(data)) {
-        throw new Main.UsageException("shared data not found at " + data + " (pass --data-dir)");
-      }
+      Path data = sharedData(dataDir);
       Tokenizer tok = Tokenizer.named("rouge", false);
       System.out.printf(Locale.ROOT, "bench dedup: %s, %d cores, max heap %d MiB, Java %s, %s%n", LocalDate.now(),
           Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
