@@ -19,8 +19,6 @@ import java.util.stream.IntStream;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
-import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
@@ -76,7 +74,12 @@ public final class OrderedPass {
   }
 
   /** What a pass did. */
-  public record Counts(long decided, long kept, long dropped, long passedThrough) {}
+  public record Counts(long kept, long dropped, long passedThrough) {
+    /** Records decided: kept or dropped. */
+    public long decided() {
+      return kept + dropped;
+    }
+  }
 
   /**
    * Stages {@code pending} records (to decide) and {@code decided} ones (already dropped, with their
@@ -114,17 +117,8 @@ public final class OrderedPass {
 
   /** Decides every staged record with {@code gate}, in order; removes the staged fragments. */
   public static <P> Counts run(OutputLayout layout, Gate<P> gate) throws IOException {
-    TreeMap<String, ResourceId> fragments = new TreeMap<>();
-    MatchResult m = FileSystems.match(layout.staging(STAGING) + "frag-*.jsonl", EmptyMatchTreatment.ALLOW);
-    if (m.status() != MatchResult.Status.NOT_FOUND) {
-      for (MatchResult.Metadata md : m.metadata()) {
-        String name = md.resourceId().getFilename();
-        if (WriteOrdered.isFragment(name)) {
-          fragments.put(WriteOrdered.fragmentKeyOf(name), md.resourceId());
-        }
-      }
-    }
-    long[] counts = new long[4];
+    TreeMap<String, ResourceId> fragments = OutputLayout.fragments(layout.staging(STAGING));
+    long[] counts = new long[3];
     for (var f : fragments.entrySet()) {
       pass(layout, f.getKey(), f.getValue(), gate, counts);
     }
@@ -132,7 +126,7 @@ public final class OrderedPass {
       FileSystems.delete(fragments.values(), MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }
     layout.removeEmptyStaging(STAGING);
-    return new Counts(counts[0], counts[1], counts[2], counts[3]);
+    return new Counts(counts[0], counts[1], counts[2]);
   }
 
   private static <P> void pass(OutputLayout layout, String key, ResourceId fragment, Gate<P> gate, long[] counts)
@@ -172,20 +166,21 @@ public final class OrderedPass {
     });
     List<String> kept = new ArrayList<>();
     List<String> filtered = new ArrayList<>();
+    int passedThrough = 0;
     for (int i = 0; i < n; i++) {
       if (records[i] == null) {
         filtered.add(out[i]);
-        counts[3]++;
+        passedThrough++;
       } else if (verdicts[i] instanceof Verdict.Kept) {
         kept.add(out[i]);
-        counts[1]++;
       } else {
         filtered.add(out[i]);
-        counts[2]++;
       }
     }
-    counts[0] = counts[1] + counts[2];
-    Progress.add(Progress.DECIDED, java.util.Arrays.stream(records).filter(java.util.Objects::nonNull).count());
+    counts[0] += kept.size();
+    counts[1] += filtered.size() - passedThrough;
+    counts[2] += passedThrough;
+    Progress.add(Progress.DECIDED, n - passedThrough);
     write(layout.staging(OutputLayout.Kind.DATA), key, kept);
     write(layout.staging(OutputLayout.Kind.FILTERED), key, filtered);
   }

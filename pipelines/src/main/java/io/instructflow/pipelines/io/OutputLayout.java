@@ -309,12 +309,7 @@ public final class OutputLayout {
     if (shardSize < 1) {
       throw new IllegalArgumentException("shard size must be positive, got " + shardSize);
     }
-    TreeMap<String, ResourceId> fragments = new TreeMap<>();
-    for (ResourceId f : files(staging(kind), "frag-*.jsonl")) {
-      if (WriteOrdered.isFragment(f.getFilename())) {
-        fragments.put(WriteOrdered.fragmentKeyOf(f.getFilename()), f);
-      }
-    }
+    TreeMap<String, ResourceId> fragments = fragments(staging(kind));
     List<List<ResourceId>> shards = new ArrayList<>();
     List<ResourceId> current = new ArrayList<>();
     long lines = 0;
@@ -355,6 +350,17 @@ public final class OutputLayout {
       out.add(target.toString());
     }
     removeEmptyStaging(kind.dir());
+    return out;
+  }
+
+  /** The ordered fragments staged in folder {@code dir}, by fragment key (global order). */
+  static TreeMap<String, ResourceId> fragments(String dir) throws IOException {
+    TreeMap<String, ResourceId> out = new TreeMap<>();
+    for (ResourceId f : files(dir, "frag-*.jsonl")) {
+      if (WriteOrdered.isFragment(f.getFilename())) {
+        out.put(WriteOrdered.fragmentKeyOf(f.getFilename()), f);
+      }
+    }
     return out;
   }
 
