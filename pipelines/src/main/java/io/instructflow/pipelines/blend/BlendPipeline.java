@@ -43,26 +43,30 @@ import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
-import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.Count;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.View;
 import org.apache.beam.sdk.transforms.WithKeys;
-import org.apache.beam.sdk.transforms.join.CoGbkResult;
-import org.apache.beam.sdk.transforms.join.CoGroupByKey;
-import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
+import org.apache.beam.sdk.transforms.join.RawUnionValue;
+import org.apache.beam.sdk.transforms.join.UnionCoder;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.PCollectionView;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
+import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
- * The {@code blend} command: reads every source of a {@link BlendSpec}, decides the blend in one place
- * from a light description of each record ({@link BlendPlan}), then writes the rows in parallel:
+ * The {@code blend} command: reads every source of a {@link BlendSpec}, decides the blend from a light
+ * description of each record by {@link BlendPlan}'s rules, spread over the workers ({@link BlendPlanner}),
+ * then writes the rows in parallel:
  * {@code data/} (our records, train rows then validation rows, each with a {@value #STEP} step and
  * {@code metadata.blend}), {@code filtered/} (duplicates and records no quota reached, with evidence),
  * {@code rejects/}, the exports under {@code export/<format>/<split>-NNNNN.<ext>}, the spec as given,
@@ -145,20 +149,25 @@ public final class BlendPipeline {
     KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
     PCollection<KV<OrderKey, Example>> records = r.examples().setCoder(coder);
     List<Integer> sourceOf = run.sourceOfFile();
-    PCollectionView<List<BlendPlan.Item>> items = records
-        .apply("PlanItems", ParDo.of(new ItemFn(sourceOf)))
-        .setCoder(SerializableCoder.of(BlendPlan.Item.class))
-        .apply("AllItems", View.asList());
     String planPath = layout.file(PLAN);
-    PCollection<KV<OrderKey, BlendPlan.Decision>> decisions = run.pipeline()
-        .apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-        .apply("Plan", ParDo.of(new PlanFn(items, spec, planPath)).withSideInputs(items))
-        .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(BlendPlan.Decision.class)));
-    TupleTag<Example> exTag = new TupleTag<>() {};
-    TupleTag<BlendPlan.Decision> decTag = new TupleTag<>() {};
-    PCollectionTuple applied = KeyedPCollectionTuple.of(exTag, records).and(decTag, decisions)
-        .apply("JoinPlan", CoGroupByKey.create())
-        .apply("ApplyPlan", ParDo.of(new ApplyFn(exTag, decTag, spec)).withOutputTags(ROWS, TupleTagList.of(FILTERED)));
+    PCollection<KV<OrderKey, BlendPlan.Decision>> decisions = records
+        .apply("PlanItems", ParDo.of(new ItemFn(sourceOf)))
+        .setCoder(BlendPlan.ItemCoder.INSTANCE)
+        .apply("Plan", new BlendPlanner(spec, planPath));
+    // each record meets its decision in a hash bucket of records, not in a shuffle group of its own
+    KvCoder<OrderKey, RawUnionValue> unionCoder = KvCoder.of(OrderKey.Coder.of(),
+        UnionCoder.of(List.of(JsonCoder.of(Example.class), JsonCoder.of(BlendPlan.Decision.class))));
+    PCollection<KV<OrderKey, RawUnionValue>> tagged = PCollectionList
+        .of(records.apply("TagRecords", MapElements.into(new TypeDescriptor<KV<OrderKey, RawUnionValue>>() {})
+            .via((KV<OrderKey, Example> kv) -> KV.of(kv.getKey(), new RawUnionValue(0, kv.getValue())))).setCoder(unionCoder))
+        .and(decisions.apply("TagDecisions", MapElements.into(new TypeDescriptor<KV<OrderKey, RawUnionValue>>() {})
+            .via((KV<OrderKey, BlendPlan.Decision> kv) -> KV.of(kv.getKey(), new RawUnionValue(1, kv.getValue()))))
+            .setCoder(unionCoder))
+        .apply("Tagged", Flatten.pCollections());
+    PCollectionView<Long> count = records.apply("CountRecords", Count.globally()).apply("RecordsView", View.asSingleton());
+    PCollectionTuple applied = tagged
+        .apply("JoinPlan", BucketGroup.of(BlendPlanner::hash, count, n -> n))
+        .apply("ApplyPlan", ParDo.of(new ApplyFn(spec)).withOutputTags(ROWS, TupleTagList.of(FILTERED)));
     PCollection<KV<OrderKey, Example>> rows = applied.get(ROWS).setCoder(coder);
     run.write(rows, OutputLayout.Kind.DATA, "Data");
     run.write(applied.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
@@ -201,51 +210,32 @@ public final class BlendPipeline {
     }
   }
 
-  /** The plan, made once; also writes the quota report. */
-  static final class PlanFn extends DoFn<Integer, KV<OrderKey, BlendPlan.Decision>> {
-    private static final long serialVersionUID = 1L;
-    private final PCollectionView<List<BlendPlan.Item>> items;
-    private final BlendSpec spec;
-    private final String planPath;
-
-    PlanFn(PCollectionView<List<BlendPlan.Item>> items, BlendSpec spec, String planPath) {
-      this.items = items;
-      this.spec = spec;
-      this.planPath = planPath;
-    }
-
-    @ProcessElement
-    public void process(ProcessContext c) throws IOException {
-      BlendPlan.Plan plan = BlendPlan.make(spec, c.sideInput(items));
-      long distinct = 0;
-      for (Map.Entry<OrderKey, BlendPlan.Decision> e : plan.decisions().entrySet()) {
-        c.output(KV.of(e.getKey(), e.getValue()));
-        distinct += e.getValue().outcome().equals("selected") ? 1 : 0;
-      }
-      BlendReport.write(planPath, plan, distinct);
-    }
-  }
-
   /** Turns each record into its rows, or its filtered line. */
-  static final class ApplyFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
+  static final class ApplyFn extends DoFn<KV<OrderKey, Iterable<RawUnionValue>>, KV<OrderKey, Example>> {
     private static final long serialVersionUID = 1L;
-    private final TupleTag<Example> exTag;
-    private final TupleTag<BlendPlan.Decision> decTag;
     private final BlendSpec spec;
     private final String specHash;
 
-    ApplyFn(TupleTag<Example> exTag, TupleTag<BlendPlan.Decision> decTag, BlendSpec spec) {
-      this.exTag = exTag;
-      this.decTag = decTag;
+    ApplyFn(BlendSpec spec) {
       this.spec = spec;
       this.specHash = specHash(spec);
     }
 
     @ProcessElement
-    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
-      Example e = kv.getValue().getOnly(exTag);
-      BlendPlan.Decision d = kv.getValue().getOnly(decTag);
-      BlendSpec.Source src = spec.sources().stream().filter(s -> s.name().equals(d.source())).findFirst().orElseThrow();
+    public void process(@Element KV<OrderKey, Iterable<RawUnionValue>> kv, MultiOutputReceiver out) {
+      Example e = null;
+      BlendPlan.Decision d = null;
+      for (RawUnionValue v : kv.getValue()) {
+        if (v.getUnionTag() == 0) {
+          e = (Example) v.getValue();
+        } else {
+          d = (BlendPlan.Decision) v.getValue();
+        }
+      }
+      if (e == null || d == null) {
+        throw new IllegalStateException("record " + kv.getKey() + " without " + (e == null ? "its record" : "a decision"));
+      }
+      BlendSpec.Source src = spec.sources().get(BlendPlanner.sourceIndex(spec, d.source()));
       String license = src.license() != null ? src.license() : e.provenance().origin().license();
       Map<String, Object> params = new LinkedHashMap<>();
       params.put("blend", spec.name());

@@ -1,20 +1,27 @@
 package io.instructflow.pipelines.blend;
 
 import io.instructflow.pipelines.io.OrderKey;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.beam.sdk.coders.AtomicCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.coders.VarLongCoder;
 
 /**
  * The decisions of a blend, from a light description of every record read: which are duplicates,
  * which are selected and how many times, which split each goes to and where each row lands. Every
  * choice is a function of the record ids, their input positions and the seed, never of processing
- * order, so any runner with any number of workers makes the same blend.
+ * order, so any runner with any number of workers makes the same blend. {@link BlendPlanner} makes
+ * these decisions across workers, from per-source counts and hash ranks; this class holds the rules.
  *
  * <ul>
  *   <li>Dedup (when on): records with the same normalized text as an earlier one, earlier meaning an
@@ -32,9 +39,9 @@ import java.util.Map;
 public final class BlendPlan {
   private BlendPlan() {}
 
-  private static final long SELECT = 0x5e1ec7L;
-  private static final long SPLIT = 0x5b1175L;
-  private static final long ORDER = 0x0dde7L;
+  static final long SELECT = 0x5e1ec7L;
+  static final long SPLIT = 0x5b1175L;
+  static final long ORDER = 0x0dde7L;
 
   /** Split names, in output order. */
   public static final List<String> SPLITS = List.of("train", "validation");
@@ -68,15 +75,6 @@ public final class BlendPlan {
     private static final long serialVersionUID = 1L;
   }
 
-  /**
-   * The plan.
-   *
-   * @param decisions by input position
-   * @param quotas the quota computation
-   * @param splitRows rows per split
-   */
-  public record Plan(Map<OrderKey, Decision> decisions, Quotas.Result quotas, Map<String, Long> splitRows) {}
-
   /** SplitMix64's finalizer. */
   static long mix(long x) {
     x = (x ^ (x >>> 30)) * 0xbf58476d1ce4e5b9L;
@@ -97,102 +95,121 @@ public final class BlendPlan {
     return mix(mix(mix(seed ^ salt) ^ hash(id)) ^ extra);
   }
 
-  /** Makes the plan for {@code spec} over {@code items} (any order). */
-  public static Plan make(BlendSpec spec, List<Item> items) {
-    List<Item> all = new ArrayList<>(items);
-    all.sort(Comparator.comparingInt(Item::source).thenComparing(Item::key));
-    int ns = spec.sources().size();
-    Map<OrderKey, Decision> out = new LinkedHashMap<>();
-    List<List<Item>> live = new ArrayList<>();
-    for (int s = 0; s < ns; s++) {
-      live.add(new ArrayList<>());
-    }
-    Map<String, Item> first = new HashMap<>();
-    for (Item it : all) {
-      Item seen = spec.dedup() ? first.putIfAbsent(it.dedupKey(), it) : null;
-      if (seen == null) {
-        live.get(it.source()).add(it);
-        continue;
-      }
-      Map<String, Object> ev = new LinkedHashMap<>();
-      ev.put("matched_id", seen.id());
-      ev.put("matched_location", seen.location());
-      ev.put("matched_source", spec.sources().get(seen.source()).name());
-      out.put(it.key(), new Decision("duplicate", spec.sources().get(it.source()).name(), null, List.of(), ev));
-    }
+  /**
+   * The quotas, from each source's records left after dedup and their estimated tokens.
+   *
+   * @param live records left, per source index
+   * @param tokens their estimated tokens, per source index
+   */
+  static Quotas.Result quotas(BlendSpec spec, long[] live, long[] tokens) {
     List<Quotas.Input> qin = new ArrayList<>();
-    for (int s = 0; s < ns; s++) {
+    for (int s = 0; s < spec.sources().size(); s++) {
       BlendSpec.Source src = spec.sources().get(s);
-      List<Item> l = live.get(s);
-      double mean = l.isEmpty() ? 0 : l.stream().mapToLong(Item::tokens).sum() / (double) l.size();
-      qin.add(new Quotas.Input(src.name(), l.size(), src.weight(), src.fraction(), src.count(), src.cap(), src.upsample(), mean));
+      double mean = live[s] == 0 ? 0 : tokens[s] / (double) live[s];
+      qin.add(new Quotas.Input(src.name(), live[s], src.weight(), src.fraction(), src.count(), src.cap(), src.upsample(), mean));
     }
-    Quotas.Result q = Quotas.compute(qin, spec.target(), spec.targetTokens(), spec.temperature());
-    Map<OrderKey, Long> copies = new HashMap<>();
-    List<List<Item>> selected = new ArrayList<>();
-    long distinct = 0;
-    for (int s = 0; s < ns; s++) {
-      List<Item> ranked = new ArrayList<>(live.get(s));
-      ranked.sort(Comparator.comparingLong((Item it) -> keyed(SELECT, spec.seed(), it.id(), 0)).thenComparing(Item::key));
+    return Quotas.compute(qin, spec.target(), spec.targetTokens(), spec.temperature());
+  }
+
+  /** Copies of the record ranked {@code rank} (0-based) in its source; 0 when it is not selected. */
+  static long copies(Quotas.Quota q, long rank) {
+    return q.fullCopies() + (rank < q.remainder() ? 1 : 0);
+  }
+
+  /** Distinct records selected per source: all of them when upsampled, else the first {@code remainder}. */
+  static long[] selected(Quotas.Result q) {
+    long[] out = new long[q.quotas().size()];
+    for (int s = 0; s < out.length; s++) {
       Quotas.Quota quota = q.quotas().get(s);
-      List<Item> sel = new ArrayList<>();
-      for (int r = 0; r < ranked.size(); r++) {
-        Item it = ranked.get(r);
-        long c = quota.fullCopies() + (r < quota.remainder() ? 1 : 0);
-        if (c > 0) {
-          copies.put(it.key(), c);
-          sel.add(it);
-        } else {
-          Map<String, Object> ev = new LinkedHashMap<>();
-          ev.put("quota", quota.rows());
-          ev.put("available", quota.available());
-          ev.put("rank", r);
-          out.put(it.key(), new Decision("not_selected", spec.sources().get(s).name(), null, List.of(), ev));
-        }
-      }
-      selected.add(sel);
-      distinct += sel.size();
+      out[s] = quota.fullCopies() > 0 ? quota.available() : quota.remainder();
+    }
+    return out;
+  }
+
+  /** Distinct records held out for validation per source. */
+  static long[] validation(BlendSpec spec, long[] selected) {
+    long distinct = 0;
+    for (long n : selected) {
+      distinct += n;
     }
     long val = spec.validation() >= 1 ? Math.min((long) spec.validation(), distinct) : Math.round(spec.validation() * distinct);
-    long[] perSource = largestRemainder(val, selected.stream().mapToLong(List::size).toArray());
-    List<List<Object[]>> rows = List.of(new ArrayList<>(), new ArrayList<>());
-    Map<OrderKey, String> splitOf = new HashMap<>();
-    for (int s = 0; s < ns; s++) {
-      List<Item> sel = new ArrayList<>(selected.get(s));
-      sel.sort(Comparator.comparingLong((Item it) -> keyed(SPLIT, spec.seed(), it.id(), 0)).thenComparing(Item::key));
-      for (int r = 0; r < sel.size(); r++) {
-        Item it = sel.get(r);
-        int split = r < perSource[s] ? 1 : 0;
-        splitOf.put(it.key(), SPLITS.get(split));
-        for (long c = 0; c < copies.get(it.key()); c++) {
-          rows.get(split).add(new Object[] {keyed(ORDER, spec.seed(), it.id(), c), it, c});
-        }
-      }
+    return largestRemainder(val, selected);
+  }
+
+  /** Evidence of a duplicate: the record it repeats. */
+  static Map<String, Object> duplicateOf(BlendSpec spec, Item first) {
+    Map<String, Object> ev = new LinkedHashMap<>();
+    ev.put("matched_id", first.id());
+    ev.put("matched_location", first.location());
+    ev.put("matched_source", spec.sources().get(first.source()).name());
+    return ev;
+  }
+
+  /** Evidence of a record no quota reached. */
+  static Map<String, Object> missed(Quotas.Quota quota, long rank) {
+    Map<String, Object> ev = new LinkedHashMap<>();
+    ev.put("quota", quota.rows());
+    ev.put("available", quota.available());
+    ev.put("rank", rank);
+    return ev;
+  }
+
+  /**
+   * A record on its way through the plan.
+   *
+   * @param item the record
+   * @param copies its copies (0 before selection)
+   * @param split its split index (-1 before the split)
+   * @param copy which copy this row is
+   */
+  record Entry(Item item, long copies, int split, long copy) {}
+
+  /** Coder of {@link Item}s. */
+  static final class ItemCoder extends AtomicCoder<Item> {
+    private static final long serialVersionUID = 1L;
+    static final ItemCoder INSTANCE = new ItemCoder();
+
+    @Override
+    public void encode(Item it, OutputStream out) throws IOException {
+      OrderKey.Coder.of().encode(it.key(), out);
+      VarIntCoder.of().encode(it.source(), out);
+      StringUtf8Coder.of().encode(it.id(), out);
+      StringUtf8Coder.of().encode(it.location(), out);
+      StringUtf8Coder.of().encode(it.dedupKey(), out);
+      VarIntCoder.of().encode(it.tokens(), out);
     }
-    Map<OrderKey, List<Long>> positions = new HashMap<>();
-    Map<String, Long> splitRows = new LinkedHashMap<>();
-    for (int split = 0; split < 2; split++) {
-      List<Object[]> l = rows.get(split);
-      l.sort(Comparator.comparingLong((Object[] o) -> (Long) o[0]).thenComparing(o -> ((Item) o[1]).key())
-          .thenComparingLong(o -> (Long) o[2]));
-      for (int pos = 0; pos < l.size(); pos++) {
-        Item it = (Item) l.get(pos)[1];
-        int c = (int) (long) (Long) l.get(pos)[2];
-        List<Long> p = positions.computeIfAbsent(it.key(), k -> new ArrayList<>());
-        while (p.size() <= c) {
-          p.add(-1L);
-        }
-        p.set(c, (long) pos);
-      }
-      splitRows.put(SPLITS.get(split), (long) l.size());
+
+    @Override
+    public Item decode(InputStream in) throws IOException {
+      return new Item(OrderKey.Coder.of().decode(in), VarIntCoder.of().decode(in), StringUtf8Coder.of().decode(in),
+          StringUtf8Coder.of().decode(in), StringUtf8Coder.of().decode(in), VarIntCoder.of().decode(in));
     }
-    for (int s = 0; s < ns; s++) {
-      for (Item it : selected.get(s)) {
-        out.put(it.key(), new Decision("selected", spec.sources().get(s).name(), splitOf.get(it.key()),
-            positions.get(it.key()), Map.of()));
-      }
+
+    @Override
+    public void verifyDeterministic() {}
+  }
+
+  /** Coder of {@link Entry}s. */
+  static final class EntryCoder extends AtomicCoder<Entry> {
+    private static final long serialVersionUID = 1L;
+    static final EntryCoder INSTANCE = new EntryCoder();
+
+    @Override
+    public void encode(Entry e, OutputStream out) throws IOException {
+      ItemCoder.INSTANCE.encode(e.item(), out);
+      VarLongCoder.of().encode(e.copies(), out);
+      VarIntCoder.of().encode(e.split() + 1, out);
+      VarLongCoder.of().encode(e.copy(), out);
     }
-    return new Plan(out, q, splitRows);
+
+    @Override
+    public Entry decode(InputStream in) throws IOException {
+      return new Entry(ItemCoder.INSTANCE.decode(in), VarLongCoder.of().decode(in), VarIntCoder.of().decode(in) - 1,
+          VarLongCoder.of().decode(in));
+    }
+
+    @Override
+    public void verifyDeterministic() {}
   }
 
   /** {@code total} split over {@code sizes} in proportion, whole numbers by largest remainder (ties to the earlier). */

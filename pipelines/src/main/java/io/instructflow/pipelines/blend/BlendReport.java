@@ -41,24 +41,25 @@ public record BlendReport(List<SourceReport> sources, Map<String, Long> splitRow
   public record SourceReport(String name, long read, long duplicates, long available, Double weight, double share, long rows,
       String limitedBy, long fullCopies, long selected, long validation) {}
 
-  static void write(String path, BlendPlan.Plan plan, long distinct) throws IOException {
-    Map<String, long[]> counts = new LinkedHashMap<>();
-    for (BlendPlan.Decision d : plan.decisions().values()) {
-      long[] c = counts.computeIfAbsent(d.source(), k -> new long[3]);
-      c[0] += d.outcome().equals("duplicate") ? 1 : 0;
-      c[1] += d.outcome().equals("selected") ? 1 : 0;
-      c[2] += "validation".equals(d.split()) ? 1 : 0;
-    }
+  /**
+   * Writes the report.
+   *
+   * @param quotas the quotas, one per source
+   * @param duplicates records dropped as duplicates, per source index
+   * @param selected distinct records selected, per source index
+   * @param validation distinct records held out, per source index
+   * @param splitRows rows per split, in split order
+   * @param distinct distinct records selected in all
+   */
+  static void write(String path, Quotas.Result quotas, long[] duplicates, long[] selected, long[] validation,
+      Map<String, Long> splitRows, long distinct) throws IOException {
     List<SourceReport> out = new ArrayList<>();
-    for (Quotas.Quota q : plan.quotas().quotas()) {
-      long[] c = counts.getOrDefault(q.name(), new long[3]);
-      long dup = c[0];
-      long sel = c[1];
-      long val = c[2];
-      out.add(new SourceReport(q.name(), q.available() + dup, dup, q.available(), q.weight(),
-          Math.round(q.share() * 1000) / 1000.0, q.rows(), q.limitedBy(), q.fullCopies(), sel, val));
+    for (int s = 0; s < quotas.quotas().size(); s++) {
+      Quotas.Quota q = quotas.quotas().get(s);
+      out.add(new SourceReport(q.name(), q.available() + duplicates[s], duplicates[s], q.available(), q.weight(),
+          Math.round(q.share() * 1000) / 1000.0, q.rows(), q.limitedBy(), q.fullCopies(), selected[s], validation[s]));
     }
-    BlendReport r = new BlendReport(out, new LinkedHashMap<>(plan.splitRows()), distinct, plan.quotas().notes());
+    BlendReport r = new BlendReport(out, new LinkedHashMap<>(splitRows), distinct, quotas.notes());
     try (OutputStream os = Channels.newOutputStream(FileSystems.create(FileSystems.matchNewResource(path, false),
         "application/json"))) {
       os.write((Json.pretty(r) + "\n").getBytes(StandardCharsets.UTF_8));

@@ -94,10 +94,10 @@ class QuotasTest {
     List<BlendPlan.Item> in = new ArrayList<>(items(0, 40, "a"));
     in.addAll(items(1, 200, "b"));
     in.add(new BlendPlan.Item(new OrderKey(1, 999, 0), 1, "dup", "f1:1000", "a-text-3", 10));
-    BlendPlan.Plan p = BlendPlan.make(spec, in);
+    BlendPlanReference.Plan p = BlendPlanReference.make(spec, in);
     List<BlendPlan.Item> shuffled = new ArrayList<>(in);
     java.util.Collections.shuffle(shuffled, new java.util.Random(1));
-    assertEquals(p.decisions(), new HashMap<>(BlendPlan.make(spec, shuffled).decisions()), "input order does not matter");
+    assertEquals(p.decisions(), new HashMap<>(BlendPlanReference.make(spec, shuffled).decisions()), "input order does not matter");
     BlendPlan.Decision dup = p.decisions().get(new OrderKey(1, 999, 0));
     assertEquals("duplicate", dup.outcome());
     assertEquals("a3", dup.evidence().get("matched_id"));
@@ -123,6 +123,6 @@ class QuotasTest {
     BlendSpec other = BlendSpec.parse(io.instructflow.schemas.Json.tree(Map.of("target", 100, "seed", 8, "validation", 0.1,
         "sources", List.of(Map.of("path", "a", "weight", 3, "upsample", true), Map.of("path", "b", "weight", 1)))),
         java.nio.file.Path.of("/tmp"), "{}", "t");
-    assertTrue(!p.decisions().equals(BlendPlan.make(other, in).decisions()), "another seed, another blend");
+    assertTrue(!p.decisions().equals(BlendPlanReference.make(other, in).decisions()), "another seed, another blend");
   }
 }
