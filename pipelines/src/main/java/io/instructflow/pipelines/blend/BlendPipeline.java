@@ -174,13 +174,21 @@ public final class BlendPipeline {
     run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     long shard = spec.shardSize();
     String staging = layout.file(".staging/" + EXPORT);
-    rows.apply("ShardKeys", WithKeys.of((KV<OrderKey, Example> kv) -> BlendPlan.SPLITS.get(kv.getKey().source()) + "/"
-            + kv.getKey().position() / shard).withKeyType(TypeDescriptors.strings()))
+    String chunks = layout.file(".staging/" + EXPORT + "-chunks");
+    deleteTree(chunks + "/");
+    // exports in two steps that each hold little: chunks of rows written in order, then each shard
+    // assembled by streaming its chunks (a shard is 100,000 rows by default, too many to hold)
+    rows.apply("ChunkKeys", WithKeys.of((KV<OrderKey, Example> kv) -> chunkKey(kv.getKey(), shard))
+            .withKeyType(TypeDescriptors.strings()))
         .setCoder(KvCoder.of(StringUtf8Coder.of(), coder))
+        .apply("Chunks", GroupByKey.create())
+        .apply("WriteChunks", ParDo.of(new ChunkFn(spec, chunks)))
+        .setCoder(KvCoder.of(StringUtf8Coder.of(), StringUtf8Coder.of()))
         .apply("Shards", GroupByKey.create())
-        .apply("Export", ParDo.of(new ExportFn(spec, staging)));
+        .apply("Export", ParDo.of(new ExportFn(spec, chunks, staging)));
     run.execute("read+plan+write", Progress.READ, Progress.DECIDED);
     publishExports(staging, layout.file(EXPORT));
+    deleteTree(chunks + "/");
     BlendReport plan = BlendReport.read(planPath);
     RunSummary s = run.finish(spec.shardSize(), plan.distinct(), null);
     DatasetCard.write(layout, spec, plan, s, console);
@@ -265,48 +273,53 @@ public final class BlendPipeline {
     }
   }
 
-  /** Writes one shard of one split in every format. */
-  static final class ExportFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, Void> {
+  /** Rows per export chunk: what one worker holds at once while writing exports. */
+  static final int CHUNK = 2048;
+
+  /** The chunk of a row: {@code split/shard/chunk}, a chunk never crossing a shard. */
+  static String chunkKey(OrderKey row, long shardSize) {
+    long shard = row.position() / shardSize;
+    long chunk = (row.position() - shard * shardSize) / CHUNK;
+    return BlendPlan.SPLITS.get(row.source()) + "/" + shard + "/" + chunk;
+  }
+
+  /** The staged file of one chunk in one format. */
+  static String chunkFile(String chunks, String format, String split, long shard, long chunk) {
+    return String.format(Locale.ROOT, "%s/%s/%s-%05d-%06d.part", chunks, format, split, shard, chunk);
+  }
+
+  /**
+   * Writes one chunk of one shard in every format: the rows' lines in order (for {@code alpaca}, the
+   * array elements joined by commas; for {@code parquet}, the records as JSON lines to be converted
+   * when the shard is assembled). Outputs the chunk's name under its shard's.
+   */
+  static final class ChunkFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, KV<String, String>> {
     private static final long serialVersionUID = 1L;
     private final BlendSpec spec;
-    private final String staging;
+    private final String chunks;
     private final Counter unexpressible = Metrics.counter(NAMESPACE, "unexpressible_rows");
 
-    ExportFn(BlendSpec spec, String staging) {
+    ChunkFn(BlendSpec spec, String chunks) {
       this.spec = spec;
-      this.staging = staging;
+      this.chunks = chunks;
     }
 
     @ProcessElement
-    public void process(@Element KV<String, Iterable<KV<OrderKey, Example>>> shard) throws IOException {
+    public void process(@Element KV<String, Iterable<KV<OrderKey, Example>>> chunk, OutputReceiver<KV<String, String>> out)
+        throws IOException {
       List<KV<OrderKey, Example>> rows = new ArrayList<>();
-      shard.getValue().forEach(rows::add);
+      chunk.getValue().forEach(rows::add);
       rows.sort(Comparator.comparing((KV<OrderKey, Example> kv) -> kv.getKey()));
-      String[] parts = shard.getKey().split("/");
-      String name = String.format(Locale.ROOT, "%s-%05d", parts[0], Long.parseLong(parts[1]));
-      List<Example> ex = new ArrayList<>();
-      rows.forEach(kv -> ex.add(kv.getValue()));
+      String[] parts = chunk.getKey().split("/");
+      long shard = Long.parseLong(parts[1]);
+      long index = Long.parseLong(parts[2]);
       for (String format : spec.formats()) {
-        String path = staging + "/" + format + "/" + name + "." + Exports.extension(format);
-        if (format.equals("parquet")) {
-          List<String> sources = new ArrayList<>();
-          List<String> licenses = new ArrayList<>();
-          for (Example e : ex) {
-            Map<?, ?> m = (Map<?, ?>) e.metadata().get(NAMESPACE);
-            sources.add(String.valueOf(m.get("source")));
-            licenses.add(String.valueOf(m.get("license")));
-          }
-          ParquetShard.write(path, parts[0], ex, sources, licenses);
-          continue;
-        }
         StringBuilder b = new StringBuilder();
         boolean array = format.equals("alpaca");
         int written = 0;
-        if (array) {
-          b.append("[\n");
-        }
-        for (Example e : ex) {
-          java.util.Optional<String> line = Exports.line(format, e);
+        for (KV<OrderKey, Example> kv : rows) {
+          java.util.Optional<String> line = format.equals("parquet") ? java.util.Optional.of(Json.line(kv.getValue()))
+              : Exports.line(format, kv.getValue());
           if (line.isEmpty()) {
             unexpressible.inc();
             continue;
@@ -320,14 +333,119 @@ public final class BlendPipeline {
           }
           written++;
         }
-        if (array) {
-          b.append("\n]\n");
-        }
-        ResourceId id = FileSystems.matchNewResource(path, false);
-        try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
+        ResourceId id = FileSystems.matchNewResource(chunkFile(chunks, format, parts[0], shard, index), false);
+        try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "text/plain"))) {
           os.write(b.toString().getBytes(StandardCharsets.UTF_8));
         }
       }
+      out.output(KV.of(parts[0] + "/" + shard, String.valueOf(index)));
+    }
+  }
+
+  /** Assembles one shard of one split in every format from its chunks, streaming them in order. */
+  static final class ExportFn extends DoFn<KV<String, Iterable<String>>, Void> {
+    private static final long serialVersionUID = 1L;
+    private final BlendSpec spec;
+    private final String chunks;
+    private final String staging;
+
+    ExportFn(BlendSpec spec, String chunks, String staging) {
+      this.spec = spec;
+      this.chunks = chunks;
+      this.staging = staging;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<String, Iterable<String>> shard) throws IOException {
+      List<Long> order = new ArrayList<>();
+      shard.getValue().forEach(c -> order.add(Long.parseLong(c)));
+      java.util.Collections.sort(order);
+      String[] parts = shard.getKey().split("/");
+      long n = Long.parseLong(parts[1]);
+      String name = String.format(Locale.ROOT, "%s-%05d", parts[0], n);
+      for (String format : spec.formats()) {
+        String path = staging + "/" + format + "/" + name + "." + Exports.extension(format);
+        List<ResourceId> files = new ArrayList<>();
+        for (long c : order) {
+          files.add(FileSystems.matchNewResource(chunkFile(chunks, format, parts[0], n, c), false));
+        }
+        if (format.equals("parquet")) {
+          ParquetShard.write(path, parts[0], new ChunkRecords(files));
+          continue;
+        }
+        boolean array = format.equals("alpaca");
+        ResourceId id = FileSystems.matchNewResource(path, false);
+        try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
+          if (array) {
+            os.write("[\n".getBytes(StandardCharsets.UTF_8));
+          }
+          boolean any = false;
+          byte[] buf = new byte[1 << 16];
+          for (ResourceId f : files) {
+            try (java.io.InputStream in = Channels.newInputStream(FileSystems.open(f))) {
+              int k = in.read(buf);
+              if (k <= 0) {
+                continue;
+              }
+              if (array && any) {
+                os.write(",\n".getBytes(StandardCharsets.UTF_8));
+              }
+              any = true;
+              do {
+                os.write(buf, 0, k);
+              } while ((k = in.read(buf)) > 0);
+            }
+          }
+          if (array) {
+            os.write("\n]\n".getBytes(StandardCharsets.UTF_8));
+          }
+        }
+      }
+    }
+  }
+
+  /** The records of a shard's parquet chunks, read one line at a time. */
+  static final class ChunkRecords implements java.util.Iterator<Example> {
+    private final java.util.Iterator<ResourceId> files;
+    private java.io.BufferedReader reader;
+    private String next;
+
+    ChunkRecords(List<ResourceId> files) {
+      this.files = files.iterator();
+    }
+
+    @Override
+    public boolean hasNext() {
+      try {
+        while (next == null) {
+          if (reader != null) {
+            next = reader.readLine();
+            if (next != null) {
+              break;
+            }
+            reader.close();
+            reader = null;
+          }
+          if (!files.hasNext()) {
+            return false;
+          }
+          reader = new java.io.BufferedReader(new java.io.InputStreamReader(
+              Channels.newInputStream(FileSystems.open(files.next())), StandardCharsets.UTF_8));
+        }
+        return true;
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
+
+    @Override
+    public Example next() {
+      if (!hasNext()) {
+        throw new java.util.NoSuchElementException();
+      }
+      String line = next;
+      next = null;
+      return Json.parse(line, Example.class);
     }
   }
 

@@ -8,6 +8,7 @@ import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaBuilder;
 import org.apache.avro.generic.GenericData;
@@ -43,27 +44,38 @@ public final class ParquetShard {
       .requiredString("provenance").endRecord();
 
   /**
-   * Writes {@code rows} (in order) to {@code path}.
+   * Writes {@code rows} (in order) to {@code path}, one at a time; each row's source and license are
+   * those of its {@code metadata.blend}.
    *
    * @param split the rows' split
-   * @param sources each row's source name, in row order
-   * @param licenses each row's source license, in row order
    */
-  public static void write(String path, String split, List<Example> rows, List<String> sources, List<String> licenses)
-      throws IOException {
-    ResourceId id = FileSystems.matchNewResource(path, false);
+  public static void write(String path, String split, java.util.Iterator<Example> rows) throws IOException {
+    // written to a local file first: parquet-mr lists a column's encodings in a hash set's order, which
+    // changes from JVM to JVM, so the footer is put in a canonical order before the file is published
+    java.nio.file.Path local = java.nio.file.Files.createTempFile("instructflow-shard-", ".parquet");
+    try {
+      writeLocal(local, split, rows);
+      canonicalCopy(local, FileSystems.matchNewResource(path, false));
+    } finally {
+      java.nio.file.Files.deleteIfExists(local);
+    }
+  }
+
+  private static void writeLocal(java.nio.file.Path file, String split, java.util.Iterator<Example> rows) throws IOException {
+    ResourceId id = FileSystems.matchNewResource(file.toString(), false);
     Configuration conf = new Configuration(false);
     // the standard three-level LIST layout, which pyarrow (and so Hugging Face datasets) maps to list<struct>
     conf.setBoolean("parquet.avro.write-old-list-structure", false);
     try (ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(new ChannelFile(id))
         .withSchema(SCHEMA).withConf(conf).withCompressionCodec(CompressionCodecName.SNAPPY).build()) {
-      for (int i = 0; i < rows.size(); i++) {
-        Example e = rows.get(i);
+      while (rows.hasNext()) {
+        Example e = rows.next();
+        Map<?, ?> blend = (Map<?, ?>) e.metadata().get(BlendPipeline.NAMESPACE);
         GenericRecord r = new GenericData.Record(SCHEMA);
         r.put("id", e.id());
         r.put("split", split);
-        r.put("source", sources.get(i));
-        r.put("license", licenses.get(i));
+        r.put("source", String.valueOf(blend.get("source")));
+        r.put("license", String.valueOf(blend.get("license")));
         r.put("instruction", e.isChat() ? null : e.instruction());
         r.put("input", e.isChat() ? null : e.input());
         r.put("output", e.isChat() ? null : e.output());
@@ -77,6 +89,64 @@ public final class ParquetShard {
         r.put("messages", turns);
         r.put("provenance", Json.line(e.provenance()));
         w.write(r);
+      }
+    }
+  }
+
+  /**
+   * Copies a Parquet file to {@code target} with its footer in a canonical order: each column chunk's
+   * encodings sorted by id, its page encoding statistics by page type and encoding. Nothing else
+   * changes; the data pages are copied as they are.
+   */
+  static void canonicalCopy(java.nio.file.Path file, ResourceId target) throws IOException {
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+      long size = ch.size();
+      java.nio.ByteBuffer tail = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      ch.read(tail, size - 8);
+      int footerLength = tail.getInt(0);
+      if (tail.get(4) != 'P' || tail.get(5) != 'A' || tail.get(6) != 'R' || tail.get(7) != '1') {
+        throw new IOException("not a Parquet file: " + file);
+      }
+      long footerStart = size - 8 - footerLength;
+      java.nio.ByteBuffer footer = java.nio.ByteBuffer.allocate(footerLength);
+      while (footer.hasRemaining() && ch.read(footer, footerStart + footer.position()) > 0) {
+        // read the footer whole
+      }
+      org.apache.parquet.format.FileMetaData meta = org.apache.parquet.format.Util.readFileMetaData(
+          new java.io.ByteArrayInputStream(footer.array()));
+      for (org.apache.parquet.format.RowGroup g : meta.getRow_groups()) {
+        for (org.apache.parquet.format.ColumnChunk c : g.getColumns()) {
+          org.apache.parquet.format.ColumnMetaData m = c.getMeta_data();
+          List<org.apache.parquet.format.Encoding> enc = new ArrayList<>(m.getEncodings());
+          enc.sort(java.util.Comparator.comparingInt(org.apache.parquet.format.Encoding::getValue));
+          m.setEncodings(enc);
+          if (m.isSetEncoding_stats()) {
+            List<org.apache.parquet.format.PageEncodingStats> st = new ArrayList<>(m.getEncoding_stats());
+            st.sort(java.util.Comparator.comparingInt((org.apache.parquet.format.PageEncodingStats x) -> x.getPage_type().getValue())
+                .thenComparingInt(x -> x.getEncoding().getValue()));
+            m.setEncoding_stats(st);
+          }
+        }
+      }
+      java.io.ByteArrayOutputStream canonical = new java.io.ByteArrayOutputStream(footerLength);
+      org.apache.parquet.format.Util.writeFileMetaData(meta, canonical);
+      try (OutputStream os = Channels.newOutputStream(FileSystems.create(target, "application/vnd.apache.parquet"))) {
+        try (java.io.InputStream in = java.nio.channels.Channels.newInputStream(ch.position(0))) {
+          byte[] buf = new byte[1 << 16];
+          long left = footerStart;
+          while (left > 0) {
+            int k = in.read(buf, 0, (int) Math.min(buf.length, left));
+            if (k < 0) {
+              throw new IOException("short read of " + file);
+            }
+            os.write(buf, 0, k);
+            left -= k;
+          }
+        }
+        canonical.writeTo(os);
+        java.nio.ByteBuffer end = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        end.putInt(canonical.size()).put((byte) 'P').put((byte) 'A').put((byte) 'R').put((byte) '1');
+        os.write(end.array());
       }
     }
   }

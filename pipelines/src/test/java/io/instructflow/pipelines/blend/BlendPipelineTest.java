@@ -116,6 +116,21 @@ class BlendPipelineTest {
       }
     }
     assertEquals(ids, parquetIds, "the Parquet rows are data/'s rows, in order");
+    // the footer in canonical order (parquet-mr's own order follows a hash set and changes between JVMs)
+    byte[] file = Files.readAllBytes(pq);
+    int footer = java.nio.ByteBuffer.wrap(file, file.length - 8, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt();
+    org.apache.parquet.format.FileMetaData meta = org.apache.parquet.format.Util.readFileMetaData(
+        new java.io.ByteArrayInputStream(file, file.length - 8 - footer, footer));
+    int columns = 0;
+    for (org.apache.parquet.format.RowGroup g : meta.getRow_groups()) {
+      for (org.apache.parquet.format.ColumnChunk c : g.getColumns()) {
+        List<Integer> enc = c.getMeta_data().getEncodings().stream().map(org.apache.parquet.format.Encoding::getValue).toList();
+        assertEquals(enc.stream().sorted().toList(), enc);
+        assertTrue(enc.size() >= 2, "several encodings, so their order matters: " + enc);
+        columns++;
+      }
+    }
+    assertTrue(columns >= 9, "every column checked");
     assertEquals(ids.size(), Files.readAllLines(dir.resolve("direct/export/jsonl/train-00000.jsonl")).size());
 
     String card = Files.readString(dir.resolve("direct/README.md"));
