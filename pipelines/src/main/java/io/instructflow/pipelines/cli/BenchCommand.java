@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
 
 /** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (not tests): print a Markdown table.",
-    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class, BenchCommand.Filter.class, BenchCommand.Compose.class})
+    subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class, BenchCommand.Filter.class, BenchCommand.Compose.class,
+        BenchCommand.MakeModel.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {
@@ -67,6 +68,65 @@ public final class BenchCommand implements Runnable {
       } catch (io.instructflow.inference.InvalidModelException e) {
         throw new Main.UsageException(e.getMessage());
       }
+      return 0;
+    }
+  }
+
+  /** A synthetic GGUF of a real model's shape, for measuring the engine without a download. */
+  @Command(name = "make-model", mixinStandardHelpOptions = true,
+      description = {"Writes a Llama-architecture GGUF (v3) with seeded random weights in the shape of a real model: "
+          + "tiny (a toy for tests), 1b (TinyLlama-1.1B: dim 2048, 22 layers, 32 heads, 4 KV heads, FFN 5632) or 8b "
+          + "(Llama-3-8B: dim 4096, 32 layers, 32/8 heads, FFN 14336). Matrices as f16, q8_0 or q4_0 blocks, norms as "
+          + "f32. The tokenizer (and so the vocabulary size) is copied from a donor GGUF. The text it generates is "
+          + "noise; the compute and memory traffic per token are the shape's. Use --ignore-eos style settings (long "
+          + "max tokens, no stop) when you measure with it."})
+  static final class MakeModel implements Callable<Integer> {
+    @Option(names = "--shape", required = true, paramLabel = "tiny|1b|8b", description = "The model shape.")
+    String shape;
+
+    @Option(names = "--type", defaultValue = "q4_0", paramLabel = "f16|q8_0|q4_0",
+        description = "How the matrices are stored. Default: ${DEFAULT-VALUE}.")
+    String type;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seeds the weights. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--donor", paramLabel = "GGUF", description = "Where the tokenizer comes from. Default: "
+        + "../shared/models/stories260K.gguf.")
+    Path donor;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE.gguf", description = "The file to write.")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+      io.instructflow.inference.llama.SyntheticGguf.Shape sh;
+      io.instructflow.inference.llama.SyntheticGguf.Type ty;
+      try {
+        sh = io.instructflow.inference.llama.SyntheticGguf.shape(shape);
+        ty = io.instructflow.inference.llama.SyntheticGguf.Type.of(type);
+      } catch (IllegalArgumentException e) {
+        throw new Main.UsageException(e.getMessage());
+      }
+      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+      Path d = donor != null ? donor : home.resolve("../shared/models/stories260K.gguf").normalize();
+      long t0 = System.nanoTime();
+      long[] lastReport = {t0};
+      io.instructflow.inference.llama.SyntheticGguf.Written w;
+      try {
+        w = io.instructflow.inference.llama.SyntheticGguf.write(sh, ty, seed, d, out, bytes -> {
+          long now = System.nanoTime();
+          if (now - lastReport[0] > 3_000_000_000L) {
+            lastReport[0] = now;
+            System.err.printf(Locale.ROOT, "  make-model: %,d MB written, %.0f s%n", bytes >> 20, (now - t0) / 1e9);
+          }
+        });
+      } catch (io.instructflow.inference.InvalidModelException e) {
+        throw new Main.UsageException(e.getMessage());
+      }
+      System.out.printf(Locale.ROOT, "bench make-model: %s %s seed %d, %,d parameters (vocabulary %,d from %s), %,d bytes "
+          + "-> %s in %.1f s%n", sh.name(), ty.name().toLowerCase(Locale.ROOT), seed, w.parameters(), w.vocab(),
+          d.getFileName(), w.bytes(), w.file(), (System.nanoTime() - t0) / 1e9);
       return 0;
     }
   }
