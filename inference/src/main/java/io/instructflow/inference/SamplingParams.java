@@ -15,20 +15,53 @@ import java.util.TreeMap;
  * @param n completions per request, 1 to 16; completion i uses seed + i
  * @param grammar a GBNF grammar the completion must follow (llama.cpp's constrained decoding), or null;
  *     the embedded engine applies it, the OpenAI-compatible backend refuses a request that has one
+ * @param presencePenalty subtracted once from the logit of every token the completion already holds,
+ *     in [-2, 2]; 0 turns it off (OpenAI's {@code presence_penalty})
+ * @param frequencyPenalty subtracted from a token's logit once for each time the completion already
+ *     holds it, in [-2, 2]; 0 turns it off (OpenAI's {@code frequency_penalty})
+ * @param repetitionPenalty divides a positive logit (multiplies a negative one) of every token the
+ *     completion already holds, in (0, 10]; 1 turns it off (the CTRL / llama.cpp / vLLM repetition penalty)
  */
 public record SamplingParams(int maxTokens, double temperature, double topP, int topK, List<String> stop, int n,
-    String grammar) implements java.io.Serializable {
+    String grammar, double presencePenalty, double frequencyPenalty, double repetitionPenalty)
+    implements java.io.Serializable {
   /** Parameters without a grammar. */
   public SamplingParams(int maxTokens, double temperature, double topP, int topK, List<String> stop, int n) {
     this(maxTokens, temperature, topP, topK, stop, n, null);
   }
 
+  /** Parameters without penalties. */
+  public SamplingParams(int maxTokens, double temperature, double topP, int topK, List<String> stop, int n,
+      String grammar) {
+    this(maxTokens, temperature, topP, topK, stop, n, grammar, 0, 0, 1);
+  }
+
   /** A copy constrained by a GBNF grammar. */
   public SamplingParams withGrammar(String gbnf) {
-    return new SamplingParams(maxTokens, temperature, topP, topK, stop, n, gbnf);
+    return new SamplingParams(maxTokens, temperature, topP, topK, stop, n, gbnf, presencePenalty, frequencyPenalty,
+        repetitionPenalty);
+  }
+
+  /** A copy with these penalties (0, 0, 1: none). */
+  public SamplingParams withPenalties(double presence, double frequency, double repetition) {
+    return new SamplingParams(maxTokens, temperature, topP, topK, stop, n, grammar, presence, frequency, repetition);
+  }
+
+  /** Whether any penalty is on. */
+  public boolean penalized() {
+    return presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1;
   }
 
   public SamplingParams {
+    if (!(presencePenalty >= -2 && presencePenalty <= 2)) {
+      throw new IllegalArgumentException("presence penalty must be in [-2, 2], got " + presencePenalty);
+    }
+    if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) {
+      throw new IllegalArgumentException("frequency penalty must be in [-2, 2], got " + frequencyPenalty);
+    }
+    if (!(repetitionPenalty > 0 && repetitionPenalty <= 10)) {
+      throw new IllegalArgumentException("repetition penalty must be in (0, 10], got " + repetitionPenalty);
+    }
     if (grammar != null && grammar.isBlank()) {
       throw new IllegalArgumentException("grammar must not be blank");
     }
@@ -74,6 +107,16 @@ public record SamplingParams(int maxTokens, double temperature, double topP, int
     m.put("n", n);
     if (grammar != null) {
       m.put("grammar", grammar);
+    }
+    // only when on, so that the keys of requests without penalties stay what they were
+    if (presencePenalty != 0) {
+      m.put("presence_penalty", presencePenalty);
+    }
+    if (frequencyPenalty != 0) {
+      m.put("frequency_penalty", frequencyPenalty);
+    }
+    if (repetitionPenalty != 1) {
+      m.put("repetition_penalty", repetitionPenalty);
     }
     return m;
   }

@@ -203,8 +203,8 @@ public final class SelfInstruct implements Serializable {
      * classification check at temperature 0 in 3 tokens; instances greedy in up to 350 tokens, stopping
      * at a 6th example or a new task; 5 instances per task; ROUGE-L threshold 0.7. For {@code alpaca}:
      * 3 seed examples, 20 tasks per prompt, temperature 1.0, top-p 1.0, up to 3072 tokens, stopping at
-     * task 20. The reference's presence penalties (2 and 1.5) are not applied: our engines do not offer
-     * them.
+     * task 20. The self-instruct reference's presence penalties are applied: 2 for instruction generation,
+     * 1.5 for instances (its bootstrap_instructions.py and generate_instances.py); Alpaca's script uses none.
      */
     public static Settings defaults(Preset preset, long seed) {
       SamplingParams clf = new SamplingParams(3, 0, 1, 0, List.of("\n", "Task:"), 1);
@@ -214,8 +214,10 @@ public final class SelfInstruct implements Serializable {
         return new Settings(preset, seed, 20, 3, 0, 5, 0.7, "rouge", InstructionRules.alpaca(), gen, clf, inst, 20,
             "alpaca", "unknown");
       }
-      SamplingParams gen = new SamplingParams(1024, 0.7, 0.5, 0, List.of("\n\n", "\n16", "16.", "16 ."), 1);
-      return new Settings(preset, seed, 20, 6, 2, 5, 0.7, "rouge", InstructionRules.selfInstruct(), gen, clf, inst, 20,
+      SamplingParams gen = new SamplingParams(1024, 0.7, 0.5, 0, List.of("\n\n", "\n16", "16.", "16 ."), 1)
+          .withPenalties(2, 0, 1);
+      return new Settings(preset, seed, 20, 6, 2, 5, 0.7, "rouge", InstructionRules.selfInstruct(), gen, clf,
+          inst.withPenalties(1.5, 0, 1), 20,
           "self-instruct", "unknown");
     }
 

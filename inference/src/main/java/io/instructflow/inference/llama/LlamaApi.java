@@ -113,6 +113,8 @@ public interface LlamaApi extends Library {
   }
 
   int FLASH_ATTN_AUTO = -1;
+  int FLASH_ATTN_DISABLED = 0;
+  int FLASH_ATTN_ENABLED = 1;
 
   /** The release, e.g. {@code 0.5.0} or {@code 0.5.0-dev}; absent before llama.cpp had semantic versions. */
   String llama_version();
@@ -158,6 +160,8 @@ public interface LlamaApi extends Library {
 
   byte llama_vocab_is_eog(Pointer vocab, int token);
 
+  int llama_vocab_n_tokens(Pointer vocab);
+
   int llama_chat_apply_template(String tmpl, Pointer chat, long nMsg, boolean addAssistant, byte[] buf, int length);
 
   Pointer llama_sampler_chain_init(SamplerChainParams params);
@@ -173,6 +177,10 @@ public interface LlamaApi extends Library {
   Pointer llama_sampler_init_top_p(float p, long minKeep);
 
   Pointer llama_sampler_init_temp(float t);
+
+  /** Since this release the vocabulary size comes first (common/sampling.cpp passes llama_vocab_n_tokens). */
+  Pointer llama_sampler_init_penalties(int nVocab, int penaltyLastN, float penaltyRepeat, float penaltyFreq,
+      float penaltyPresent);
 
   Pointer llama_sampler_init_grammar(Pointer vocab, String grammar, String root);
 

@@ -106,12 +106,14 @@ public final class LlamaCppModel implements LanguageModel {
    * @param queue completions that may wait for a sequence beyond those decoding
    * @param verboseNative pass llama.cpp's own log through (to stderr) instead of silencing it
    * @param schedule how sequences map to contexts
+   * @param flashAttention whether attention uses llama.cpp's flash-attention kernels
    */
   public record Config(Path model, int parallel, int contextPerSlot, int threads, int gpuLayers, int queue,
-      boolean verboseNative, Schedule schedule) {
+      boolean verboseNative, Schedule schedule, FlashAttention flashAttention) {
     public Config {
       Objects.requireNonNull(model, "model");
       Objects.requireNonNull(schedule, "schedule");
+      Objects.requireNonNull(flashAttention, "flashAttention");
       model = model.toAbsolutePath().normalize();
       if (parallel < 1 || parallel > 256) {
         throw new IllegalArgumentException("parallel must be in [1, 256], got " + parallel);
@@ -126,32 +128,84 @@ public final class LlamaCppModel implements LanguageModel {
 
     /** Defaults: one sequence, automatic context, one thread per core, CPU only, invariant schedule. */
     public static Config of(Path model) {
-      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT);
+      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT, FlashAttention.AUTO);
     }
 
     public Config withParallel(int p) {
-      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule);
+      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, flashAttention);
     }
 
     public Config withContextPerSlot(int c) {
-      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative, schedule);
+      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative, schedule, flashAttention);
     }
 
     public Config withThreads(int t) {
-      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative, schedule);
+      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative, schedule, flashAttention);
     }
 
     public Config withGpuLayers(int g) {
-      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative, schedule);
+      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative, schedule, flashAttention);
     }
 
     public Config withVerboseNative(boolean v) {
-      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v, schedule);
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v, schedule, flashAttention);
+    }
+
+    public Config withFlashAttention(FlashAttention f) {
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, f);
     }
 
     public Config withSchedule(Schedule s) {
-      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, s);
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, s, flashAttention);
     }
+  }
+
+  /**
+   * Whether attention runs through llama.cpp's flash-attention kernels. {@link #AUTO} decides by the
+   * model's shape and backend: off on the CPU for attention heads narrower than
+   * {@value #FLASH_MIN_HEAD_CPU} (llama.cpp's CPU kernel is slower than plain attention there: 4.6×
+   * slower prefill at stories260K's head size of 8, measured with llama-bench), otherwise llama.cpp's
+   * own automatic choice.
+   */
+  public enum FlashAttention {
+    AUTO,
+    ON,
+    OFF;
+
+    /** The mode called {@code name} (auto, on, off; any case). */
+    public static FlashAttention parse(String name) {
+      for (FlashAttention f : values()) {
+        if (f.name().equalsIgnoreCase(name)) {
+          return f;
+        }
+      }
+      throw new IllegalArgumentException("flash attention must be auto, on or off, got '" + name + "'");
+    }
+  }
+
+  /** Narrowest attention head that keeps flash attention on the CPU under {@link FlashAttention#AUTO}. */
+  public static final int FLASH_MIN_HEAD_CPU = 64;
+
+  /** llama.cpp's flash-attention setting for a config and a model's head size (0 when unknown). */
+  static int flashAttentionType(Config c, long headSize) {
+    return switch (c.flashAttention()) {
+      case ON -> LlamaApi.FLASH_ATTN_ENABLED;
+      case OFF -> LlamaApi.FLASH_ATTN_DISABLED;
+      case AUTO -> c.gpuLayers() == 0 && headSize > 0 && headSize < FLASH_MIN_HEAD_CPU ? LlamaApi.FLASH_ATTN_DISABLED
+          : LlamaApi.FLASH_ATTN_AUTO;
+    };
+  }
+
+  /** The attention head size of a model from its GGUF metadata (key length, else width / heads), 0 when unknown. */
+  static long headSize(GgufMetadata m) {
+    String arch = m.architecture().orElse("");
+    java.util.Optional<Long> key = m.integer(arch + ".attention.key_length");
+    if (key.isPresent()) {
+      return key.get();
+    }
+    java.util.Optional<Long> width = m.integer(arch + ".embedding_length");
+    java.util.Optional<Long> heads = m.integer(arch + ".attention.head_count");
+    return width.isPresent() && heads.isPresent() && heads.get() > 0 ? width.get() / heads.get() : 0;
   }
 
   /** Context per sequence when neither the config nor a smaller training context says otherwise. */
@@ -445,7 +499,10 @@ public final class LlamaCppModel implements LanguageModel {
     return m;
   }
 
-  /** A sampler chain for one completion: grammar first, then greedy, or top-k, top-p, temperature and a seeded draw. */
+  /**
+   * A sampler chain for one completion: grammar first, then the penalties, then greedy, or top-k, top-p,
+   * temperature and a seeded draw.
+   */
   private Pointer sampler(SamplingParams p, long seed) {
     Pointer chain = api.llama_sampler_chain_init(api.llama_sampler_chain_default_params());
     if (p.grammar() != null) {
@@ -455,6 +512,13 @@ public final class LlamaCppModel implements LanguageModel {
         throw new IllegalArgumentException("the GBNF grammar does not parse (or has no 'root' rule)");
       }
       api.llama_sampler_chain_add(chain, g);
+    }
+    if (p.penalized()) {
+      // over the whole completion: the chain's sample() accepts each drawn token into the penalties'
+      // history, and the prompt is never accepted, so only generated tokens count (OpenAI's semantics)
+      api.llama_sampler_chain_add(chain, api.llama_sampler_init_penalties(api.llama_vocab_n_tokens(vocab), contextPerSlot,
+          (float) p.repetitionPenalty(),
+          (float) p.frequencyPenalty(), (float) p.presencePenalty()));
     }
     if (p.greedy()) {
       api.llama_sampler_chain_add(chain, api.llama_sampler_init_greedy());
@@ -519,7 +583,7 @@ public final class LlamaCppModel implements LanguageModel {
       cp.n_ubatch = BATCH;
       cp.n_threads = threadsPerContext;
       cp.n_threads_batch = threadsPerContext;
-      cp.flash_attn_type = LlamaApi.FLASH_ATTN_AUTO;
+      cp.flash_attn_type = flashAttentionType(config, headSize(metadata));
       cp.no_perf = 1;
       // one KV stream per sequence: a sequence's attention never spans another's cells
       cp.kv_unified = (byte) (seqs == 1 ? 1 : 0);

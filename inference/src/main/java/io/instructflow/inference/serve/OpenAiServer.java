@@ -145,7 +145,9 @@ public final class OpenAiServer implements AutoCloseable {
       s.forEach(x -> stop.add(x.asText()));
     }
     SamplingParams p = new SamplingParams(b.path("max_tokens").asInt(chat ? 256 : 16), b.path("temperature").asDouble(1.0),
-        b.path("top_p").asDouble(1.0), b.path("top_k").asInt(0), stop, b.path("n").asInt(1));
+        b.path("top_p").asDouble(1.0), b.path("top_k").asInt(0), stop, b.path("n").asInt(1), null,
+        b.path("presence_penalty").asDouble(0), b.path("frequency_penalty").asDouble(0),
+        b.path("repetition_penalty").asDouble(b.path("repeat_penalty").asDouble(1)));
     long seed = b.path("seed").asLong(0);
     String id = "req-" + served.get();
     if (chat) {

@@ -102,6 +102,45 @@ class LlamaCppModelTest {
   }
 
   @Test
+  void penaltiesCutRepetitionDeterministicallyWhateverTheParallelism() throws Exception {
+    SamplingParams plain = SamplingParams.greedy(96);
+    SamplingParams penalized = plain.withPenalties(2, 0.5, 1);
+    List<String> a = texts(model(1).generate(openings(plain)));
+    List<String> b = texts(model(1).generate(openings(penalized)));
+    List<String> c4 = texts(model(4).generate(openings(penalized)));
+    assertEquals(b, c4, "penalized greedy text independent of --parallel");
+    assertEquals(b, texts(model(1).generate(openings(penalized))), "and of the run");
+    int differ = 0;
+    double repeatsPlain = 0;
+    double repeatsPenalized = 0;
+    for (int i = 0; i < a.size(); i++) {
+      differ += a.get(i).equals(b.get(i)) ? 0 : 1;
+      repeatsPlain += repeatedShare(a.get(i));
+      repeatsPenalized += repeatedShare(b.get(i));
+    }
+    assertTrue(differ >= a.size() - 1, differ + " of " + a.size() + " texts changed");
+    assertTrue(repeatsPenalized < repeatsPlain * 0.7,
+        "repeated words: " + repeatsPlain / a.size() + " without, " + repeatsPenalized / a.size() + " with penalties");
+    // the repetition penalty on its own changes the text too
+    assertTrue(!texts(model(1).generate(openings(plain.withPenalties(0, 0, 1.5)))).equals(a));
+  }
+
+  /** Share of a text's words that repeat an earlier word. */
+  private static double repeatedShare(String text) {
+    String[] w = text.toLowerCase(java.util.Locale.ROOT).split("[^a-z]+");
+    java.util.Set<String> seen = new java.util.HashSet<>();
+    int repeats = 0;
+    int words = 0;
+    for (String x : w) {
+      if (!x.isEmpty()) {
+        words++;
+        repeats += seen.add(x) ? 0 : 1;
+      }
+    }
+    return words == 0 ? 0 : (double) repeats / words;
+  }
+
+  @Test
   void severalSlotsServeABatchTogether() throws Exception {
     List<GenerationResult> rs = model(8).generate(openings(SamplingParams.greedy(32)));
     assertEquals(OPENINGS.length, rs.size());

@@ -64,6 +64,37 @@ class OpenAiModelTest {
     return m.generate(List.of(GenerationRequest.text("a", "hi", SamplingParams.greedy(2), 0))).get(0);
   }
 
+  /** Penalties go out under OpenAI's names (and vLLM's for repetition) only when on. */
+  @Test
+  void sendsThePenaltiesThatAreOn() throws Exception {
+    java.util.List<String> bodies = new java.util.concurrent.CopyOnWriteArrayList<>();
+    HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 16);
+    s.createContext("/", ex -> {
+      bodies.add(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+      byte[] body = OK.getBytes(StandardCharsets.UTF_8);
+      ex.sendResponseHeaders(200, body.length);
+      try (OutputStream out = ex.getResponseBody()) {
+        out.write(body);
+      }
+    });
+    s.start();
+    try {
+      OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of("http://127.0.0.1:" + s.getAddress().getPort() + "/v1", "m"));
+      assertTrue(m.generate(List.of(GenerationRequest.text("a", "hi", SamplingParams.greedy(2), 0))).get(0).ok());
+      assertTrue(m.generate(List.of(GenerationRequest.text("b", "hi", SamplingParams.greedy(2).withPenalties(2, 0.5, 1.2), 0)))
+          .get(0).ok());
+    } finally {
+      s.stop(0);
+    }
+    com.fasterxml.jackson.databind.JsonNode plain = io.instructflow.schemas.Json.mapper().readTree(bodies.get(0));
+    com.fasterxml.jackson.databind.JsonNode pen = io.instructflow.schemas.Json.mapper().readTree(bodies.get(1));
+    assertTrue(!plain.has("presence_penalty") && !plain.has("frequency_penalty") && !plain.has("repetition_penalty"),
+        bodies.get(0));
+    assertEquals(2.0, pen.path("presence_penalty").asDouble());
+    assertEquals(0.5, pen.path("frequency_penalty").asDouble());
+    assertEquals(1.2, pen.path("repetition_penalty").asDouble(), 1e-9);
+  }
+
   @Test
   void retriesRateLimitsAndServerErrorsThenSucceeds() throws Exception {
     for (int status : new int[] {429, 500, 503}) {

@@ -34,6 +34,11 @@ final class EngineOptions {
           + "Default: ${DEFAULT-VALUE}.")
   int gpuLayers;
 
+  @Option(names = "--flash-attn", defaultValue = "auto", paramLabel = "auto|on|off",
+      description = "llama.cpp's flash-attention kernels. auto: off on the CPU for attention heads narrower than 64 "
+          + "(slower there), else llama.cpp's own choice. Default: ${DEFAULT-VALUE}.")
+  String flashAttention;
+
   @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
   boolean verboseNative;
 
@@ -46,6 +51,7 @@ final class EngineOptions {
   LlamaCppModel.Config config(Path model) {
     return LlamaCppModel.Config.of(model).withParallel(parallel).withContextPerSlot(contextPerSlot).withThreads(threads)
         .withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
-        .withSchedule(LlamaCppModel.Schedule.parse(schedule));
+        .withSchedule(LlamaCppModel.Schedule.parse(schedule))
+        .withFlashAttention(LlamaCppModel.FlashAttention.parse(flashAttention));
   }
 }

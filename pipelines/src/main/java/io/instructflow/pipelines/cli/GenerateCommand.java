@@ -48,6 +48,20 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "0 turns it off. Default: ${DEFAULT-VALUE}.")
   int topK;
 
+  @Option(names = "--presence-penalty", defaultValue = "0", paramLabel = "X",
+      description = "Subtracted from the logit of every token the completion already holds, in [-2, 2]; 0 turns it "
+          + "off. Default: ${DEFAULT-VALUE}.")
+  double presencePenalty;
+
+  @Option(names = "--frequency-penalty", defaultValue = "0", paramLabel = "X",
+      description = "Subtracted once per earlier occurrence in the completion, in [-2, 2]. Default: ${DEFAULT-VALUE}.")
+  double frequencyPenalty;
+
+  @Option(names = "--repetition-penalty", defaultValue = "1", paramLabel = "X",
+      description = "Divides the logits of tokens the completion already holds (llama.cpp, vLLM); 1 turns it off. "
+          + "Default: ${DEFAULT-VALUE}.")
+  double repetitionPenalty;
+
   @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
       description = "Run seed; each record's seed is derived from it and the record id. Default: ${DEFAULT-VALUE}.")
   long seed;
@@ -64,7 +78,8 @@ public final class GenerateCommand implements Callable<Integer> {
     GeneratePipeline.Config c;
     try {
       ModelSpec spec = models.toSpec(output.out, engine);
-      SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1);
+      SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1)
+          .withPenalties(presencePenalty, frequencyPenalty, repetitionPenalty);
       c = new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed, batchSize,
           output.shardSize, run.toRunner());
     } catch (IllegalArgumentException e) {

@@ -76,6 +76,14 @@ public final class SelfInstructCommand implements Callable<Integer> {
   @Option(names = "--top-p", paramLabel = "P", description = "Instruction generation. Default: 0.5 (alpaca 1.0).")
   Double topP;
 
+  @Option(names = "--presence-penalty", paramLabel = "X",
+      description = "Instruction generation, in [-2, 2]. Default: 2 as the self-instruct reference (alpaca 0).")
+  Double presencePenalty;
+
+  @Option(names = "--instance-presence-penalty", paramLabel = "X",
+      description = "Instance generation, in [-2, 2]. Default: 1.5 as the self-instruct reference.")
+  Double instancePresencePenalty;
+
   @Option(names = "--stop", paramLabel = "STR",
       description = "Instruction generation: a stop string (repeatable), replacing the preset's (a blank line or task "
           + "16; alpaca: task 20).")
@@ -144,10 +152,14 @@ public final class SelfInstructCommand implements Callable<Integer> {
         machineExamples != null ? machineExamples : s.machineExamples());
     SamplingParams g = s.instructionParams();
     g = new SamplingParams(maxTokens != null ? maxTokens : g.maxTokens(), temperature != null ? temperature : g.temperature(),
-        topP != null ? topP : g.topP(), g.topK(), stop != null ? stop : g.stop(), 1);
+        topP != null ? topP : g.topP(), g.topK(), stop != null ? stop : g.stop(), 1)
+        .withPenalties(presencePenalty != null ? presencePenalty : g.presencePenalty(), g.frequencyPenalty(),
+            g.repetitionPenalty());
     SamplingParams i = s.instanceParams();
     i = new SamplingParams(instanceMaxTokens != null ? instanceMaxTokens : i.maxTokens(), i.temperature(), i.topP(),
-        i.topK(), i.stop(), 1);
+        i.topK(), i.stop(), 1)
+        .withPenalties(instancePresencePenalty != null ? instancePresencePenalty : i.presencePenalty(), i.frequencyPenalty(),
+            i.repetitionPenalty());
     s = s.withParams(g, s.classifyParams(), i);
     s = s.withFiltering(s.rules().withAsciiFirst(!allowNonAscii), tokenizer, rougeThreshold);
     return s.withOrigin(datasetName != null ? datasetName : s.dataset(), license);
