@@ -186,7 +186,7 @@ public final class BlendPipeline {
         .setCoder(KvCoder.of(StringUtf8Coder.of(), StringUtf8Coder.of()))
         .apply("Shards", GroupByKey.create())
         .apply("Export", ParDo.of(new ExportFn(spec, chunks, staging)));
-    run.execute("read+plan+write", Progress.READ, Progress.DECIDED);
+    run.execute("read+plan+write", Progress.READ, Progress.PLANNED, Progress.DECIDED);
     publishExports(staging, layout.file(EXPORT));
     deleteTree(chunks + "/");
     BlendReport plan = BlendReport.read(planPath);

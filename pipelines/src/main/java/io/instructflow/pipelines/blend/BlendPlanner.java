@@ -5,6 +5,7 @@ import io.instructflow.pipelines.blend.BlendPlan.Entry;
 import io.instructflow.pipelines.blend.BlendPlan.Item;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.runtime.Progress;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -228,6 +229,7 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       group.getValue().forEach(same::add);
       Item first = Collections.min(same, Comparator.comparingInt(Item::source).thenComparing(Item::key));
       out.get(LIVE).output(first);
+      Progress.add(Progress.PLANNED, same.size() - 1);
       if (same.size() == 1) {
         return;
       }
@@ -275,6 +277,7 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       long rank = c.element().getValue();
       Quotas.Quota quota = quotas(c).quotas().get(it.source());
       long copies = BlendPlan.copies(quota, rank);
+      Progress.add(Progress.PLANNED, 1);
       if (copies > 0) {
         c.output(new Entry(it, copies, -1, 0));
       } else {

@@ -19,6 +19,8 @@ public final class Progress {
 
   /** Records a deciding step (dedup) has decided. */
   public static final String DECIDED = "decided";
+  /** Records a planning step (the blend's selection) has placed. */
+  public static final String PLANNED = "planned";
   /** Records sent through the model (or answered from its cache). */
   public static final String GENERATED = "generated";
   /** Completion tokens the model generated (cache hits not counted). */
