@@ -34,9 +34,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
-import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
@@ -150,10 +148,11 @@ public final class BlendPipeline {
     PCollection<KV<OrderKey, Example>> records = r.examples().setCoder(coder);
     List<Integer> sourceOf = run.sourceOfFile();
     String planPath = layout.file(PLAN);
+    PCollectionView<Long> count = records.apply("CountRecords", Count.globally()).apply("RecordsView", View.asSingleton());
     PCollection<KV<OrderKey, BlendPlan.Decision>> decisions = records
         .apply("PlanItems", ParDo.of(new ItemFn(sourceOf)))
         .setCoder(BlendPlan.ItemCoder.INSTANCE)
-        .apply("Plan", new BlendPlanner(spec, planPath));
+        .apply("Plan", new BlendPlanner(spec, planPath, count));
     // each record meets its decision in a hash bucket of records, not in a shuffle group of its own
     KvCoder<OrderKey, RawUnionValue> unionCoder = KvCoder.of(OrderKey.Coder.of(),
         UnionCoder.of(List.of(JsonCoder.of(Example.class), JsonCoder.of(BlendPlan.Decision.class))));
@@ -164,7 +163,6 @@ public final class BlendPipeline {
             .via((KV<OrderKey, BlendPlan.Decision> kv) -> KV.of(kv.getKey(), new RawUnionValue(1, kv.getValue()))))
             .setCoder(unionCoder))
         .apply("Tagged", Flatten.pCollections());
-    PCollectionView<Long> count = records.apply("CountRecords", Count.globally()).apply("RecordsView", View.asSingleton());
     PCollectionTuple applied = tagged
         .apply("JoinPlan", BucketGroup.of(BlendPlanner::hash, count, n -> n))
         .apply("ApplyPlan", ParDo.of(new ApplyFn(spec)).withOutputTags(ROWS, TupleTagList.of(FILTERED)));

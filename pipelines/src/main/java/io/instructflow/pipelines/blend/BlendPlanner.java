@@ -22,7 +22,6 @@ import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.transforms.Combine;
-import org.apache.beam.sdk.transforms.Count;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.FlatMapElements;
@@ -72,10 +71,19 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
 
   private final BlendSpec spec;
   private final String planPath;
+  private final PCollectionView<Long> count;
 
-  BlendPlanner(BlendSpec spec, String planPath) {
+  /**
+   * The planner.
+   *
+   * @param spec the blend
+   * @param planPath where the quota report goes
+   * @param count the number of records, which sizes the dedup's buckets
+   */
+  BlendPlanner(BlendSpec spec, String planPath, PCollectionView<Long> count) {
     this.spec = spec;
     this.planPath = planPath;
+    this.count = count;
   }
 
   static KvCoder<OrderKey, Decision> decisionCoder() {
@@ -88,7 +96,6 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     PCollection<Item> live;
     PCollection<KV<OrderKey, Decision>> duplicates;
     if (spec.dedup()) {
-      PCollectionView<Long> count = items.apply("CountItems", Count.globally()).apply("CountView", View.asSingleton());
       PCollectionTuple d = items
           .apply("ByText", WithKeys.of(Item::dedupKey).withKeyType(TypeDescriptors.strings()))
           .setCoder(KvCoder.of(StringUtf8Coder.of(), BlendPlan.ItemCoder.INSTANCE))

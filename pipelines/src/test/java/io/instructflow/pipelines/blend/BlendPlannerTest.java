@@ -68,8 +68,9 @@ public class BlendPlannerTest {
   private void check(BlendSpec spec, List<BlendPlan.Item> in) throws IOException {
     BlendPlanReference.Plan ref = BlendPlanReference.make(spec, in);
     Path plan = tmp.getRoot().toPath().resolve("plan.json");
+    PCollectionView<Long> count = p.apply("Count", Create.of((long) in.size())).apply("CountView", View.asSingleton());
     PCollection<KV<OrderKey, BlendPlan.Decision>> got = p.apply(Create.of(in).withCoder(BlendPlan.ItemCoder.INSTANCE))
-        .apply(new BlendPlanner(spec, plan.toString()));
+        .apply(new BlendPlanner(spec, plan.toString(), count));
     PAssert.that(got.apply(MapElements.into(TypeDescriptors.strings())
         .via((KV<OrderKey, BlendPlan.Decision> kv) -> kv.getKey() + " " + Json.line(kv.getValue()))))
         .containsInAnyOrder(described(ref.decisions()));
