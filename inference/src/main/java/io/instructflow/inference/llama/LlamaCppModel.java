@@ -537,6 +537,8 @@ public final class LlamaCppModel implements LanguageModel {
     return chain;
   }
 
+  private static final java.util.Comparator<Job> BY_SEQ = java.util.Comparator.comparingInt(j -> j.seq);
+
   /** One completion to decode. */
   private static final class Job {
     final int[] prompt;
@@ -627,6 +629,9 @@ public final class LlamaCppModel implements LanguageModel {
         } catch (InterruptedException e) {
           return;
         }
+        // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
+        // sequences are out of order into more micro-batches (more graph runs) than one in order
+        active.sort(BY_SEQ);
         step(active);
         for (int i = active.size() - 1; i >= 0; i--) {
           Job j = active.get(i);
