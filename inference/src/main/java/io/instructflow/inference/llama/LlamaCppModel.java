@@ -442,7 +442,8 @@ public final class LlamaCppModel implements LanguageModel {
       rendered = r.prompt();
     }
     int[] prompt = tokenize(rendered, true);
-    int need = prompt.length + r.params().maxTokens();
+    // in long: a max_tokens near Integer.MAX_VALUE must be refused, not wrap around and pass
+    long need = (long) prompt.length + r.params().maxTokens();
     if (need > contextPerSlot) {
       return new Prepared(r, rendered, prompt, GenerationResult.failed(r.id(), rendered, ErrorKind.PROMPT_TOO_LONG,
           "prompt of " + prompt.length + " tokens plus max_tokens " + r.params().maxTokens() + " exceeds the "

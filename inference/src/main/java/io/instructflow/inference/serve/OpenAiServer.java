@@ -36,8 +36,10 @@ import org.slf4j.LoggerFactory;
  * {@code seed} defaults to 0 so that an unseeded request is still reproducible; {@code top_k} is
  * accepted as vLLM and llama.cpp's server accept it. Errors use OpenAI's shape
  * {@code {"error": {"message", "type", "code"}}}: 400 for a bad body or a prompt longer than the
- * context ({@code context_length_exceeded}), 404 for an unknown path or model, 500 when generation
- * fails.
+ * context ({@code context_length_exceeded}, also for a {@code max_tokens} no context holds), 404 for
+ * an unknown path or model, 413 for a body over {@value #MAX_BODY_BYTES} bytes (refused by its
+ * Content-Length before it is read, or after that many bytes), 415 for a POST that is not
+ * {@code application/json}, 500 when generation fails.
  */
 public final class OpenAiServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(OpenAiServer.class);
@@ -57,6 +59,9 @@ public final class OpenAiServer implements AutoCloseable {
    * @param port port, 0 for any free one
    * @param threads HTTP worker threads (the most requests handled at once)
    */
+  /** The largest request body read (8 MiB, far above any prompt a context holds); larger ones get 413. */
+  public static final int MAX_BODY_BYTES = 8 << 20;
+
   public OpenAiServer(LanguageModel model, String modelName, String host, int port, int threads) throws IOException {
     this.model = model;
     this.modelName = modelName;
@@ -98,9 +103,30 @@ public final class OpenAiServer implements AutoCloseable {
         send(ex, 404, error("no route " + method + " " + path, "invalid_request_error", "not_found"));
         return;
       }
+      // JSON only: a web page can POST text/plain to 127.0.0.1 without a preflight, but not JSON
+      String type = ex.getRequestHeaders().getFirst("Content-Type");
+      if (type == null || !type.toLowerCase(java.util.Locale.ROOT).strip().startsWith("application/json")) {
+        send(ex, 415, error("Content-Type must be application/json, got " + (type == null ? "none" : "'" + type + "'"),
+            "invalid_request_error", "unsupported_media_type"));
+        return;
+      }
+      String length = ex.getRequestHeaders().getFirst("Content-Length");
+      if (length != null && length.strip().matches("\\d{1,18}") && Long.parseLong(length.strip()) > MAX_BODY_BYTES) {
+        drain(ex);
+        send(ex, 413, error("request body of " + length.strip() + " bytes is over the " + MAX_BODY_BYTES + "-byte limit",
+            "invalid_request_error", "request_too_large"));
+        return;
+      }
       JsonNode body;
       try (InputStream in = ex.getRequestBody()) {
-        body = Json.mapper().readTree(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        byte[] bytes = in.readNBytes(MAX_BODY_BYTES + 1);
+        if (bytes.length > MAX_BODY_BYTES) {
+          drain(ex);
+          send(ex, 413, error("request body is over the " + MAX_BODY_BYTES + "-byte limit", "invalid_request_error",
+              "request_too_large"));
+          return;
+        }
+        body = Json.mapper().readTree(new String(bytes, StandardCharsets.UTF_8));
       } catch (IOException e) {
         send(ex, 400, error("request body is not JSON: " + e.getMessage(), "invalid_request_error", null));
         return;
@@ -205,9 +231,35 @@ public final class OpenAiServer implements AutoCloseable {
     return out;
   }
 
+  /** Most bytes of a refused body read and thrown away, so that the client, still sending, gets the answer. */
+  static final long DRAIN_BYTES = 8L * MAX_BODY_BYTES;
+
+  /**
+   * Reads and discards what is left of a refused body, up to {@value #DRAIN_BYTES} bytes (a small
+   * buffer, nothing kept): a client that is still sending when the server answers and closes would
+   * see a reset instead of the 413. A longer body is cut off; the connection closes after the answer.
+   */
+  private static void drain(HttpExchange ex) {
+    try {
+      InputStream in = ex.getRequestBody();
+      byte[] buf = new byte[1 << 16];
+      long left = DRAIN_BYTES;
+      int k;
+      while (left > 0 && (k = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0) {
+        left -= k;
+      }
+    } catch (IOException e) {
+      // the client went away: nothing to answer
+    }
+  }
+
   private static void send(HttpExchange ex, int status, JsonNode body) throws IOException {
     byte[] b = (Json.line(body) + "\n").getBytes(StandardCharsets.UTF_8);
     ex.getResponseHeaders().set("Content-Type", "application/json");
+    if (status == 413) {
+      // the rest of the body is never read, so this connection cannot carry another request
+      ex.getResponseHeaders().set("Connection", "close");
+    }
     ex.sendResponseHeaders(status, b.length);
     try (OutputStream out = ex.getResponseBody()) {
       out.write(b);
