@@ -75,7 +75,8 @@ class OpenAiModelIT {
           .build(), HttpResponse.BodyHandlers.ofString()).body();
       assertTrue(models.contains("\"id\":\"stories260K\""), models);
       HttpResponse<String> wrongModel = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
-          + "/v1/completions")).POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4\",\"prompt\":\"hi\"}")).build(),
+          + "/v1/completions")).header("Content-Type", "application/json")
+          .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4\",\"prompt\":\"hi\"}")).build(),
           HttpResponse.BodyHandlers.ofString());
       assertEquals(404, wrongModel.statusCode());
       assertTrue(wrongModel.body().contains("model_not_found"), wrongModel.body());
