@@ -52,6 +52,24 @@ public record SamplingParams(int maxTokens, double temperature, double topP, int
     return presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1;
   }
 
+  /**
+   * The penalties that are on, under the names OpenAI's API uses ({@code repetition_penalty} is
+   * vLLM's, SGLang's and our {@code serve}'s; OpenAI has none): for cache keys and request bodies.
+   */
+  public Map<String, Double> penalties() {
+    Map<String, Double> m = new TreeMap<>();
+    if (presencePenalty != 0) {
+      m.put("presence_penalty", presencePenalty);
+    }
+    if (frequencyPenalty != 0) {
+      m.put("frequency_penalty", frequencyPenalty);
+    }
+    if (repetitionPenalty != 1) {
+      m.put("repetition_penalty", repetitionPenalty);
+    }
+    return m;
+  }
+
   public SamplingParams {
     if (!(presencePenalty >= -2 && presencePenalty <= 2)) {
       throw new IllegalArgumentException("presence penalty must be in [-2, 2], got " + presencePenalty);
@@ -109,15 +127,7 @@ public record SamplingParams(int maxTokens, double temperature, double topP, int
       m.put("grammar", grammar);
     }
     // only when on, so that the keys of requests without penalties stay what they were
-    if (presencePenalty != 0) {
-      m.put("presence_penalty", presencePenalty);
-    }
-    if (frequencyPenalty != 0) {
-      m.put("frequency_penalty", frequencyPenalty);
-    }
-    if (repetitionPenalty != 1) {
-      m.put("repetition_penalty", repetitionPenalty);
-    }
+    m.putAll(penalties());
     return m;
   }
 }

@@ -181,16 +181,7 @@ public final class OpenAiModel implements LanguageModel {
     b.put("n", r.params().n());
     b.put("seed", r.seed());
     // penalties only when on, so that a server without them is sent what it always was
-    if (r.params().presencePenalty() != 0) {
-      b.put("presence_penalty", r.params().presencePenalty());
-    }
-    if (r.params().frequencyPenalty() != 0) {
-      b.put("frequency_penalty", r.params().frequencyPenalty());
-    }
-    if (r.params().repetitionPenalty() != 1) {
-      // not in OpenAI's API; vLLM, SGLang and our serve read it under this name
-      b.put("repetition_penalty", r.params().repetitionPenalty());
-    }
+    r.params().penalties().forEach(b::put);
     if (!r.params().stop().isEmpty()) {
       ArrayNode stop = b.putArray("stop");
       r.params().stop().forEach(stop::add);

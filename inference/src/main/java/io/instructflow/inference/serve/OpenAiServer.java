@@ -50,6 +50,9 @@ public final class OpenAiServer implements AutoCloseable {
   private final ExecutorService pool;
   private final AtomicLong served = new AtomicLong();
 
+  /** The largest request body read (8 MiB, far above any prompt a context holds); larger ones get 413. */
+  public static final int MAX_BODY_BYTES = 8 << 20;
+
   /**
    * Starts serving.
    *
@@ -59,9 +62,6 @@ public final class OpenAiServer implements AutoCloseable {
    * @param port port, 0 for any free one
    * @param threads HTTP worker threads (the most requests handled at once)
    */
-  /** The largest request body read (8 MiB, far above any prompt a context holds); larger ones get 413. */
-  public static final int MAX_BODY_BYTES = 8 << 20;
-
   public OpenAiServer(LanguageModel model, String modelName, String host, int port, int threads) throws IOException {
     this.model = model;
     this.modelName = modelName;
@@ -112,18 +112,14 @@ public final class OpenAiServer implements AutoCloseable {
       }
       String length = ex.getRequestHeaders().getFirst("Content-Length");
       if (length != null && length.strip().matches("\\d{1,18}") && Long.parseLong(length.strip()) > MAX_BODY_BYTES) {
-        drain(ex);
-        send(ex, 413, error("request body of " + length.strip() + " bytes is over the " + MAX_BODY_BYTES + "-byte limit",
-            "invalid_request_error", "request_too_large"));
+        refuseTooLarge(ex, "request body of " + length.strip() + " bytes");
         return;
       }
       JsonNode body;
       try (InputStream in = ex.getRequestBody()) {
         byte[] bytes = in.readNBytes(MAX_BODY_BYTES + 1);
         if (bytes.length > MAX_BODY_BYTES) {
-          drain(ex);
-          send(ex, 413, error("request body is over the " + MAX_BODY_BYTES + "-byte limit", "invalid_request_error",
-              "request_too_large"));
+          refuseTooLarge(ex, "request body");
           return;
         }
         body = Json.mapper().readTree(new String(bytes, StandardCharsets.UTF_8));
@@ -231,6 +227,13 @@ public final class OpenAiServer implements AutoCloseable {
     return out;
   }
 
+  /** Answers 413 for a body over the limit, after draining what the client is still sending. */
+  private static void refuseTooLarge(HttpExchange ex, String what) throws IOException {
+    drain(ex);
+    send(ex, 413, error(what + " is over the " + MAX_BODY_BYTES + "-byte limit", "invalid_request_error",
+        "request_too_large"));
+  }
+
   /** Most bytes of a refused body read and thrown away, so that the client, still sending, gets the answer. */
   static final long DRAIN_BYTES = 8L * MAX_BODY_BYTES;
 
@@ -257,7 +260,7 @@ public final class OpenAiServer implements AutoCloseable {
     byte[] b = (Json.line(body) + "\n").getBytes(StandardCharsets.UTF_8);
     ex.getResponseHeaders().set("Content-Type", "application/json");
     if (status == 413) {
-      // the rest of the body is never read, so this connection cannot carry another request
+      // the body may not have been read to its end (drain stops at DRAIN_BYTES): no further request on it
       ex.getResponseHeaders().set("Connection", "close");
     }
     ex.sendResponseHeaders(status, b.length);
