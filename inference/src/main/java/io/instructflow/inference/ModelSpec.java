@@ -29,16 +29,22 @@ import java.util.Objects;
  * @param apiKeyEnv for a remote model, the environment variable holding the API key, or null
  * @param batched the embedded engine's {@link LlamaCppModel.Schedule#BATCHED} schedule (faster on a GPU, not
  *     batch-invariant) instead of the invariant one
+ * @param flashAttention the embedded engine's flash-attention setting
+ * @param prefixReuse whether the embedded engine reuses computed prompt prefixes
+ * @param prefixCache spare KV streams per context that hold prefixes (see {@link LlamaCppModel.Config})
  */
 public record ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers,
-    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv, boolean batched) implements Serializable {
+    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv, boolean batched,
+    LlamaCppModel.FlashAttention flashAttention, boolean prefixReuse, int prefixCache) implements Serializable {
   private static final long serialVersionUID = 1L;
   private static final Map<ModelSpec, LanguageModel> OPEN = new HashMap<>();
 
   public ModelSpec {
     Objects.requireNonNull(model, "model");
+    Objects.requireNonNull(flashAttention, "flashAttention");
     if (endpoint == null) {
-      config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched);
+      llamaConfig(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched, flashAttention,
+          prefixReuse, prefixCache);
     } else {
       openAiConfig(endpoint, model, apiKeyEnv, parallel);
     }
@@ -47,18 +53,27 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   /** The embedded engine on a GGUF file. */
   public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
       String cacheDir) {
-    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, false);
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, false,
+        LlamaCppModel.FlashAttention.AUTO, true, 1);
   }
 
   /** The embedded engine on a GGUF file, with the batched schedule or not. */
   public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
       String cacheDir, boolean batched) {
-    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, batched);
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, batched,
+        LlamaCppModel.FlashAttention.AUTO, true, 1);
   }
 
   /** A model behind an OpenAI-compatible endpoint. */
   public static ModelSpec remote(String endpoint, String modelName, String apiKeyEnv, int concurrency, String cacheDir) {
-    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv, false);
+    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv, false,
+        LlamaCppModel.FlashAttention.AUTO, true, 1);
+  }
+
+  /** The same model with the embedded engine's flash-attention and prefix-reuse settings. */
+  public ModelSpec withEngine(LlamaCppModel.FlashAttention flash, boolean reuse, int cache) {
+    return new ModelSpec(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, endpoint,
+        apiKeyEnv, batched, flash, reuse, cache);
   }
 
   /** Whether the model is remote. */
@@ -70,16 +85,19 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
     return OpenAiModel.Config.of(endpoint, model).withApiKeyEnv(apiKeyEnv).withConcurrency(concurrency);
   }
 
-  private static LlamaCppModel.Config config(String model, int parallel, int contextPerSlot, int threads,
-      int gpuLayers, boolean verboseNative, boolean batched) {
+  private static LlamaCppModel.Config llamaConfig(String model, int parallel, int contextPerSlot, int threads,
+      int gpuLayers, boolean verboseNative, boolean batched, LlamaCppModel.FlashAttention flash, boolean reuse,
+      int cache) {
     return LlamaCppModel.Config.of(Paths.get(model)).withParallel(parallel).withContextPerSlot(contextPerSlot)
         .withThreads(threads).withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
-        .withSchedule(batched ? LlamaCppModel.Schedule.BATCHED : LlamaCppModel.Schedule.INVARIANT);
+        .withSchedule(batched ? LlamaCppModel.Schedule.BATCHED : LlamaCppModel.Schedule.INVARIANT)
+        .withFlashAttention(flash).withPrefixReuse(reuse, cache);
   }
 
   /** The llama.cpp configuration. */
   public LlamaCppModel.Config llamaConfig() {
-    return config(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched);
+    return llamaConfig(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched, flashAttention,
+        prefixReuse, prefixCache);
   }
 
   /**
@@ -150,6 +168,9 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
     m.put("contextPerSlot", contextPerSlot);
     m.put("threads", threads);
     m.put("gpuLayers", gpuLayers);
+    m.put("flashAttention", flashAttention.name().toLowerCase(java.util.Locale.ROOT));
+    m.put("prefixReuse", prefixReuse);
+    m.put("prefixCache", prefixCache);
     m.put("cacheDir", cacheDir);
     return m;
   }

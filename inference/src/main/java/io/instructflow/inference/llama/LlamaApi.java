@@ -151,6 +151,15 @@ public interface LlamaApi extends Library {
 
   byte llama_memory_seq_rm(Pointer mem, int seq, int p0, int p1);
 
+  /** Copies a sequence's cells; between KV streams only whole streams ({@code p0 = p1 = -1}), applied at the next decode. */
+  void llama_memory_seq_cp(Pointer mem, int src, int dst, int p0, int p1);
+
+  byte llama_model_is_recurrent(Pointer model);
+
+  byte llama_model_is_hybrid(Pointer model);
+
+  int llama_model_n_swa(Pointer model);
+
   int llama_decode(Pointer ctx, Batch batch);
 
   int llama_tokenize(Pointer vocab, byte[] text, int textLen, int[] tokens, int maxTokens, boolean addSpecial,

@@ -29,6 +29,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,7 +53,17 @@ import org.slf4j.LoggerFactory;
  *       kernels depend on the batch's size and make-up, which depends on timing: outputs are
  *       reproducible at {@code parallel = 1} only.
  * </ul>
- * Requests from every caller (DoFn instances, server threads) share the sequences. At most
+ * <p>Prompts that start alike share work ({@link Config#prefixReuse}, on by default): a context keeps the
+ * KV cells of the prompts it computed in its free streams (the running sequences' own, plus
+ * {@link Config#prefixCache} spare ones, least recently used first out), and a new prompt that starts
+ * with one of them computes only the rest. Under the invariant schedule only whole
+ * {@value #BATCH}-token chunks are reused, so a prompt is still cut into the chunks it would have alone
+ * and its text stays a function of the request (tested byte for byte against no reuse); the batched
+ * schedule reuses any prefix of 32 tokens or more, also from a running sequence. The Self-Instruct
+ * classification prompts, the instance prompts, judge rubrics and system prompts all start with long
+ * shared text.
+ *
+ * <p>Requests from every caller (DoFn instances, server threads) share the sequences. At most
  * {@code parallel + queue} completions are admitted at a time; further callers block until one
  * finishes, so memory stays bounded whatever the input size.
  *
@@ -107,9 +118,13 @@ public final class LlamaCppModel implements LanguageModel {
    * @param verboseNative pass llama.cpp's own log through (to stderr) instead of silencing it
    * @param schedule how sequences map to contexts
    * @param flashAttention whether attention uses llama.cpp's flash-attention kernels
+   * @param prefixReuse whether a prompt reuses the KV cells of a prompt prefix the context computed before
+   *     (see the class comment)
+   * @param prefixCache KV streams per context beyond its running sequences, kept to hold prefixes for
+   *     reuse: each costs one sequence's KV memory ({@code contextPerSlot} cells); 0 to 64
    */
   public record Config(Path model, int parallel, int contextPerSlot, int threads, int gpuLayers, int queue,
-      boolean verboseNative, Schedule schedule, FlashAttention flashAttention) {
+      boolean verboseNative, Schedule schedule, FlashAttention flashAttention, boolean prefixReuse, int prefixCache) {
     public Config {
       Objects.requireNonNull(model, "model");
       Objects.requireNonNull(schedule, "schedule");
@@ -124,39 +139,58 @@ public final class LlamaCppModel implements LanguageModel {
       if (threads < 0 || gpuLayers < 0 || queue < 0) {
         throw new IllegalArgumentException("threads, gpuLayers and queue must be >= 0");
       }
+      if (prefixCache < 0 || prefixCache > 64) {
+        throw new IllegalArgumentException("the prefix cache holds 0 to 64 streams per context, got " + prefixCache);
+      }
     }
 
-    /** Defaults: one sequence, automatic context, one thread per core, CPU only, invariant schedule. */
+    /**
+     * Defaults: one sequence, automatic context, one thread per core, CPU only, invariant schedule, prefix
+     * reuse with one spare stream per context.
+     */
     public static Config of(Path model) {
-      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT, FlashAttention.AUTO);
+      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT, FlashAttention.AUTO, true, 1);
     }
 
     public Config withParallel(int p) {
-      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, flashAttention);
+      return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, flashAttention,
+          prefixReuse, prefixCache);
     }
 
     public Config withContextPerSlot(int c) {
-      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative, schedule, flashAttention);
+      return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative, schedule, flashAttention,
+          prefixReuse, prefixCache);
     }
 
     public Config withThreads(int t) {
-      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative, schedule, flashAttention);
+      return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative, schedule, flashAttention,
+          prefixReuse, prefixCache);
     }
 
     public Config withGpuLayers(int g) {
-      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative, schedule, flashAttention);
+      return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative, schedule, flashAttention,
+          prefixReuse, prefixCache);
     }
 
     public Config withVerboseNative(boolean v) {
-      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v, schedule, flashAttention);
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v, schedule, flashAttention,
+          prefixReuse, prefixCache);
     }
 
     public Config withFlashAttention(FlashAttention f) {
-      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, f);
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, f,
+          prefixReuse, prefixCache);
     }
 
     public Config withSchedule(Schedule s) {
-      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, s, flashAttention);
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, s, flashAttention,
+          prefixReuse, prefixCache);
+    }
+
+    /** Prefix reuse on or off, with {@code cache} spare streams per context. */
+    public Config withPrefixReuse(boolean on, int cache) {
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule,
+          flashAttention, on, cache);
     }
   }
 
@@ -221,6 +255,10 @@ public final class LlamaCppModel implements LanguageModel {
   private final BlockingQueue<Job> pending = new LinkedBlockingQueue<>();
   private final Semaphore admission;
   private final int threadsPerContext;
+  /** Whether prompts reuse computed prefixes (asked for, and the model's memory allows partial removal). */
+  private final boolean reuse;
+  private final AtomicLong promptTokens = new AtomicLong();
+  private final AtomicLong reusedTokens = new AtomicLong();
 
   private LlamaCppModel(Config config) throws InvalidModelException {
     this.config = config;
@@ -253,11 +291,17 @@ public final class LlamaCppModel implements LanguageModel {
           + " (run with --verbose-native to see why)");
     }
     this.vocab = api.llama_model_get_vocab(model);
+    // recurrent and hybrid models cannot drop a sequence's tail, and sliding-window models drop its head:
+    // their cells cannot stand for a prefix
+    boolean cellsArePrefixes = api.llama_model_is_recurrent(model) == 0 && api.llama_model_is_hybrid(model) == 0
+        && api.llama_model_n_swa(model) == 0;
+    this.reuse = config.prefixReuse() && cellsArePrefixes;
+    int spare = reuse ? config.prefixCache() : 0;
     this.admission = new Semaphore(config.parallel() + config.queue());
     for (int i = 0; i < contexts; i++) {
       Worker w;
       try {
-        w = new Worker(i, seqsPerContext);
+        w = new Worker(i, seqsPerContext, spare);
       } catch (IllegalStateException e) {
         throw new InvalidModelException(e.getMessage() + " (context " + (i + 1) + " of " + contexts
             + "; fewer --parallel or a smaller --ctx-per-slot needs less memory)");
@@ -267,10 +311,12 @@ public final class LlamaCppModel implements LanguageModel {
       t.start();
     }
     LOG.info("loaded {} ({}, {} tensors) in {} ms: {} schedule, {} context(s) x {} sequence(s) x {} tokens, "
-            + "{} thread(s) per context, {} GPU layers",
+            + "{} thread(s) per context, {} GPU layers, prefix reuse {}",
         ref.id(), metadata.architecture().orElse("unknown architecture"), metadata.tensorCount(),
         (System.nanoTime() - t0) / 1_000_000, config.schedule().name().toLowerCase(), contexts, seqsPerContext,
-        contextPerSlot, threadsPerContext, config.gpuLayers());
+        contextPerSlot, threadsPerContext, config.gpuLayers(),
+        reuse ? "on (" + spare + " spare stream(s) per context)"
+            : config.prefixReuse() ? "off (this model's memory cannot hold a prefix alone)" : "off");
   }
 
   /**
@@ -307,6 +353,22 @@ public final class LlamaCppModel implements LanguageModel {
   /** Context tokens per sequence. */
   public int contextPerSlot() {
     return contextPerSlot;
+  }
+
+  /**
+   * Prompt tokens since the model was loaded: those asked for, and those whose KV cells came from a prefix
+   * computed before instead of being computed again.
+   */
+  public record PrefixStats(long promptTokens, long reusedTokens) {}
+
+  /** Prompt tokens asked for and reused so far. */
+  public PrefixStats prefixStats() {
+    return new PrefixStats(promptTokens.get(), reusedTokens.get());
+  }
+
+  /** Whether prompts reuse computed prefixes on this model. */
+  public boolean prefixReuse() {
+    return reuse;
   }
 
   /** CPU threads each context decodes with. */
@@ -551,6 +613,9 @@ public final class LlamaCppModel implements LanguageModel {
     int last;
     int out = -1;
     int generated;
+    /** A running job whose prompt this one's starts with, until {@link #need} of its tokens are computed. */
+    Job source;
+    int need;
     final ByteArrayOutputStream text = new ByteArrayOutputStream();
 
     Job(int[] prompt, SamplingParams params, Pointer sampler, CompletableFuture<Completion> done) {
@@ -561,10 +626,43 @@ public final class LlamaCppModel implements LanguageModel {
     }
   }
 
-  /** One llama.cpp context and the thread that drives it: admits jobs, batches, decodes, samples. */
+  /** Fewest prompt tokens worth a whole-stream copy from a running sequence (batched schedule). */
+  static final int MIN_COPY = 32;
+
+  /** Tokens at the start of {@code prompt} also at the start of {@code held}'s first {@code heldLen}. */
+  static int commonPrefix(int[] prompt, int[] held, int heldLen) {
+    if (held == null) {
+      return 0;
+    }
+    int n = Math.min(prompt.length, Math.min(held.length, heldLen));
+    int i = 0;
+    while (i < n && prompt[i] == held[i]) {
+      i++;
+    }
+    return i;
+  }
+
+  /**
+   * One llama.cpp context and the thread that drives it: admits jobs, batches, decodes, samples.
+   *
+   * <p>The context has one KV stream per running sequence plus {@code spare} streams. A finished job's
+   * stream keeps the cells of its prompt (under the invariant schedule, of its whole {@value #BATCH}-token
+   * chunks only), so a later prompt that starts the same way is admitted to the free stream holding the
+   * longest such prefix and computes only the rest; with no prefix to reuse it takes the least recently
+   * used free stream. Under the batched schedule a prompt may also copy the prefix from a running
+   * sequence (a whole-stream copy, waiting until that sequence has computed it).
+   */
   private final class Worker implements Runnable {
     private final int id;
     private final int seqs;
+    private final int streams;
+    /** Invariant schedule: prefixes are whole chunks, so a prompt's chunks are those it has alone. */
+    private final boolean aligned;
+    private final int[][] held;
+    private final int[] heldLen;
+    private final long[] lastUse;
+    private final boolean[] busy;
+    private long tick;
     private Pointer ctx;
     private Pointer memory;
     private final Memory tokens = new Memory(4L * BATCH);
@@ -576,20 +674,27 @@ public final class LlamaCppModel implements LanguageModel {
     private final LlamaApi.Batch batch = new LlamaApi.Batch();
     private final byte[] pieceBuf = new byte[256];
 
-    Worker(int id, int seqs) {
+    Worker(int id, int seqs, int spare) {
       this.id = id;
       this.seqs = seqs;
+      this.streams = seqs + spare;
+      this.aligned = config.schedule() == Schedule.INVARIANT;
+      this.held = new int[streams][];
+      this.heldLen = new int[streams];
+      this.lastUse = new long[streams];
+      this.busy = new boolean[streams];
       LlamaApi.ContextParams cp = api.llama_context_default_params();
-      cp.n_ctx = contextPerSlot * seqs;
-      cp.n_seq_max = seqs;
+      cp.n_ctx = contextPerSlot * streams;
+      cp.n_seq_max = streams;
       cp.n_batch = BATCH;
       cp.n_ubatch = BATCH;
       cp.n_threads = threadsPerContext;
       cp.n_threads_batch = threadsPerContext;
       cp.flash_attn_type = flashAttentionType(config, headSize(metadata));
       cp.no_perf = 1;
-      // one KV stream per sequence: a sequence's attention never spans another's cells
-      cp.kv_unified = (byte) (seqs == 1 ? 1 : 0);
+      // one KV stream per sequence: a sequence's attention never spans another's cells, and a stream's
+      // cell i holds position i, with or without a reused prefix
+      cp.kv_unified = (byte) (streams == 1 ? 1 : 0);
       this.ctx = api.llama_init_from_model(model, cp);
       if (ctx == null) {
         throw new IllegalStateException("llama.cpp could not create a context of " + cp.n_ctx + " tokens");
@@ -610,7 +715,6 @@ public final class LlamaCppModel implements LanguageModel {
     @Override
     public void run() {
       List<Job> active = new ArrayList<>();
-      boolean[] used = new boolean[seqs];
       while (true) {
         try {
           while (active.size() < seqs) {
@@ -618,13 +722,7 @@ public final class LlamaCppModel implements LanguageModel {
             if (j == null) {
               break;
             }
-            for (int s = 0; s < seqs; s++) {
-              if (!used[s]) {
-                used[s] = true;
-                j.seq = s;
-                break;
-              }
-            }
+            admit(j, active);
             active.add(j);
           }
         } catch (InterruptedException e) {
@@ -634,17 +732,119 @@ public final class LlamaCppModel implements LanguageModel {
         // sequences are out of order into more micro-batches (more graph runs) than one in order
         active.sort(BY_SEQ);
         step(active);
+        startWaiting(active);
         for (int i = active.size() - 1; i >= 0; i--) {
           Job j = active.get(i);
           if (j.done.isDone()) {
-            api.llama_memory_seq_rm(memory, j.seq, -1, -1);
-            api.llama_sampler_free(j.sampler);
-            used[j.seq] = false;
             active.remove(i);
+            release(j, active);
             admission.release();
           }
         }
       }
+    }
+
+    /** The prompt tokens a job may take from cells holding {@code heldLen} tokens of {@code held}. */
+    private int reusable(int[] prompt, int[] held, int heldLen) {
+      // the last prompt token is always computed: its logits give the first completion token
+      int n = Math.min(commonPrefix(prompt, held, heldLen), prompt.length - 1);
+      return aligned ? n / BATCH * BATCH : n;
+    }
+
+    /** Gives a job a free stream, and the prefix it reuses there or will copy from a running job. */
+    private void admit(Job j, List<Job> active) {
+      int best = -1;
+      int bestReuse = -1;
+      int lru = -1;
+      for (int s = 0; s < streams; s++) {
+        if (busy[s]) {
+          continue;
+        }
+        int r = reuse ? reusable(j.prompt, held[s], heldLen[s]) : 0;
+        if (r > bestReuse || (r == bestReuse && lastUse[s] < lastUse[best])) {
+          best = s;
+          bestReuse = r;
+        }
+        if (lru < 0 || lastUse[s] < lastUse[lru]) {
+          lru = s;
+        }
+      }
+      Job source = null;
+      int sourceReuse = 0;
+      if (reuse && !aligned) {
+        for (Job a : active) {
+          int r = a.source == null ? reusable(j.prompt, a.prompt, a.prompt.length) : 0;
+          if (r > sourceReuse) {
+            source = a;
+            sourceReuse = r;
+          }
+        }
+      }
+      promptTokens.addAndGet(j.prompt.length);
+      if (source != null && sourceReuse >= bestReuse + MIN_COPY) {
+        // overwrite the least recently used stream, keeping the best match for a later prompt
+        take(j, lru);
+        j.source = source;
+        j.need = sourceReuse;
+        startWaiting(List.of(j));
+      } else {
+        take(j, best);
+        if (bestReuse > 0 && api.llama_memory_seq_rm(memory, best, bestReuse, -1) != 0) {
+          j.fed = bestReuse;
+          reusedTokens.addAndGet(bestReuse);
+        } else {
+          api.llama_memory_seq_rm(memory, best, -1, -1);
+        }
+      }
+    }
+
+    private void take(Job j, int s) {
+      busy[s] = true;
+      lastUse[s] = ++tick;
+      held[s] = null;
+      heldLen[s] = 0;
+      j.seq = s;
+    }
+
+    /** Jobs waiting for a running job's prefix: those whose prefix is now computed copy it and start. */
+    private void startWaiting(List<Job> jobs) {
+      for (Job w : jobs) {
+        Job a = w.source;
+        if (a == null || Math.min(a.fed, a.prompt.length) < w.need || a.done.isCompletedExceptionally()) {
+          continue;
+        }
+        // across KV streams llama.cpp copies whole streams, at the start of the next llama_decode
+        api.llama_memory_seq_cp(memory, a.seq, w.seq, -1, -1);
+        if (api.llama_memory_seq_rm(memory, w.seq, w.need, -1) != 0) {
+          w.fed = w.need;
+          reusedTokens.addAndGet(w.need);
+        } else {
+          api.llama_memory_seq_rm(memory, w.seq, -1, -1);
+        }
+        w.source = null;
+      }
+    }
+
+    /** Frees a finished job's stream, keeping its prompt's reusable prefix there. */
+    private void release(Job j, List<Job> active) {
+      for (Job w : active) {
+        if (w.source == j) {
+          // its source failed before computing the prefix: compute it alone
+          w.source = null;
+          api.llama_memory_seq_rm(memory, w.seq, -1, -1);
+        }
+      }
+      int keep = reuse && !j.done.isCompletedExceptionally()
+          ? (aligned ? j.prompt.length / BATCH * BATCH : j.prompt.length) : 0;
+      if (keep > 0 && api.llama_memory_seq_rm(memory, j.seq, keep, -1) != 0) {
+        held[j.seq] = j.prompt;
+        heldLen[j.seq] = keep;
+      } else {
+        api.llama_memory_seq_rm(memory, j.seq, -1, -1);
+      }
+      lastUse[j.seq] = ++tick;
+      busy[j.seq] = false;
+      api.llama_sampler_free(j.sampler);
     }
 
     /** One llama_decode: the next token of every decoding sequence, then prompt chunks while room is left. */
@@ -652,13 +852,13 @@ public final class LlamaCppModel implements LanguageModel {
       int n = 0;
       for (Job j : active) {
         j.out = -1;
-        if (j.fed >= j.prompt.length) {
+        if (j.source == null && j.fed >= j.prompt.length) {
           n = put(n, j.last, j.fed++, j.seq, true);
           j.out = n - 1;
         }
       }
       for (Job j : active) {
-        while (j.fed < j.prompt.length && n < BATCH) {
+        while (j.source == null && j.fed < j.prompt.length && n < BATCH) {
           boolean lastOfPrompt = j.fed == j.prompt.length - 1;
           n = put(n, j.prompt[j.fed], j.fed, j.seq, lastOfPrompt);
           j.fed++;
@@ -666,6 +866,9 @@ public final class LlamaCppModel implements LanguageModel {
             j.out = n - 1;
           }
         }
+      }
+      if (n == 0) {
+        return;
       }
       batch.n_tokens = n;
       int rc;

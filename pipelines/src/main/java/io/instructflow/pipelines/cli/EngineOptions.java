@@ -39,6 +39,17 @@ final class EngineOptions {
           + "(slower there), else llama.cpp's own choice. Default: ${DEFAULT-VALUE}.")
   String flashAttention;
 
+  @Option(names = "--prefix-reuse", defaultValue = "on", paramLabel = "on|off",
+      description = "Reuse the KV cells of a prompt prefix computed before (the Self-Instruct, judge and Evol prompts "
+          + "start with long shared text). Under the invariant schedule only whole 512-token chunks are reused, "
+          + "so texts are unchanged. Default: ${DEFAULT-VALUE}.")
+  String prefixReuse;
+
+  @Option(names = "--prefix-cache", defaultValue = "1", paramLabel = "N",
+      description = "Spare KV streams per llama.cpp context that keep prefixes for reuse, least recently used out; "
+          + "each costs one sequence's KV memory (--ctx-per-slot cells). Default: ${DEFAULT-VALUE}.")
+  int prefixCache;
+
   @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
   boolean verboseNative;
 
@@ -52,6 +63,16 @@ final class EngineOptions {
     return LlamaCppModel.Config.of(model).withParallel(parallel).withContextPerSlot(contextPerSlot).withThreads(threads)
         .withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
         .withSchedule(LlamaCppModel.Schedule.parse(schedule))
-        .withFlashAttention(LlamaCppModel.FlashAttention.parse(flashAttention));
+        .withFlashAttention(LlamaCppModel.FlashAttention.parse(flashAttention))
+        .withPrefixReuse(reuse(), prefixCache);
+  }
+
+  /** Whether --prefix-reuse is on. */
+  boolean reuse() {
+    return switch (prefixReuse.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "on" -> true;
+      case "off" -> false;
+      default -> throw new IllegalArgumentException("--prefix-reuse is on or off, not '" + prefixReuse + "'");
+    };
   }
 }
