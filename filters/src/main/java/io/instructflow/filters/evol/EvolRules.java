@@ -6,6 +6,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The four elimination rules of Evol-Instruct (WizardLM), which decide whether an evolution failed:
@@ -18,9 +20,11 @@ import java.util.Set;
  *       ({@value #SORRY_SHORT}): the model could not answer the evolved instruction.
  *   <li>{@value #STOPWORDS}: the response has no word that is not a stop word, only punctuation and
  *       stop words ({@value #STOPWORDS_ONLY}).
- *   <li>{@value #COPIED}: the evolved instruction copies words of the evolving prompt, such as
- *       "given prompt", "rewritten prompt", "#Rewritten Prompt#" or our templates' own labels
- *       ({@value #COPIED_MARKER}).
+ *   <li>{@value #COPIED}: the evolved instruction copies words of the evolving prompt
+ *       ({@value #COPIED_MARKER}): the paper's phrases ("given prompt", "rewritten prompt") as whole
+ *       words, or a label of the evolving prompts ({@code #Rewritten Prompt#}, our {@code #New Task#})
+ *       in label form. Ordinary words are not a copy: "add a new task to the to-do list" and "renew
+ *       tasks" pass (issue 19).
  * </ol>
  *
  * The first failing rule decides. Ids and reasons are stored in the data: never rename one.
@@ -53,12 +57,32 @@ public final class EvolRules {
   public static final int SORRY_WORDS = 80;
 
   /**
-   * Phrases of evolving prompts that must not appear in an evolved instruction (any case, so
-   * {@code #Rewritten Prompt#} is caught too): the paper's, and the labels and wording of our own
-   * templates.
+   * The paper's phrases of the evolving prompt (its rule 4 names "given prompt", "rewritten prompt" and
+   * "#Rewritten Prompt#"; WizardLM's in-breadth prompt adds "created prompt"), matched in any case as
+   * whole words (a plural too) with any whitespace between them, so "the given prompts" is caught and
+   * "forgiven prompt" is not.
    */
-  public static final List<String> PROMPT_PHRASES = List.of("given prompt", "rewritten prompt", "created prompt",
-      "original task", "new task", "rewrite the task", "rewritten task");
+  public static final List<String> PROMPT_PHRASES = List.of("given prompt", "rewritten prompt", "created prompt");
+
+  /**
+   * The label words of evolving prompts, ours ({@code #Original Task#}, {@code #New Task#}) and the
+   * reference's ({@code #The Given Prompt#}, {@code #Rewritten Prompt#}, {@code #Created Prompt#}). They
+   * count only in the form of a label: between {@code #} marks, or opening a line and followed by a
+   * colon ({@code New Task: ...}). As plain words they are ordinary English ("add a new task to the
+   * to-do list", issue 19), so they are not matched there.
+   */
+  public static final List<String> LABELS = List.of("given prompt", "rewritten prompt", "created prompt",
+      "original task", "new task", "given task", "rewritten task", "created task", "original prompt", "new prompt");
+
+  private static final String LABEL_WORDS = "(?:the\\s+)?(?:"
+      + String.join("|", LABELS.stream().map(l -> l.replace(" ", "\\s+")).toList()) + ")";
+  private static final Pattern PHRASE = Pattern.compile("\\b(?:"
+      + String.join("|", PROMPT_PHRASES.stream().map(l -> l.replace(" ", "\\s+")).toList()) + ")s?\\b",
+      Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE);
+  private static final Pattern HASH_LABEL = Pattern.compile("#\\s*" + LABEL_WORDS + "\\s*#",
+      Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE);
+  private static final Pattern LINE_LABEL = Pattern.compile("^[\\s*#]*" + LABEL_WORDS + "\\s*[#*]*\\s*:",
+      Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.MULTILINE);
 
   /** English stop words (function words) for rule 3. */
   static final Set<String> STOP = Set.of("a", "about", "above", "after", "again", "against", "all", "am", "an", "and",
@@ -120,13 +144,34 @@ public final class EvolRules {
     if (onlyStopWords(response)) {
       return new Verdict.Dropped(STOPWORDS, STOPWORDS_ONLY, Map.of());
     }
-    String lower = e.toLowerCase(Locale.ROOT);
-    for (String p : PROMPT_PHRASES) {
-      if (lower.contains(p)) {
-        return new Verdict.Dropped(COPIED, COPIED_MARKER, Map.of("phrase", p));
-      }
+    String copied = copiedPhrase(evolved);
+    if (copied != null) {
+      return new Verdict.Dropped(COPIED, COPIED_MARKER, Map.of("phrase", copied));
     }
     return Verdict.KEPT;
+  }
+
+  /**
+   * The first phrase of an evolving prompt that {@code evolved} copies (lower case, one space between
+   * words, without {@code #}, colon or a leading "the"), or null: a label ({@link #LABELS}) between
+   * {@code #} marks or opening a line before a colon, or one of {@link #PROMPT_PHRASES} anywhere as
+   * whole words.
+   */
+  public static String copiedPhrase(String evolved) {
+    int best = Integer.MAX_VALUE;
+    String found = null;
+    for (Pattern p : List.of(HASH_LABEL, LINE_LABEL, PHRASE)) {
+      Matcher m = p.matcher(evolved);
+      if (m.find() && m.start() < best) {
+        best = m.start();
+        found = m.group();
+      }
+    }
+    if (found == null) {
+      return null;
+    }
+    String words = PyText.collapse(found.replaceAll("[#*:]", " ")).toLowerCase(Locale.ROOT);
+    return words.startsWith("the ") ? words.substring(4) : words;
   }
 
   /** Whether every word of {@code text} (runs of letters and digits) is a stop word. */

@@ -55,11 +55,31 @@ class EvolRulesTest {
       "Rewrite the given prompt about photosynthesis in cacti.|given prompt",
       "The created prompt asks about photosynthesis in cacti.|created prompt",
       "#New Task#: explain photosynthesis in cacti step by step.|new task",
-      "Original task: explain photosynthesis, now in cacti.|original task"})
-  void copiedPromptWords(String evolved, String phrase) {
+      "Original task: explain photosynthesis, now in cacti.|original task",
+      "Explain photosynthesis in cacti. #The Given Prompt# asked about leaves.|given prompt",
+      "# new  TASK #\\nExplain photosynthesis in cacti.|new task",
+      "Explain photosynthesis.\\n**New Task:** explain it in cacti.|new task",
+      "Use the Given\\nPrompts to explain photosynthesis in cacti.|given prompts",
+      "#Created Prompt#: how do cacti photosynthesize?|created prompt"})
+  void copiedPromptWords(String evolvedWithEscapes, String phrase) {
+    String evolved = evolvedWithEscapes.replace("\\n", "\n");
     Verdict.Dropped d = (Verdict.Dropped) EvolRules.test(PARENT, evolved, EvolRules.Judge.NOT_EQUAL, "", GOOD);
     assertEquals(EvolRules.COPIED_MARKER, d.reason());
     assertEquals(phrase, d.details().get("phrase"));
+  }
+
+  /** Issue 19: the label words as ordinary English are not a copied prompt. */
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+      "Add a new task to the to-do list app that reminds the user every morning.",
+      "Renew tasks that expired last week and explain the priority of each.",
+      "Describe the original task of the Apollo guidance computer.",
+      "Create a new task: a weekly report on sales, with a table of three regions.",
+      "Explain why the forgiven prompter apologized, in two sentences.",
+      "Write a story whose hero is given promptly a new task by the king."})
+  void labelWordsInOrdinaryEnglishAreKept(String evolved) {
+    assertEquals("kept", reason(PARENT, evolved, EvolRules.Judge.NOT_EQUAL, GOOD));
+    assertEquals(null, EvolRules.copiedPhrase(evolved));
   }
 
   @Test

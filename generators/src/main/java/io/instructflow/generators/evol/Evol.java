@@ -2,14 +2,17 @@ package io.instructflow.generators.evol;
 
 import io.instructflow.filters.evol.EvolRules;
 import io.instructflow.filters.instruction.PyText;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.Completion;
+import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.Provenance;
 import io.instructflow.schemas.Step;
@@ -28,6 +31,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Random;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Evol-Instruct (WizardLM) as plain functions of an epoch: pick an operation for each instruction of
@@ -41,6 +46,12 @@ import java.util.Set;
  * and the in-breadth mutation (a new, rarer task of the same domain). Each epoch draws one operation per
  * instruction with the configured weights (uniform by default, as in the paper) from a generator seeded
  * by the run seed, the epoch and the lineage's root id, so draws do not depend on order or batching.
+ *
+ * <p>Prompts go out in the run's {@link PromptFormat}: as chat messages (a system message, then the
+ * prompt as the user's turn, as WizardLM's reference code sends them to its chat model) or as raw
+ * text, the rewrite then stopping at the template's own {@code #labels#} so a completion model does
+ * not go on into another task block. A rewrite or a response cut by its token limit is eliminated
+ * ({@value #TRUNCATED}) before the four rules; a cut rewrite costs no judge or response call.
  *
  * <p>Every record carries its lineage: {@code metadata.evol_root_id}, {@code evol_parent_id},
  * {@code evol_parent_instruction}, {@code evol_epoch}, {@code evol_operation}, {@code evol_judge}, and
@@ -59,6 +70,18 @@ public final class Evol implements Serializable {
   static final String VERSION = "1";
   /** The judge's template id. */
   public static final String T_JUDGE = "evol/judge-equal@1";
+  /** The system message of chat requests (no placeholders). */
+  public static final String T_SYSTEM = "evol/system@1";
+
+  /** Filter: an evolution whose rewrite or response stopped at the token limit. */
+  public static final String TRUNCATED = "evol_truncated";
+  /** The rewrite stopped at its token limit ({@code finish_reason} length; details: max_tokens). */
+  public static final String TRUNCATED_REWRITE = "evol_truncated.rewrite";
+  /** The response stopped at its token limit ({@code finish_reason} length; details: max_tokens). */
+  public static final String TRUNCATED_RESPONSE = "evol_truncated.response";
+
+  /** A {@code #Label#} of a template, such as {@code #New Task#}: the rewrite's stop strings in text format. */
+  private static final Pattern LABEL = Pattern.compile("#[^#\\r\\n]{1,60}#");
 
   /** The evolution operations. */
   public enum Operation {
@@ -110,9 +133,11 @@ public final class Evol implements Serializable {
    * @param evolveParams sampling of the rewrite
    * @param judgeParams sampling of the equality judge
    * @param responseParams sampling of the response to the evolved instruction
+   * @param format chat messages or raw text; {@link PromptFormat#AUTO} until the run resolves it for its
+   *     model ({@link Evol} takes only a resolved one)
    */
   public record Settings(long seed, Map<Operation, Double> weights, int maxAddedWords, SamplingParams evolveParams,
-      SamplingParams judgeParams, SamplingParams responseParams) implements Serializable {
+      SamplingParams judgeParams, SamplingParams responseParams, PromptFormat format) implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public Settings {
@@ -142,20 +167,36 @@ public final class Evol implements Serializable {
       if (evolveParams.n() != 1 || judgeParams.n() != 1 || responseParams.n() != 1) {
         throw new IllegalArgumentException("Evol-Instruct asks for one completion per request (n = 1)");
       }
+      Objects.requireNonNull(format, "format");
+    }
+
+    /** Settings whose prompt format the run picks for its model ({@link PromptFormat#AUTO}). */
+    public Settings(long seed, Map<Operation, Double> weights, int maxAddedWords, SamplingParams evolveParams,
+        SamplingParams judgeParams, SamplingParams responseParams) {
+      this(seed, weights, maxAddedWords, evolveParams, judgeParams, responseParams, PromptFormat.AUTO);
     }
 
     /**
-     * Our defaults: every operation equally likely (the paper), at most 20 added words; rewrite at
-     * temperature 0.7, top-p 0.95, up to 512 tokens; judge greedy in 4 tokens; response greedy in up
-     * to 1024 tokens.
+     * The reference's sampling for the rewrite and the response (WizardLM's {@code openai_access.py}:
+     * temperature 1, top-p 0.95, up to 2,048 tokens, no stop); the judge, for which the reference has
+     * no code, greedy in 4 tokens, so that its verdict does not depend on a draw.
+     */
+    public static SamplingParams referenceSampling() {
+      return new SamplingParams(2048, 1.0, 0.95, 0, List.of(), 1);
+    }
+
+    /**
+     * The defaults: every operation equally likely (the paper), at most 20 added words; rewrite and
+     * response sampled as the reference ({@link #referenceSampling}); judge greedy in 4 tokens, stopping
+     * at a newline; the prompt format picked for the model ({@link PromptFormat#AUTO}).
      */
     public static Settings defaults(long seed) {
       Map<Operation, Double> w = new EnumMap<>(Operation.class);
       for (Operation o : Operation.values()) {
         w.put(o, 1.0);
       }
-      return new Settings(seed, w, 20, new SamplingParams(512, 0.7, 0.95, 0, List.of(), 1),
-          new SamplingParams(4, 0, 1, 0, List.of("\n"), 1), SamplingParams.greedy(1024));
+      return new Settings(seed, w, 20, referenceSampling(), new SamplingParams(4, 0, 1, 0, List.of("\n"), 1),
+          referenceSampling(), PromptFormat.AUTO);
     }
 
     /** Weights from {@code op=w,op=w...}; operations left out get weight 0. */
@@ -177,12 +218,17 @@ public final class Evol implements Serializable {
 
     /** A copy with other weights. */
     public Settings withWeights(Map<Operation, Double> w) {
-      return new Settings(seed, w, maxAddedWords, evolveParams, judgeParams, responseParams);
+      return new Settings(seed, w, maxAddedWords, evolveParams, judgeParams, responseParams, format);
     }
 
     /** A copy with other sampling. */
     public Settings withParams(SamplingParams evolve, SamplingParams judge, SamplingParams response) {
-      return new Settings(seed, weights, maxAddedWords, evolve, judge, response);
+      return new Settings(seed, weights, maxAddedWords, evolve, judge, response, format);
+    }
+
+    /** A copy with another prompt format. */
+    public Settings withFormat(PromptFormat f) {
+      return new Settings(seed, weights, maxAddedWords, evolveParams, judgeParams, responseParams, f);
     }
 
     /** The settings for the run summary. */
@@ -196,6 +242,7 @@ public final class Evol implements Serializable {
       m.put("evolveParams", evolveParams.asMap());
       m.put("judgeParams", judgeParams.asMap());
       m.put("responseParams", responseParams.asMap());
+      m.put("promptFormat", format.code());
       return m;
     }
   }
@@ -241,13 +288,19 @@ public final class Evol implements Serializable {
 
   private final Settings settings;
   private final Map<String, PromptTemplate> templates;
+  private final Map<Operation, SamplingParams> rewriteParams;
 
   /**
-   * @param settings the configuration
+   * @param settings the configuration, its prompt format resolved (chat or text)
    * @param templates folder of template overrides, or null for the built-in ones
+   * @throws IllegalArgumentException on an unresolved format, a template with the wrong placeholders,
+   *     or more than 16 stop strings once a template's labels are added
    */
   public Evol(Settings settings, Path templates) {
     this.settings = Objects.requireNonNull(settings, "settings");
+    if (settings.format() == PromptFormat.AUTO) {
+      throw new IllegalArgumentException("the prompt format must be resolved for the model first (chat or text)");
+    }
     Map<String, PromptTemplate> t = new LinkedHashMap<>();
     try {
       for (Operation o : Operation.values()) {
@@ -255,10 +308,59 @@ public final class Evol implements Serializable {
         t.put(o.template(), PromptTemplate.load(o.template(), templates).requirePlaceholders(names));
       }
       t.put(T_JUDGE, PromptTemplate.load(T_JUDGE, templates).requirePlaceholders(Set.of("parent", "evolved")));
+      if (chat()) {
+        t.put(T_SYSTEM, PromptTemplate.load(T_SYSTEM, templates).requirePlaceholders(Set.of()));
+      }
     } catch (IOException e) {
       throw new UncheckedIOException("reading prompt templates: " + e.getMessage(), e);
     }
     this.templates = Collections.unmodifiableMap(t);
+    Map<Operation, SamplingParams> rp = new EnumMap<>(Operation.class);
+    for (Operation o : Operation.values()) {
+      rp.put(o, chat() ? settings.evolveParams() : withStops(settings.evolveParams(), labels(t.get(o.template()))));
+    }
+    this.rewriteParams = Collections.unmodifiableMap(rp);
+  }
+
+  /** Whether prompts go out as chat messages. */
+  public boolean chat() {
+    return settings.format() == PromptFormat.CHAT;
+  }
+
+  /** The {@code #Label#} marks of a template, in order of first use ({@code #Original Task#}, {@code #New Task#}). */
+  static List<String> labels(PromptTemplate t) {
+    Set<String> out = new java.util.LinkedHashSet<>();
+    Matcher m = LABEL.matcher(t.text());
+    while (m.find()) {
+      out.add(m.group());
+    }
+    return List.copyOf(out);
+  }
+
+  private static SamplingParams withStops(SamplingParams p, List<String> more) {
+    List<String> stop = new ArrayList<>(p.stop());
+    more.stream().filter(x -> !stop.contains(x)).forEach(stop::add);
+    if (stop.size() > 16) {
+      throw new IllegalArgumentException("the rewrite's stop strings and the template's labels " + stop
+          + " are more than 16");
+    }
+    return new SamplingParams(p.maxTokens(), p.temperature(), p.topP(), p.topK(), stop, p.n(), p.grammar(),
+        p.presencePenalty(), p.frequencyPenalty(), p.repetitionPenalty());
+  }
+
+  /** A request for {@code prompt}: chat messages (system, then user) or the text as is. */
+  private GenerationRequest request(String key, String prompt, SamplingParams params) {
+    long seed = Seeds.derive(settings.seed(), key);
+    if (chat()) {
+      return GenerationRequest.chat(key, List.of(new Message("system", templates.get(T_SYSTEM).text().strip()),
+          new Message("user", prompt)), params, seed);
+    }
+    return GenerationRequest.text(key, prompt, params, seed);
+  }
+
+  /** The sampling of an operation's rewrite: in text format, stopping at the template's labels too. */
+  public SamplingParams rewriteParams(Operation op) {
+    return rewriteParams.get(op);
   }
 
   /** The configuration. */
@@ -301,21 +403,20 @@ public final class Evol implements Serializable {
       values.put("max_words", Integer.toString(settings.maxAddedWords()));
     }
     String key = "evol/epoch-" + epoch + "/" + m.rootId();
-    return GenerationRequest.text(key, templates.get(op.template()).render(values), settings.evolveParams(),
-        Seeds.derive(settings.seed(), key));
+    return request(key, templates.get(op.template()).render(values), rewriteParams(op));
   }
 
   /** The equality-judge request for a rewrite. */
   public GenerationRequest judgeRequest(int epoch, Member m, String evolved) {
     String key = "judge/epoch-" + epoch + "/" + m.rootId();
-    return GenerationRequest.text(key, templates.get(T_JUDGE).render(Map.of("parent", m.text(), "evolved", evolved)),
-        settings.judgeParams(), Seeds.derive(settings.seed(), key));
+    return request(key, templates.get(T_JUDGE).render(Map.of("parent", m.text(), "evolved", evolved)),
+        settings.judgeParams());
   }
 
-  /** The request for the response to a rewrite: the evolved instruction, sent as is. */
+  /** The request for the response to a rewrite: the evolved instruction itself (the user's turn in chat). */
   public GenerationRequest responseRequest(int epoch, Member m, String evolved) {
     String key = "respond/epoch-" + epoch + "/" + m.rootId();
-    return GenerationRequest.text(key, evolved, settings.responseParams(), Seeds.derive(settings.seed(), key));
+    return request(key, evolved, settings.responseParams());
   }
 
   /**
@@ -350,9 +451,16 @@ public final class Evol implements Serializable {
         && d.filter().equals(EvolRules.NO_GAIN);
   }
 
+  /** Whether a successful result stopped at its token limit. */
+  public static boolean truncated(GenerationResult r) {
+    return r.choices().get(0).finishReason() == FinishReason.LENGTH;
+  }
+
   /**
    * The outcome of a member's evolution given the model's answers (the judge and response results are
-   * null when {@link #failsWithoutAsking} skipped them; all given results are successful).
+   * null when the rewrite was {@link #truncated} or {@link #failsWithoutAsking} skipped them; all given
+   * results are successful). A truncated rewrite, then a truncated response, is eliminated
+   * ({@value #TRUNCATED}) before the four rules of {@link EvolRules} are tried.
    */
   public Outcome outcome(int epoch, Member m, Operation op, GenerationResult evolve, GenerationResult judge,
       GenerationResult response, ModelRef model) {
@@ -364,7 +472,8 @@ public final class Evol implements Serializable {
     ep.put("epoch", epoch);
     ep.put("operation", op.code());
     ep.put("finish_reason", ec.finishReason().json());
-    ep.put("sampling", settings.evolveParams().asMap());
+    ep.put("prompt_format", settings.format().code());
+    ep.put("sampling", ereq.params().asMap());
     ep.put("added_words", PyText.split(evolved).size() - PyText.split(m.text()).size());
     Provenance p = parent.provenance().plus(new Step(STEP_EVOLVE, VERSION, ep, Verdict.KEPT, List.of(parent.id()), null,
         model, templates.get(op.template()).ref(), ereq.seed()));
@@ -376,6 +485,7 @@ public final class Evol implements Serializable {
       Map<String, Object> jp = new LinkedHashMap<>();
       jp.put("answer", answer);
       jp.put("judge", verdict.code());
+      jp.put("prompt_format", settings.format().code());
       jp.put("sampling", settings.judgeParams().asMap());
       p = p.plus(new Step(STEP_JUDGE, VERSION, jp, Verdict.KEPT, List.of(), null, model, templates.get(T_JUDGE).ref(),
           judgeRequest(epoch, m, evolved).seed()));
@@ -386,12 +496,22 @@ public final class Evol implements Serializable {
       out = PyText.strip(rc.text());
       Map<String, Object> rp = new LinkedHashMap<>();
       rp.put("finish_reason", rc.finishReason().json());
+      rp.put("prompt_format", settings.format().code());
       rp.put("sampling", settings.responseParams().asMap());
       p = p.plus(new Step(STEP_RESPOND, VERSION, rp, Verdict.KEPT, List.of(), null, model, null,
           responseRequest(epoch, m, evolved).seed()));
     }
-    Verdict v = EvolRules.test(m.text(), evolved, verdict, answer, out == null ? "" : out);
-    p = p.plus(new Step(STEP_ELIMINATE, VERSION, Map.of("rules", List.of(EvolRules.NO_GAIN, EvolRules.SORRY,
+    Verdict v;
+    if (ec.finishReason() == FinishReason.LENGTH) {
+      v = new Verdict.Dropped(TRUNCATED, TRUNCATED_REWRITE, Map.of("finish_reason", "length", "max_tokens",
+          ereq.params().maxTokens()));
+    } else if (response != null && truncated(response)) {
+      v = new Verdict.Dropped(TRUNCATED, TRUNCATED_RESPONSE, Map.of("finish_reason", "length", "max_tokens",
+          settings.responseParams().maxTokens()));
+    } else {
+      v = EvolRules.test(m.text(), evolved, verdict, answer, out == null ? "" : out);
+    }
+    p = p.plus(new Step(STEP_ELIMINATE, VERSION, Map.of("rules", List.of(TRUNCATED, EvolRules.NO_GAIN, EvolRules.SORRY,
         EvolRules.STOPWORDS, EvolRules.COPIED)), v, List.of(), null, null, null, null));
     Map<String, Object> meta = new LinkedHashMap<>(parent.metadata());
     meta.put("evol_root_id", m.rootId());
@@ -442,7 +562,7 @@ public final class Evol implements Serializable {
         continue;
       }
       String evolved = evolvedText(eres.get(i));
-      if (!failsWithoutAsking(members.get(i), evolved)) {
+      if (!truncated(eres.get(i)) && !failsWithoutAsking(members.get(i), evolved)) {
         follow.add(judgeRequest(epoch, members.get(i), evolved));
         follow.add(responseRequest(epoch, members.get(i), evolved));
         asked.add(i);

@@ -17,9 +17,10 @@ import java.util.Objects;
  * @param parents task ids of the example instructions the prompt showed
  * @param seed the effective seed of the request that produced it
  * @param finishReason why that response ended ({@code stop} or {@code length})
+ * @param similarity for a task the ROUGE-L gate kept, how it compares with the pool; else null
  */
 public record Candidate(int round, int prompt, int item, String instruction, String input, String output,
-    Verdict verdict, List<String> parents, long seed, String finishReason) {
+    Verdict verdict, List<String> parents, long seed, String finishReason, Similarity similarity) {
   public Candidate {
     Objects.requireNonNull(instruction, "instruction");
     Objects.requireNonNull(verdict, "verdict");
@@ -43,6 +44,16 @@ public record Candidate(int round, int prompt, int item, String instruction, Str
 
   /** A copy with another verdict. */
   public Candidate withVerdict(Verdict v) {
-    return new Candidate(round, prompt, item, instruction, input, output, v, parents, seed, finishReason);
+    return new Candidate(round, prompt, item, instruction, input, output, v, parents, seed, finishReason, similarity);
+  }
+
+  /** A copy with its pool similarity. */
+  public Candidate withSimilarity(Similarity s) {
+    return new Candidate(round, prompt, item, instruction, input, output, verdict, parents, seed, finishReason, s);
+  }
+
+  /** Its entry in the pool (the machine-task list) once the gate keeps it. */
+  public PoolEntry poolEntry() {
+    return new PoolEntry(taskId(), instruction, round);
   }
 }

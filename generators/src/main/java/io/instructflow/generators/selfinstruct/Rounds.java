@@ -35,7 +35,7 @@ public final class Rounds {
    * @param kept records for {@code data/}
    * @param filtered records for {@code filtered/}
    * @param failures failed requests, for {@code rejects/}
-   * @param added tasks that joined the pool, in order
+   * @param added tasks that joined the pool (every task the ROUGE-L gate kept), in order
    * @param prompts prompts sent
    * @param candidates tasks parsed from the responses
    */
@@ -71,9 +71,11 @@ public final class Rounds {
     pool.addAll(machine);
     List<Candidate> gated = gen.gate(candidates, pool);
     List<Candidate> live = new ArrayList<>();
+    List<PoolEntry> added = new ArrayList<>();
     for (Candidate c : gated) {
       if (c.kept()) {
         live.add(c);
+        added.add(c.poolEntry());
       }
     }
     List<SelfInstruct.Outcome> outcomes = new ArrayList<>();
@@ -85,7 +87,6 @@ public final class Rounds {
     }
     List<Example> kept = new ArrayList<>();
     List<Example> filtered = new ArrayList<>();
-    List<PoolEntry> added = new ArrayList<>();
     // merge dropped candidates and completed tasks back into (prompt, item) order
     int next = 0;
     for (Candidate c : gated) {
@@ -100,9 +101,6 @@ public final class Rounds {
       }
       kept.addAll(o.kept());
       filtered.addAll(o.filtered());
-      if (o.entry() != null) {
-        added.add(o.entry());
-      }
     }
     failures.addAll(late);
     return new Result(round, kept, filtered, failures, added, specs.size(), candidates.size());

@@ -39,8 +39,10 @@ public final class SeedTasks {
    * @param tasks the usable tasks, in file order
    * @param problems the unusable lines, in file order
    * @param blankLines blank lines skipped
+   * @param unlabeled how many of the tasks have no {@code is_classification} (they count as not
+   *     classification; see {@link SelfInstruct#classificationWarning})
    */
-  public record Result(List<SeedTask> tasks, List<Problem> problems, long blankLines) {
+  public record Result(List<SeedTask> tasks, List<Problem> problems, long blankLines, int unlabeled) {
     public Result {
       tasks = List.copyOf(tasks);
       problems = List.copyOf(problems);
@@ -59,6 +61,7 @@ public final class SeedTasks {
     List<SeedTask> tasks = new ArrayList<>();
     List<Problem> problems = new ArrayList<>();
     long blank = 0;
+    int unlabeled = 0;
     try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       String line;
       int no = 0;
@@ -70,13 +73,15 @@ public final class SeedTasks {
         }
         String location = name + ":" + no;
         try {
-          tasks.add(parse(line, location));
+          Parsed p = parseLine(line, location);
+          tasks.add(p.task());
+          unlabeled += p.labeled() ? 0 : 1;
         } catch (BadSeed e) {
           problems.add(new Problem(location, e.reason, e.getMessage(), line));
         }
       }
     }
-    return new Result(tasks, problems, blank);
+    return new Result(tasks, problems, blank, unlabeled);
   }
 
   private static final class BadSeed extends Exception {
@@ -89,7 +94,14 @@ public final class SeedTasks {
     }
   }
 
+  /** A parsed line: the task, and whether it said whether it is a classification task. */
+  private record Parsed(SeedTask task, boolean labeled) {}
+
   static SeedTask parse(String line, String location) throws BadSeed {
+    return parseLine(line, location).task();
+  }
+
+  private static Parsed parseLine(String line, String location) throws BadSeed {
     JsonNode n;
     try {
       n = Json.mapper().readTree(line);
@@ -133,7 +145,7 @@ public final class SeedTasks {
         break;
       }
     }
-    return new SeedTask(rowId, inst.asText(), instances, clf, location);
+    return new Parsed(new SeedTask(rowId, inst.asText(), instances, clf, location), c != null && !c.isNull());
   }
 
   private static SeedTask.Instance instance(JsonNode input, JsonNode output, String where) throws BadSeed {

@@ -47,11 +47,12 @@ import java.util.Set;
  *       by the {@link InstructionRules}; every task of a response cut by the token limit is dropped
  *       ({@value #TRUNCATED}), as the reference discards such responses.
  *   <li>{@link #gate}: in (prompt, item) order, a task whose ROUGE-L F against any pool instruction or
- *       any task kept before it is above the threshold is dropped ({@value #ROUGE_REASON}).
+ *       any task kept before it is above the threshold is dropped ({@value #ROUGE_REASON}); a task it
+ *       keeps joins the pool at once, with its {@link Similarity} to the pool.
  *   <li>{@link #classifyRequest}, {@link #instancesRequest}, {@link #complete}: a few-shot yes/no
  *       classification check, then instances written input-first (or output-first for classification
  *       tasks), parsed ({@link InstanceParser}) and tested; a task keeps up to {@code maxInstances}
- *       instances and enters the pool when it keeps at least one.
+ *       instances.
  * </ol>
  *
  * <p>The {@code alpaca} preset writes whole tasks (instruction, input, output) from 3 seed examples per
@@ -106,6 +107,8 @@ public final class SelfInstruct implements Serializable {
 
   /** Template ids. */
   public static final String T_INSTRUCTIONS = "self-instruct/instructions@1";
+  /** The instruction prompt of the classification-only mode. */
+  public static final String T_INSTRUCTIONS_CLF = "self-instruct/instructions-classification@1";
   public static final String T_CLASSIFY = "self-instruct/is-classification@1";
   public static final String T_INPUT_FIRST = "self-instruct/instances-input-first@1";
   public static final String T_OUTPUT_FIRST = "self-instruct/instances-output-first@1";
@@ -157,11 +160,14 @@ public final class SelfInstruct implements Serializable {
    * @param alpacaTasks tasks asked for per Alpaca prompt
    * @param dataset dataset name written into each record's origin
    * @param license license written into each record's origin
+   * @param classificationOnly the reference's {@code --use_clf_seed_tasks_only}: prompts show only the
+   *     classification seed tasks, under a header asking for classification tasks, and the ROUGE-L pool's
+   *     seeds are those tasks (self-instruct preset only)
    */
   public record Settings(Preset preset, long seed, int promptsPerRound, int seedExamples, int machineExamples,
       int maxInstances, double rougeThreshold, String tokenizer, InstructionRules rules,
       SamplingParams instructionParams, SamplingParams classifyParams, SamplingParams instanceParams, int alpacaTasks,
-      String dataset, String license) implements Serializable {
+      String dataset, String license, boolean classificationOnly) implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public Settings {
@@ -195,6 +201,10 @@ public final class SelfInstruct implements Serializable {
       if (instructionParams.n() != 1 || classifyParams.n() != 1 || instanceParams.n() != 1) {
         throw new IllegalArgumentException("Self-Instruct asks for one completion per request (n = 1)");
       }
+      if (classificationOnly && preset != Preset.SELF_INSTRUCT) {
+        throw new IllegalArgumentException("classification-only prompting is the self-instruct preset's, not "
+            + preset.id() + "'s");
+      }
     }
 
     /**
@@ -212,43 +222,49 @@ public final class SelfInstruct implements Serializable {
       if (preset == Preset.ALPACA) {
         SamplingParams gen = new SamplingParams(3072, 1.0, 1.0, 0, List.of("\n20", "20."), 1);
         return new Settings(preset, seed, 20, 3, 0, 5, 0.7, "rouge", InstructionRules.alpaca(), gen, clf, inst, 20,
-            "alpaca", "unknown");
+            "alpaca", "unknown", false);
       }
       SamplingParams gen = new SamplingParams(1024, 0.7, 0.5, 0, List.of("\n\n", "\n16", "16.", "16 ."), 1)
           .withPenalties(2, 0, 1);
       return new Settings(preset, seed, 20, 6, 2, 5, 0.7, "rouge", InstructionRules.selfInstruct(), gen, clf,
           inst.withPenalties(1.5, 0, 1), 20,
-          "self-instruct", "unknown");
+          "self-instruct", "unknown", false);
     }
 
     /** A copy with other prompts per round. */
     public Settings withPromptsPerRound(int n) {
       return new Settings(preset, seed, n, seedExamples, machineExamples, maxInstances, rougeThreshold, tokenizer, rules,
-          instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license);
+          instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license, classificationOnly);
     }
 
     /** A copy with other examples per prompt. */
     public Settings withExamples(int seeds, int machine) {
       return new Settings(preset, seed, promptsPerRound, seeds, machine, maxInstances, rougeThreshold, tokenizer, rules,
-          instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license);
+          instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license, classificationOnly);
     }
 
     /** A copy with other sampling. */
     public Settings withParams(SamplingParams instruction, SamplingParams classify, SamplingParams instances) {
       return new Settings(preset, seed, promptsPerRound, seedExamples, machineExamples, maxInstances, rougeThreshold,
-          tokenizer, rules, instruction, classify, instances, alpacaTasks, dataset, license);
+          tokenizer, rules, instruction, classify, instances, alpacaTasks, dataset, license, classificationOnly);
     }
 
     /** A copy with other rules, tokenizer and threshold. */
     public Settings withFiltering(InstructionRules r, String tok, double threshold) {
       return new Settings(preset, seed, promptsPerRound, seedExamples, machineExamples, maxInstances, threshold, tok, r,
-          instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license);
+          instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license, classificationOnly);
     }
 
     /** A copy with another origin dataset name and license. */
     public Settings withOrigin(String datasetName, String licenseId) {
       return new Settings(preset, seed, promptsPerRound, seedExamples, machineExamples, maxInstances, rougeThreshold,
-          tokenizer, rules, instructionParams, classifyParams, instanceParams, alpacaTasks, datasetName, licenseId);
+          tokenizer, rules, instructionParams, classifyParams, instanceParams, alpacaTasks, datasetName, licenseId, classificationOnly);
+    }
+
+    /** A copy that prompts with the classification seed tasks only (the reference's --use_clf_seed_tasks_only). */
+    public Settings withClassificationOnly(boolean only) {
+      return new Settings(preset, seed, promptsPerRound, seedExamples, machineExamples, maxInstances, rougeThreshold,
+          tokenizer, rules, instructionParams, classifyParams, instanceParams, alpacaTasks, dataset, license, only);
     }
 
     /** The settings for the run summary. */
@@ -270,6 +286,9 @@ public final class SelfInstruct implements Serializable {
       } else {
         m.put("alpacaTasks", alpacaTasks);
       }
+      if (classificationOnly) {
+        m.put("classificationOnly", true);
+      }
       m.put("dataset", dataset);
       m.put("license", license);
       return m;
@@ -277,6 +296,7 @@ public final class SelfInstruct implements Serializable {
   }
 
   private final Settings settings;
+  private final List<SeedTask> allSeeds;
   private final List<SeedTask> seeds;
   private final Map<String, PromptTemplate> templates;
   private final String classifyExamples;
@@ -285,23 +305,29 @@ public final class SelfInstruct implements Serializable {
 
   /**
    * @param settings the configuration
-   * @param seeds the seed pool (at least {@code seedExamples} tasks)
+   * @param seeds the seed file's tasks (at least {@code seedExamples} of them, classification tasks in
+   *     the classification-only mode); all of them give the few-shot examples of the classification
+   *     check and the instance prompts
    * @param templates folder of template overrides, or null for the built-in ones
    * @throws IllegalArgumentException on too few seeds or a template with the wrong placeholders
    */
   public SelfInstruct(Settings settings, List<SeedTask> seeds, Path templates) {
     this.settings = Objects.requireNonNull(settings, "settings");
-    this.seeds = List.copyOf(seeds);
+    this.allSeeds = List.copyOf(seeds);
+    this.seeds = settings.classificationOnly()
+        ? this.allSeeds.stream().filter(SeedTask::classification).toList() : this.allSeeds;
     if (this.seeds.size() < settings.seedExamples()) {
-      throw new IllegalArgumentException(String.format(
-          "the seed pool has %d task(s); each prompt shows %d seed example(s)", this.seeds.size(), settings.seedExamples()));
+      throw new IllegalArgumentException(String.format("the seed pool has %d %stask(s); each prompt shows %d seed "
+          + "example(s)", this.seeds.size(), settings.classificationOnly() ? "classification " : "",
+          settings.seedExamples()));
     }
     Map<String, PromptTemplate> t = new LinkedHashMap<>();
     try {
       if (settings.preset() == Preset.ALPACA) {
         t.put(T_ALPACA, PromptTemplate.load(T_ALPACA, templates).requirePlaceholders(Set.of("count", "examples", "next")));
       } else {
-        t.put(T_INSTRUCTIONS, PromptTemplate.load(T_INSTRUCTIONS, templates).requirePlaceholders(Set.of("examples", "next")));
+        String gen = instructionsTemplate();
+        t.put(gen, PromptTemplate.load(gen, templates).requirePlaceholders(Set.of("examples", "next")));
         for (String id : List.of(T_CLASSIFY, T_INPUT_FIRST, T_OUTPUT_FIRST)) {
           t.put(id, PromptTemplate.load(id, templates).requirePlaceholders(Set.of("examples", "instruction")));
         }
@@ -310,9 +336,9 @@ public final class SelfInstruct implements Serializable {
       throw new UncheckedIOException("reading prompt templates: " + e.getMessage(), e);
     }
     this.templates = Collections.unmodifiableMap(t);
-    this.classifyExamples = classifyExamples(this.seeds);
-    this.inputFirstExamples = instanceExamples(this.seeds, false);
-    this.outputFirstExamples = instanceExamples(this.seeds, true);
+    this.classifyExamples = classifyExamples(this.allSeeds);
+    this.inputFirstExamples = instanceExamples(this.allSeeds, false);
+    this.outputFirstExamples = instanceExamples(this.allSeeds, true);
   }
 
   /** The configuration. */
@@ -320,9 +346,39 @@ public final class SelfInstruct implements Serializable {
     return settings;
   }
 
-  /** The seed pool. */
+  /**
+   * The seed pool: the seed tasks the prompts sample and the ROUGE-L rule compares with (in the
+   * classification-only mode, the classification ones).
+   */
   public List<SeedTask> seeds() {
     return seeds;
+  }
+
+  /** The id of the instruction-generation template of the self-instruct preset in this mode. */
+  String instructionsTemplate() {
+    return settings.classificationOnly() ? T_INSTRUCTIONS_CLF : T_INSTRUCTIONS;
+  }
+
+  /**
+   * What the seed file lacks when {@code unlabeled} of its tasks have no {@code is_classification}
+   * (they count as not classification), for a warning; empty when nothing is missing or the preset
+   * does not classify. It names what the classification check's few-shot examples (12 classification
+   * and 19 other seed tasks in the reference) and the output-first instance prompt (up to 8 worked
+   * classification tasks) will show.
+   */
+  public java.util.Optional<String> classificationWarning(int unlabeled) {
+    if (unlabeled == 0 || settings.preset() != Preset.SELF_INSTRUCT) {
+      return java.util.Optional.empty();
+    }
+    long clf = allSeeds.stream().filter(SeedTask::classification).count();
+    long other = allSeeds.size() - clf;
+    long worked = Math.min(8, allSeeds.stream().filter(x -> x.classification() && !x.instances().isEmpty()).count());
+    return java.util.Optional.of(String.format(java.util.Locale.ROOT, "%d of %d seed task(s) have no is_classification "
+        + "and count as not classification: the classification check's few-shot prompt shows %d of its 12 "
+        + "classification examples (and %d of 19 others), so it will rarely answer yes; the output-first instance "
+        + "prompt for classification tasks shows %d of up to 8 worked examples%s", unlabeled, allSeeds.size(),
+        Math.min(12, clf), Math.min(19, other), worked,
+        settings.classificationOnly() ? "; the classification-only mode prompts with the " + clf + " marked task(s)" : ""));
   }
 
   /** The templates in use, by id. */
@@ -404,14 +460,10 @@ public final class SelfInstruct implements Serializable {
     StringBuilder list = new StringBuilder();
     List<String> parents = new ArrayList<>();
     for (int k = 0; k < shown.size(); k++) {
-      String text = PyText.collapse(shown.get(k).instruction());
-      while (text.endsWith(":")) {
-        text = text.substring(0, text.length() - 1);
-      }
-      list.append(k + 1).append(". ").append(text).append('\n');
+      list.append(k + 1).append(". ").append(promptInstruction(shown.get(k).instruction())).append('\n');
       parents.add(shown.get(k).id());
     }
-    String prompt = templates.get(T_INSTRUCTIONS).render(
+    String prompt = templates.get(instructionsTemplate()).render(
         Map.of("examples", list.toString(), "next", Integer.toString(shown.size() + 1)));
     return new PromptSpec(round, index, prompt, parents, fromMachine, seed);
   }
@@ -424,14 +476,27 @@ public final class SelfInstruct implements Serializable {
       SeedTask s = shown.get(k);
       SeedTask.Instance x = s.instances().isEmpty() ? new SeedTask.Instance("", "") : s.instances().get(0);
       int n = k + 1;
-      list.append("###\n").append(n).append(". Instruction: ").append(PyText.strip(s.instruction())).append('\n')
-          .append(n).append(". Input:\n").append(x.input().isBlank() ? "<noinput>" : x.input()).append('\n')
+      list.append("###\n").append(n).append(". Instruction: ").append(promptInstruction(s.instruction())).append('\n')
+          .append(n).append(". Input:\n").append(x.input().isEmpty() ? "<noinput>" : x.input()).append('\n')
           .append(n).append(". Output:\n").append(x.output()).append('\n');
       parents.add(s.taskId());
     }
     String prompt = templates.get(T_ALPACA).render(Map.of("count", Integer.toString(settings.alpacaTasks()),
         "examples", list.toString(), "next", Integer.toString(shown.size() + 1)));
     return new PromptSpec(round, index, prompt, parents, 0, seed);
+  }
+
+  /**
+   * An example instruction as both references write it into a prompt: every run of whitespace made one
+   * space, stripped, trailing colons dropped ({@code re.sub(r"\s+", " ", s).strip().rstrip(":")}).
+   */
+  public static String promptInstruction(String instruction) {
+    String text = PyText.collapse(instruction);
+    int end = text.length();
+    while (end > 0 && text.charAt(end - 1) == ':') {
+      end--;
+    }
+    return text.substring(0, end);
   }
 
   /** {@code k} distinct elements drawn uniformly, in draw order (a partial Fisher-Yates shuffle). */
@@ -473,7 +538,7 @@ public final class SelfInstruct implements Serializable {
         if (!t.wellFormed()) {
           Verdict v = cut ? truncatedVerdict() : new Verdict.Dropped(FORMAT_FILTER, FORMAT_MALFORMED, Map.of());
           out.add(new Candidate(p.round(), p.index(), i, PyText.collapse(t.raw()), null, null, v, p.parents(), p.seed(),
-              finish));
+              finish, null));
           continue;
         }
         String instruction = settings.rules().normalize(t.instruction());
@@ -482,7 +547,7 @@ public final class SelfInstruct implements Serializable {
           instruction = PyText.collapse(t.raw());
         }
         out.add(new Candidate(p.round(), p.index(), i, instruction, t.input(), t.output(), v, p.parents(), p.seed(),
-            finish));
+            finish, null));
       }
       return out;
     }
@@ -490,7 +555,7 @@ public final class SelfInstruct implements Serializable {
     for (int i = 0; i < items.items().size(); i++) {
       String instruction = settings.rules().normalize(items.items().get(i));
       Verdict v = truncated ? truncatedVerdict() : settings.rules().test(instruction);
-      out.add(new Candidate(p.round(), p.index(), i, instruction, null, null, v, p.parents(), p.seed(), finish));
+      out.add(new Candidate(p.round(), p.index(), i, instruction, null, null, v, p.parents(), p.seed(), finish, null));
     }
     return out;
   }
@@ -504,7 +569,10 @@ public final class SelfInstruct implements Serializable {
   /**
    * Applies the ROUGE-L rule to a round's candidates in (prompt, item) order: a candidate that passed
    * the cheap rules is dropped when its F against a pool instruction or an earlier kept candidate is
-   * above the threshold, else it joins the comparison set. Returns the candidates in that order.
+   * above the threshold, else it joins the comparison set, and with it the pool (the machine-task list,
+   * at once, as in the reference and the paper's §2.3: whatever becomes of its instances, a later task
+   * is compared with it) and carries its {@link Similarity} to the pool it was checked against. Returns
+   * the candidates in that order.
    */
   public List<Candidate> gate(List<Candidate> candidates, List<PoolEntry> pool) {
     List<Candidate> ordered = new ArrayList<>(candidates);
@@ -535,10 +603,19 @@ public final class SelfInstruct implements Serializable {
         dropped.put(live.get(i), new Verdict.Dropped(ROUGE_FILTER, ROUGE_REASON, details));
       }
     }
+    // the kept ones' scores against everything they were checked against: the pool, then the earlier kept
+    PoolScores scores = new PoolScores(Tokenizer.named(settings.tokenizer(), false), poolTexts);
+    Map<Candidate, Similarity> similar = new java.util.IdentityHashMap<>();
+    for (Candidate c : live) {
+      if (!dropped.containsKey(c)) {
+        similar.put(c, scores.score(c.instruction()));
+        scores.add(c.instruction());
+      }
+    }
     List<Candidate> out = new ArrayList<>(ordered.size());
     for (Candidate c : ordered) {
       Verdict v = dropped.get(c);
-      out.add(v == null ? c : c.withVerdict(v));
+      out.add(v != null ? c.withVerdict(v) : similar.containsKey(c) ? c.withSimilarity(similar.get(c)) : c);
     }
     return out;
   }
@@ -569,10 +646,12 @@ public final class SelfInstruct implements Serializable {
   }
 
   /**
-   * The verdict of each parsed instance, in order: the last one dropped when the response was cut; all
-   * dropped on a same-input, different-output conflict (the reference's rule: the model does not
-   * know the task); repeats dropped; input equal to output, empty output, or a trailing ':' dropped;
-   * beyond {@code maxInstances} kept, dropped.
+   * The verdict of each parsed instance, in order, in the reference's order of filters
+   * ({@code prepare_for_finetuning.py}): the last one dropped when the response was cut; then the
+   * invalid ones: input equal to output, empty output, or a trailing ':'; then, among the rest, all
+   * dropped on a same-input, different-output conflict (the model does not know the task); repeats
+   * dropped; beyond {@code maxInstances} kept, dropped. An invalid instance never takes part in a
+   * conflict, so one empty output does not wipe out a task's good instances (issue 19).
    */
   public List<Verdict> instanceVerdicts(List<SeedTask.Instance> parsed, boolean truncated) {
     int n = parsed.size();
@@ -582,12 +661,25 @@ public final class SelfInstruct implements Serializable {
       v[n - 1] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_TRUNCATED, Map.of("finish_reason", "length"));
       live = n - 1;
     }
+    List<Integer> valid = new ArrayList<>();
+    for (int i = 0; i < live; i++) {
+      SeedTask.Instance x = parsed.get(i);
+      if (x.input().equals(x.output())) {
+        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_SAME, Map.of());
+      } else if (x.output().isEmpty()) {
+        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_EMPTY_OUTPUT, Map.of());
+      } else if (PyText.strip(x.input()).endsWith(":") || PyText.strip(x.output()).endsWith(":")) {
+        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_COLON, Map.of());
+      } else {
+        valid.add(i);
+      }
+    }
     boolean conflict = false;
-    for (int i = 1; i < live && !conflict; i++) {
-      for (int j = 0; j < i; j++) {
-        SeedTask.Instance a = parsed.get(i);
-        SeedTask.Instance b = parsed.get(j);
-        if (!a.input().isEmpty() && a.input().equals(b.input()) && !a.output().equals(b.output())) {
+    for (int a = 1; a < valid.size() && !conflict; a++) {
+      for (int b = 0; b < a; b++) {
+        SeedTask.Instance x = parsed.get(valid.get(a));
+        SeedTask.Instance y = parsed.get(valid.get(b));
+        if (!x.input().isEmpty() && x.input().equals(y.input()) && !x.output().equals(y.output())) {
           conflict = true;
           break;
         }
@@ -595,18 +687,12 @@ public final class SelfInstruct implements Serializable {
     }
     Set<SeedTask.Instance> seen = new HashSet<>();
     int kept = 0;
-    for (int i = 0; i < live; i++) {
+    for (int i : valid) {
       SeedTask.Instance x = parsed.get(i);
       if (conflict) {
         v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_CONFLICT, Map.of());
       } else if (!seen.add(x)) {
         v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_DUPLICATE, Map.of());
-      } else if (x.input().equals(x.output())) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_SAME, Map.of());
-      } else if (x.output().isEmpty()) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_EMPTY_OUTPUT, Map.of());
-      } else if (PyText.strip(x.input()).endsWith(":") || PyText.strip(x.output()).endsWith(":")) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_COLON, Map.of());
       } else if (kept >= settings.maxInstances()) {
         v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_OVER_MAX, Map.of("max", settings.maxInstances()));
       } else {
@@ -622,7 +708,8 @@ public final class SelfInstruct implements Serializable {
    *
    * @param kept records for {@code data/} (one per kept instance; for Alpaca the task itself)
    * @param filtered records for {@code filtered/}
-   * @param entry the task's pool entry when it joins the pool, else null
+   * @param entry the task's pool entry when it passed the ROUGE-L gate (it joined the pool then, whatever
+   *     became of its instances), else null
    */
   public record Outcome(List<Example> kept, List<Example> filtered, PoolEntry entry) {
     public Outcome {
@@ -645,7 +732,7 @@ public final class SelfInstruct implements Serializable {
     }
     Provenance p = generated(c, model).plus(filterStep(c));
     Example e = Example.single(c.instruction(), emptyToNull(c.input()), c.output(), meta(c, null), p);
-    return new Outcome(List.of(e), List.of(), new PoolEntry(c.taskId(), c.instruction(), c.round()));
+    return new Outcome(List.of(e), List.of(), c.poolEntry());
   }
 
   /**
@@ -691,8 +778,7 @@ public final class SelfInstruct implements Serializable {
           List.of(), null, model, templates.get(templateId).ref(), ireq.seed());
       filtered.add(Example.single(c.instruction(), null, null, meta, base.plus(st)));
     }
-    PoolEntry entry = kept.isEmpty() ? null : new PoolEntry(c.taskId(), c.instruction(), c.round());
-    return new Outcome(kept, filtered, entry);
+    return new Outcome(kept, filtered, c.poolEntry());
   }
 
   private Map<String, Object> instanceParams(boolean clf, int index, int parsed, long kept, Completion ic) {
@@ -721,6 +807,12 @@ public final class SelfInstruct implements Serializable {
     if (clf != null) {
       m.put("is_classification", clf);
     }
+    if (c.similarity() != null) {
+      // the references' own keys: self-instruct's bootstrap_instructions.py writes most_similar, Alpaca's
+      // generate_instruction.py most_similar_instructions; both avg_similarity_score
+      m.put(settings.preset() == Preset.ALPACA ? "most_similar_instructions" : "most_similar", c.similarity().asMap());
+      m.put("avg_similarity_score", c.similarity().average());
+    }
     return m;
   }
 
@@ -734,7 +826,7 @@ public final class SelfInstruct implements Serializable {
     params.put("examples", c.parents().size());
     params.put("finish_reason", c.finishReason());
     params.put("sampling", settings.instructionParams().asMap());
-    String template = settings.preset() == Preset.ALPACA ? T_ALPACA : T_INSTRUCTIONS;
+    String template = settings.preset() == Preset.ALPACA ? T_ALPACA : instructionsTemplate();
     Step gen = new Step(STEP_GENERATE, VERSION, params, Verdict.KEPT, c.parents(), null, model,
         templates.get(template).ref(), c.seed());
     return new Provenance(origin, List.of(gen));

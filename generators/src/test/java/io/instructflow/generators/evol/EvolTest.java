@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.instructflow.filters.evol.EvolRules;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.Completion;
 import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;
@@ -31,6 +32,11 @@ class EvolTest {
   static Example root(int i, String instruction) {
     return Example.single(instruction, null, "an answer", Map.of(),
         new Provenance(new Origin("alpaca", "CC-BY-NC-4.0", "in.jsonl:" + (i + 1), null, "alpaca", null), List.of()));
+  }
+
+  /** The defaults with raw-text prompts. */
+  static Evol.Settings text(long seed) {
+    return Evol.Settings.defaults(seed).withFormat(PromptFormat.TEXT);
   }
 
   static GenerationResult ok(GenerationRequest r, String text) {
@@ -67,26 +73,26 @@ class EvolTest {
 
   @Test
   void operationsFollowTheWeightsAndDoNotDependOnOrder() {
-    Evol e = new Evol(Evol.Settings.defaults(1), null);
+    Evol e = new Evol(text(1), null);
     Map<Evol.Operation, Integer> seen = new EnumMap<>(Evol.Operation.class);
     for (int i = 0; i < 600; i++) {
       seen.merge(e.pick(1, new Evol.Member(i, root(i, "Task number " + i + " to evolve."))), 1, Integer::sum);
     }
     assertEquals(6, seen.size());
     seen.values().forEach(n -> assertTrue(n > 60 && n < 140, "roughly uniform: " + seen));
-    Evol only = new Evol(Evol.Settings.defaults(1).withWeights(Evol.Settings.parseWeights("breadth=1,deepen=0")), null);
+    Evol only = new Evol(text(1).withWeights(Evol.Settings.parseWeights("breadth=1,deepen=0")), null);
     assertEquals(Evol.Operation.BREADTH, only.pick(3, new Evol.Member(0, root(0, "x y z"))));
     Evol.Member m = new Evol.Member(7, root(7, "Same lineage, any position."));
     assertEquals(e.pick(2, m), e.pick(2, new Evol.Member(99, m.current())));
     assertThrows(IllegalArgumentException.class, () -> Evol.Settings.parseWeights("deepen=x"));
     assertThrows(IllegalArgumentException.class, () -> Evol.Settings.parseWeights("widen=1"));
     assertThrows(IllegalArgumentException.class,
-        () -> Evol.Settings.defaults(1).withWeights(Evol.Settings.parseWeights("deepen=0")));
+        () -> text(1).withWeights(Evol.Settings.parseWeights("deepen=0")));
   }
 
   @Test
   void promptsCarryTheTaskAndTheWordBound() {
-    Evol e = new Evol(Evol.Settings.defaults(1), null);
+    Evol e = new Evol(text(1), null);
     Evol.Member m = new Evol.Member(0, Example.single("Sort the list.", "3, 1, 2", null, Map.of(),
         new Provenance(new Origin("t", "unknown", "t:1", null, "alpaca", null), List.of())));
     GenerationRequest r = e.evolveRequest(1, m, Evol.Operation.ADD_CONSTRAINTS);
@@ -110,7 +116,7 @@ class EvolTest {
 
   @Test
   void everyEliminationRuleOnScriptedAnswers() {
-    Evol e = new Evol(Evol.Settings.defaults(4), null);
+    Evol e = new Evol(text(4), null);
     List<Evol.Member> ms = members("Judged equal task here.", "Sorry task here please.", "Stopword task here please.",
         "Copied task here please.", "Unchanged task here please.", "Empty task here please.", "Good task here please.",
         "Failing task here please.");
@@ -157,6 +163,97 @@ class EvolTest {
     assertEquals(good.record(), good.next().current());
   }
 
+  /** Issue 19: the reference's sampling for rewrite and response; the judge stays greedy. */
+  @Test
+  void defaultsSampleAsTheReference() {
+    Evol.Settings d = Evol.Settings.defaults(0);
+    for (io.instructflow.inference.SamplingParams p : List.of(d.evolveParams(), d.responseParams())) {
+      assertEquals(2048, p.maxTokens());
+      assertEquals(1.0, p.temperature());
+      assertEquals(0.95, p.topP());
+    }
+    assertTrue(d.judgeParams().greedy());
+    assertEquals(PromptFormat.AUTO, d.format());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Evol(d, null));
+    assertTrue(e.getMessage().contains("resolved"), e.getMessage());
+  }
+
+  @Test
+  void autoFormatIsChatForEndpointsAndTemplatedModels() {
+    assertEquals(PromptFormat.CHAT, PromptFormat.AUTO.resolve(true, false));
+    assertEquals(PromptFormat.CHAT, PromptFormat.AUTO.resolve(false, true));
+    assertEquals(PromptFormat.TEXT, PromptFormat.AUTO.resolve(false, false));
+    assertEquals(PromptFormat.TEXT, PromptFormat.TEXT.resolve(true, true));
+    assertEquals(PromptFormat.CHAT, PromptFormat.CHAT.resolve(false, false));
+    assertEquals(PromptFormat.CHAT, PromptFormat.parse(" Chat"));
+    assertThrows(IllegalArgumentException.class, () -> PromptFormat.parse("jinja"));
+  }
+
+  /** Issue 19: chat requests carry a system message and the prompt as the user's turn. */
+  @Test
+  void chatFormatSendsMessages() {
+    Evol e = new Evol(Evol.Settings.defaults(1).withFormat(PromptFormat.CHAT), null);
+    Evol.Member m = members("Sort the list of numbers.").get(0);
+    GenerationRequest r = e.evolveRequest(1, m, Evol.Operation.DEEPEN);
+    assertTrue(r.isChat());
+    assertEquals(List.of("system", "user"), r.messages().stream().map(io.instructflow.schemas.Message::role).toList());
+    assertEquals(e.templates().get(Evol.T_SYSTEM).text().strip(), r.messages().get(0).content());
+    assertTrue(r.messages().get(1).content().contains("#Original Task#\nSort the list of numbers.\n\n#New Task#"));
+    assertTrue(r.params().stop().isEmpty(), "a chat model ends its own turn");
+    GenerationRequest j = e.judgeRequest(1, m, "Sort the list of numbers in descending order.");
+    assertTrue(j.isChat() && j.messages().get(1).content().endsWith("Answer:"));
+    GenerationRequest a = e.responseRequest(1, m, "Sort the list of numbers in descending order.");
+    assertEquals("Sort the list of numbers in descending order.", a.messages().get(1).content());
+    assertEquals(r.seed(), e.evolveRequest(1, m, Evol.Operation.DEEPEN).seed());
+  }
+
+  /** Issue 19: in text format the rewrite stops at the template's labels, so it cannot run into another block. */
+  @Test
+  void textFormatStopsTheRewriteAtTheTemplatesLabels() {
+    Evol e = new Evol(text(1), null);
+    Evol.Member m = members("Sort the list of numbers.").get(0);
+    for (Evol.Operation op : Evol.Operation.values()) {
+      GenerationRequest r = e.evolveRequest(1, m, op);
+      assertTrue(!r.isChat() && r.prompt().endsWith("#New Task#"), r.prompt());
+      assertEquals(List.of("#Original Task#", "#New Task#"), r.params().stop(), op.code());
+    }
+    assertTrue(e.judgeRequest(1, m, "x").params().stop().equals(List.of("\n")));
+    assertTrue(e.responseRequest(1, m, "x").params().stop().isEmpty());
+    assertFalse(e.templates().containsKey(Evol.T_SYSTEM), "no system message in text format");
+  }
+
+  /**
+   * Issue 19: a rewrite or a response cut at its token limit is eliminated with a reason of its own; a cut
+   * rewrite costs no judge or response call.
+   */
+  @Test
+  void truncatedRewritesAndResponsesAreEliminated() {
+    Evol e = new Evol(text(4), null);
+    List<Evol.Member> ms = members("Cut rewrite task here please.", "Cut answer task here please.",
+        "Whole task here please.");
+    ScriptedModel m = new ScriptedModel("scripted", r -> {
+      boolean cut = (r.id().startsWith("evol/") && r.prompt().contains("Cut rewrite"))
+          || (r.id().startsWith("respond/") && r.prompt().contains("Cut answer"));
+      String text = r.id().startsWith("judge/") ? "Different" : r.id().startsWith("evol/")
+          ? " " + r.prompt().substring(r.prompt().indexOf("#Original Task#\n") + 16, r.prompt().indexOf("\n\n#New Task#"))
+              + " Give two examples." : "A long and careful answer about the task with facts.";
+      return GenerationResult.ok(r.id(), r.prompt(), 5, List.of(new Completion(text,
+          cut ? FinishReason.LENGTH : FinishReason.STOP, 3)));
+    });
+    Evol.BatchResult b = e.evolve(1, ms, m);
+    Verdict.Dropped rewrite = (Verdict.Dropped) lastVerdict(b.outcomes().get(0).record());
+    assertEquals(Evol.TRUNCATED, rewrite.filter());
+    assertEquals(Evol.TRUNCATED_REWRITE, rewrite.reason());
+    assertEquals(2048, rewrite.details().get("max_tokens"));
+    Verdict.Dropped response = (Verdict.Dropped) lastVerdict(b.outcomes().get(1).record());
+    assertEquals(Evol.TRUNCATED_RESPONSE, response.reason());
+    assertTrue(b.outcomes().get(2).survived());
+    assertFalse(b.outcomes().get(0).survived() || b.outcomes().get(1).survived());
+    assertEquals(ms.get(0), b.outcomes().get(0).next(), "the parent goes on");
+    assertEquals(3 + 2 * 2, m.requests(), "the cut rewrite was not judged or answered");
+    assertEquals("length", b.outcomes().get(0).record().provenance().steps().get(0).parameters().get("finish_reason"));
+  }
+
   static Verdict lastVerdict(Example e) {
     List<Step> s = e.provenance().steps();
     return s.get(s.size() - 1).verdict();
@@ -166,7 +263,7 @@ class EvolTest {
   void lineageWalksBackToTheRootOverEpochsAndRunsAreDeterministic() {
     List<String> runs = new ArrayList<>();
     for (int run = 0; run < 2; run++) {
-      Evol e = new Evol(Evol.Settings.defaults(9), null);
+      Evol e = new Evol(text(9), null);
       List<Evol.Member> pool = members("Explain tides to a child.", "List three uses of copper.");
       Map<String, Example> byId = new HashMap<>();
       pool.forEach(p -> byId.put(p.current().id(), p.current()));

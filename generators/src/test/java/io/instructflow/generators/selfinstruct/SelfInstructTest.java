@@ -129,11 +129,11 @@ class SelfInstructTest {
     List<PoolEntry> pool = new ArrayList<>();
     seeds().forEach(s -> pool.add(PoolEntry.of(s)));
     List<Candidate> cs = List.of(
-        new Candidate(1, 1, 0, "Write a poem about the sea at night.", null, null, Verdict.KEPT, List.of(), 1, "stop"),
-        new Candidate(1, 0, 1, "Explain why the sky looks blue during the day time.", null, null, Verdict.KEPT, List.of(), 1, "stop"),
-        new Candidate(1, 0, 0, "Write a poem about the sea at night time.", null, null, Verdict.KEPT, List.of(), 1, "stop"),
+        new Candidate(1, 1, 0, "Write a poem about the sea at night.", null, null, Verdict.KEPT, List.of(), 1, "stop", null),
+        new Candidate(1, 0, 1, "Explain why the sky looks blue during the day time.", null, null, Verdict.KEPT, List.of(), 1, "stop", null),
+        new Candidate(1, 0, 0, "Write a poem about the sea at night time.", null, null, Verdict.KEPT, List.of(), 1, "stop", null),
         new Candidate(1, 1, 1, "Write a poem about the sea at night.", null, null,
-            new Verdict.Dropped("x", "x.y", Map.of()), List.of(), 1, "stop"));
+            new Verdict.Dropped("x", "x.y", Map.of()), List.of(), 1, "stop", null));
     List<Candidate> out = g.gate(cs, pool);
     assertEquals(List.of(0, 0, 1, 1), out.stream().map(Candidate::prompt).toList());
     assertTrue(out.get(0).kept());
@@ -189,7 +189,9 @@ class SelfInstructTest {
     assertEquals(1L, reasons.get(SelfInstruct.INSTANCE_DUPLICATE));
     assertEquals(1L, reasons.get(SelfInstruct.INSTANCE_TRUNCATED));
     assertEquals(4, r.kept().size(), "2 haiku instances + 2 spam/ham instances");
-    assertEquals(List.of("Write a haiku about the first snow of winter.", "Classify the email as spam or ham."),
+    // issue 19: every task that passed the ROUGE-L gate joined the pool, also the two whose instances all failed
+    assertEquals(List.of("Write a haiku about the first snow of winter.", "Classify the email as spam or ham.",
+        "Show a conflict in a short dialogue.", "Describe nothing at all in a sentence."),
         r.added().stream().map(PoolEntry::instruction).toList());
     assertTrue(r.failures().isEmpty());
     for (Example e : r.kept()) {
@@ -217,6 +219,160 @@ class SelfInstructTest {
     Rounds.Result again = Rounds.run(generator(3), model(SelfInstructTest::lists), 1, List.of(), 3);
     assertEquals(Json.line(r.kept()), Json.line(again.kept()));
     assertEquals(Json.line(r.filtered()), Json.line(again.filtered()));
+  }
+
+  /**
+   * Issue 19 (reference and paper §2.3): a task joins the machine-task list when it passes the ROUGE-L
+   * check, so a near-copy of a task whose instances all failed is still a near-duplicate in a later round.
+   */
+  @Test
+  void aTaskWhoseInstancesFailedStillBlocksItsNearCopiesLater() {
+    SelfInstruct g = generator(3);
+    Rounds.Result r1 = Rounds.run(g, model(SelfInstructTest::lists), 1, List.of(), 4);
+    PoolEntry conflict = r1.added().get(2);
+    assertEquals("Show a conflict in a short dialogue.", conflict.instruction());
+    assertTrue(r1.kept().stream().noneMatch(e -> e.instruction().equals(conflict.instruction())), "no instance kept");
+    Rounds.Result r2 = Rounds.run(g, model(id -> id.equals("round-2/prompt-0")
+        ? " Show a conflict in a short dialogue please.\n10. Plan a three day trip to the mountains in spring." : ""),
+        2, r1.added(), 4);
+    Verdict.Dropped d = r2.filtered().stream().filter(e -> e.instruction().startsWith("Show a conflict"))
+        .map(e -> (Verdict.Dropped) e.provenance().steps().get(1).verdict()).findFirst().orElseThrow();
+    assertEquals(SelfInstruct.ROUGE_REASON, d.reason());
+    assertEquals(conflict.id(), d.details().get("matched_id"));
+    assertEquals(List.of("Plan a three day trip to the mountains in spring."),
+        r2.added().stream().map(PoolEntry::instruction).toList());
+  }
+
+  /**
+   * Issue 19: each kept task carries, as the reference writes it, its 10 most similar pool instructions
+   * (highest first) and its mean ROUGE-L F over the pool it was checked against (seeds, earlier tasks,
+   * earlier tasks of the round), recomputed here with the textbook LCS.
+   */
+  @Test
+  void keptTasksCarryTheirMostSimilarPoolInstructionsAndTheMeanScore() {
+    SelfInstruct g = generator(3);
+    Rounds.Result r = Rounds.run(g, model(SelfInstructTest::lists), 1, List.of(), 4);
+    List<String> pool = new ArrayList<>();
+    seeds().forEach(s -> pool.add(s.instruction()));
+    io.instructflow.filters.rouge.Tokenizer tok = io.instructflow.filters.rouge.Tokenizer.named("rouge", false);
+    Map<String, Integer> ids = new java.util.HashMap<>();
+    java.util.function.Function<String, int[]> toIds = t -> tok.tokens(t).stream()
+        .mapToInt(x -> ids.computeIfAbsent(x, k -> ids.size())).toArray();
+    for (PoolEntry task : r.added()) {
+      Example e = r.kept().stream().filter(x -> x.instruction().equals(task.instruction())).findFirst()
+          .orElseGet(() -> r.filtered().stream().filter(x -> x.instruction().equals(task.instruction())).findFirst()
+              .orElseThrow());
+      int[] t = toIds.apply(task.instruction());
+      List<Double> scores = new ArrayList<>();
+      for (String p : pool) {
+        int[] q = toIds.apply(p);
+        scores.add(io.instructflow.filters.rouge.RougeL.fmeasure(
+            io.instructflow.filters.rouge.Lcs.lengthDp(t, q), t.length, q.length));
+      }
+      @SuppressWarnings("unchecked")
+      Map<String, Double> most = (Map<String, Double>) e.metadata().get("most_similar");
+      assertEquals(Math.min(10, pool.size()), most.size());
+      List<Double> sorted = new ArrayList<>(scores);
+      sorted.sort(java.util.Comparator.reverseOrder());
+      assertEquals(sorted.subList(0, most.size()), new ArrayList<>(most.values()), task.instruction());
+      double mean = scores.stream().mapToDouble(Double::doubleValue).sum() / scores.size();
+      assertEquals(mean, (double) e.metadata().get("avg_similarity_score"), 1e-12, task.instruction());
+      pool.add(task.instruction());
+    }
+    assertTrue(r.filtered().stream().filter(e -> !r.added().stream().anyMatch(a -> a.instruction().equals(e.instruction())))
+        .noneMatch(e -> e.metadata().containsKey("most_similar")), "only tasks the gate kept carry it");
+  }
+
+  /** Issue 19 (reference order): invalid instances go first, so they take no part in a conflict. */
+  @Test
+  void invalidInstancesAreRemovedBeforeTheConflictCheck() {
+    SelfInstruct g = generator(1);
+    List<String> one = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("a", ""),
+        new SeedTask.Instance("b", "2")), false).stream().map(v -> v instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
+    assertEquals(List.of("kept", SelfInstruct.INSTANCE_EMPTY_OUTPUT, "kept"), one, "one empty output no longer wipes out the task");
+    List<String> colon = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("a", "2:")),
+        false).stream().map(v -> v instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
+    assertEquals(List.of("kept", SelfInstruct.INSTANCE_COLON), colon);
+    List<String> real = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("a", "2"),
+        new SeedTask.Instance("c", "c")), false).stream().map(v -> v instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
+    assertEquals(List.of(SelfInstruct.INSTANCE_CONFLICT, SelfInstruct.INSTANCE_CONFLICT, SelfInstruct.INSTANCE_SAME), real);
+  }
+
+  /** Issue 19: the instance prompt ends with a newline after the task, as the reference's. */
+  @Test
+  void instancePromptsEndWithANewlineAfterTheTask() {
+    SelfInstruct g = generator(1);
+    Candidate c = new Candidate(1, 0, 0, "Write a poem about the sea at night.", null, null, Verdict.KEPT, List.of(), 1,
+        "stop", null);
+    for (boolean clf : new boolean[] {false, true}) {
+      String p = g.instancesRequest(c, clf).prompt();
+      assertTrue(p.endsWith("\nTask: Write a poem about the sea at night.\n"), p);
+    }
+  }
+
+  /** Issue 19: Alpaca's prompt shows the seed instructions as its reference encodes them. */
+  @Test
+  void alpacaPromptNormalizesTheSeedInstructions() {
+    List<SeedTask> messy = List.of(
+        new SeedTask("s0", "  Generate a haiku\n using   the following word:", List.of(new SeedTask.Instance("snow", "...")),
+            false, "s:1"),
+        new SeedTask("s1", "Question: in which year did Yao Ming retire?\nAnswer:", List.of(new SeedTask.Instance("", "2011")),
+            false, "s:2"),
+        new SeedTask("s2", "Name a colour.", List.of(new SeedTask.Instance("", "Red")), false, "s:3"));
+    SelfInstruct g = new SelfInstruct(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 5).withPromptsPerRound(1),
+        messy, null);
+    String p = g.plan(1, List.of()).get(0).prompt();
+    assertTrue(p.contains(". Instruction: Generate a haiku using the following word\n"), p);
+    assertTrue(p.contains(". Instruction: Question: in which year did Yao Ming retire? Answer\n"), p);
+    assertTrue(p.contains(". Instruction: Name a colour.\n"), p);
+    assertEquals("a:b", SelfInstruct.promptInstruction(" a:b::\t"));
+    assertEquals("x ", SelfInstruct.promptInstruction("x :"), "rstrip(':') after strip() leaves the space before it");
+  }
+
+  /** Issue 19: the reference's --use_clf_seed_tasks_only. */
+  @Test
+  void classificationOnlyPromptsWithClassificationSeedsUnderItsOwnHeader() {
+    SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 2).withPromptsPerRound(4)
+        .withExamples(2, 1).withClassificationOnly(true);
+    SelfInstruct g = new SelfInstruct(s, seeds(), null);
+    assertEquals(3, g.seeds().size());
+    assertTrue(g.seeds().stream().allMatch(SeedTask::classification));
+    Set<String> clfIds = new HashSet<>();
+    g.seeds().forEach(x -> clfIds.add(x.taskId()));
+    for (PromptSpec p : g.plan(1, List.of())) {
+      assertTrue(clfIds.containsAll(p.parents()), p.parents().toString());
+      assertTrue(p.prompt().startsWith(g.templates().get(SelfInstruct.T_INSTRUCTIONS_CLF).text().split("\n")[0]), p.prompt());
+      assertTrue(p.prompt().contains("classification tasks"), p.prompt());
+    }
+    Rounds.Result r = Rounds.run(g, model(SelfInstructTest::lists), 1, List.of(), 4);
+    Example any = r.filtered().get(0);
+    assertEquals(SelfInstruct.T_INSTRUCTIONS_CLF, any.provenance().steps().get(0).prompt().templateId());
+    // the few-shot blocks still come from every seed: the classification check shows the other tasks too
+    Candidate c = new Candidate(1, 0, 0, "Write a poem about the sea at night.", null, null, Verdict.KEPT, List.of(), 1,
+        "stop", null);
+    assertTrue(g.classifyRequest(c).prompt().contains("Classification: No"));
+    IllegalArgumentException few = assertThrows(IllegalArgumentException.class, () -> new SelfInstruct(
+        s.withExamples(4, 0), seeds(), null));
+    assertTrue(few.getMessage().contains("3 classification task(s)"), few.getMessage());
+    assertThrows(IllegalArgumentException.class,
+        () -> SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 2).withClassificationOnly(true));
+  }
+
+  /** Issue 19: seeds without is_classification get a warning that says what the prompts will lack. */
+  @Test
+  void unlabeledSeedsGetAWarningSayingWhatIsMissing() {
+    List<SeedTask> plain = new ArrayList<>();
+    for (SeedTask t : seeds()) {
+      plain.add(new SeedTask(t.rowId(), t.instruction(), t.instances(), false, t.location()));
+    }
+    SelfInstruct g = new SelfInstruct(generator(1).settings(), plain, null);
+    String w = g.classificationWarning(plain.size()).orElseThrow();
+    assertTrue(w.startsWith("11 of 11 seed task(s) have no is_classification"), w);
+    assertTrue(w.contains("shows 0 of its 12 classification examples"), w);
+    assertTrue(w.contains("shows 0 of up to 8 worked examples"), w);
+    assertTrue(g.classificationWarning(0).isEmpty());
+    assertTrue(new SelfInstruct(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 1), plain, null)
+        .classificationWarning(11).isEmpty(), "Alpaca does not classify");
   }
 
   @Test

@@ -275,14 +275,17 @@ public final class DemoCommand implements Callable<Integer> {
   private static int evol(Path gguf, Path seeds, Path root, Runner runner, List<String[]> rows, PrintStream con)
       throws IOException {
     con.printf("%ndemo: evol — 2 Evol-Instruct epochs over instructflow's seed instructions on %s (rewrite, "
-        + "equality judge, response, the four elimination rules; lineage on every record)%n", gguf.getFileName());
+        + "equality judge, response, the truncation and four elimination rules; lineage on every record; rewrites and "
+        + "answers cut at the first sentence, so the toy's stories end before the token limit)%n", gguf.getFileName());
     Path evolOut = root.resolve("evol");
     deleteTree(evolOut.resolve("epochs"));
     ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
         evolOut.resolve("cache").toAbsolutePath().toString());
     Evol.Settings d = Evol.Settings.defaults(0);
-    Evol.Settings s = d.withParams(new SamplingParams(48, 0.7, 0.95, 0, List.of(), 1), d.judgeParams(),
-        SamplingParams.greedy(48));
+    // small limits for the toy's context and speed, and a stop at the first sentence: a rewrite or answer that
+    // ran into its limit would be eliminated as truncated (issue 19), leaving nothing to show the lineage with
+    Evol.Settings s = d.withParams(new SamplingParams(48, 0.7, 0.95, 0, List.of("."), 1), d.judgeParams(),
+        new SamplingParams(48, 0, 1, 0, List.of("."), 1));
     try {
       ReadOptions read = new ReadOptions(seeds.toString(), null, "instructflow-seeds", "Apache-2.0", 1 << 20);
       RunSummary r = EvolPipeline.run(new EvolPipeline.Config(read, evolOut.toString(), spec, s, null, 2, false, 16, 50_000,

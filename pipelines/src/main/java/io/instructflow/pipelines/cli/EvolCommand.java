@@ -1,6 +1,7 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.generators.evol.Evol;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
@@ -23,6 +24,12 @@ import picocli.CommandLine.Option;
           + "a judge whether the rewrite equals its parent, answers the rewrite, and eliminates failed evolutions "
           + "(judged equal; a short 'sorry' answer; an answer of stop words only; prompt words copied). A surviving "
           + "evolution replaces its parent in the pool; a failed one leaves the parent for the next epoch.",
+      "Prompts go out as chat messages (a system message, then the prompt as the user's turn, formatted by the "
+          + "model's own chat template) for an endpoint or a GGUF file with a chat template, else as raw text; "
+          + "--prompt-format chooses. A rewrite or response cut at its token limit is eliminated "
+          + "(evol_truncated). Rewrites and responses are sampled as WizardLM's code does: temperature 1, top-p 0.95, "
+          + "up to 2,048 tokens, so the embedded engine needs --ctx-per-slot above 2,048 plus the prompt (e.g. 4096) "
+          + "or smaller limits.",
       "Writes OUT/data/ (every surviving evolution, with its lineage), OUT/filtered/ (eliminations with rule and "
           + "evidence), OUT/rejects/ (bad input lines, failed requests), OUT/epochs/ (per-epoch state), "
           + "OUT/run-summary.json. A rerun with the same settings continues after the last finished epoch."
@@ -45,6 +52,18 @@ public final class EvolCommand implements Callable<Integer> {
   @Option(names = "--keep-original", description = "Put the input records into data/ too (before the evolutions).")
   boolean keepOriginal;
 
+  @Option(names = "--mix", defaultValue = "epochs", paramLabel = "epochs|wizardlm",
+      description = "data/: epochs (each epoch's evolutions in order, after the input records with --keep-original) "
+          + "or wizardlm (WizardLM's training mix: the input records and every epoch's evolutions, shuffled, seeded "
+          + "by --seed). Default: ${DEFAULT-VALUE}.")
+  String mix;
+
+  @Option(names = "--prompt-format", defaultValue = "auto", paramLabel = "auto|chat|text",
+      description = "chat: messages through the model's chat template; text: raw prompts (the rewrite then stops at "
+          + "the template's #labels#); auto: chat for an endpoint or a GGUF file with a chat template, else text. "
+          + "Default: ${DEFAULT-VALUE}.")
+  String promptFormat;
+
   @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
       description = "Run seed: operation draws and every request's seed derive from it. Default: ${DEFAULT-VALUE}.")
   long seed;
@@ -53,18 +72,29 @@ public final class EvolCommand implements Callable<Integer> {
       description = "Words an in-depth rewrite may add (the paper: 10 to 20). Default: ${DEFAULT-VALUE}.")
   int maxAddedWords;
 
-  @Option(names = "--max-tokens", defaultValue = "512", paramLabel = "N", description = "Tokens per rewrite. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--max-tokens", defaultValue = "2048", paramLabel = "N",
+      description = "Tokens per rewrite. Default: ${DEFAULT-VALUE} (the reference's).")
   int maxTokens;
 
-  @Option(names = "--temperature", defaultValue = "0.7", paramLabel = "T", description = "Rewrites. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--temperature", defaultValue = "1.0", paramLabel = "T",
+      description = "Rewrites. Default: ${DEFAULT-VALUE} (the reference's).")
   double temperature;
 
-  @Option(names = "--top-p", defaultValue = "0.95", paramLabel = "P", description = "Rewrites. Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--top-p", defaultValue = "0.95", paramLabel = "P",
+      description = "Rewrites. Default: ${DEFAULT-VALUE} (the reference's).")
   double topP;
 
-  @Option(names = "--response-max-tokens", defaultValue = "1024", paramLabel = "N",
-      description = "Tokens per response (greedy). Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--response-max-tokens", defaultValue = "2048", paramLabel = "N",
+      description = "Tokens per response. Default: ${DEFAULT-VALUE} (the reference's).")
   int responseMaxTokens;
+
+  @Option(names = "--response-temperature", defaultValue = "1.0", paramLabel = "T",
+      description = "Responses; 0 for greedy. Default: ${DEFAULT-VALUE} (the reference's).")
+  double responseTemperature;
+
+  @Option(names = "--response-top-p", defaultValue = "0.95", paramLabel = "P",
+      description = "Responses. Default: ${DEFAULT-VALUE} (the reference's).")
+  double responseTopP;
 
   @Option(names = "--templates", paramLabel = "DIR",
       description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/evol/deepen@1.txt.")
@@ -89,15 +119,16 @@ public final class EvolCommand implements Callable<Integer> {
       Evol.Settings d = Evol.Settings.defaults(seed);
       Evol.Settings s = new Evol.Settings(seed, ops == null ? d.weights() : Evol.Settings.parseWeights(ops), maxAddedWords,
           new SamplingParams(maxTokens, temperature, topP, 0, d.evolveParams().stop(), 1), d.judgeParams(),
-          SamplingParams.greedy(responseMaxTokens));
+          new SamplingParams(responseMaxTokens, responseTemperature, responseTopP, 0, d.responseParams().stop(), 1),
+          PromptFormat.parse(promptFormat));
       c = new EvolPipeline.Config(input.toReadOptions(), output.out, spec, s, templates, epochs, keepOriginal, batchSize,
-          output.shardSize, run.toRunner(), stopAfterEpoch);
+          output.shardSize, run.toRunner(), stopAfterEpoch, EvolPipeline.Mix.parse(mix));
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
     try {
       return RunReport.exitCode(EvolPipeline.run(c, System.out));
-    } catch (InvalidModelException | IllegalStateException e) {
+    } catch (InvalidModelException | IllegalStateException | IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
   }

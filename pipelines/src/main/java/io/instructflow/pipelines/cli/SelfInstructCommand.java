@@ -20,9 +20,10 @@ import picocli.CommandLine.Option;
     description = {
       "Self-Instruct: from a seed pool, each round prompts the model with 8 pool instructions (6 seeds, 2 generated), "
           + "parses the new tasks it lists, drops those failing the reference rules (word count, unsuitable words, "
-          + "'write a program', first character) or with ROUGE-L F > 0.7 against the pool, asks whether each is a "
-          + "classification task, has it write up to 5 instances (input-first, or output-first for classification) "
-          + "and keeps the task when an instance survives the instance rules. Rounds repeat until --target tasks.",
+          + "'write a program', first character) or with ROUGE-L F > 0.7 against the pool; a task that passes joins "
+          + "the pool at once. Then it asks whether each is a classification task and has it write up to 5 instances "
+          + "(input-first, or output-first for classification), each kept when it passes the instance rules. Rounds "
+          + "repeat until the pool holds --target generated tasks.",
       "--preset alpaca instead writes 20 whole tasks (instruction, input, output) per prompt from 3 seed examples.",
       "Writes OUT/data/ (one record per instance), OUT/filtered/ (every dropped task or instance with its filter and "
           + "reason), OUT/rejects/ (bad seed lines, failed requests), OUT/rounds/ (per-round state), "
@@ -40,7 +41,9 @@ public final class SelfInstructCommand implements Callable<Integer> {
   @Mixin ModelOptions models;
   @Mixin EngineOptions engine;
 
-  @Option(names = "--target", required = true, paramLabel = "N", description = "Stop once N generated tasks are kept.")
+  @Option(names = "--target", required = true, paramLabel = "N",
+      description = "Stop once N generated tasks passed the filters and joined the pool (the reference's "
+          + "num_instructions_to_generate).")
   int target;
 
   @Option(names = "--preset", defaultValue = "self-instruct", paramLabel = "self-instruct|alpaca",
@@ -101,8 +104,15 @@ public final class SelfInstructCommand implements Callable<Integer> {
           + "non-English pools; the word-count rule still splits on whitespace).")
   boolean allowNonAscii;
 
+  @Option(names = "--classification-only",
+      description = "Prompt with the classification seed tasks only, under a header asking for classification tasks "
+          + "(the reference's --use_clf_seed_tasks_only; template self-instruct/instructions-classification@1); "
+          + "self-instruct preset only.")
+  boolean classificationOnly;
+
   @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/self-instruct/instructions@1.txt.")
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/self-instruct/instructions@1.txt. Every "
+          + "built-in template is our own wording of the published prompt; README lists the ids.")
   Path templates;
 
   @Option(names = "--dataset-name", paramLabel = "NAME", description = "Origin dataset of the records. Default: the preset.")
@@ -162,6 +172,6 @@ public final class SelfInstructCommand implements Callable<Integer> {
             i.repetitionPenalty());
     s = s.withParams(g, s.classifyParams(), i);
     s = s.withFiltering(s.rules().withAsciiFirst(!allowNonAscii), tokenizer, rougeThreshold);
-    return s.withOrigin(datasetName != null ? datasetName : s.dataset(), license);
+    return s.withOrigin(datasetName != null ? datasetName : s.dataset(), license).withClassificationOnly(classificationOnly);
   }
 }

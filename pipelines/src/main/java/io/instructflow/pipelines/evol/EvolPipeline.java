@@ -1,9 +1,13 @@
 package io.instructflow.pipelines.evol;
 
 import io.instructflow.generators.evol.Evol;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
+import io.instructflow.inference.Seeds;
+import io.instructflow.inference.llama.GgufMetadata;
+import io.instructflow.inference.llama.LlamaCppModel;
 import io.instructflow.pipelines.generate.GenerateRequests;
 import io.instructflow.pipelines.io.InputFile;
 import io.instructflow.pipelines.io.InputFiles;
@@ -64,8 +68,12 @@ import org.apache.beam.sdk.values.TupleTagList;
  * folder ({@code OUT/epochs/epoch-NNNN/}) is finished by a {@code done.json} written last; a rerun with
  * the same settings continues after the last finished epoch, and the model calls of an unfinished one
  * come back from the response cache. The final {@code data/} holds every epoch's surviving evolutions
- * (and, with {@code keepOriginal}, the input records first), {@code filtered/} every elimination,
- * {@code rejects/} bad input lines and failed requests.
+ * (and, with {@code keepOriginal}, the input records first) in epoch order, or with {@link Mix#WIZARDLM}
+ * the input records and every epoch's evolutions in one seeded shuffle; {@code filtered/} every
+ * elimination, {@code rejects/} bad input lines and failed requests.
+ *
+ * <p>The settings' {@link PromptFormat#AUTO} is resolved first: chat for an endpoint or a GGUF file with
+ * a chat template, else text; the resolved format is part of the run's configuration.
  */
 public final class EvolPipeline {
   private EvolPipeline() {}
@@ -74,6 +82,32 @@ public final class EvolPipeline {
   public static final String NAMESPACE = "evol";
   static final String EPOCHS = "epochs";
   static final String NEXT = "next";
+
+  /** How the final {@code data/} is assembled from the epochs. */
+  public enum Mix {
+    /** Each epoch's surviving evolutions in epoch and lineage order (the input records first with keepOriginal). */
+    EPOCHS,
+    /**
+     * WizardLM's training mix: the input records plus every epoch's surviving evolutions, in one shuffle
+     * seeded by the run seed.
+     */
+    WIZARDLM;
+
+    /** The name on the command line. */
+    public String code() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The mix called {@code name}. */
+    public static Mix parse(String name) {
+      for (Mix m : values()) {
+        if (m.code().equalsIgnoreCase(name == null ? "" : name.trim())) {
+          return m;
+        }
+      }
+      throw new IllegalArgumentException("--mix: expected epochs or wizardlm, got '" + name + "'");
+    }
+  }
 
   /**
    * Settings of a run.
@@ -89,15 +123,17 @@ public final class EvolPipeline {
    * @param shardSize records per output shard
    * @param runner where to run
    * @param stopAfterEpoch stop (as if killed) after this epoch, 0 for never: for resume tests
+   * @param mix how the final {@code data/} is assembled
    */
   public record Config(ReadOptions read, String out, ModelSpec model, Evol.Settings settings, Path templates, int epochs,
-      boolean keepOriginal, int batchSize, long shardSize, Runner runner, int stopAfterEpoch) {
+      boolean keepOriginal, int batchSize, long shardSize, Runner runner, int stopAfterEpoch, Mix mix) {
     public Config {
       Objects.requireNonNull(read, "read");
       Objects.requireNonNull(out, "out");
       Objects.requireNonNull(model, "model");
       Objects.requireNonNull(settings, "settings");
       Objects.requireNonNull(runner, "runner");
+      Objects.requireNonNull(mix, "mix");
       if (epochs < 1) {
         throw new IllegalArgumentException("--epochs must be positive, got " + epochs);
       }
@@ -109,6 +145,25 @@ public final class EvolPipeline {
       }
     }
 
+    /** A run whose data/ is each epoch's evolutions in order ({@link Mix#EPOCHS}). */
+    public Config(ReadOptions read, String out, ModelSpec model, Evol.Settings settings, Path templates, int epochs,
+        boolean keepOriginal, int batchSize, long shardSize, Runner runner, int stopAfterEpoch) {
+      this(read, out, model, settings, templates, epochs, keepOriginal, batchSize, shardSize, runner, stopAfterEpoch,
+          Mix.EPOCHS);
+    }
+
+    /** A copy with other evolution settings. */
+    public Config withSettings(Evol.Settings s) {
+      return new Config(read, out, model, s, templates, epochs, keepOriginal, batchSize, shardSize, runner, stopAfterEpoch,
+          mix);
+    }
+
+    /** A copy with another final mix. */
+    public Config withMix(Mix m) {
+      return new Config(read, out, model, settings, templates, epochs, keepOriginal, batchSize, shardSize, runner,
+          stopAfterEpoch, m);
+    }
+
     Map<String, Object> asMap() {
       Map<String, Object> m = new LinkedHashMap<>(read.asMap());
       m.putAll(model.asMap());
@@ -116,6 +171,7 @@ public final class EvolPipeline {
       m.put("templates", templates == null ? "builtin" : templates.toString());
       m.put("epochs", epochs);
       m.put("keepOriginal", keepOriginal);
+      m.put("mix", mix.code());
       m.put("batchSize", batchSize);
       m.put("shardSize", shardSize);
       m.put("out", out);
@@ -137,10 +193,15 @@ public final class EvolPipeline {
    *
    * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
    * @throws IllegalStateException when OUT holds epochs of a run with another configuration
+   * @throws IllegalArgumentException when a token limit leaves no room for a prompt in the embedded
+   *     engine's context per sequence (before anything runs)
    */
   public static RunSummary run(Config c, PrintStream console)
       throws IOException, InvalidModelException, InputFiles.InputException {
-    c.model().check();
+    GgufMetadata meta = c.model().check();
+    c = c.withSettings(c.settings().withFormat(c.settings().format().resolve(c.model().isRemote(),
+        meta != null && meta.chatTemplate().isPresent())));
+    checkContext(c, meta);
     ModelRef ref = c.model().ref();
     Evol evol = new Evol(c.settings(), c.templates());
     List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
@@ -154,8 +215,9 @@ public final class EvolPipeline {
     List<String> inputs = new ArrayList<>();
     files.forEach(f -> inputs.add(f.path()));
     RunReport report = new RunReport("evol", c.runner().describe(), c.asMap(), inputs);
-    console.printf(Locale.ROOT, "evol: %d input file(s) from %s, model %s, %d epoch(s), operations %s -> %s (%s)%n",
-        files.size(), c.read().in(), ref.id(), c.epochs(), weights(c.settings()), out, c.runner().describe());
+    console.printf(Locale.ROOT, "evol: %d input file(s) from %s, model %s, %d epoch(s), operations %s, prompts as %s "
+            + "-> %s (%s)%n", files.size(), c.read().in(), ref.id(), c.epochs(), weights(c.settings()),
+        evol.chat() ? "chat messages" : "raw text", out, c.runner().describe());
 
     List<EpochDone> done = new ArrayList<>();
     Path e0 = StageState.stageDir(epochs, "epoch", 0);
@@ -195,17 +257,25 @@ public final class EvolPipeline {
     }
 
     long t1 = System.nanoTime();
-    long read = d0.rejected() + (c.keepOriginal() ? d0.kept() : 0);
+    boolean originals = c.keepOriginal() || c.mix() == Mix.WIZARDLM;
+    long read = d0.rejected() + (originals ? d0.kept() : 0);
+    List<OutputLayout> mixed = new ArrayList<>();
     for (int k = 0; k < done.size(); k++) {
       OutputLayout from = new OutputLayout(StageState.stageDir(epochs, "epoch", k).toString());
       for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-        if (k > 0 || kind == OutputLayout.Kind.REJECTS || c.keepOriginal()) {
+        if (kind == OutputLayout.Kind.DATA && c.mix() == Mix.WIZARDLM) {
+          mixed.add(from);
+        } else if (k > 0 || kind == OutputLayout.Kind.REJECTS || c.keepOriginal()) {
           layout.stageFrom(from, kind, k);
         }
       }
       if (k > 0) {
         read += done.get(k).records();
       }
+    }
+    if (c.mix() == Mix.WIZARDLM) {
+      layout.stageShuffled(mixed, OutputLayout.Kind.DATA, Seeds.derive(c.settings().seed(), "evol/mix-wizardlm"),
+          c.shardSize());
     }
     for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
       layout.publish(kind, c.shardSize());
@@ -237,11 +307,36 @@ public final class EvolPipeline {
       report.note(String.format(Locale.ROOT, "stopped after %d of %d epoch(s); rerun to continue", done.size() - 1, c.epochs()));
     }
     report.note("for evol, 'read' counts the records the run produced (every evolution attempt, failed requests) plus "
-        + "bad input lines" + (c.keepOriginal() ? " and the input records kept with --keep-original" : "")
+        + "bad input lines" + (originals ? " and the input records kept (--keep-original or --mix wizardlm)" : "")
         + "; the input records are otherwise consumed, not output");
+    if (c.mix() == Mix.WIZARDLM) {
+      report.note("data/ is WizardLM's mix: the input records and every epoch's evolutions, shuffled (seeded by --seed)");
+    }
     RunSummary s = report.finish(layout, read, d0.blankLines(), null, null);
     RunReport.print(s, layout, console);
     return s;
+  }
+
+  /**
+   * Refuses token limits that leave no room for a prompt in the embedded engine's context per sequence
+   * (every request would fail as too long): the reference's 2,048 tokens need {@code --ctx-per-slot}
+   * above 2,048 plus the prompt.
+   */
+  static void checkContext(Config c, GgufMetadata meta) {
+    if (meta == null) {
+      return;
+    }
+    long ctx = c.model().contextPerSlot() > 0 ? c.model().contextPerSlot()
+        : Math.min(meta.contextLength().orElse((long) LlamaCppModel.DEFAULT_CONTEXT_PER_SLOT),
+            LlamaCppModel.DEFAULT_CONTEXT_PER_SLOT);
+    int rewrite = c.settings().evolveParams().maxTokens();
+    int response = c.settings().responseParams().maxTokens();
+    if (Math.max(rewrite, response) >= ctx) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT, "--max-tokens %d and --response-max-tokens %d leave "
+          + "no room for the prompt in the %d-token context per sequence of %s: give --ctx-per-slot above the prompt "
+          + "plus the larger limit (e.g. %d), or smaller limits", rewrite, response, ctx, c.model().model(),
+          Math.max(rewrite, response) + 2048));
+    }
   }
 
   private static String weights(Evol.Settings s) {

@@ -397,6 +397,100 @@ public final class OutputLayout {
         List.of(staging.resolve(WriteOrdered.fragmentName(key, lines), StandardResolveOptions.RESOLVE_FILE)));
   }
 
+  /**
+   * Stages the lines of the published {@code kind} shards of {@code sources} (taken in order, each
+   * source's shards in order) in one shuffle: a Fisher-Yates permutation drawn from
+   * {@code new Random(seed)}, so the same inputs and seed stage the same bytes. Written as fragments of
+   * at most {@code chunk} lines that sort before anything else staged as source 0; returns the lines
+   * staged. Lines are read back by position, so memory holds three numbers per line, not the records.
+   */
+  public long stageShuffled(List<OutputLayout> sources, Kind kind, long seed, long chunk) throws IOException {
+    if (chunk < 1) {
+      throw new IllegalArgumentException("chunk must be positive, got " + chunk);
+    }
+    List<Path> files = new ArrayList<>();
+    for (OutputLayout o : sources) {
+      for (String f : o.shardFiles(kind)) {
+        files.add(Paths.get(f));
+      }
+    }
+    // each line: its file, where it starts and its length (with the newline)
+    int[] file = new int[1024];
+    long[] start = new long[1024];
+    int[] length = new int[1024];
+    int n = 0;
+    for (int fi = 0; fi < files.size(); fi++) {
+      try (InputStream in = new java.io.BufferedInputStream(Files.newInputStream(files.get(fi)), 1 << 16)) {
+        long pos = 0;
+        long lineStart = 0;
+        int b;
+        while ((b = in.read()) != -1) {
+          pos++;
+          if (b == '\n') {
+            if (n == file.length) {
+              file = java.util.Arrays.copyOf(file, n * 2);
+              start = java.util.Arrays.copyOf(start, n * 2);
+              length = java.util.Arrays.copyOf(length, n * 2);
+            }
+            file[n] = fi;
+            start[n] = lineStart;
+            length[n] = Math.toIntExact(pos - lineStart);
+            n++;
+            lineStart = pos;
+          }
+        }
+        if (pos != lineStart) {
+          throw new IOException(files.get(fi) + " does not end with a newline");
+        }
+      }
+    }
+    int[] order = new int[n];
+    for (int i = 0; i < n; i++) {
+      order[i] = i;
+    }
+    java.util.Random rng = new java.util.Random(seed);
+    for (int i = n - 1; i > 0; i--) {
+      int j = rng.nextInt(i + 1);
+      int t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    ResourceId staging = FileSystems.matchNewResource(staging(kind), true);
+    java.io.RandomAccessFile[] open = new java.io.RandomAccessFile[files.size()];
+    try {
+      int piece = 0;
+      for (int from = 0; from < n; piece++) {
+        int to = (int) Math.min(n, from + chunk);
+        // one ordering block per piece (a key names a block of FRAGMENT_POSITIONS positions)
+        String key = WriteOrdered.fragmentKey(new OrderKey(0, piece * WriteOrdered.FRAGMENT_POSITIONS, 0));
+        ResourceId tmp = staging.resolve("tmp-" + key + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
+        try (OutputStream os = new java.io.BufferedOutputStream(
+            Channels.newOutputStream(FileSystems.create(tmp, "application/jsonl")), 1 << 16)) {
+          for (int i = from; i < to; i++) {
+            int line = order[i];
+            if (open[file[line]] == null) {
+              open[file[line]] = new java.io.RandomAccessFile(files.get(file[line]).toFile(), "r");
+            }
+            byte[] bytes = new byte[length[line]];
+            open[file[line]].seek(start[line]);
+            open[file[line]].readFully(bytes);
+            os.write(bytes);
+          }
+        }
+        FileSystems.rename(List.of(tmp), List.of(staging.resolve(WriteOrdered.fragmentName(key, to - from),
+            StandardResolveOptions.RESOLVE_FILE)));
+        from = to;
+      }
+    } finally {
+      for (java.io.RandomAccessFile f : open) {
+        if (f != null) {
+          f.close();
+        }
+      }
+    }
+    return n;
+  }
+
   /** The shard files of {@code kind} in order. */
   public List<String> shardFiles(Kind kind) throws IOException {
     List<String> out = new ArrayList<>();

@@ -1,6 +1,5 @@
 package io.instructflow.pipelines.selfinstruct;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.generators.selfinstruct.Candidate;
 import io.instructflow.generators.selfinstruct.PoolEntry;
 import io.instructflow.generators.selfinstruct.PromptSpec;
@@ -37,12 +36,10 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.TreeMap;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
@@ -72,8 +69,12 @@ import org.apache.beam.sdk.values.TupleTagList;
  * survivors are batched again for the classification check and instances ({@code CompleteTasks}).
  * Batches are formed by key, not by bundle, so every runner makes the same requests.
  *
+ * <p>Every task the gate keeps joins the pool (the machine-task list) at once, whatever becomes of its
+ * instances, as in the reference; {@code target} counts those tasks.
+ *
  * <p>Each finished round leaves {@code OUT/rounds/round-<k>/} with its records (data/, filtered/,
- * rejects/ shards) and {@code done.json} (the tasks it added to the pool and its counts), written last.
+ * rejects/ shards), the tasks it added to the pool ({@code added/}) and {@code done.json} (those tasks
+ * and its counts), written last.
  * A rerun with the same configuration continues after the last finished round, and the model calls of
  * an unfinished round come back from the response cache, so a run killed at any point and rerun ends
  * with the same bytes as one that was never stopped. The final {@code data/}, {@code filtered/} and
@@ -85,6 +86,7 @@ public final class SelfInstructPipeline {
   /** Metrics namespace. */
   public static final String NAMESPACE = "self_instruct";
   static final String ROUNDS = "rounds";
+  static final String ADDED = "added";
 
   /**
    * Settings of a run.
@@ -94,7 +96,7 @@ public final class SelfInstructPipeline {
    * @param model the model and its response cache
    * @param settings the generator settings
    * @param templates folder of prompt-template overrides, or null
-   * @param target stop once this many tasks are kept
+   * @param target stop once the pool holds this many generated tasks (tasks the ROUGE-L gate kept)
    * @param maxRounds stop after this many rounds even below the target
    * @param batchSize requests per model call
    * @param shardSize records per output shard
@@ -167,6 +169,11 @@ public final class SelfInstructPipeline {
             + "%d prompt(s) per round -> %s (%s)%n", c.settings().preset().id(), seeds.tasks().size(), c.seeds(),
         seeds.problems().size(), ref.id(), c.target(), c.settings().promptsPerRound(), out, c.runner().describe());
     writeSeedRejects(new OutputLayout(roundDir(rounds, 0).toString()), c.seeds(), seeds);
+    java.util.Optional<String> unlabeled = gen.classificationWarning(seeds.unlabeled());
+    unlabeled.ifPresent(w -> {
+      console.println("self-instruct: warning: " + w);
+      report.note("seeds: " + w);
+    });
 
     List<PoolEntry> machine = new ArrayList<>();
     List<RoundDone> done = new ArrayList<>();
@@ -195,8 +202,9 @@ public final class SelfInstructPipeline {
       report.stage("round " + round, (System.nanoTime() - t0) / 1_000_000);
       done.add(d);
       machine.addAll(d.added());
-      console.printf(Locale.ROOT, "round %d: %d prompt(s) -> %d task(s): %d kept (%d record(s)), %d filtered, %d rejected; "
-              + "pool %d/%d machine task(s); %d request(s), %d from the cache; %.1f s%n", round, d.prompts(), d.candidates(),
+      console.printf(Locale.ROOT, "round %d: %d prompt(s) -> %d task(s): %d joined the pool; %d record(s) kept, %d filtered, "
+              + "%d rejected; pool %d/%d machine task(s); %d request(s), %d from the cache; %.1f s%n", round, d.prompts(),
+          d.candidates(),
           d.added().size(), d.kept(), d.filtered(), d.rejected(), machine.size(), c.target(), d.requests(), d.cacheHits(),
           d.millis() / 1000.0);
     }
@@ -280,12 +288,15 @@ public final class SelfInstructPipeline {
   static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
   static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
   static final TupleTag<KV<Integer, Candidate>> LIVE = new TupleTag<>() {};
+  static final TupleTag<KV<OrderKey, PoolEntry>> JOINED = new TupleTag<>() {};
 
   private static RoundDone runRound(Config c, SelfInstruct gen, int round, List<PoolEntry> machine, Path dir,
       PrintStream console) throws IOException {
     long t0 = System.nanoTime();
     OutputLayout layout = new OutputLayout(dir.toString());
+    OutputLayout addedLayout = new OutputLayout(dir.resolve(ADDED).toString());
     layout.prepare();
+    addedLayout.prepare();
     StageState.reopen(dir);
     List<PromptSpec> specs = gen.plan(round, machine);
     List<PoolEntry> pool = new ArrayList<>();
@@ -305,7 +316,7 @@ public final class SelfInstructPipeline {
         .setCoder(KvCoder.of(VarIntCoder.of(), JsonCoder.of(Candidate.class)))
         .apply("AllCandidates", GroupByKey.create())
         .apply("Gate", ParDo.of(new GateFn(gen, pool, c.model(), c.batchSize()))
-            .withOutputTags(FILTERED, TupleTagList.of(LIVE)));
+            .withOutputTags(FILTERED, TupleTagList.of(LIVE).and(JOINED)));
     PCollectionTuple completed = gated.get(LIVE)
         .setCoder(KvCoder.of(VarIntCoder.of(), JsonCoder.of(Candidate.class)))
         .apply("TaskBatches", GroupByKey.create())
@@ -318,6 +329,8 @@ public final class SelfInstructPipeline {
         .apply("AllFiltered", Flatten.pCollections()), layout, OutputLayout.Kind.FILTERED, "Filtered");
     write(PCollectionList.of(generated.get(FAILED).setCoder(rejectCoder)).and(completed.get(FAILED).setCoder(rejectCoder))
         .apply("AllRejects", Flatten.pCollections()), layout, OutputLayout.Kind.REJECTS, "Rejects");
+    write(gated.get(JOINED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(PoolEntry.class))), addedLayout,
+        OutputLayout.Kind.DATA, "Added");
     PipelineResult result;
     try (Progress.Ticker t = Progress.start("round " + round, new String[] {Progress.GENERATED, Progress.TOKENS}, console)) {
       result = p.run();
@@ -325,8 +338,9 @@ public final class SelfInstructPipeline {
     }
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
       layout.publish(k, Long.MAX_VALUE);
+      addedLayout.publish(k, Long.MAX_VALUE);
     }
-    List<PoolEntry> added = addedTasks(layout, round);
+    List<PoolEntry> added = addedTasks(addedLayout);
     RoundDone d = new RoundDone(round, added, specs.size(), counter(result, "candidates"), counter(result, "records"),
         layout.countLines(OutputLayout.Kind.DATA), layout.countLines(OutputLayout.Kind.FILTERED),
         layout.countLines(OutputLayout.Kind.REJECTS), counter(result, "requests"), counter(result, "cache_hits"),
@@ -345,17 +359,12 @@ public final class SelfInstructPipeline {
         .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
   }
 
-  /** The tasks a finished round added to the pool: the distinct task ids of its data, in order. */
-  static List<PoolEntry> addedTasks(OutputLayout round, int number) throws IOException {
-    Set<String> seen = new LinkedHashSet<>();
+  /** The tasks a finished round added to the pool, in gate order (what the Gate step wrote to {@code added/}). */
+  static List<PoolEntry> addedTasks(OutputLayout added) throws IOException {
     List<PoolEntry> out = new ArrayList<>();
-    for (String shard : round.shardFiles(OutputLayout.Kind.DATA)) {
+    for (String shard : added.shardFiles(OutputLayout.Kind.DATA)) {
       for (String line : Files.readAllLines(Paths.get(shard), StandardCharsets.UTF_8)) {
-        JsonNode n = Json.mapper().readTree(line);
-        String id = n.path("metadata").path("task_id").asText();
-        if (seen.add(id)) {
-          out.add(new PoolEntry(id, n.path("instruction").asText(), number));
-        }
+        out.add(Json.mapper().readValue(line, PoolEntry.class));
       }
     }
     return out;
@@ -415,7 +424,7 @@ public final class SelfInstructPipeline {
 
   /**
    * The ROUGE-L gate over all of a round's candidates; dropped ones become filtered records, the rest
-   * go on keyed by batch.
+   * join the pool ({@code JOINED}) and go on keyed by batch.
    */
   static final class GateFn extends DoFn<KV<Integer, Iterable<Candidate>>, KV<OrderKey, Example>> {
     private final SelfInstruct gen;
@@ -444,6 +453,7 @@ public final class SelfInstructPipeline {
       int live = 0;
       for (Candidate cand : gen.gate(all, pool)) {
         if (cand.kept()) {
+          c.output(JOINED, KV.of(key(cand.round(), cand.prompt(), cand.item(), 0), cand.poolEntry()));
           c.output(LIVE, KV.of(live++ / batchSize, cand));
         } else {
           Example e = gen.dropped(cand, ref).filtered().get(0);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.instructflow.generators.evol.Evol;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.ScriptedEndpoint;
 import io.instructflow.pipelines.io.ReadOptions;
@@ -26,7 +27,7 @@ class EvolPipelineIT {
         Path out = dir.resolve("out" + i);
         ModelSpec spec = ModelSpec.remote(server.url(), "scripted", null, 2, out.resolve("cache").toString());
         sums[i] = EvolPipelineTest.run(new EvolPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
-            Evol.Settings.defaults(5), null, 2, false, 3, 6, runners[i], 0));
+            Evol.Settings.defaults(5).withFormat(PromptFormat.TEXT), null, 2, false, 3, 6, runners[i], 0));
         outs[i] = EvolPipelineTest.bytes(out);
       }
       assertTrue(sums[1].reconciled());

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.evol.EvolRules;
 import io.instructflow.generators.evol.Evol;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.ScriptedEndpoint;
@@ -76,7 +77,7 @@ class EvolPipelineTest {
 
   static EvolPipeline.Config scripted(Path in, Path out, int epochs, boolean keep, int stopAfter) {
     ModelSpec spec = ModelSpec.remote(server.url(), "scripted", null, 2, out.resolve("cache").toString());
-    return new EvolPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec, Evol.Settings.defaults(3), null,
+    return new EvolPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec, Evol.Settings.defaults(3).withFormat(PromptFormat.TEXT), null,
         epochs, keep, 4, 7, new Runner("direct", null), stopAfter);
   }
 
@@ -166,8 +167,129 @@ class EvolPipelineTest {
 
     EvolPipeline.Config other = scripted(in, resumed, 3, true, 0);
     EvolPipeline.Config changed = new EvolPipeline.Config(other.read(), other.out(), other.model(),
-        Evol.Settings.defaults(4), null, 3, true, 4, 7, other.runner(), 0);
+        Evol.Settings.defaults(4).withFormat(PromptFormat.TEXT), null, 3, true, 4, 7, other.runner(), 0);
     assertThrows(IllegalStateException.class, () -> EvolPipeline.run(changed, new PrintStream(new ByteArrayOutputStream())));
+  }
+
+  /**
+   * Issue 19 acceptance: an evol run against instructflow's own server on the ChatML copy of the toy
+   * model. The auto format picks chat for an endpoint, so every request reaches the engine as chat
+   * messages rendered with the model's template (system message first); rewrites and responses that hit
+   * their token limit land in filtered/ with the truncation reason, and nothing else does.
+   */
+  @Test
+  void chatRequestsThroughServeAndTruncatedRecordsFiltered(@TempDir Path dir) throws Exception {
+    Path gguf = io.instructflow.pipelines.ChatmlModel.write(dir.resolve("stories-chatml.gguf"));
+    io.instructflow.inference.llama.LlamaCppModel engine = io.instructflow.inference.llama.LlamaCppModel.shared(
+        io.instructflow.inference.llama.LlamaCppModel.Config.of(gguf).withContextPerSlot(1024).withThreads(2)
+            .withParallel(2));
+    List<io.instructflow.inference.GenerationRequest> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<String> rendered = java.util.Collections.synchronizedList(new ArrayList<>());
+    io.instructflow.inference.LanguageModel recording = new io.instructflow.inference.LanguageModel() {
+      @Override
+      public io.instructflow.schemas.ModelRef ref() {
+        return engine.ref();
+      }
+
+      @Override
+      public List<io.instructflow.inference.GenerationResult> generate(List<io.instructflow.inference.GenerationRequest> b) {
+        seen.addAll(b);
+        List<io.instructflow.inference.GenerationResult> out = engine.generate(b);
+        out.forEach(r -> rendered.add(r.renderedPrompt()));
+        return out;
+      }
+    };
+    Path in = input(dir, 6);
+    Evol.Settings d = Evol.Settings.defaults(11);
+    // small limits for the toy: the story-writing model runs into them, which is what this checks
+    Evol.Settings s = d.withParams(new SamplingParams(40, 1.0, 0.95, 0, List.of(), 1), d.judgeParams(),
+        new SamplingParams(12, 1.0, 0.95, 0, List.of(), 1));
+    try (io.instructflow.inference.serve.OpenAiServer server = new io.instructflow.inference.serve.OpenAiServer(
+        recording, "stories-chatml", "127.0.0.1", 0, 4)) {
+      Path out = dir.resolve("out");
+      ModelSpec spec = ModelSpec.remote("http://127.0.0.1:" + server.port() + "/v1", "stories-chatml", null, 2, null);
+      RunSummary r = run(new EvolPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec, s, null, 2, false, 3,
+          1000, new Runner("direct", null), 0));
+      assertTrue(r.reconciled());
+      assertEquals(1, r.counts().rejected(), "the broken input line, and no failed request");
+      assertEquals(12, r.counts().kept() + r.counts().filtered(), "6 lineages x 2 epochs");
+      assertTrue(seen.size() >= 12, "at least one rewrite per lineage and epoch: " + seen.size());
+      assertTrue(seen.stream().allMatch(io.instructflow.inference.GenerationRequest::isChat), "every request is chat");
+      assertTrue(seen.stream().allMatch(q -> q.messages().get(0).role().equals("system")));
+      assertTrue(rendered.stream().allMatch(p -> p.startsWith("<|im_start|>system\n") && p.endsWith("<|im_start|>assistant\n")),
+          rendered.get(0));
+      int truncated = 0;
+      for (String kind : List.of("data", "filtered")) {
+        for (JsonNode n : records(out, kind)) {
+          JsonNode steps = n.path("provenance").path("steps");
+          String rewriteFinish = null;
+          String responseFinish = null;
+          for (JsonNode st : steps) {
+            if (st.path("name").asText().equals(Evol.STEP_EVOLVE)) {
+              assertEquals("chat", st.path("parameters").path("prompt_format").asText());
+              rewriteFinish = st.path("parameters").path("finish_reason").asText();
+            } else if (st.path("name").asText().equals(Evol.STEP_RESPOND)) {
+              responseFinish = st.path("parameters").path("finish_reason").asText();
+            }
+          }
+          JsonNode verdict = steps.get(steps.size() - 1).path("verdict");
+          boolean cut = "length".equals(rewriteFinish) || "length".equals(responseFinish);
+          if (cut) {
+            truncated++;
+            assertEquals("filtered", kind, n.toString());
+            assertEquals(Evol.TRUNCATED, verdict.path("filter").asText());
+            assertEquals("length".equals(rewriteFinish) ? Evol.TRUNCATED_REWRITE : Evol.TRUNCATED_RESPONSE,
+                verdict.path("reason").asText(), n.toString());
+          } else {
+            assertTrue(!verdict.path("filter").asText().equals(Evol.TRUNCATED), n.toString());
+          }
+        }
+      }
+      assertTrue(truncated > 0, "the toy runs into its token limits");
+      assertTrue(r.filtered().get(Evol.STEP_ELIMINATE).containsKey(Evol.TRUNCATED_REWRITE), r.filtered().toString());
+    }
+  }
+
+  /** Issue 19: --mix wizardlm is the input records plus every epoch's evolutions, in one seeded shuffle. */
+  @Test
+  void wizardlmMixShufflesTheOriginalsAndEveryEpochSeeded(@TempDir Path dir) throws Exception {
+    Path in = input(dir, 24);
+    Path epochs = dir.resolve("epochs");
+    RunSummary e = run(scripted(in, epochs, 2, true, 0));
+    Path mixed = dir.resolve("mixed");
+    RunSummary m = run(scripted(in, mixed, 2, false, 0).withMix(EvolPipeline.Mix.WIZARDLM));
+    assertTrue(m.reconciled());
+    assertEquals(e.counts(), m.counts(), "the same records, kept, filtered and rejected");
+    List<String> ordered = records(epochs, "data").stream().map(JsonNode::toString).toList();
+    List<String> shuffled = records(mixed, "data").stream().map(JsonNode::toString).toList();
+    assertEquals(24 + metric(m, "evolved"), shuffled.size(), "the originals and every epoch's evolutions");
+    assertEquals(new java.util.TreeSet<>(ordered).size(), ordered.size());
+    assertEquals(new java.util.TreeSet<>(ordered), new java.util.TreeSet<>(shuffled));
+    assertTrue(!ordered.equals(shuffled), "shuffled");
+    long originalsInFirstHalf = shuffled.subList(0, shuffled.size() / 2).stream()
+        .filter(l -> !l.contains("evol_root_id")).count();
+    assertTrue(originalsInFirstHalf > 0 && originalsInFirstHalf < 24, "originals spread: " + originalsInFirstHalf);
+    assertEquals(bytes(epochs).replaceAll("(?m)^data .*\n", ""), bytes(mixed).replaceAll("(?m)^data .*\n", ""),
+        "filtered/ and rejects/ as without the mix");
+    Path again = dir.resolve("again");
+    run(scripted(in, again, 2, false, 0).withMix(EvolPipeline.Mix.WIZARDLM));
+    assertEquals(bytes(mixed), bytes(again), "the same seed gives the same shuffle");
+    assertTrue(Files.readString(mixed.resolve("run-summary.json")).contains("WizardLM's mix"));
+    assertThrows(IllegalArgumentException.class, () -> EvolPipeline.Mix.parse("random"));
+  }
+
+  /** Issue 19: the reference's 2,048-token limits do not fit the embedded engine's default context; say so first. */
+  @Test
+  void tokenLimitsThatCannotFitTheContextFailBeforeTheRun(@TempDir Path dir) throws Exception {
+    Path model = io.instructflow.pipelines.ChatmlModel.stories();
+    Path in = input(dir, 2);
+    ModelSpec spec = new ModelSpec(model.toString(), 1, 0, 1, 0, false, null);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EvolPipeline.run(
+        new EvolPipeline.Config(ReadOptions.of(in.toString()), dir.resolve("out").toString(), spec,
+            Evol.Settings.defaults(1), null, 1, false, 4, 1000, new Runner("direct", null), 0),
+        new PrintStream(new ByteArrayOutputStream())));
+    assertTrue(e.getMessage().contains("2048-token context") && e.getMessage().contains("--ctx-per-slot"), e.getMessage());
+    assertTrue(!Files.exists(dir.resolve("out/epochs")), "nothing ran");
   }
 
   @Test

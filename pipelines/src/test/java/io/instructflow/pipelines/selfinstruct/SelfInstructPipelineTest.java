@@ -141,6 +141,38 @@ class SelfInstructPipelineTest {
     assertThrows(IllegalStateException.class, () -> SelfInstructPipeline.run(changed, new PrintStream(new ByteArrayOutputStream())));
   }
 
+  /**
+   * Issue 19: a task joins the pool when it passes the ROUGE-L gate, so tasks whose instances all fail
+   * still count toward the target; and seeds without is_classification get a warning saying what the
+   * classification check and the output-first prompt lack.
+   */
+  @Test
+  void tasksJoinThePoolWithoutInstancesAndUnlabeledSeedsAreWarnedAbout(@TempDir Path dir) throws Exception {
+    Path seeds = dir.resolve("seeds.jsonl");
+    List<String> lines = new ArrayList<>();
+    for (String l : Files.readAllLines(seeds())) {
+      lines.add(l.replaceAll(", \"is_classification\": (true|false)", ""));
+    }
+    Files.write(seeds, lines);
+    try (ScriptedEndpoint noInstances = ScriptedEndpoint.start(p -> p.contains("Write worked examples")
+        || p.contains("classification task. First") ? "I would rather not." : SelfInstructAnswers.answer(p))) {
+      SelfInstructPipeline.Config base = scripted(noInstances, dir.resolve("out"), 5, 0, new Runner("direct", null));
+      ByteArrayOutputStream console = new ByteArrayOutputStream();
+      RunSummary r = SelfInstructPipeline.run(new SelfInstructPipeline.Config(seeds, base.out(), base.model(),
+          base.settings(), null, 5, 20, 3, 4, base.runner(), 0), new PrintStream(console, true, StandardCharsets.UTF_8));
+      String text = console.toString(StandardCharsets.UTF_8);
+      assertTrue(r.reconciled());
+      assertEquals(0, r.counts().kept(), "no instance survived");
+      assertTrue(metric(r, "tasks_kept") >= 5, "the target counts the pool: " + metric(r, "tasks_kept"));
+      assertTrue(r.filtered().get(SelfInstruct.STEP_INSTANCES).containsKey(SelfInstruct.INSTANCES_NONE), r.filtered().toString());
+      List<String> added = Files.readAllLines(dir.resolve("out/rounds/round-0001/added/data/part-00000.jsonl"));
+      assertTrue(added.size() > 0 && added.get(0).contains("\"round\":1"), added.toString());
+      assertTrue(text.contains("warning: 175 of 175 seed task(s) have no is_classification"), text);
+      assertTrue(text.contains("shows 0 of its 12 classification examples"), text);
+      assertTrue(r.notes().stream().anyMatch(n -> n.contains("no is_classification")), r.notes().toString());
+    }
+  }
+
   @Test
   void badSeedLinesAreRejectedWithTheirLocationAndTheRunGoesOn(@TempDir Path dir) throws Exception {
     Path seeds = dir.resolve("seeds.jsonl");
