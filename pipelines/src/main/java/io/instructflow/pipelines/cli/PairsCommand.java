@@ -3,9 +3,9 @@ package io.instructflow.pipelines.cli;
 import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.CandidateSpec;
 import io.instructflow.generators.pairs.PairJudge;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
-import io.instructflow.inference.PromptFormat;
 import io.instructflow.pipelines.pairs.PairsPipeline;
 import io.instructflow.pipelines.runtime.RunReport;
 import java.nio.file.Files;
@@ -141,7 +141,7 @@ public final class PairsCommand implements Callable<Integer> {
       PairJudge.Protocol protocol = PairJudge.Protocol.fromCode(judgeProtocol);
       c = new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec(judge, cache), protocol,
           judge == null ? java.util.Map.of() : PairJudge.templates(protocol, templates), judgeTemperature,
-          PromptFormat.fromCode(promptFormat), Binarize.Strategy.fromCode(strategy), Binarize.Ties.fromCode(ties), minMargin,
+          PromptFormat.parse(promptFormat), Binarize.Strategy.fromCode(strategy), Binarize.Ties.fromCode(ties), minMargin,
           seed, shardSize, run.toRunner());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());

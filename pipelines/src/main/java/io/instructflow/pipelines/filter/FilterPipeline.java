@@ -4,10 +4,10 @@ import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.chain.GateInput;
 import io.instructflow.filters.chain.OrderedGate;
 import io.instructflow.filters.judge.JudgeRule;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
-import io.instructflow.inference.PromptFormat;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
@@ -162,9 +162,10 @@ public final class FilterPipeline {
     boolean chat = false;
     Map<String, Object> settings = c.asMap();
     if (c.judging() != null) {
-      c.judging().model().check();
+      io.instructflow.inference.llama.GgufMetadata meta = c.judging().model().check();
       Boolean asked = c.chain().judge().chat();
-      chat = asked != null ? asked : PromptFormat.AUTO.chat(c.judging().model());
+      chat = asked != null ? asked : PromptFormat.AUTO.resolve(c.judging().model().isRemote(),
+          meta != null && meta.chatTemplate().isPresent()) == PromptFormat.CHAT;
       settings.put("judgeFormat", (chat ? "chat" : "text") + (asked == null ? " (auto)" : ""));
     }
     PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), settings, console);

@@ -6,13 +6,13 @@ import io.instructflow.generators.pairs.Candidate;
 import io.instructflow.generators.pairs.CandidateSpec;
 import io.instructflow.generators.pairs.PairInput;
 import io.instructflow.generators.pairs.PairJudge;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
-import io.instructflow.inference.PromptFormat;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.pipelines.io.InputFile;
@@ -202,13 +202,11 @@ public final class PairsPipeline {
       InvalidModelException {
     List<Boolean> chat = new ArrayList<>();
     for (ModelSpec m : c.generators()) {
-      m.check();
-      chat.add(c.format().chat(m));
+      chat.add(chat(c.format(), m));
     }
     PairJudge.Settings judging = null;
     if (c.judge() != null) {
-      c.judge().check();
-      judging = new PairJudge.Settings(c.protocol(), c.judgeTemplates(), c.format().chat(c.judge()), !c.judge().isRemote(),
+      judging = new PairJudge.Settings(c.protocol(), c.judgeTemplates(), chat(c.format(), c.judge()), !c.judge().isRemote(),
           c.judgeTemperature(), c.seed());
     }
     Map<String, Object> settings = c.asMap();
@@ -258,6 +256,15 @@ public final class PairsPipeline {
     console.printf(Locale.ROOT, "pairs: %,d prompts -> %,d pairs; %,d candidates generated, %,d judged (%,d unreadable)%n",
         m.get("prompts"), m.get("pairs"), m.get("candidates_generated"), m.get("candidates_judged"), m.get("judge_unreadable"));
     return run.finish(c.shardSize(), (Long) m.get("kept_rows"), null);
+  }
+
+  /**
+   * Whether {@code m} gets chat requests in format {@code f}: {@link PromptFormat#AUTO} means chat for an
+   * endpoint or a GGUF file with a chat template. Checks the model file (missing, not GGUF) on the way.
+   */
+  static boolean chat(PromptFormat f, ModelSpec m) throws InvalidModelException {
+    io.instructflow.inference.llama.GgufMetadata meta = m.check();
+    return f.resolve(m.isRemote(), meta != null && meta.chatTemplate().isPresent()) == PromptFormat.CHAT;
   }
 
   /** Reads a file's rows (JSONL, or one JSON array) into prompt-keyed rows and rejects; records its counts. */

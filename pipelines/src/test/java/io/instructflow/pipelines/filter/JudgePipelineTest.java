@@ -10,7 +10,7 @@ import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.judge.JudgeRule;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.ModelSpec;
-import io.instructflow.pipelines.ChatTemplatedModel;
+import io.instructflow.pipelines.ChatmlModel;
 import io.instructflow.pipelines.ScriptedEndpoint;
 import io.instructflow.pipelines.TestFiles;
 import io.instructflow.pipelines.io.OutputLayout;
@@ -258,7 +258,7 @@ class JudgePipelineTest {
   void realEngineChatTemplatedJudgeGetsChat(@TempDir Path dir) throws Exception {
     Path model = TestFiles.sharedData().resolve("../models/stories260K.gguf").normalize();
     assumeTrue(Files.isRegularFile(model), "no shared model");
-    Path chatml = ChatTemplatedModel.of(model, dir);
+    Path chatml = ChatmlModel.write(dir.resolve("stories-chatml.gguf"));
     Path in = input(dir);
     for (String rubric : List.of("anchored", "paper")) {
       FilterChain chain = FilterChain.parse("{\"filters\":[{\"type\":\"refusal\"},{\"type\":\"llm_judge\",\"maxTokens\":24,"

@@ -8,9 +8,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.CandidateSpec;
 import io.instructflow.generators.pairs.PairJudge;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.ModelSpec;
-import io.instructflow.inference.PromptFormat;
-import io.instructflow.pipelines.ChatTemplatedModel;
+import io.instructflow.pipelines.ChatmlModel;
 import io.instructflow.pipelines.ScriptedEndpoint;
 import io.instructflow.pipelines.TestFiles;
 import io.instructflow.pipelines.io.OutputLayout;
@@ -322,7 +322,7 @@ class PairsPipelineTest {
    */
   @Test
   void realEngineChatModelGetsChatRequests(@TempDir Path dir) throws Exception {
-    Path chatml = ChatTemplatedModel.of(stories(), dir);
+    Path chatml = ChatmlModel.write(dir.resolve("stories-chatml.gguf"));
     ModelSpec model = new ModelSpec(chatml.toString(), 2, 4096, 0, 0, false, dir.resolve("cache").toString());
     Path in = dir.resolve("prompts.jsonl");
     Files.writeString(in, "{\"prompt\": \"Tell a story about a fox.\"}\n{\"prompt\": \"Tell a story about a boat.\"}\n");

@@ -1,5 +1,7 @@
 package io.instructflow.pipelines;
 
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import io.instructflow.inference.llama.GgufMetadata;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -7,22 +9,36 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 
 /**
- * A copy of the shared stories260K model with a ChatML chat template added to its GGUF metadata, so that
- * pipeline tests can run chat requests through the real engine (the model was not trained on ChatML:
- * its answers show the plumbing, not an assistant).
+ * The shared toy model with a chat template: a copy of {@code stories260K.gguf} with a ChatML
+ * {@code tokenizer.chat_template} added to its metadata (the same copy the inference module's tests
+ * build), so that the real engine takes chat requests.
  */
-public final class ChatTemplatedModel {
-  private ChatTemplatedModel() {}
-
-  /** ChatML, in the Jinja form llama.cpp's template engine reads. */
+public final class ChatmlModel {
+  /** A ChatML template in the Jinja form llama.cpp's template engine recognizes. */
   public static final String CHATML = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
       + "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
       + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-  /** Writes {@code dir/stories-chatml.gguf}: {@code source} with {@code tokenizer.chat_template} set to {@link #CHATML}. */
-  public static Path of(Path source, Path dir) throws Exception {
+  private ChatmlModel() {}
+
+  /** ../shared/models/stories260K.gguf; the calling test is skipped when it is absent. */
+  public static Path stories() {
+    Path p = Paths.get(System.getProperty("instructflow.shared", "../../shared")).resolve("models/stories260K.gguf")
+        .toAbsolutePath().normalize();
+    assumeTrue(Files.isRegularFile(p), "test model not present: " + p);
+    return p;
+  }
+
+  /**
+   * Writes the ChatML copy of the toy model to {@code target}: the header is rewritten with one more
+   * metadata key, the tensor infos kept (their offsets are relative to the data section), and the data
+   * section copied after padding to the file's alignment.
+   */
+  public static Path write(Path target) throws Exception {
+    Path source = stories();
     GgufMetadata meta = GgufMetadata.read(source);
     byte[] file = Files.readAllBytes(source);
     ByteArrayOutputStream out = new ByteArrayOutputStream(file.length + 4096);
@@ -42,7 +58,6 @@ public final class ChatTemplatedModel {
       out.write(0);
     }
     out.write(file, (int) meta.dataOffset(), file.length - (int) meta.dataOffset());
-    Path target = dir.resolve("stories-chatml.gguf");
     Files.write(target, out.toByteArray());
     return target;
   }
