@@ -367,6 +367,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
       ids.add(JudgeRule.TYPE);
       m.put("judgeThreshold", judge.threshold());
       m.put("judgeTemplate", judge.template());
+      m.put("judgeRubric", judge.rubric().code());
     }
     dedup.forEach(r -> ids.add(r.id()));
     if (rouge != null) {

@@ -17,13 +17,21 @@ import java.util.Set;
  * drops the record as {@value #NO_SCORE} unless {@code keepUnscored}, since an unjudged record has not
  * passed the filter.
  *
+ * <p>Two rubrics ({@link Rubric}): {@code anchored}, our own, which describes every score from 0 to 5
+ * and asks for "Score: N" on the first line; and {@code paper}, which follows the AlpaGasus paper's
+ * prompt: a system message asking for feedback on the assistant's response, a user message with the
+ * instruction, input and response, and a request to rate the response's accuracy from 0 to 5, the score
+ * alone on the first line and an explanation on the next. Both default to AlpaGasus's threshold, 4.5.
+ *
  * @param threshold the lowest score kept
  * @param template the rubric prompt template id (placeholders instruction, input, output)
  * @param maxTokens tokens the judge may write
- * @param chat send the rubric as one user message in the model's chat format (else as plain text)
+ * @param chat send the rubric as chat messages in the model's chat format (true) or as plain text
+ *     (false); null: chat for an endpoint or a GGUF with a chat template, text otherwise
  * @param keepUnscored keep records whose reply holds no score
+ * @param rubric which rubric (and with it the system prompt and the answer's shape)
  */
-public record JudgeRule(double threshold, String template, int maxTokens, boolean chat, boolean keepUnscored)
+public record JudgeRule(double threshold, String template, int maxTokens, Boolean chat, boolean keepUnscored, Rubric rubric)
     implements Serializable {
   private static final long serialVersionUID = 1L;
 
@@ -32,8 +40,58 @@ public record JudgeRule(double threshold, String template, int maxTokens, boolea
   public static final String NO_SCORE = "llm_judge.no_score";
   /** The top of the scale. */
   public static final double MAX = 5;
-  /** The rubric shipped with instructflow. */
+  /** The anchored rubric shipped with instructflow. */
   public static final String DEFAULT_TEMPLATE = "judge/alpagasus-accuracy@1";
+  /** The rubric that follows the AlpaGasus paper's prompt. */
+  public static final String PAPER_TEMPLATE = "judge/alpagasus-paper@1";
+  /** The paper rubric's system message. */
+  public static final String PAPER_SYSTEM = "judge/alpagasus-paper-system@1";
+  /** AlpaGasus's threshold: the paper kept the records its judge scored 4.5 or more. */
+  public static final double DEFAULT_THRESHOLD = 4.5;
+
+  /** The rubrics, by their config names. */
+  public enum Rubric {
+    /**
+     * Ours: each score from 0 to 5 described (5 correct and complete, 4 correct with small slips, ...),
+     * half points, "Score: N" first; no system message.
+     */
+    ANCHORED("anchored", DEFAULT_TEMPLATE, null),
+    /** The paper's: accuracy of the response, 0 to 5, the score alone on the first line; a system message. */
+    PAPER("paper", PAPER_TEMPLATE, PAPER_SYSTEM);
+
+    private final String code;
+    private final String template;
+    private final String system;
+
+    Rubric(String code, String template, String system) {
+      this.code = code;
+      this.template = template;
+      this.system = system;
+    }
+
+    public String code() {
+      return code;
+    }
+
+    /** The rubric's default user template. */
+    public String template() {
+      return template;
+    }
+
+    /** The rubric's system template, or null. */
+    public String system() {
+      return system;
+    }
+
+    public static Rubric fromCode(String code) {
+      for (Rubric r : values()) {
+        if (r.code.equals(code)) {
+          return r;
+        }
+      }
+      throw new IllegalArgumentException("unknown rubric '" + code + "', expected anchored or paper");
+    }
+  }
 
   public JudgeRule {
     if (!(threshold >= 0 && threshold <= MAX)) {
@@ -45,27 +103,51 @@ public record JudgeRule(double threshold, String template, int maxTokens, boolea
     if (maxTokens < 1) {
       throw new IllegalArgumentException("llm_judge: maxTokens must be positive, got " + maxTokens);
     }
+    if (rubric == null) {
+      rubric = Rubric.ANCHORED;
+    }
   }
 
-  /** From a chain config: {@code threshold} 4.5, {@code template}, {@code maxTokens} 96, {@code chat} false, {@code keepUnscored} false. */
+  /** The anchored rubric. */
+  public JudgeRule(double threshold, String template, int maxTokens, Boolean chat, boolean keepUnscored) {
+    this(threshold, template, maxTokens, chat, keepUnscored, Rubric.ANCHORED);
+  }
+
+  static final Set<String> FIELDS = Set.of("type", "threshold", "template", "maxTokens", "chat", "keepUnscored", "rubric");
+
+  /**
+   * From a chain config: {@code rubric} anchored, {@code threshold} 4.5, {@code template} the rubric's,
+   * {@code maxTokens} 96, {@code chat} absent (automatic), {@code keepUnscored} false.
+   */
   public static JudgeRule fromJson(JsonNode n, String at) {
     for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
       String k = it.next();
-      if (!Set.of("type", "threshold", "template", "maxTokens", "chat", "keepUnscored").contains(k)) {
+      if (!FIELDS.contains(k)) {
         throw new IllegalArgumentException(at + ": unknown field '" + k
-            + "', expected [threshold, template, maxTokens, chat, keepUnscored]");
+            + "', expected [threshold, template, maxTokens, chat, keepUnscored, rubric]");
       }
     }
     JsonNode t = n.get("threshold");
     if (t != null && !t.isNumber()) {
       throw new IllegalArgumentException(at + ": 'threshold' must be a number, got " + t);
     }
+    JsonNode c = n.get("chat");
+    if (c != null && !c.isBoolean() && !c.isNull()) {
+      throw new IllegalArgumentException(at + ": 'chat' must be true or false (leave it out for automatic), got " + c);
+    }
     try {
-      return new JudgeRule(t == null ? 4.5 : t.asDouble(), n.path("template").asText(DEFAULT_TEMPLATE),
-          n.path("maxTokens").asInt(96), n.path("chat").asBoolean(false), n.path("keepUnscored").asBoolean(false));
+      Rubric rubric = Rubric.fromCode(n.path("rubric").asText(Rubric.ANCHORED.code()));
+      return new JudgeRule(t == null ? DEFAULT_THRESHOLD : t.asDouble(), n.path("template").asText(rubric.template()),
+          n.path("maxTokens").asInt(96), c == null || c.isNull() ? null : c.asBoolean(), n.path("keepUnscored").asBoolean(false),
+          rubric);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(at + ": " + e.getMessage());
     }
+  }
+
+  /** The system template id, or null when the rubric has none. */
+  public String systemTemplate() {
+    return rubric.system();
   }
 
   /** The score in a reply, if it holds one. */

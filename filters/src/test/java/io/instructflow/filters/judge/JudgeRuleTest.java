@@ -68,8 +68,9 @@ class JudgeRuleTest {
         + "\"maxTokens\":32,\"chat\":true},{\"type\":\"exact_dedup\"}]}", "t");
     assertEquals(new JudgeRule(4, JudgeRule.DEFAULT_TEMPLATE, 32, true, false), c.judge());
     assertEquals(List.of("refusal", "llm_judge", "exact_dedup"), c.asMap().get("filters"));
-    assertEquals(new JudgeRule(4.5, JudgeRule.DEFAULT_TEMPLATE, 96, false, false),
-        FilterChain.parse("{\"filters\":[{\"type\":\"llm_judge\"}]}", "t").judge());
+    assertEquals(new JudgeRule(4.5, JudgeRule.DEFAULT_TEMPLATE, 96, null, false),
+        FilterChain.parse("{\"filters\":[{\"type\":\"llm_judge\"}]}", "t").judge(),
+        "chat left out: chosen by the model (chat for an endpoint or a GGUF with a chat template)");
     for (String bad : List.of(
         "[{\"type\":\"llm_judge\"},{\"type\":\"refusal\"}]",
         "[{\"type\":\"exact_dedup\"},{\"type\":\"llm_judge\"}]",
@@ -77,10 +78,35 @@ class JudgeRuleTest {
         "[{\"type\":\"llm_judge\",\"threshold\":6}]",
         "[{\"type\":\"llm_judge\",\"threshold\":\"high\"}]",
         "[{\"type\":\"llm_judge\",\"maxTokens\":0}]",
-        "[{\"type\":\"llm_judge\",\"model\":\"x\"}]")) {
+        "[{\"type\":\"llm_judge\",\"model\":\"x\"}]",
+        "[{\"type\":\"llm_judge\",\"chat\":\"yes\"}]",
+        "[{\"type\":\"llm_judge\",\"rubric\":\"gpt\"}]")) {
       assertThrows(IllegalArgumentException.class, () -> FilterChain.parse("{\"filters\":" + bad + "}", "t"), bad);
     }
     FilterChain judged = FilterChain.parse("{\"filters\":[{\"type\":\"llm_judge\"}]}", "t");
     assertThrows(IllegalStateException.class, () -> judged.apply(List.of(), List.of()), "the plain loop has no model");
+  }
+
+  /**
+   * The paper's rubric (AlpaGasus, Chen et al. 2023, the rating prompt): a system message, the
+   * instruction, input and response, the accuracy of the response rated 0 to 5 with the score alone on
+   * the first line; the paper kept 4.5 and above.
+   */
+  @Test
+  void thePapersRubricIsSelectableWithItsThreshold() {
+    JudgeRule paper = FilterChain.parse("{\"filters\":[{\"type\":\"llm_judge\",\"rubric\":\"paper\"}]}", "t").judge();
+    assertEquals(new JudgeRule(4.5, JudgeRule.PAPER_TEMPLATE, 96, null, false, JudgeRule.Rubric.PAPER), paper);
+    assertEquals(JudgeRule.PAPER_SYSTEM, paper.systemTemplate());
+    assertEquals(null, FilterChain.parse("{\"filters\":[{\"type\":\"llm_judge\"}]}", "t").judge().systemTemplate(),
+        "the anchored rubric has no system message");
+    assertEquals(JudgeRule.Rubric.ANCHORED, new JudgeRule(4.5, JudgeRule.DEFAULT_TEMPLATE, 96, false, false).rubric());
+    assertEquals(Boolean.FALSE, FilterChain.parse("{\"filters\":[{\"type\":\"llm_judge\",\"chat\":false}]}", "t").judge()
+        .chat(), "chat: false forces text");
+    assertEquals(Verdict.KEPT, paper.verdict("4.5\nThe response answers the instruction accurately.", "j"));
+    assertEquals(Verdict.KEPT, paper.verdict("5", "j"));
+    Verdict.Dropped d = (Verdict.Dropped) paper.verdict("4\nMostly accurate, one slip.", "j");
+    assertEquals(JudgeRule.BELOW, d.reason());
+    assertEquals(4.0, d.details().get("score"));
+    assertEquals(JudgeRule.NO_SCORE, ((Verdict.Dropped) paper.verdict("The response is good.", "j")).reason());
   }
 }

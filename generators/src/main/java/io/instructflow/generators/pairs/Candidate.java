@@ -33,4 +33,11 @@ public record Candidate(String text, String model, Double score, Map<String, Dou
     i.putAll(judgeInfo);
     return new Candidate(text, model, score, r, i);
   }
+
+  /** A copy with more info (what judged it), its ratings kept. */
+  public Candidate withInfo(Map<String, Object> more) {
+    Map<String, Object> i = new java.util.TreeMap<>(info);
+    i.putAll(more);
+    return new Candidate(text, model, score, ratings, i);
+  }
 }

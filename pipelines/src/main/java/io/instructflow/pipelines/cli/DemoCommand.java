@@ -2,7 +2,6 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.CandidateSpec;
-import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.pipelines.audit.AuditPipeline;
 import io.instructflow.pipelines.audit.AuditTerms;
 import io.instructflow.pipelines.blend.BlendPipeline;
@@ -321,9 +320,8 @@ public final class DemoCommand implements Callable<Integer> {
     ModelSpec spec = new ModelSpec(model, 2, 0, 0, 0, false, out.resolve("cache").toAbsolutePath().toString());
     List<CandidateSpec> cands = CandidateSpec.parseList(model + ":t=0.7:n=2:max=48," + model + ":t=1.0:n=2:max=48");
     try {
-      RunSummary r = PairsPipeline.run(new PairsPipeline.Config(prompts.toString(), out.toString(), "Apache-2.0", cands,
-          List.of(spec, spec), spec, PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, null), 1.0,
-          Binarize.Strategy.BEST_VS_RANDOM, 0, 0, 50_000, runner), con);
+      RunSummary r = PairsPipeline.run(PairsPipeline.Config.of(prompts.toString(), out.toString(), "Apache-2.0", cands,
+          List.of(spec, spec), spec, 1.0, Binarize.Strategy.BEST_VS_RANDOM, 0, 0, 50_000, runner), con);
       rows.add(new String[] {"pairs (DPO)", r.status(), String.valueOf(r.counts().read()), String.valueOf(r.counts().kept()),
           String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()), out.toString()});
       return RunReport.exitCode(r);

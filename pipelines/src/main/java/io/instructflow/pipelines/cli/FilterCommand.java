@@ -5,7 +5,6 @@ import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
-import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.pipelines.filter.FilterPipeline;
 import io.instructflow.pipelines.filter.JudgeStage;
@@ -50,7 +49,8 @@ public final class FilterCommand implements Callable<Integer> {
   int batchSize;
 
   @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/alpagasus-accuracy@1.txt.")
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/alpagasus-accuracy@1.txt (the anchored "
+          + "llm_judge rubric), DIR/judge/alpagasus-paper@1.txt and DIR/judge/alpagasus-paper-system@1.txt (the paper's).")
   Path templates;
 
   @Option(names = "--preset", paramLabel = "NAME",
@@ -127,8 +127,7 @@ public final class FilterCommand implements Callable<Integer> {
     if (templates != null && !Files.isDirectory(templates)) {
       throw new IllegalArgumentException("--templates: no such folder: " + templates);
     }
-    return FilterPipeline.Config.judging(models.toSpec(output.out, engine),
-        PromptTemplate.load(chain.judge().template(), templates), seed, batchSize);
+    return FilterPipeline.Config.judging(models.toSpec(output.out, engine), chain.judge(), templates, seed, batchSize);
   }
 
   /** The pool's instructions; a pool with a bad line is a usage error (it is configuration, not data). */

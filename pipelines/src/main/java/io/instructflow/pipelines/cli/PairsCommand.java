@@ -2,7 +2,8 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.CandidateSpec;
-import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.generators.pairs.PairJudge;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.pairs.PairsPipeline;
@@ -25,9 +26,11 @@ import picocli.CommandLine.Option;
       "Build DPO preference pairs. Input rows: UltraFeedback rows (instruction, completions[] with annotations), "
           + "{prompt, candidates[{text, score, model}]}, responses ({instruction, response|output}; rows with the same "
           + "prompt are one prompt, the model is the row's or the file's name), or prompts alone.",
-      "Candidates may be added with --candidates, rated with --judge (four UltraFeedback aspects, 1-5; the score is "
-          + "their mean), then paired by --strategy. Writes OUT/data/ (prompt/chosen/rejected for TRL, with messages, "
-          + "scores, margin and provenance), OUT/filtered/, OUT/rejects/, OUT/run-summary.json."
+      "Candidates may be added with --candidates, judged with --judge (--judge-protocol: per-candidate rates each "
+          + "candidate on the four UltraFeedback aspects, 1-5, the score being their mean; ultrafeedback asks one prompt per "
+          + "aspect with all candidates shown together in a seeded shuffled order; pairwise compares every pair in both "
+          + "orders, the score being the win rate), then paired by --strategy. Writes OUT/data/ (prompt/chosen/rejected "
+          + "for TRL, with messages, scores, margin and provenance), OUT/filtered/, OUT/rejects/, OUT/run-summary.json."
     })
 public final class PairsCommand implements Callable<Integer> {
   @Mixin RunOptions run;
@@ -51,9 +54,29 @@ public final class PairsCommand implements Callable<Integer> {
       description = "The judge's sampling temperature; 0 (greedy) rates reproducibly whatever the seed. Default: ${DEFAULT-VALUE}.")
   double judgeTemperature;
 
+  @Option(names = "--judge-protocol", defaultValue = "per-candidate", paramLabel = "NAME",
+      description = "per-candidate: one request per candidate rating the four aspects (cheap); ultrafeedback: "
+          + "UltraFeedback's protocol, one request per aspect showing all of a prompt's unrated candidates in a seeded "
+          + "shuffled order, a rating and a rationale for each; pairwise: every pair of candidates judged in both orders "
+          + "(n(n-1) requests per prompt), a pair won only when both orders agree, else a tie; the score is the win rate "
+          + "and the rejected must have lost to the chosen in both orders. Default: ${DEFAULT-VALUE}.")
+  String judgeProtocol;
+
+  @Option(names = "--prompt-format", defaultValue = "auto", paramLabel = "auto|chat|text",
+      description = "How the candidates' models and the judge get their prompts. auto: chat requests (the model's own "
+          + "chat template) for endpoints and for GGUF files with a chat template, raw text for GGUF files without one. "
+          + "Default: ${DEFAULT-VALUE}.")
+  String promptFormat;
+
   @Option(names = "--strategy", defaultValue = "best-vs-random", paramLabel = "NAME",
       description = "best-vs-random, best-vs-worst or all-pairs. Default: ${DEFAULT-VALUE}.")
   String strategy;
+
+  @Option(names = "--ties", defaultValue = "keep-top", paramLabel = "keep-top|drop",
+      description = "When several candidates share the top score. keep-top: chosen is one of them (a seeded pick), "
+          + "rejected one strictly lower, as Zephyr / Argilla binarized UltraFeedback; drop: the prompt is dropped "
+          + "(pairs.tied_top). Default: ${DEFAULT-VALUE}.")
+  String ties;
 
   @Option(names = "--min-margin", defaultValue = "0", paramLabel = "M",
       description = "Smallest score margin of a pair. Default: ${DEFAULT-VALUE}.")
@@ -69,6 +92,12 @@ public final class PairsCommand implements Callable<Integer> {
       description = "Sequences the embedded engine decodes at once, or requests in flight to an endpoint. Default: ${DEFAULT-VALUE}.")
   int parallel;
 
+  @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
+      description = "Context tokens per sequence of the embedded engine (prompt + completion); 0: the model's training "
+          + "context, at most 2048. The ultrafeedback and pairwise judge prompts hold several candidates: give them room. "
+          + "Default: ${DEFAULT-VALUE}.")
+  int contextPerSlot;
+
   @Option(names = "--api-key-env", paramLabel = "VAR", description = "Environment variable with the endpoints' API key.")
   String apiKeyEnv;
 
@@ -79,7 +108,8 @@ public final class PairsCommand implements Callable<Integer> {
   boolean noCache;
 
   @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/ultrafeedback-aspects@1.txt.")
+      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/ultrafeedback-aspects@1.txt, "
+          + "DIR/judge/ultrafeedback-honesty@1.txt, DIR/judge/pairwise@1.txt.")
   Path templates;
 
   @Option(names = "--shard-size", defaultValue = "100000", paramLabel = "N", description = "Pairs per shard.")
@@ -90,7 +120,7 @@ public final class PairsCommand implements Callable<Integer> {
       return ModelSpec.remote(model.substring(model.indexOf('@') + 1), model.substring(0, model.indexOf('@')), apiKeyEnv,
           parallel, cache);
     }
-    return new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, 0, 0, 0, false, cache);
+    return new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, 0, 0, false, cache);
   }
 
   @Override
@@ -108,9 +138,11 @@ public final class PairsCommand implements Callable<Integer> {
       if (templates != null && !Files.isDirectory(templates)) {
         throw new IllegalArgumentException("--templates: no such folder: " + templates);
       }
-      c = new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec(judge, cache),
-          judge == null ? null : PromptTemplate.load(PairsPipeline.JUDGE_TEMPLATE, templates), judgeTemperature,
-          Binarize.Strategy.fromCode(strategy), minMargin, seed, shardSize, run.toRunner());
+      PairJudge.Protocol protocol = PairJudge.Protocol.fromCode(judgeProtocol);
+      c = new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec(judge, cache), protocol,
+          judge == null ? java.util.Map.of() : PairJudge.templates(protocol, templates), judgeTemperature,
+          PromptFormat.parse(promptFormat), Binarize.Strategy.fromCode(strategy), Binarize.Ties.fromCode(ties), minMargin,
+          seed, shardSize, run.toRunner());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }

@@ -3,6 +3,8 @@ package io.instructflow.pipelines.filter;
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.chain.GateInput;
 import io.instructflow.filters.chain.OrderedGate;
+import io.instructflow.filters.judge.JudgeRule;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
@@ -106,6 +108,10 @@ public final class FilterPipeline {
       if (chain.judge() == null && judging != null) {
         throw new IllegalArgumentException("a judge model was given but chain " + chain.name() + " has no llm_judge");
       }
+      if (chain.judge() != null && (chain.judge().systemTemplate() == null) != (judging.system() == null)) {
+        throw new IllegalArgumentException("the llm_judge rubric " + chain.judge().rubric().code() + " "
+            + (judging.system() == null ? "needs its system template " + chain.judge().systemTemplate() : "has no system template"));
+      }
     }
 
     Map<String, Object> asMap() {
@@ -121,9 +127,19 @@ public final class FilterPipeline {
       return m;
     }
 
-    /** Settings for the judge model and rubric of a chain's {@code llm_judge}. */
+    /** Settings for the judge model and a rubric without a system message. */
     public static JudgeStage.Settings judging(ModelSpec model, PromptTemplate template, long seed, int batchSize) {
-      return new JudgeStage.Settings(model, template, seed, batchSize);
+      return new JudgeStage.Settings(model, template, null, seed, batchSize);
+    }
+
+    /**
+     * Settings for the judge model and the rubric of {@code rule}: its template and, for a rubric that has
+     * one, its system template, each built in or overridden from {@code templates}.
+     */
+    public static JudgeStage.Settings judging(ModelSpec model, JudgeRule rule, java.nio.file.Path templates, long seed,
+        int batchSize) throws IOException {
+      return new JudgeStage.Settings(model, PromptTemplate.load(rule.template(), templates),
+          rule.systemTemplate() == null ? null : PromptTemplate.load(rule.systemTemplate(), templates), seed, batchSize);
     }
   }
 
@@ -143,10 +159,16 @@ public final class FilterPipeline {
    */
   public static RunSummary run(Config c, PrintStream console)
       throws InputFiles.InputException, IOException, InvalidModelException {
+    boolean chat = false;
+    Map<String, Object> settings = c.asMap();
     if (c.judging() != null) {
-      c.judging().model().check();
+      io.instructflow.inference.llama.GgufMetadata meta = c.judging().model().check();
+      Boolean asked = c.chain().judge().chat();
+      chat = asked != null ? asked : PromptFormat.AUTO.resolve(c.judging().model().isRemote(),
+          meta != null && meta.chatTemplate().isPresent()) == PromptFormat.CHAT;
+      settings.put("judgeFormat", (chat ? "chat" : "text") + (asked == null ? " (auto)" : ""));
     }
-    PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), c.asMap(), console);
+    PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), settings, console);
     console.printf(Locale.ROOT, "filter: chain %s (%s)%s%n", c.chain().name(), String.join(", ",
         castList(c.chain().asMap().get("filters"))), c.pool().isEmpty() ? "" : ", pool of " + c.pool().size() + " texts");
     Pipeline p = run.pipeline();
@@ -160,8 +182,11 @@ public final class FilterPipeline {
     PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.get(FILTERED).setCoder(coder));
     PCollectionList<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects());
     if (c.chain().judge() != null) {
+      console.printf(Locale.ROOT, "filter: llm_judge %s, rubric %s, %s requests, threshold %s%n",
+          c.judging().model().ref().id(), c.chain().judge().rubric().code(), chat ? "chat" : "text",
+          c.chain().judge().threshold());
       PCollectionTuple judged = JudgeStage.apply(passed, c.chain().judge(), c.judging(), params, !c.chain().ordered(),
-          run.inputPaths());
+          run.inputPaths(), chat);
       passed = judged.get(JudgeStage.JUDGED);
       filtered = filtered.and(judged.get(JudgeStage.FILTERED));
       rejects = rejects.and(judged.get(JudgeStage.FAILED));

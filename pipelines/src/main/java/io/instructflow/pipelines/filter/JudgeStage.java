@@ -60,13 +60,19 @@ public final class JudgeStage {
   static final String NAMESPACE = "llm_judge";
   /**
    * With the embedded engine the judge's reply is held to the rubric's format by a GBNF grammar: a score
-   * from 0 to 5 in half points (after the rubric's closing "Score:" in text mode, with the label in chat
-   * mode), then optionally a line of explanation. An endpoint judge writes freely and the tolerant
-   * parser reads it.
+   * from 0 to 5 in half points, then optionally a line of explanation. The anchored rubric's score comes
+   * after its closing "Score:" in text mode and with the label in chat mode; the paper rubric's score
+   * is the first line, alone, in both. An endpoint judge writes freely and the tolerant parser reads it.
    */
   static final String SCORE = "([0-4] (\".\" [05])? | \"5\" (\".0\")?)";
   static final String GRAMMAR_TEXT = "root ::= \" \" " + SCORE + " (\"\\n\" [^\\n]*)?\n";
   static final String GRAMMAR_CHAT = "root ::= \"Score: \" " + SCORE + " (\"\\n\" [^\\n]*)?\n";
+  static final String GRAMMAR_PAPER = "root ::= " + SCORE + " (\"\\n\" [^\\n]*)?\n";
+
+  /** The grammar for a rubric and a request format. */
+  static String grammar(JudgeRule.Rubric rubric, boolean chat) {
+    return rubric == JudgeRule.Rubric.PAPER ? GRAMMAR_PAPER : chat ? GRAMMAR_CHAT : GRAMMAR_TEXT;
+  }
 
   /** Placeholders the rubric template must use. */
   static final Set<String> PLACEHOLDERS = Set.of("instruction", "input", "output");
@@ -76,16 +82,21 @@ public final class JudgeStage {
    *
    * @param model the judge model and its response cache
    * @param template the rubric (already loaded, with its hash)
+   * @param system the rubric's system message, or null when it has none
    * @param seed run seed; each request's seed derives from it and the record id
    * @param batchSize records per model call
    */
-  public record Settings(ModelSpec model, PromptTemplate template, long seed, int batchSize) implements Serializable {
+  public record Settings(ModelSpec model, PromptTemplate template, PromptTemplate system, long seed, int batchSize)
+      implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public Settings {
       Objects.requireNonNull(model, "model");
       Objects.requireNonNull(template, "template");
       template.requirePlaceholders(PLACEHOLDERS);
+      if (system != null) {
+        system.requirePlaceholders(Set.of());
+      }
       if (batchSize < 1) {
         throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
       }
@@ -95,6 +106,10 @@ public final class JudgeStage {
       Map<String, Object> m = new LinkedHashMap<>(model.asMap());
       m.put("judgeTemplateHash", template.hash());
       m.put("judgeTemplateSource", template.source());
+      if (system != null) {
+        m.put("judgeSystemTemplate", system.id());
+        m.put("judgeSystemTemplateHash", system.hash());
+      }
       m.put("seed", seed);
       m.put("batchSize", batchSize);
       return m;
@@ -112,9 +127,10 @@ public final class JudgeStage {
    *     decides for good
    * @param last whether nothing follows the judge (then a kept record gets its final step here)
    * @param inputs the input files, to name a failed request's source
+   * @param chat whether the requests are chat requests (the rule's {@code chat}, or the automatic choice)
    */
   static PCollectionTuple apply(PCollection<KV<OrderKey, Example>> passed, JudgeRule rule, Settings s,
-      Map<String, Object> chainParams, boolean last, List<String> inputs) {
+      Map<String, Object> chainParams, boolean last, List<String> inputs, boolean chat) {
     KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
     int size = s.batchSize();
     PCollectionTuple out = passed
@@ -122,7 +138,7 @@ public final class JudgeStage {
             + kv.getKey().position() / size).withKeyType(TypeDescriptors.strings()))
         .setCoder(KvCoder.of(StringUtf8Coder.of(), coder))
         .apply("JudgeBatches", GroupByKey.create())
-        .apply("Judge", ParDo.of(new JudgeFn(rule, s, chainParams, last, inputs))
+        .apply("Judge", ParDo.of(new JudgeFn(rule, s, chainParams, last, inputs, chat))
             .withOutputTags(JUDGED, TupleTagList.of(FILTERED).and(FAILED)));
     out.get(JUDGED).setCoder(coder);
     out.get(FILTERED).setCoder(coder);
@@ -136,6 +152,24 @@ public final class JudgeStage {
     return t.render(Map.of("instruction", e.instructionText(), "input", input, "output", e.outputText().orElse("")));
   }
 
+  /**
+   * The request for a record: in chat, the system message (when the rubric has one) and the rubric as
+   * the user message; in text, the system text, a blank line and the rubric.
+   */
+  static GenerationRequest request(Settings s, boolean chat, Example e, SamplingParams params, long seed) {
+    String p = prompt(s.template(), e);
+    String system = s.system() == null ? null : s.system().render(Map.of()).strip();
+    if (chat) {
+      List<Message> m = new ArrayList<>();
+      if (system != null) {
+        m.add(new Message("system", system));
+      }
+      m.add(new Message("user", p));
+      return GenerationRequest.chat(e.id(), m, params, seed);
+    }
+    return GenerationRequest.text(e.id(), system == null ? p : system + "\n\n" + p, params, seed);
+  }
+
   /** Rates one batch of records. */
   static final class JudgeFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, KV<OrderKey, Example>> {
     private static final long serialVersionUID = 1L;
@@ -144,10 +178,13 @@ public final class JudgeStage {
     private final Map<String, Object> chainParams;
     private final boolean last;
     private final List<String> inputs;
+    private final boolean chat;
     private final ModelCounters counters = new ModelCounters(NAMESPACE);
     private transient LanguageModel model;
 
-    JudgeFn(JudgeRule rule, Settings settings, Map<String, Object> chainParams, boolean last, List<String> inputs) {
+    JudgeFn(JudgeRule rule, Settings settings, Map<String, Object> chainParams, boolean last, List<String> inputs,
+        boolean chat) {
+      this.chat = chat;
       this.rule = rule;
       this.settings = settings;
       this.chainParams = new LinkedHashMap<>(chainParams);
@@ -167,15 +204,12 @@ public final class JudgeStage {
       items.sort(Comparator.comparing((KV<OrderKey, Example> kv) -> kv.getKey()));
       SamplingParams params = SamplingParams.greedy(rule.maxTokens());
       if (!settings.model().isRemote()) {
-        params = params.withGrammar(rule.chat() ? GRAMMAR_CHAT : GRAMMAR_TEXT);
+        params = params.withGrammar(grammar(rule.rubric(), chat));
       }
       List<GenerationRequest> reqs = new ArrayList<>(items.size());
       for (KV<OrderKey, Example> kv : items) {
         Example e = kv.getValue();
-        String p = prompt(settings.template(), e);
-        long seed = Seeds.derive(settings.seed(), e.id());
-        reqs.add(rule.chat() ? GenerationRequest.chat(e.id(), List.of(new Message("user", p)), params, seed)
-            : GenerationRequest.text(e.id(), p, params, seed));
+        reqs.add(request(settings, chat, e, params, Seeds.derive(settings.seed(), e.id())));
       }
       List<GenerationResult> results = model.generate(reqs);
       ModelRef ref = model.ref();
@@ -195,7 +229,9 @@ public final class JudgeStage {
         Map<String, Object> stepParams = new LinkedHashMap<>();
         stepParams.put("threshold", rule.threshold());
         stepParams.put("maxTokens", rule.maxTokens());
-        stepParams.put("chat", rule.chat());
+        stepParams.put("chat", chat);
+        stepParams.put("format", rule.chat() == null ? "auto" : rule.chat() ? "chat" : "text");
+        stepParams.put("rubric", rule.rubric().code());
         stepParams.put("keepUnscored", rule.keepUnscored());
         Step step = new Step(STEP, VERSION, stepParams, v, List.of(), null, ref, settings.template().ref(),
             reqs.get(i).seed());
@@ -211,6 +247,7 @@ public final class JudgeStage {
         meta.put("judge", ref.id());
         meta.put("template", settings.template().id());
         meta.put("templateHash", settings.template().hash());
+        meta.put("rubric", rule.rubric().code());
         Example judged = e.withMetadata(NAMESPACE, meta).withStep(step);
         if (last) {
           judged = FilterPipeline.withVerdict(judged, chainParams, Verdict.KEPT);

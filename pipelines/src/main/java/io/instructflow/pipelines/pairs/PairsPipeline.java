@@ -1,11 +1,12 @@
 package io.instructflow.pipelines.pairs;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.instructflow.generators.pairs.Aspects;
 import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.Candidate;
 import io.instructflow.generators.pairs.CandidateSpec;
 import io.instructflow.generators.pairs.PairInput;
+import io.instructflow.generators.pairs.PairJudge;
+import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
@@ -69,8 +70,9 @@ import org.apache.beam.sdk.values.TupleTagList;
 
 /**
  * The {@code pairs} command: prompts with candidate answers (given, generated here, or both), rated by
- * the input or by an LLM judge on the four UltraFeedback aspects, turned into preference pairs by a
- * {@link Binarize} strategy. Rows with the same prompt, from any input file, are one prompt. Writes
+ * the input or by an LLM judge ({@link PairJudge}: the four UltraFeedback aspects per candidate, the
+ * UltraFeedback protocol, or pairwise comparisons with position swap), turned into preference pairs by
+ * a {@link Binarize} strategy. Rows with the same prompt, from any input file, are one prompt. Writes
  * {@code data/} ({@link PreferencePair} lines: TRL's {@code prompt}/{@code chosen}/{@code rejected},
  * the chat messages, scores, margin and both sides' provenance), {@code filtered/} (each input row of
  * a prompt that made no pair, with the reason) and {@code rejects/}.
@@ -81,16 +83,8 @@ public final class PairsPipeline {
   public static final String STEP = "pairs";
   static final String VERSION = "1";
   static final String NAMESPACE = "pairs";
-  /** What the judge's reply continues (the rubric ends with it). */
-  static final String JUDGE_PREFIX = "Instruction following:";
-  public static final String JUDGE_TEMPLATE = "judge/ultrafeedback-aspects@1";
-  /**
-   * The shape of the judge's reply after the rubric's last line, as a GBNF grammar: with the embedded
-   * engine the judge can only write four ratings, so a small model still gives readable ones. An
-   * endpoint judge is free-form (the OpenAI API has no grammar) and read by the tolerant parser.
-   */
-  static final String ASPECT_GRAMMAR = "root ::= \" \" [1-5] \"\\nHonesty: \" [1-5] \"\\nTruthfulness: \" [1-5] "
-      + "\"\\nHelpfulness: \" [1-5]\n";
+  /** The per-candidate rubric. */
+  public static final String JUDGE_TEMPLATE = PairJudge.ASPECTS_TEMPLATE;
 
   /**
    * A pairs run.
@@ -101,16 +95,21 @@ public final class PairsPipeline {
    * @param candidates generation entries (may be empty)
    * @param generators one model per entry, in the same order
    * @param judge the judge model, or null to use the ratings and scores the input has
-   * @param judgeTemplate the rating rubric
+   * @param protocol how the judge judges
+   * @param judgeTemplates the protocol's templates by id ({@link PairJudge#templates})
    * @param judgeTemperature the judge's sampling temperature (0: greedy)
+   * @param format chat or text requests, for the generators and the judge (auto: chat for endpoints and
+   *     for GGUF files with a chat template)
    * @param strategy how pairs are made
+   * @param ties what a tie at the top does
    * @param minMargin the smallest score margin of a pair
    * @param seed seeds generation, judging and the random picks
    * @param shardSize records per output shard
    * @param runner where to run
    */
   public record Config(String in, String out, String license, List<CandidateSpec> candidates, List<ModelSpec> generators,
-      ModelSpec judge, PromptTemplate judgeTemplate, double judgeTemperature, Binarize.Strategy strategy, double minMargin, long seed, long shardSize,
+      ModelSpec judge, PairJudge.Protocol protocol, Map<String, PromptTemplate> judgeTemplates, double judgeTemperature,
+      PromptFormat format, Binarize.Strategy strategy, Binarize.Ties ties, double minMargin, long seed, long shardSize,
       Runner runner) implements Serializable {
     private static final long serialVersionUID = 1L;
 
@@ -118,17 +117,31 @@ public final class PairsPipeline {
       Objects.requireNonNull(in, "in");
       Objects.requireNonNull(out, "out");
       Objects.requireNonNull(strategy, "strategy");
+      Objects.requireNonNull(ties, "ties");
+      Objects.requireNonNull(protocol, "protocol");
+      Objects.requireNonNull(format, "format");
       candidates = List.copyOf(candidates);
       generators = List.copyOf(generators);
+      judgeTemplates = judgeTemplates == null ? Map.of() : new LinkedHashMap<>(judgeTemplates);
       if (candidates.size() != generators.size()) {
         throw new IllegalArgumentException("one model per --candidates entry");
       }
       if (judge != null) {
-        Objects.requireNonNull(judgeTemplate, "judgeTemplate").requirePlaceholders(java.util.Set.of("instruction", "response"));
+        // checks that every template the protocol needs is there, with its placeholders
+        new PairJudge.Settings(protocol, judgeTemplates, false, false, judgeTemperature, seed);
       }
       if (minMargin < 0) {
         throw new IllegalArgumentException("--min-margin must not be negative, got " + minMargin);
       }
+    }
+
+    /** A run with the per-candidate judge, keep-top ties and the automatic prompt format. */
+    public static Config of(String in, String out, String license, List<CandidateSpec> candidates, List<ModelSpec> generators,
+        ModelSpec judge, double judgeTemperature, Binarize.Strategy strategy, double minMargin, long seed, long shardSize,
+        Runner runner) throws java.io.IOException {
+      return new Config(in, out, license, candidates, generators, judge, PairJudge.Protocol.PER_CANDIDATE,
+          judge == null ? Map.of() : PairJudge.templates(PairJudge.Protocol.PER_CANDIDATE, null), judgeTemperature,
+          PromptFormat.AUTO, strategy, Binarize.Ties.KEEP_TOP, minMargin, seed, shardSize, runner);
     }
 
     Map<String, Object> asMap() {
@@ -139,13 +152,17 @@ public final class PairsPipeline {
       candidates.forEach(x -> c.add(String.format(Locale.ROOT, "%s:t=%s:n=%d:top_p=%s:max=%d", x.model(), x.temperature(), x.n(),
           x.topP(), x.maxTokens())));
       m.put("candidates", c);
+      m.put("promptFormat", format.code());
       m.put("judge", judge == null ? "none (ratings and scores from the input)" : judge.ref().id());
       if (judge != null) {
-        m.put("judgeTemplate", judgeTemplate.id());
-        m.put("judgeTemplateHash", judgeTemplate.hash());
+        m.put("judgeProtocol", protocol.code());
+        Map<String, String> t = new LinkedHashMap<>();
+        judgeTemplates.forEach((id, tpl) -> t.put(id, tpl.hash()));
+        m.put("judgeTemplates", t);
         m.put("judgeTemperature", judgeTemperature);
       }
       m.put("strategy", strategy.code());
+      m.put("ties", ties.code());
       m.put("minMargin", minMargin);
       m.put("seed", seed);
       m.put("out", out);
@@ -160,14 +177,18 @@ public final class PairsPipeline {
   }
 
   /** A prompt with all its rows and candidates, in input order. */
-  record Group(String id, String prompt, List<Row> rows, List<Candidate> candidates, Map<String, Object> notes)
-      implements Serializable {
+  record Group(String id, String prompt, List<Row> rows, List<Candidate> candidates, Map<String, Object> notes,
+      PairJudge.Tournament tournament) implements Serializable {
     private static final long serialVersionUID = 1L;
 
     Group with(List<Candidate> c, Map<String, Object> extra) {
       Map<String, Object> n = new LinkedHashMap<>(notes);
       n.putAll(extra);
-      return new Group(id, prompt, rows, c, n);
+      return new Group(id, prompt, rows, c, n, tournament);
+    }
+
+    Group with(PairJudge.Tournament t) {
+      return new Group(id, prompt, rows, candidates, notes, t);
     }
   }
 
@@ -179,16 +200,28 @@ public final class PairsPipeline {
   /** Runs the command and returns its summary. */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException,
       InvalidModelException {
+    List<Boolean> chat = new ArrayList<>();
     for (ModelSpec m : c.generators()) {
-      m.check();
+      chat.add(chat(c.format(), m));
     }
+    PairJudge.Settings judging = null;
     if (c.judge() != null) {
-      c.judge().check();
+      judging = new PairJudge.Settings(c.protocol(), c.judgeTemplates(), chat(c.format(), c.judge()), !c.judge().isRemote(),
+          c.judgeTemperature(), c.seed());
     }
-    PipelineRun run = PipelineRun.start("pairs", c.runner(), ReadOptions.of(c.in()), c.out(), c.asMap(), console);
+    Map<String, Object> settings = c.asMap();
+    List<String> formats = new ArrayList<>();
+    chat.forEach(b -> formats.add(b ? "chat" : "text"));
+    settings.put("candidateFormats", formats);
+    if (judging != null) {
+      settings.put("judgeFormat", judging.chat() ? "chat" : "text");
+    }
+    PipelineRun run = PipelineRun.start("pairs", c.runner(), ReadOptions.of(c.in()), c.out(), settings, console);
     List<InputFile> files = InputFiles.expand(c.in(), null);
-    console.printf(Locale.ROOT, "pairs: strategy %s, min margin %s, %d candidate source(s) to generate, judge %s, seed %d%n",
-        c.strategy().code(), c.minMargin(), c.candidates().size(), c.judge() == null ? "none" : c.judge().ref().id(), c.seed());
+    console.printf(Locale.ROOT, "pairs: strategy %s, ties %s, min margin %s, %d candidate source(s) to generate (%s), judge %s%s, "
+        + "seed %d%n", c.strategy().code(), c.ties().code(), c.minMargin(), c.candidates().size(), String.join(", ", formats),
+        c.judge() == null ? "none" : c.judge().ref().id(),
+        judging == null ? "" : " (" + c.protocol().code() + ", " + (judging.chat() ? "chat" : "text") + ")", c.seed());
     PCollectionTuple parsed = run.pipeline().apply("Files", Create.of(files).withCoder(SerializableCoder.of(InputFile.class)))
         .apply("Parse", ParDo.of(new ParseFn(c.license(), run.layout().countsDir())).withOutputTags(ROWS, TupleTagList.of(REJECTS)));
     PCollection<KV<OrderKey, Group>> groups = parsed.get(ROWS)
@@ -197,11 +230,11 @@ public final class PairsPipeline {
         .apply("Groups", ParDo.of(new GroupFn()))
         .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
     if (!c.candidates().isEmpty()) {
-      groups = groups.apply("GenerateCandidates", ParDo.of(new GenerateFn(c)))
+      groups = groups.apply("GenerateCandidates", ParDo.of(new GenerateFn(c, chat)))
           .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
     }
     if (c.judge() != null) {
-      groups = groups.apply("Judge", ParDo.of(new JudgeFn(c)))
+      groups = groups.apply("Judge", ParDo.of(new JudgeFn(c.judge(), judging)))
           .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
     }
     PCollectionTuple out = groups.apply("Binarize", ParDo.of(new BinarizeFn(c)).withOutputTags(PAIRS, TupleTagList.of(FILTERED)));
@@ -214,7 +247,7 @@ public final class PairsPipeline {
     PipelineResult result = run.execute("read+rate+pair+write", Progress.READ, Progress.GENERATED, Progress.DECIDED);
     Map<String, Object> m = new LinkedHashMap<>();
     for (String name : List.of("prompts", "pairs", "kept_rows", "candidates_generated", "generation_failures",
-        "candidates_judged", "judge_unreadable", "judge_failures", "requests", "cache_hits")) {
+        "candidates_judged", "judge_requests", "judge_unreadable", "judge_failures", "requests", "cache_hits")) {
       m.put(name, PipelineRun.counter(result, NAMESPACE, name));
     }
     run.report().metrics(NAMESPACE, m);
@@ -223,6 +256,15 @@ public final class PairsPipeline {
     console.printf(Locale.ROOT, "pairs: %,d prompts -> %,d pairs; %,d candidates generated, %,d judged (%,d unreadable)%n",
         m.get("prompts"), m.get("pairs"), m.get("candidates_generated"), m.get("candidates_judged"), m.get("judge_unreadable"));
     return run.finish(c.shardSize(), (Long) m.get("kept_rows"), null);
+  }
+
+  /**
+   * Whether {@code m} gets chat requests in format {@code f}: {@link PromptFormat#AUTO} means chat for an
+   * endpoint or a GGUF file with a chat template. Checks the model file (missing, not GGUF) on the way.
+   */
+  static boolean chat(PromptFormat f, ModelSpec m) throws InvalidModelException {
+    io.instructflow.inference.llama.GgufMetadata meta = m.check();
+    return f.resolve(m.isRemote(), meta != null && meta.chatTemplate().isPresent()) == PromptFormat.CHAT;
   }
 
   /** Reads a file's rows (JSONL, or one JSON array) into prompt-keyed rows and rejects; records its counts. */
@@ -321,7 +363,7 @@ public final class PairsPipeline {
       rows.forEach(r -> cands.addAll(r.input().candidates()));
       prompts.inc();
       out.output(KV.of(rows.get(0).key(), new Group(kv.getKey().substring(0, 24), rows.get(0).input().prompt(), rows, cands,
-          Map.of())));
+          Map.of(), null)));
     }
   }
 
@@ -333,10 +375,12 @@ public final class PairsPipeline {
     private final Counter failures = Metrics.counter(NAMESPACE, "generation_failures");
     private final Counter requests = Metrics.counter(NAMESPACE, "requests");
     private final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
+    private final List<Boolean> chat;
     private transient List<LanguageModel> models;
 
-    GenerateFn(Config config) {
+    GenerateFn(Config config, List<Boolean> chat) {
       this.config = config;
+      this.chat = List.copyOf(chat);
     }
 
     @Setup
@@ -355,8 +399,10 @@ public final class PairsPipeline {
         SamplingParams p = new SamplingParams(spec.maxTokens(), spec.temperature(), spec.topP(), 0, List.of(), 1);
         List<GenerationRequest> reqs = new ArrayList<>();
         for (int k = 0; k < spec.n(); k++) {
-          reqs.add(GenerationRequest.text(g.id() + "/" + e + "/" + k, g.prompt(), p,
-              Seeds.derive(config.seed(), g.id() + "/candidate/" + e + "/" + k)));
+          String id = g.id() + "/" + e + "/" + k;
+          long seed = Seeds.derive(config.seed(), g.id() + "/candidate/" + e + "/" + k);
+          reqs.add(chat.get(e) ? GenerationRequest.chat(id, List.of(new Message("user", g.prompt())), p, seed)
+              : GenerationRequest.text(id, g.prompt(), p, seed));
         }
         LanguageModel m = models.get(e);
         ModelRef ref = m.ref();
@@ -380,6 +426,7 @@ public final class PairsPipeline {
           info.put("max_tokens", spec.maxTokens());
           info.put("seed", reqs.get(k).seed());
           info.put("entry", e);
+          info.put("prompt_format", chat.get(e) ? "chat" : "text");
           all.add(new Candidate(r.choices().get(0).text(), ref.id(), null, Map.of(), info));
           generated.inc();
           Progress.add(Progress.GENERATED, 1);
@@ -389,79 +436,42 @@ public final class PairsPipeline {
     }
   }
 
-  /** Rates every candidate that has neither a score nor ratings. */
+  /** Judges each prompt's candidates with {@link PairJudge}. */
   static final class JudgeFn extends DoFn<KV<OrderKey, Group>, KV<OrderKey, Group>> {
     private static final long serialVersionUID = 1L;
-    private final Config config;
+    private final ModelSpec judge;
+    private final PairJudge.Settings settings;
     private final Counter judged = Metrics.counter(NAMESPACE, "candidates_judged");
     private final Counter unreadable = Metrics.counter(NAMESPACE, "judge_unreadable");
     private final Counter failures = Metrics.counter(NAMESPACE, "judge_failures");
     private final Counter requests = Metrics.counter(NAMESPACE, "requests");
+    private final Counter judgeRequests = Metrics.counter(NAMESPACE, "judge_requests");
     private final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
     private transient LanguageModel model;
 
-    JudgeFn(Config config) {
-      this.config = config;
+    JudgeFn(ModelSpec judge, PairJudge.Settings settings) {
+      this.judge = judge;
+      this.settings = settings;
     }
 
     @Setup
     public void setup() {
-      model = config.judge().open();
+      model = judge.open();
     }
 
     @ProcessElement
     public void process(@Element KV<OrderKey, Group> kv, OutputReceiver<KV<OrderKey, Group>> out) {
       Group g = kv.getValue();
-      List<Integer> todo = new ArrayList<>();
-      List<GenerationRequest> reqs = new ArrayList<>();
-      for (int i = 0; i < g.candidates().size(); i++) {
-        Candidate c = g.candidates().get(i);
-        if (c.rank() != null) {
-          continue;
-        }
-        todo.add(i);
-        String prompt = config.judgeTemplate().render(Map.of("instruction", g.prompt(), "response", c.text()));
-        SamplingParams p = new SamplingParams(48, config.judgeTemperature(), 1, 0, List.of(), 1);
-        reqs.add(GenerationRequest.text(g.id() + "/judge/" + i, prompt,
-            config.judge().isRemote() ? p : p.withGrammar(ASPECT_GRAMMAR), Seeds.derive(config.seed(), g.id() + "/judge/" + i)));
-      }
-      if (reqs.isEmpty()) {
-        out.output(kv);
-        return;
-      }
-      List<GenerationResult> res = model.generate(reqs);
-      ModelRef ref = model.ref();
-      List<Candidate> all = new ArrayList<>(g.candidates());
-      for (int k = 0; k < todo.size(); k++) {
-        GenerationResult r = res.get(k);
-        requests.inc();
-        if (r.cached()) {
-          cacheHits.inc();
-        }
-        Map<String, Object> info = new LinkedHashMap<>();
-        info.put("judge", ref.id());
-        info.put("judge_sha256", ref.sha256());
-        info.put("judge_template", config.judgeTemplate().id());
-        info.put("judge_template_hash", config.judgeTemplate().hash());
-        info.put("judge_seed", reqs.get(k).seed());
-        if (!r.ok()) {
-          failures.inc();
-          info.put("judge_error", r.error());
-          all.set(todo.get(k), all.get(todo.get(k)).rated(Map.of(), info));
-          continue;
-        }
-        String reply = r.choices().get(0).text();
-        Map<String, Double> ratings = Aspects.parse(JUDGE_PREFIX + reply);
-        String one = reply.strip();
-        info.put("judge_reply", one.length() > 300 ? one.substring(0, 300) + "…" : one);
-        judged.inc();
-        if (ratings.isEmpty()) {
-          unreadable.inc();
-        }
-        all.set(todo.get(k), all.get(todo.get(k)).rated(ratings, info));
-        Progress.add(Progress.GENERATED, 1);
-      }
-      out.output(KV.of(kv.getKey(), g.with(all, Map.of())));
+      PairJudge.Outcome o = PairJudge.judge(model, settings, g.id(), g.prompt(), g.candidates());
+      requests.inc(o.requests());
+      judgeRequests.inc(o.requests());
+      cacheHits.inc(o.cacheHits());
+      judged.inc(o.judged());
+      unreadable.inc(o.unreadable());
+      failures.inc(o.failures());
+      Progress.add(Progress.GENERATED, o.judged());
+      Group next = g.with(o.candidates(), o.problems().isEmpty() ? Map.of() : Map.of("judge_problems", o.problems()));
+      out.output(KV.of(kv.getKey(), o.tournament() == null ? next : next.with(o.tournament())));
     }
   }
 
@@ -479,33 +489,57 @@ public final class PairsPipeline {
     @ProcessElement
     public void process(@Element KV<OrderKey, Group> kv, MultiOutputReceiver out) {
       Group g = kv.getValue();
+      PairJudge.Tournament t = g.tournament();
       List<Double> scores = new ArrayList<>();
-      g.candidates().forEach(c -> scores.add(c.rank()));
-      Binarize.Outcome o = Binarize.apply(config.strategy(), scores, config.minMargin(), config.seed(), g.id());
+      if (t != null) {
+        scores.addAll(t.winRates());
+      } else {
+        g.candidates().forEach(c -> scores.add(c.rank()));
+      }
+      Binarize.Outcome o = Binarize.apply(config.strategy(), scores, config.minMargin(), config.seed(), g.id(), config.ties(),
+          t == null ? null : t::beats);
+      String reason = o.reason();
+      Map<String, Object> evidence = o.evidence();
+      Object problems = g.notes().get("judge_problems");
+      if (problems instanceof List<?> l && !l.isEmpty() && (Binarize.TOO_FEW.equals(reason) || Binarize.NO_WIN.equals(reason))) {
+        // the judge is why the prompt has too few scored candidates (or no result): say so
+        boolean failed = l.stream().anyMatch(x -> x instanceof Map<?, ?> m && "failed".equals(m.get("kind")));
+        reason = failed ? PairJudge.FAILED : PairJudge.UNREADABLE;
+        evidence = new LinkedHashMap<>(evidence);
+        evidence.put("binarize", o.reason());
+        evidence.put("problems", problems);
+      }
       Map<String, Object> params = new LinkedHashMap<>();
       params.put("strategy", config.strategy().code());
+      params.put("ties", config.ties().code());
       params.put("minMargin", config.minMargin());
       params.put("seed", config.seed());
       params.put("candidates", g.candidates().size());
+      if (t != null) {
+        params.put("scores", "pairwise win rate");
+      }
       Row first = g.rows().get(0);
       Origin origin = origin(first);
       Progress.add(Progress.DECIDED, g.rows().size());
-      if (o.reason() != null) {
+      if (reason != null) {
         Map<String, Object> meta = new LinkedHashMap<>();
         List<Map<String, Object>> cands = new ArrayList<>();
         for (Candidate c : g.candidates()) {
           Map<String, Object> cm = new LinkedHashMap<>();
           cm.put("model", c.model());
-          cm.put("score", c.rank());
+          cm.put("score", t != null ? t.winRates().get(cands.size()) : c.rank());
           cm.put("ratings", c.ratings());
           cm.put("text", c.text().length() > 500 ? c.text().substring(0, 500) + "…" : c.text());
           cands.add(cm);
         }
         meta.put("candidates", cands);
         meta.putAll(g.notes());
+        if (t != null) {
+          meta.put("pairwise_games", games(t.games()));
+        }
         for (Row r : g.rows()) {
           Example e = Example.single(g.prompt(), null, null, meta, new Provenance(origin(r), List.of()))
-              .withStep(Step.of(STEP, VERSION, params, new Verdict.Dropped(STEP, o.reason(), o.evidence()), r.location()));
+              .withStep(Step.of(STEP, VERSION, params, new Verdict.Dropped(STEP, reason, evidence), r.location()));
           out.get(FILTERED).output(KV.of(r.key(), e));
         }
         return;
@@ -519,16 +553,36 @@ public final class PairsPipeline {
         Map<String, Object> stepParams = new LinkedHashMap<>(params);
         stepParams.put("chosen", p.chosen());
         stepParams.put("rejected", p.rejected());
+        if (o.tiedAtTop() > 1) {
+          stepParams.put("tiedAtTop", o.tiedAtTop());
+        }
+        if (t != null) {
+          stepParams.put("game", games(List.of(t.game(p.chosen(), p.rejected()))).get(0));
+        }
         List<Step> steps = new ArrayList<>();
         steps.add(Step.of(STEP, VERSION, stepParams, Verdict.KEPT, first.location()));
         PreferencePair pair = new PreferencePair(null, g.prompt(), promptTurns, ch.text(), rj.text(),
             List.of(promptTurns.get(0), new Message("assistant", ch.text())),
             List.of(promptTurns.get(0), new Message("assistant", rj.text())),
-            ch.rank(), rj.rank(), p.margin(), info(ch, p.chosen()), info(rj, p.rejected()),
+            scores.get(p.chosen()), scores.get(p.rejected()), p.margin(), info(ch, p.chosen()), info(rj, p.rejected()),
             Map.of("strategy", config.strategy().code(), "prompt_id", g.id()), new Provenance(origin, steps));
         pairs.inc();
         out.get(PAIRS).output(KV.of(new OrderKey(kv.getKey().source(), kv.getKey().position(), i), pair));
       }
+    }
+
+    /** The games of a tournament as the outputs show them. */
+    private static List<Map<String, Object>> games(List<PairJudge.Game> games) {
+      List<Map<String, Object>> out = new ArrayList<>();
+      for (PairJudge.Game x : games) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("candidates", List.of(x.first(), x.second()));
+        m.put("verdict_first_as_a", x.firstAsA());
+        m.put("verdict_second_as_a", x.secondAsA());
+        m.put("result", x.result());
+        out.add(m);
+      }
+      return out;
     }
 
     private static Map<String, Object> info(Candidate c, int index) {

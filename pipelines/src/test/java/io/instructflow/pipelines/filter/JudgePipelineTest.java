@@ -10,6 +10,7 @@ import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.judge.JudgeRule;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.ChatmlModel;
 import io.instructflow.pipelines.ScriptedEndpoint;
 import io.instructflow.pipelines.TestFiles;
 import io.instructflow.pipelines.io.OutputLayout;
@@ -69,8 +70,23 @@ class JudgePipelineTest {
 
   static RunSummary run(Path in, Path out, FilterChain chain, ModelSpec spec) throws Exception {
     FilterPipeline.Config c = new FilterPipeline.Config(ReadOptions.of(in.toString()), out.toString(), chain, List.of(), null,
-        100, DIRECT, FilterPipeline.Config.judging(spec, PromptTemplate.load(JudgeRule.DEFAULT_TEMPLATE, null), 7, 2));
+        100, DIRECT, FilterPipeline.Config.judging(spec, chain.judge(), null, 7, 2));
     return FilterPipeline.run(c, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+  }
+
+  /** Scores in the paper rubric's shape (the score alone on the first line), by what the response says. */
+  static String paperJudge(String prompt) {
+    String response = prompt.substring(prompt.indexOf("Response: ") + 10, prompt.indexOf("\n\nRate the response"));
+    if (response.contains("excellent")) {
+      return "5\nThe response is accurate.";
+    }
+    if (response.contains("good")) {
+      return "4.5\nAccurate, one small slip.";
+    }
+    if (response.contains("poor")) {
+      return "2\nMostly inaccurate.";
+    }
+    return "The response is hard to rate.";
   }
 
   static JsonNode step(JsonNode rec, String name) {
@@ -100,6 +116,7 @@ class JudgePipelineTest {
       assertEquals(5L, m.get("requests"));
       assertEquals(0L, m.get("failures"));
       assertEquals(5L, server.served() + (Long) m.get("cache_hits"));
+      assertEquals(server.served(), server.chatServed(), "an endpoint judge gets chat requests by default");
       assertTrue(server.served() >= 4, "only the duplicate can come from the cache");
       int served = server.served();
 
@@ -189,5 +206,82 @@ class JudgePipelineTest {
     assertEquals(5L, ((Map<?, ?>) again.metrics().get(JudgeStage.NAMESPACE)).get("cache_hits"));
     assertEquals(TestFiles.fingerprint(a, OutputLayout.Kind.FILTERED),
         TestFiles.fingerprint(new OutputLayout(dir.resolve("b").toString()), OutputLayout.Kind.FILTERED));
+  }
+
+  /**
+   * The paper's rubric (accuracy of the response, 0 to 5, the score alone on the first line, a system
+   * message) in chat, the default for an endpoint; {@code "chat": false} forces text.
+   */
+  @Test
+  void thePapersRubricInChatByDefaultAndTextWhenAsked(@TempDir Path dir) throws Exception {
+    Path in = input(dir);
+    List<String> prompts = new ArrayList<>();
+    try (ScriptedEndpoint server = ScriptedEndpoint.start(p -> {
+      synchronized (prompts) {
+        prompts.add(p);
+      }
+      return paperJudge(p);
+    })) {
+      FilterChain chain = FilterChain.parse("{\"filters\":[{\"type\":\"refusal\"},{\"type\":\"llm_judge\",\"rubric\":\"paper\"},"
+          + "{\"type\":\"exact_dedup\"}]}", "t");
+      RunSummary s = run(in, dir.resolve("chat"), chain, ModelSpec.remote(server.url(), "paper-judge", null, 2, null));
+      assertTrue(s.reconciled());
+      assertEquals(new RunSummary.Counts(7, 2, 4, 1), s.counts(), "the same decisions as the anchored rubric's on this input");
+      assertEquals(server.served(), server.chatServed());
+      assertTrue(prompts.get(0).startsWith("We would like your feedback"), "the system message comes first");
+      assertTrue(prompts.get(0).contains("Rate the response for its accuracy"));
+      JsonNode first = Json.mapper().readTree(TestFiles.lines(new OutputLayout(dir.resolve("chat").toString()),
+          OutputLayout.Kind.DATA).get(0));
+      JsonNode st = step(first, JudgeStage.STEP);
+      assertEquals("paper", st.path("parameters").path("rubric").asText());
+      assertTrue(st.path("parameters").path("chat").asBoolean());
+      assertEquals("auto", st.path("parameters").path("format").asText());
+      assertEquals(JudgeRule.PAPER_TEMPLATE, st.path("prompt").path("templateId").asText());
+      assertEquals(5.0, first.path("metadata").path("llm_judge").path("score").asDouble());
+      assertEquals("paper", first.path("metadata").path("llm_judge").path("rubric").asText());
+
+      int chats = server.chatServed();
+      FilterChain text = FilterChain.parse("{\"filters\":[{\"type\":\"refusal\"},{\"type\":\"llm_judge\",\"rubric\":\"paper\","
+          + "\"chat\":false},{\"type\":\"exact_dedup\"}]}", "t");
+      RunSummary t = run(in, dir.resolve("text"), text, ModelSpec.remote(server.url(), "paper-judge", null, 2, null));
+      assertEquals(s.counts(), t.counts());
+      assertEquals(chats, server.chatServed(), "chat: false sends text");
+      assertTrue(server.served() > chats);
+    }
+  }
+
+  /**
+   * The real engine: the ChatML copy of the toy gets chat requests by default (the GGUF has a chat
+   * template), the plain toy gets text; both rubrics' grammars hold the toy to a score.
+   */
+  @Test
+  void realEngineChatTemplatedJudgeGetsChat(@TempDir Path dir) throws Exception {
+    Path model = TestFiles.sharedData().resolve("../models/stories260K.gguf").normalize();
+    assumeTrue(Files.isRegularFile(model), "no shared model");
+    Path chatml = ChatmlModel.write(dir.resolve("stories-chatml.gguf"));
+    Path in = input(dir);
+    for (String rubric : List.of("anchored", "paper")) {
+      FilterChain chain = FilterChain.parse("{\"filters\":[{\"type\":\"refusal\"},{\"type\":\"llm_judge\",\"maxTokens\":24,"
+          + "\"rubric\":\"" + rubric + "\"}]}", "t");
+      for (Path m : List.of(chatml, model)) {
+        Path out = dir.resolve(rubric + "-" + m.getFileName());
+        RunSummary s = run(in, out, chain, new ModelSpec(m.toString(), 2, 2048, 0, 0, false, null));
+        assertTrue(s.reconciled());
+        assertEquals(0L, ((Map<?, ?>) s.metrics().get(JudgeStage.NAMESPACE)).get("failures"), rubric + " " + m);
+        OutputLayout o = new OutputLayout(out.toString());
+        List<String> judged = new ArrayList<>(TestFiles.lines(o, OutputLayout.Kind.DATA));
+        for (String l : TestFiles.lines(o, OutputLayout.Kind.FILTERED)) {
+          if (!Json.mapper().readTree(l).path("instruction").asText().startsWith("What is your opinion")) {
+            judged.add(l);
+          }
+        }
+        assertEquals(5, judged.size());
+        for (String l : judged) {
+          JsonNode st = step(Json.mapper().readTree(l), JudgeStage.STEP);
+          assertEquals(m.equals(chatml), st.path("parameters").path("chat").asBoolean(), l);
+          assertTrue(!JudgeRule.NO_SCORE.equals(st.path("verdict").path("reason").asText()), "the grammar gives a score: " + l);
+        }
+      }
+    }
   }
 }
