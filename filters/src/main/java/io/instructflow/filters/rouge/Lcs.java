@@ -3,6 +3,7 @@ package io.instructflow.filters.rouge;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * Length of the longest common subsequence of two token-id sequences, bit-parallel: the shorter
@@ -26,10 +27,20 @@ public final class Lcs {
     for (int i = 0; i < m; i++) {
       masks.computeIfAbsent(p[i], k -> new long[words])[i >>> 6] |= 1L << (i & 63);
     }
-    long[] v = new long[words];
+    return length(m, t, masks::get, new long[words]);
+  }
+
+  /**
+   * LCS length of a pattern of {@code m} tokens and {@code text}, from the pattern's bit masks:
+   * {@code maskOf} gives the {@code ceil(m/64)}-word mask of a token's positions in the pattern, or null
+   * for a token it does not have. {@code v} is scratch space of that many words. For callers that
+   * score one pattern against many texts and build its masks once.
+   */
+  public static int length(int m, int[] text, IntFunction<long[]> maskOf, long[] v) {
+    int words = v.length;
     Arrays.fill(v, -1L);
-    for (int sym : t) {
-      long[] mk = masks.get(sym);
+    for (int sym : text) {
+      long[] mk = maskOf.apply(sym);
       if (mk == null) {
         continue;
       }

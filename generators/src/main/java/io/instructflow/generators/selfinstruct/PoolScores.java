@@ -1,5 +1,6 @@
 package io.instructflow.generators.selfinstruct;
 
+import io.instructflow.filters.rouge.Lcs;
 import io.instructflow.filters.rouge.RougeL;
 import io.instructflow.filters.rouge.Tokenizer;
 import java.util.ArrayList;
@@ -12,7 +13,7 @@ import java.util.Map;
  * The ROUGE-L F of a task against every instruction of a growing pool, for the kept-task metadata
  * ({@link Similarity}). Unlike the gate, which needs only the best match above the threshold and asks
  * the Lucene index for it, the mean needs every score, so this is the references' all-pairs loop: one
- * bit-parallel LCS per pool instruction, with the task's token masks built once.
+ * bit-parallel LCS ({@link Lcs}) per pool instruction, with the task's token masks built once.
  */
 final class PoolScores {
   private final Tokenizer tokenizer;
@@ -86,34 +87,11 @@ final class PoolScores {
     return new Similarity(top, n == 0 ? 0 : sum / n);
   }
 
-  /** Bit-parallel LCS of the task (its masks, {@code m} tokens) and {@code other} (Hyyrö's update, as {@code Lcs}). */
+  /** LCS of the task (its masks, {@code m} tokens) and {@code other}. */
   private int lcs(int m, int[] other, List<long[]> masks, long[] v) {
-    int words = v.length;
-    Arrays.fill(v, -1L);
-    for (int sym : other) {
+    return Lcs.length(m, other, sym -> {
       int r = sym < row.length ? row[sym] : -1;
-      if (r < 0) {
-        continue;
-      }
-      long[] mk = masks.get(r);
-      long carry = 0;
-      for (int w = 0; w < words; w++) {
-        long vw = v[w];
-        long u = vw & mk[w];
-        long sum = vw + u;
-        long s2 = sum + carry;
-        carry = (Long.compareUnsigned(sum, vw) < 0 || Long.compareUnsigned(s2, sum) < 0) ? 1 : 0;
-        v[w] = s2 | (vw & ~mk[w]);
-      }
-    }
-    int zeros = 0;
-    for (int w = 0; w < words; w++) {
-      long vw = v[w];
-      if (w == words - 1 && (m & 63) != 0) {
-        vw |= -1L << (m & 63);
-      }
-      zeros += Long.bitCount(~vw);
-    }
-    return zeros;
+      return r < 0 ? null : masks.get(r);
+    }, v);
   }
 }
