@@ -230,6 +230,19 @@ public final class LlamaCppModel implements LanguageModel {
     };
   }
 
+  /**
+   * The flash-attention setting this model runs with, {@link FlashAttention#AUTO} resolved as far as we
+   * resolve it ({@code AUTO} is left where llama.cpp chooses): what to pass another tool to compare like
+   * with like.
+   */
+  public FlashAttention flashAttention() {
+    return switch (flashAttentionType(config, headSize(metadata))) {
+      case LlamaApi.FLASH_ATTN_ENABLED -> FlashAttention.ON;
+      case LlamaApi.FLASH_ATTN_DISABLED -> FlashAttention.OFF;
+      default -> FlashAttention.AUTO;
+    };
+  }
+
   /** The attention head size of a model from its GGUF metadata (key length, else width / heads), 0 when unknown. */
   static long headSize(GgufMetadata m) {
     String arch = m.architecture().orElse("");

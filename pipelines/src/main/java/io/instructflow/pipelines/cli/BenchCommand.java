@@ -56,10 +56,47 @@ public final class BenchCommand implements Runnable {
         description = "Layers to offload to a GPU (needs a CUDA build, see README). Default: ${DEFAULT-VALUE}.")
     int gpuLayers;
 
+    @Option(names = "--against", paramLabel = "DIR",
+        description = "Instead: compare with llama.cpp's own llama-bench and llama-batched-bench in DIR (or DIR/bin), "
+            + "built from the same sources by bin/build-llama build SRC DIR --tools: prefill tokens/s at each "
+            + "--prompt-lengths, decode tokens/s at each --parallel (our batched schedule), with the first --threads "
+            + "count, and their ratios.")
+    Path against;
+
+    @Option(names = "--prompt-lengths", defaultValue = "512,2048", split = ",",
+        description = "With --against: prompt lengths of the prefill comparison. Default: ${DEFAULT-VALUE}.")
+    int[] promptLengths;
+
+    @Option(names = "--decode-prompt", defaultValue = "32",
+        description = "With --against: prompt tokens of each decoding sequence. Default: ${DEFAULT-VALUE}.")
+    int decodePrompt;
+
+    @Option(names = "--flash-attn", defaultValue = "auto", paramLabel = "auto|on|off",
+        description = "With --against: flash attention for both engines. Default: ${DEFAULT-VALUE}.")
+    String flashAttention;
+
+    @Option(names = "--repetitions", defaultValue = "3",
+        description = "With --against: prefill repetitions averaged. Default: ${DEFAULT-VALUE}.")
+    int repetitions;
+
     @Override
     public Integer call() throws Exception {
       Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
       Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
+      if (against != null) {
+        int t = threads[0] > 0 ? threads[0] : Runtime.getRuntime().availableProcessors();
+        var peer = new io.instructflow.inference.bench.PeerBench.Plan(m, against, t, promptLengths, parallel,
+            decodePrompt, maxTokens, io.instructflow.inference.llama.LlamaCppModel.FlashAttention.parse(flashAttention),
+            gpuLayers, repetitions);
+        System.out.printf(java.util.Locale.ROOT, "bench generate --against %s: %s, %s, %d thread(s), flash attention %s%n",
+            against, java.time.LocalDate.now(), m.getFileName(), t, flashAttention);
+        try {
+          io.instructflow.inference.bench.PeerBench.run(peer, System.out, System.err);
+        } catch (io.instructflow.inference.InvalidModelException | IllegalArgumentException e) {
+          throw new Main.UsageException(e.getMessage());
+        }
+        return 0;
+      }
       var plan = new io.instructflow.inference.bench.GenerateBench.Plan(m, requests, maxTokens, threads, parallel,
           schedules.stream().map(io.instructflow.inference.llama.LlamaCppModel.Schedule::parse).toList(), gpuLayers);
       io.instructflow.inference.bench.GenerateBench.header(plan, System.out);
