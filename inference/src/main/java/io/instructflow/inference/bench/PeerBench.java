@@ -78,7 +78,7 @@ public final class PeerBench {
         sum += tokens / s;
       }
       double ours = sum / p.repetitions();
-      String theirs = run(List.of(bench.toString(), "-m", p.model().toString(), "-t", String.valueOf(p.threads()),
+      String theirs = runTool(List.of(bench.toString(), "-m", p.model().toString(), "-t", String.valueOf(p.threads()),
           "-p", String.valueOf(n), "-n", "0", "-fa", fa, "-ngl", String.valueOf(p.gpuLayers()),
           "-r", String.valueOf(p.repetitions()), "-o", "json"), p.tools());
       double ts = avgTs(theirs);
@@ -91,12 +91,12 @@ public final class PeerBench {
       npl.append(npl.length() == 0 ? "" : ",").append(s);
     }
     int ctx = p.prompt() + p.gen() + 16;
-    String runOut = run(List.of(batched.toString(), "-m", p.model().toString(), "-t", String.valueOf(p.threads()),
+    String batchedOut = runTool(List.of(batched.toString(), "-m", p.model().toString(), "-t", String.valueOf(p.threads()),
         "-tb", String.valueOf(p.threads()), "-c", String.valueOf(ctx * max(p.sequences())), "-b", "512", "-ub", "512",
         "-npp", String.valueOf(p.prompt()), "-ntg", String.valueOf(p.gen()), "-npl", npl.toString(), "-fa", fa,
         "-ngl", String.valueOf(p.gpuLayers()), "--output-format", "jsonl"), p.tools());
     for (int s : p.sequences()) {
-      double theirs = speedTg(runOut, s);
+      double theirs = speedTg(batchedOut, s);
       LlamaCppModel m = LlamaCppModel.shared(base.withContextPerSlot(ctx).withParallel(s)
           .withSchedule(LlamaCppModel.Schedule.BATCHED).withPrefixReuse(false, 0));
       String text = promptOf(m, p.prompt());
@@ -191,7 +191,7 @@ public final class PeerBench {
   }
 
   /** Runs a tool with its libraries beside it; its standard output, or an exception with its error output. */
-  private static String run(List<String> cmd, Path libs) throws IOException, InterruptedException {
+  private static String runTool(List<String> cmd, Path libs) throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(cmd);
     String ld = System.getenv("LD_LIBRARY_PATH");
     pb.environment().put("LD_LIBRARY_PATH", libs.toAbsolutePath() + (ld == null ? "" : ":" + ld));
