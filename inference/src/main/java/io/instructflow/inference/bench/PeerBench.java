@@ -27,10 +27,11 @@ import java.util.concurrent.TimeUnit;
  *   <li>prefill tokens/s for each prompt length: ours one sequence with a prompt of that many tokens
  *       and one output token (prefix reuse off), llama-bench's {@code -p N -n 0};
  *   <li>decode tokens/s at each sequence count: ours the batched schedule with as many requests as
- *       sequences, each a short prompt and {@code gen} greedy tokens (completion tokens over the wall
- *       time, so ours also pays for the short prompts and for sampling, which llama-batched-bench,
- *       decoding fixed tokens, does not), llama-batched-bench's {@code speed_tg} for the same prompt and
- *       output lengths. llama-batched-bench never stops early; a random-weight model may sample an
+ *       sequences, each a short prompt and {@code gen} greedy tokens, timed over its pure decoding
+ *       steps ({@link LlamaCppModel#decodeStats}: the steps that carry no prompt token, sampling
+ *       included, which llama-batched-bench, decoding fixed tokens, does not pay), and
+ *       llama-batched-bench's {@code speed_tg} for the same prompt and output lengths, which also times
+ *       its decoding steps only. The log also gives ours over whole requests, prompts included. llama-batched-bench never stops early; a random-weight model may sample an
  *       end-of-generation token, so ours counts the tokens it really produced.
  * </ul>
  */
@@ -39,7 +40,11 @@ public final class PeerBench {
 
   /** What to compare. */
   public record Plan(Path model, Path tools, int threads, int[] promptLengths, int[] sequences, int prompt, int gen,
-      LlamaCppModel.FlashAttention flashAttention, int gpuLayers, int repetitions) {}
+      LlamaCppModel.FlashAttention flashAttention, int gpuLayers, int repetitions, int mixRequests, int mixSlots,
+      long mixSeed) {}
+
+  /** Prompt families of the realistic mix. */
+  static final int MIX_FAMILIES = 4;
 
   /** One comparison: ours and llama.cpp's tokens per second. */
   public record Row(String what, double ours, double theirs) {
@@ -82,7 +87,7 @@ public final class PeerBench {
           "-p", String.valueOf(n), "-n", "0", "-fa", fa, "-ngl", String.valueOf(p.gpuLayers()),
           "-r", String.valueOf(p.repetitions()), "-o", "json"), p.tools());
       double ts = avgTs(theirs);
-      Row row = new Row("prefill, " + n + "-token prompt (ours " + tokens + ")", ours, ts);
+      Row row = new Row("prefill tokens/s, " + n + "-token prompt (ours " + tokens + ")", ours, ts);
       rows.add(row);
       log.printf(Locale.ROOT, "  %s: ours %.1f tokens/s, llama-bench %.1f tokens/s%n", row.what(), ours, ts);
     }
@@ -107,26 +112,77 @@ public final class PeerBench {
             0));
       }
       m.generate(reqs.subList(0, 1));
+      LlamaCppModel.DecodeStats before = m.decodeStats();
       long t0 = System.nanoTime();
       List<GenerationResult> done = m.generate(reqs);
       double sec = (System.nanoTime() - t0) / 1e9;
+      LlamaCppModel.DecodeStats steps = m.decodeStats().since(before);
       long produced = 0;
       for (GenerationResult g : done) {
         check(g);
         produced += g.completionTokens();
       }
-      Row row = new Row(String.format(Locale.ROOT, "decode, %d sequence(s) (ours %,d of %,d tokens)", s, produced,
-          (long) s * p.gen()), produced / sec, theirs);
+      Row row = new Row(String.format(Locale.ROOT, "decode tokens/s, %d sequence(s) (ours %,d of %,d tokens)", s, produced,
+          (long) s * p.gen()), steps.tokensPerSecond(), theirs);
       rows.add(row);
-      log.printf(Locale.ROOT, "  %s: ours %.1f tokens/s, llama-batched-bench %.1f tokens/s%n", row.what(), row.ours(),
+      log.printf(Locale.ROOT, "  %s: ours %.1f tokens/s over %,d decoding steps (%.1f over whole requests, prompts "
+              + "included), llama-batched-bench %.1f tokens/s%n", row.what(), row.ours(), steps.steps(), produced / sec,
           theirs);
     }
-    out.println("| measurement | ours (tokens/s) | llama.cpp (tokens/s) | ours / llama.cpp |");
+    if (p.mixRequests() > 0) {
+      rows.add(mix(p, base, fa, log));
+    }
+    out.println("| measurement | ours | llama.cpp | ours / llama.cpp |");
     out.println("| --- | ---: | ---: | ---: |");
     for (Row r : rows) {
-      out.printf(Locale.ROOT, "| %s | %,.1f | %,.1f | %.2f |%n", r.what(), r.ours(), r.theirs(), r.ratio());
+      out.printf(Locale.ROOT, "| %s | %s | %s | %.2f |%n", r.what(), rate(r.ours()), rate(r.theirs()), r.ratio());
     }
     return rows;
+  }
+
+  /**
+   * Requests/s for the realistic mix ({@link RequestMix}): all requests at once into our batched schedule
+   * (prefix reuse on, as by default) and into llama-server (continuous batching and its prompt cache, as
+   * by default) with the same slots, greedy, end-of-generation ignored so that every request decodes
+   * its full output length.
+   */
+  private static Row mix(Plan p, LlamaCppModel.Config base, String fa, PrintStream log) throws InvalidModelException,
+      IOException, InterruptedException {
+    LlamaCppModel m = LlamaCppModel.shared(base.withSchedule(LlamaCppModel.Schedule.BATCHED)
+        .withParallel(p.mixSlots()).withContextPerSlot(RequestMix.CONTEXT).withIgnoreEos(true));
+    List<RequestMix.Item> items = RequestMix.build(m, p.mixRequests(), MIX_FAMILIES, p.mixSeed());
+    long promptTokens = 0;
+    long outputTokens = 0;
+    List<GenerationRequest> reqs = new ArrayList<>();
+    for (RequestMix.Item it : items) {
+      promptTokens += it.promptTokens();
+      outputTokens += it.maxTokens();
+      reqs.add(GenerationRequest.text(it.id(), it.prompt(), SamplingParams.greedy(it.maxTokens()), 0));
+    }
+    log.printf(Locale.ROOT, "  realistic mix: %d requests in %d prompt families, %,d prompt tokens, %,d output tokens, "
+        + "%d slots%n", items.size(), MIX_FAMILIES, promptTokens, outputTokens, p.mixSlots());
+    long t0 = System.nanoTime();
+    List<GenerationResult> done = m.generate(reqs);
+    double ours = items.size() / ((System.nanoTime() - t0) / 1e9);
+    for (int i = 0; i < done.size(); i++) {
+      check(done.get(i));
+      if (done.get(i).completionTokens() != items.get(i).maxTokens()) {
+        throw new IllegalStateException(items.get(i).id() + ": " + done.get(i).completionTokens() + " of "
+            + items.get(i).maxTokens() + " tokens with end-of-generation ignored");
+      }
+    }
+    log.printf(Locale.ROOT, "  realistic mix, ours: %.3f requests/s (%,d of %,d prompt tokens reused)%n", ours,
+        m.prefixStats().reusedTokens(), m.prefixStats().promptTokens());
+    double theirs = LlamaServer.mix(tool(p.tools(), "llama-server"), p, fa, items, log);
+    Row row = new Row(String.format(Locale.ROOT, "realistic mix requests/s, %d requests, %d slots", items.size(),
+        p.mixSlots()), ours, theirs);
+    log.printf(Locale.ROOT, "  %s: ours %.3f, llama-server %.3f%n", row.what(), ours, theirs);
+    return row;
+  }
+
+  /** A rate with three decimals below 10 (requests/s), one above (tokens/s). */
+  static String rate(double x) {
+    return String.format(Locale.ROOT, x < 10 ? "%.3f" : "%,.1f", x);
   }
 
   private static int max(int[] xs) {
@@ -154,7 +210,7 @@ public final class PeerBench {
     return b.toString();
   }
 
-  private static Path tool(Path dir, String name) {
+  static Path tool(Path dir, String name) {
     for (Path p : List.of(dir.resolve("bin").resolve(name), dir.resolve(name))) {
       if (Files.isExecutable(p)) {
         return p;

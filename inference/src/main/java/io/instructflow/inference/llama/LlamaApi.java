@@ -149,6 +149,11 @@ public interface LlamaApi extends Library {
 
   Pointer llama_get_memory(Pointer ctx);
 
+  /** Runs the context's CPU work on {@code threadpool} (and batches on {@code threadpoolBatch}, or the same one when null). */
+  void llama_attach_threadpool(Pointer ctx, Pointer threadpool, Pointer threadpoolBatch);
+
+  void llama_detach_threadpool(Pointer ctx);
+
   byte llama_memory_seq_rm(Pointer mem, int seq, int p0, int p1);
 
   /** Copies a sequence's cells; between KV streams only whole streams ({@code p0 = p1 = -1}), applied at the next decode. */
@@ -191,6 +196,9 @@ public interface LlamaApi extends Library {
   Pointer llama_sampler_init_penalties(int nVocab, int penaltyLastN, float penaltyRepeat, float penaltyFreq,
       float penaltyPresent);
 
+  /** {@code logitBias} points at {@code nLogitBias} {@code llama_logit_bias} structs: int32 token, float bias. */
+  Pointer llama_sampler_init_logit_bias(int nVocab, int nLogitBias, Pointer logitBias);
+
   Pointer llama_sampler_init_grammar(Pointer vocab, String grammar, String root);
 
   int llama_sampler_sample(Pointer sampler, Pointer ctx, int idx);
@@ -202,5 +210,18 @@ public interface LlamaApi extends Library {
     void ggml_backend_load_all_from_path(String dir);
 
     void ggml_log_set(LogCallback callback, Pointer userData);
+
+    /** {@code GGML_BACKEND_DEVICE_TYPE_CPU}. */
+    int DEVICE_CPU = 0;
+
+    Pointer ggml_backend_dev_by_type(int type);
+
+    Pointer ggml_backend_dev_backend_reg(Pointer device);
+
+    /** A backend's own function by name (the CPU backend's thread-pool functions live in its library). */
+    Pointer ggml_backend_reg_get_proc_address(Pointer reg, String name);
+
+    /** Fills a {@code ggml_threadpool_params} ({@link CpuThreadPool#PARAMS_SIZE} bytes) with ggml's defaults. */
+    void ggml_threadpool_params_init(Pointer params, int threads);
   }
 }

@@ -124,7 +124,8 @@ public final class LlamaCppModel implements LanguageModel {
    *     reuse: each costs one sequence's KV memory ({@code contextPerSlot} cells); 0 to 64
    */
   public record Config(Path model, int parallel, int contextPerSlot, int threads, int gpuLayers, int queue,
-      boolean verboseNative, Schedule schedule, FlashAttention flashAttention, boolean prefixReuse, int prefixCache) {
+      boolean verboseNative, Schedule schedule, FlashAttention flashAttention, boolean prefixReuse, int prefixCache,
+      boolean ignoreEos) {
     public Config {
       Objects.requireNonNull(model, "model");
       Objects.requireNonNull(schedule, "schedule");
@@ -149,48 +150,58 @@ public final class LlamaCppModel implements LanguageModel {
      * reuse with one spare stream per context.
      */
     public static Config of(Path model) {
-      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT, FlashAttention.AUTO, true, 1);
+      return new Config(model, 1, 0, 0, 0, 16, false, Schedule.INVARIANT, FlashAttention.AUTO, true, 1, false);
     }
 
     public Config withParallel(int p) {
       return new Config(model, p, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, flashAttention,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     public Config withContextPerSlot(int c) {
       return new Config(model, parallel, c, threads, gpuLayers, queue, verboseNative, schedule, flashAttention,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     public Config withThreads(int t) {
       return new Config(model, parallel, contextPerSlot, t, gpuLayers, queue, verboseNative, schedule, flashAttention,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     public Config withGpuLayers(int g) {
       return new Config(model, parallel, contextPerSlot, threads, g, queue, verboseNative, schedule, flashAttention,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     public Config withVerboseNative(boolean v) {
       return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, v, schedule, flashAttention,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     public Config withFlashAttention(FlashAttention f) {
       return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule, f,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     public Config withSchedule(Schedule s) {
       return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, s, flashAttention,
-          prefixReuse, prefixCache);
+          prefixReuse, prefixCache, ignoreEos);
     }
 
     /** Prefix reuse on or off, with {@code cache} spare streams per context. */
     public Config withPrefixReuse(boolean on, int cache) {
       return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule,
-          flashAttention, on, cache);
+          flashAttention, on, cache, ignoreEos);
+    }
+
+    /**
+     * For benchmarks on random-weight models only: end-of-generation tokens are never sampled (their
+     * logits are set to minus infinity, as llama-server's {@code ignore_eos} does), so every completion
+     * runs to its token limit.
+     */
+    public Config withIgnoreEos(boolean on) {
+      return new Config(model, parallel, contextPerSlot, threads, gpuLayers, queue, verboseNative, schedule,
+          flashAttention, prefixReuse, prefixCache, on);
     }
   }
 
@@ -272,6 +283,9 @@ public final class LlamaCppModel implements LanguageModel {
   private final boolean reuse;
   private final AtomicLong promptTokens = new AtomicLong();
   private final AtomicLong reusedTokens = new AtomicLong();
+  private final AtomicLong decodeSteps = new AtomicLong();
+  private final AtomicLong decodeTokens = new AtomicLong();
+  private final AtomicLong decodeNanos = new AtomicLong();
 
   private LlamaCppModel(Config config) throws InvalidModelException {
     this.config = config;
@@ -377,6 +391,29 @@ public final class LlamaCppModel implements LanguageModel {
   /** Prompt tokens asked for and reused so far. */
   public PrefixStats prefixStats() {
     return new PrefixStats(promptTokens.get(), reusedTokens.get());
+  }
+
+  /**
+   * Decoding steps since the model was loaded: the {@code llama_decode} calls that carried only the next
+   * token of running sequences (no prompt tokens), the tokens they carried, and their time on the context
+   * threads, the sampling of those tokens included. This is the phase llama-batched-bench reports as
+   * {@code speed_tg}; prompt processing and the steps that mix prompt chunks in are not counted.
+   */
+  public record DecodeStats(long steps, long tokens, long nanos) {
+    /** Tokens per second over these steps (0 when none ran). */
+    public double tokensPerSecond() {
+      return nanos == 0 ? 0 : tokens * 1e9 / nanos;
+    }
+
+    /** The steps since {@code earlier}. */
+    public DecodeStats since(DecodeStats earlier) {
+      return new DecodeStats(steps - earlier.steps, tokens - earlier.tokens, nanos - earlier.nanos);
+    }
+  }
+
+  /** Pure decoding steps so far (see {@link DecodeStats}). */
+  public DecodeStats decodeStats() {
+    return new DecodeStats(decodeSteps.get(), decodeTokens.get(), decodeNanos.get());
   }
 
   /** Whether prompts reuse computed prefixes on this model. */
@@ -581,6 +618,11 @@ public final class LlamaCppModel implements LanguageModel {
    */
   private Pointer sampler(SamplingParams p, long seed) {
     Pointer chain = api.llama_sampler_chain_init(api.llama_sampler_chain_default_params());
+    if (config.ignoreEos()) {
+      Memory eog = endOfGenerationBiases();
+      api.llama_sampler_chain_add(chain, api.llama_sampler_init_logit_bias(api.llama_vocab_n_tokens(vocab),
+          (int) (eog.size() / 8), eog));
+    }
     if (p.grammar() != null) {
       Pointer g = api.llama_sampler_init_grammar(vocab, p.grammar(), "root");
       if (g == null) {
@@ -613,6 +655,30 @@ public final class LlamaCppModel implements LanguageModel {
     return chain;
   }
 
+  private Memory eogBiases;
+
+  /** {@code llama_logit_bias} entries (token, bias) of minus infinity for every end-of-generation token. */
+  private synchronized Memory endOfGenerationBiases() {
+    if (eogBiases == null) {
+      List<Integer> eog = new ArrayList<>();
+      int n = api.llama_vocab_n_tokens(vocab);
+      for (int t = 0; t < n; t++) {
+        if (api.llama_vocab_is_eog(vocab, t) != 0) {
+          eog.add(t);
+        }
+      }
+      Memory m = new Memory(8L * Math.max(1, eog.size()));
+      m.clear();
+      for (int i = 0; i < eog.size(); i++) {
+        m.setInt(8L * i, eog.get(i));
+        m.setFloat(8L * i + 4, Float.NEGATIVE_INFINITY);
+      }
+      // a vocabulary without one gets a single no-op entry (token 0, bias 0)
+      eogBiases = m;
+    }
+    return eogBiases;
+  }
+
   private static final java.util.Comparator<Job> BY_SEQ = java.util.Comparator.comparingInt(j -> j.seq);
 
   /** One completion to decode. */
@@ -625,6 +691,8 @@ public final class LlamaCppModel implements LanguageModel {
     int fed;
     int last;
     int out = -1;
+    /** The token sampled in the current step. */
+    int sampled;
     int generated;
     /** A running job whose prompt this one's starts with, until {@link #need} of its tokens are computed. */
     Job source;
@@ -678,6 +746,8 @@ public final class LlamaCppModel implements LanguageModel {
     private long tick;
     private Pointer ctx;
     private Pointer memory;
+    /** This context's persistent CPU threads (null with one thread per context, or {@code -Dinstructflow.threadPool=off}). */
+    private final CpuThreadPool pool;
     private final Memory tokens = new Memory(4L * BATCH);
     private final Memory pos = new Memory(4L * BATCH);
     private final Memory nSeq = new Memory(4L * BATCH);
@@ -711,6 +781,10 @@ public final class LlamaCppModel implements LanguageModel {
       this.ctx = api.llama_init_from_model(model, cp);
       if (ctx == null) {
         throw new IllegalStateException("llama.cpp could not create a context of " + cp.n_ctx + " tokens");
+      }
+      this.pool = CpuThreadPool.create(threadsPerContext);
+      if (pool != null) {
+        pool.attach(api, ctx);
       }
       this.memory = api.llama_get_memory(ctx);
       for (int i = 0; i < BATCH; i++) {
@@ -883,6 +957,11 @@ public final class LlamaCppModel implements LanguageModel {
       if (n == 0) {
         return;
       }
+      boolean decodeOnly = true;
+      for (Job j : active) {
+        decodeOnly &= j.source == null && j.fed > j.prompt.length;
+      }
+      long t0 = System.nanoTime();
       batch.n_tokens = n;
       int rc;
       try {
@@ -902,7 +981,18 @@ public final class LlamaCppModel implements LanguageModel {
       }
       for (Job j : active) {
         if (j.out >= 0) {
-          accept(j, api.llama_sampler_sample(j.sampler, ctx, j.out));
+          j.sampled = api.llama_sampler_sample(j.sampler, ctx, j.out);
+        }
+      }
+      // counted before any job completes, so a caller that sees its results sees their steps too
+      if (decodeOnly) {
+        decodeSteps.incrementAndGet();
+        decodeTokens.addAndGet(n);
+        decodeNanos.addAndGet(System.nanoTime() - t0);
+      }
+      for (Job j : active) {
+        if (j.out >= 0) {
+          accept(j, j.sampled);
         }
       }
     }

@@ -52,6 +52,7 @@ public final class NativeLibs {
   private static final Map<String, Object> OPTIONS = Map.of(Library.OPTION_STRING_ENCODING, "UTF-8");
 
   private static LlamaApi api;
+  private static LlamaApi.Ggml ggmlApi;
   private static Path dir;
   private static boolean verbose;
   // JNA must hold the callbacks: a collected callback crashes the next native log call
@@ -87,6 +88,7 @@ public final class NativeLibs {
       a.llama_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
       g.ggml_backend_load_all_from_path(dir.toString());
       a.llama_backend_init();
+      ggmlApi = g;
       api = a;
       LOG.info("llama.cpp from {} (GPU offload {})", dir, a.llama_supports_gpu_offload() != 0 ? "available" : "not built in");
     } else if (verboseNative && !verbose) {
@@ -94,6 +96,12 @@ public final class NativeLibs {
       api.llama_log_set(LOUD, Pointer.NULL);
     }
     return api;
+  }
+
+  /** ggml's API from the loaded libraries ({@link #api} loads them first). */
+  static synchronized LlamaApi.Ggml ggml() {
+    api(false);
+    return ggmlApi;
   }
 
   /** Whether a library reporting {@code version} has the C structures {@link LlamaApi} mirrors. */

@@ -12,7 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 
 /** The shared test model, and copies of it with extra GGUF metadata. */
-final class TestModels {
+public final class TestModels {
   /** A ChatML template in the Jinja form llama.cpp's template engine reads. */
   static final String CHATML = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
       + "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
@@ -21,7 +21,7 @@ final class TestModels {
   private TestModels() {}
 
   /** ../shared/models/stories260K.gguf; the test is skipped when it is absent. */
-  static Path stories() {
+  public static Path stories() {
     Path shared = Paths.get(System.getProperty("instructflow.shared", "../../shared"));
     Path p = shared.resolve("models/stories260K.gguf").toAbsolutePath().normalize();
     assumeTrue(Files.isRegularFile(p), "test model not present: " + p);

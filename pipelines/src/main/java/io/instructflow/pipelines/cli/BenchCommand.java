@@ -59,8 +59,8 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--against", paramLabel = "DIR",
         description = "Instead: compare with llama.cpp's own llama-bench and llama-batched-bench in DIR (or DIR/bin), "
             + "built from the same sources by bin/build-llama build SRC DIR --tools: prefill tokens/s at each "
-            + "--prompt-lengths, decode tokens/s at each --parallel (our batched schedule), with the first --threads "
-            + "count, and their ratios.")
+            + "--prompt-lengths, decode tokens/s at each --parallel (our batched schedule), requests/s of a realistic "
+            + "mix against its llama-server, with the first --threads count, and their ratios.")
     Path against;
 
     @Option(names = "--prompt-lengths", defaultValue = "512,2048", split = ",",
@@ -79,6 +79,21 @@ public final class BenchCommand implements Runnable {
         description = "With --against: prefill repetitions averaged. Default: ${DEFAULT-VALUE}.")
     int repetitions;
 
+    @Option(names = "--mix-requests", defaultValue = "16",
+        description = "With --against: requests in the realistic mix (prompts of 300-2,500 tokens in 4 families "
+            + "sharing prefixes, 64-512 output tokens, end-of-generation ignored), sent at once to our batched schedule "
+            + "and to llama-server; 0 skips it. Default: ${DEFAULT-VALUE}.")
+    int mixRequests;
+
+    @Option(names = "--mix-slots", defaultValue = "8",
+        description = "With --against: sequences decoded together in the realistic mix, ours and llama-server's "
+            + "slots. Default: ${DEFAULT-VALUE}.")
+    int mixSlots;
+
+    @Option(names = "--mix-seed", defaultValue = "20261203",
+        description = "With --against: seed of the realistic mix's prompts and lengths. Default: ${DEFAULT-VALUE}.")
+    long mixSeed;
+
     @Override
     public Integer call() throws Exception {
       Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
@@ -87,7 +102,7 @@ public final class BenchCommand implements Runnable {
         int t = threads[0] > 0 ? threads[0] : Runtime.getRuntime().availableProcessors();
         var peer = new io.instructflow.inference.bench.PeerBench.Plan(m, against, t, promptLengths, parallel,
             decodePrompt, maxTokens, io.instructflow.inference.llama.LlamaCppModel.FlashAttention.parse(flashAttention),
-            gpuLayers, repetitions);
+            gpuLayers, repetitions, mixRequests, mixSlots, mixSeed);
         System.out.printf(java.util.Locale.ROOT, "bench generate --against %s: %s, %s, %d thread(s), flash attention %s%n",
             against, java.time.LocalDate.now(), m.getFileName(), t, flashAttention);
         try {
