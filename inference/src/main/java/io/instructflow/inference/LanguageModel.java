@@ -27,8 +27,7 @@ public interface LanguageModel {
    * must answer the same request the same way. Default: the file's SHA-256, or backend and name.
    */
   default String identity() {
-    ModelRef r = ref();
-    return r.sha256() != null ? "sha256:" + r.sha256() : r.backend() + ":" + r.id();
+    return ResponseCache.identity(ref());
   }
 
   /** Completes every request of the batch. */

@@ -274,6 +274,13 @@ final class HttpListener implements AutoCloseable {
     } catch (IOException e) {
       // closing anyway
     }
+    // the port is released only when the accepting thread has left accept(): wait for it, so that a
+    // server started next on the same port can bind it
+    try {
+      acceptor.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     connections.shutdownNow();
     closer.shutdownNow();
   }
