@@ -190,6 +190,18 @@ class OpenAiServerTest {
         assertEquals(text(good), Json.mapper().readTree(body(resp)).path("choices").get(0).path("text").asText());
       }
 
+      // Expect: 100-continue (curl sends it for large bodies) gets its interim answer, then the real one
+      try (Socket raw = connect("127.0.0.1", port)) {
+        OutputStream o = raw.getOutputStream();
+        o.write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            + "Content-Length: " + OK.length() + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        o.flush();
+        byte[] interim = raw.getInputStream().readNBytes("HTTP/1.1 100 Continue\r\n\r\n".length());
+        assertEquals("HTTP/1.1 100 Continue\r\n\r\n", new String(interim, StandardCharsets.ISO_8859_1));
+        o.write(OK.getBytes(StandardCharsets.UTF_8));
+        assertEquals(200, status(readAll(raw)));
+      }
+
       HttpResponse<String> after = post(c, port, "application/json", HttpRequest.BodyPublishers.ofString(OK));
       assertEquals(200, after.statusCode(), "still serving");
       assertEquals(text(good), text(after), "and answering as before");
@@ -433,6 +445,35 @@ class OpenAiServerTest {
             + "Content-Length: 1000\r\n\r\n{\"prompt\": \"Once").getBytes(StandardCharsets.UTF_8));
         stalled.add(b);
       }
+      // and two that trickle: a byte every 100 ms, each read well within any per-read timeout, so only a
+      // deadline for the whole headers (or body) cuts them off
+      java.util.Map<Socket, Long> trickling = new java.util.HashMap<>();
+      java.util.concurrent.ScheduledExecutorService pace = java.util.concurrent.Executors.newScheduledThreadPool(2);
+      byte[][] trickles = {
+          ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(1000)).getBytes(StandardCharsets.UTF_8),
+          ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+              + " ".repeat(1000)).getBytes(StandardCharsets.UTF_8)};
+      for (byte[] t : trickles) {
+        Socket tr = connect("127.0.0.1", port);
+        OutputStream o = tr.getOutputStream();
+        boolean body = t[t.length - 1] == ' ';
+        int upfront = body ? t.length - 1000 : t.length - 60;
+        o.write(t, 0, upfront);
+        o.flush();
+        int[] at = {upfront};
+        trickling.put(tr, System.nanoTime());
+        pace.scheduleAtFixedRate(() -> {
+          try {
+            if (at[0] < t.length) {
+              o.write(t[at[0]++]);
+              o.flush();
+            }
+          } catch (java.io.IOException e) {
+            throw new IllegalStateException("closed by the server", e);
+          }
+        }, 100, 100, TimeUnit.MILLISECONDS);
+        stalled.add(tr);
+      }
       CompletableFuture<HttpResponse<String>> huge = c.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
           + port + "/v1/completions")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers
           .ofByteArray(new byte[3 * OpenAiServer.MAX_BODY_BYTES])).build(), HttpResponse.BodyHandlers.ofString());
@@ -447,7 +488,7 @@ class OpenAiServerTest {
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(alone, text(r), "the same text as served alone");
       }
-      // the stalled clients have had no answer while the others were served (6 stalled > 2 workers)
+      // the stalled and trickling clients have had no answer while the others were served (8 of them > 2 workers)
       for (Socket st : stalled) {
         assertEquals(0, st.getInputStream().available(), "no answer yet to a stalled client");
       }
@@ -455,10 +496,17 @@ class OpenAiServerTest {
       for (Socket st : stalled) {
         String resp = readAll(st);
         assertEquals(408, status(resp), resp);
+        Long since = trickling.get(st);
+        if (since != null) {
+          long ms = (System.nanoTime() - since) / 1_000_000;
+          assertTrue(ms < 5_500, "a trickling client is cut off at its 3 s deadline, however steadily it sends: "
+              + ms + " ms");
+        }
         assertEquals("request_timeout", code(body(resp)));
         st.close();
       }
-      assertEquals(6L, s.refusals().get("timeout"));
+      pace.shutdownNow();
+      assertEquals(8L, s.refusals().get("timeout"));
       assertEquals(200, json(c, port, "/v1/completions", OK).statusCode(), "still serving");
     }
   }
