@@ -13,6 +13,8 @@ import java.util.function.Supplier;
  */
 public final class CachingModel implements LanguageModel {
   private final ModelRef ref;
+  private final Supplier<String> identity;
+  private volatile String knownIdentity;
   private final Supplier<LanguageModel> model;
   private final ResponseCache cache;
   private final AtomicLong hits = new AtomicLong();
@@ -20,12 +22,26 @@ public final class CachingModel implements LanguageModel {
   private volatile LanguageModel loaded;
 
   /**
-   * @param ref the identity of the model {@code model} will create (its key in the cache)
+   * A cache keyed by the model's {@link ModelRef} alone (its file hash, or backend and name).
+   *
+   * @param ref the model {@code model} will create
    * @param model creates the model on first use
    * @param cache the cache
    */
   public CachingModel(ModelRef ref, Supplier<LanguageModel> model, ResponseCache cache) {
+    this(ref, () -> ResponseCache.identity(ref), model, cache);
+  }
+
+  /**
+   * @param ref the model {@code model} will create, for provenance
+   * @param identity the model's identity (see {@link LanguageModel#identity}), the cache's key for it;
+   *     asked once, when the first request comes, without loading the model
+   * @param model creates the model on first use
+   * @param cache the cache
+   */
+  public CachingModel(ModelRef ref, Supplier<String> identity, Supplier<LanguageModel> model, ResponseCache cache) {
     this.ref = ref;
+    this.identity = identity;
     this.model = model;
     this.cache = cache;
   }
@@ -33,6 +49,20 @@ public final class CachingModel implements LanguageModel {
   @Override
   public ModelRef ref() {
     return ref;
+  }
+
+  @Override
+  public String identity() {
+    String id = knownIdentity;
+    if (id == null) {
+      synchronized (this) {
+        if (knownIdentity == null) {
+          knownIdentity = identity.get();
+        }
+        id = knownIdentity;
+      }
+    }
+    return id;
   }
 
   /** Requests answered from the cache so far. */
@@ -51,9 +81,10 @@ public final class CachingModel implements LanguageModel {
     String[] keys = new String[batch.size()];
     List<GenerationRequest> todo = new ArrayList<>();
     List<Integer> where = new ArrayList<>();
+    String id = identity();
     for (int i = 0; i < batch.size(); i++) {
       GenerationRequest r = batch.get(i);
-      keys[i] = ResponseCache.key(ref, r);
+      keys[i] = ResponseCache.key(id, r);
       var hit = cache.get(keys[i], r.id());
       if (hit.isPresent()) {
         out[i] = hit.get();

@@ -21,6 +21,15 @@ public interface LanguageModel {
   /** The model's identity for provenance and cache keys. */
   ModelRef ref();
 
+  /**
+   * What the model's answers depend on, as one string: the response cache keys on it, resumable runs
+   * compare it, and {@code serve} reports it in {@code /v1/models}. Two models with the same identity
+   * must answer the same request the same way. Default: the file's SHA-256, or backend and name.
+   */
+  default String identity() {
+    return ResponseCache.identity(ref());
+  }
+
   /** Completes every request of the batch. */
   List<GenerationResult> generate(List<GenerationRequest> batch);
 

@@ -38,6 +38,7 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
     LlamaCppModel.FlashAttention flashAttention, boolean prefixReuse, int prefixCache) implements Serializable {
   private static final long serialVersionUID = 1L;
   private static final Map<ModelSpec, LanguageModel> OPEN = new HashMap<>();
+  private static final Map<ModelSpec, String> IDENTITIES = new java.util.concurrent.ConcurrentHashMap<>();
 
   public ModelSpec {
     Objects.requireNonNull(model, "model");
@@ -102,10 +103,14 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
 
   /**
    * Checks the model file without loading it (a run fails here, before it starts, on a missing or
-   * non-GGUF file, or on GPU layers asked of the bundled CPU-only build) and returns its metadata.
+   * non-GGUF file, or on GPU layers asked of the bundled CPU-only build) and returns its metadata; for
+   * a remote model asks the server for its {@link #identity} (a {@link ModelUnusableException} on a
+   * refused key) and returns null.
    */
   public GgufMetadata check() throws InvalidModelException {
     if (isRemote()) {
+      // asks the server which model it serves: a refused key (401, 403) stops the run here, before it starts
+      identity();
       return null;
     }
     GgufMetadata meta = GgufMetadata.read(Paths.get(model));
@@ -128,6 +133,21 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
     return new ModelRef(p.getFileName().toString(), ModelFiles.sha256(p), "llama.cpp");
   }
 
+  /**
+   * What the model's answers depend on ({@link LanguageModel#identity}), without loading it: for the
+   * embedded engine the file's SHA-256, the llama.cpp build, the backend and the GPU layers
+   * ({@link io.instructflow.inference.llama.EngineBuild#identity}); for a remote model the endpoint, the
+   * served name and the server's {@code /models} entry for it (one GET, see {@link OpenAiModel#identity}).
+   * Once per JVM. The response cache keys on it, and resumed Self-Instruct and Evol runs compare it.
+   *
+   * @throws ModelUnusableException when a remote server refuses the key or cannot be asked
+   */
+  public String identity() {
+    return IDENTITIES.computeIfAbsent(this, s -> s.isRemote()
+        ? new OpenAiModel(openAiConfig(s.endpoint, s.model, s.apiKeyEnv, s.parallel)).identity()
+        : io.instructflow.inference.llama.EngineBuild.identity(s.llamaConfig()));
+  }
+
   /** The JVM's model for this spec, behind the response cache when there is one; loads lazily. */
   public LanguageModel open() {
     synchronized (OPEN) {
@@ -138,7 +158,7 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
         if (s.cacheDir == null) {
           return base.get();
         }
-        return new CachingModel(s.ref(), base, new ResponseCache(Paths.get(s.cacheDir)));
+        return new CachingModel(s.ref(), s::identity, base, new ResponseCache(Paths.get(s.cacheDir)));
       });
     }
   }

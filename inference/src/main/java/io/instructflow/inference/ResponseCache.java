@@ -18,8 +18,9 @@ import java.util.Optional;
  * Finished generations on disk, one small JSON file per request, so that a rerun (after a crash, or
  * after a change further down a pipeline) does not ask the model again.
  *
- * <p>The key is the SHA-256 of the model's identity (its file's SHA-256, or backend and name for a
- * remote model), the request's content (its prompt, or its messages, which the model's own chat
+ * <p>The key is the SHA-256 of the model's identity ({@link LanguageModel#identity}: for the embedded
+ * engine the file's SHA-256, the llama.cpp build, the backend and GPU layers; for a remote model the
+ * endpoint, the served name and what the server's {@code /v1/models} says of it), the request's content (its prompt, or its messages, which the model's own chat
  * template, part of the model file, turns into the same rendered prompt every time), the sampling
  * parameters and the effective seed. Entries are written to a temporary file and renamed into place,
  * so a crash leaves either a whole entry or none. Only successful results are stored: failures are
@@ -38,13 +39,25 @@ public final class ResponseCache {
     return dir;
   }
 
-  /** The key of a request for a model. */
+  /** The key of a request for a model known by its {@link ModelRef} alone (see {@link #identity}). */
   public static String key(ModelRef model, GenerationRequest r) {
+    return key(identity(model), r);
+  }
+
+  /** The identity a {@link ModelRef} alone gives: the file's SHA-256, or backend and name. */
+  public static String identity(ModelRef model) {
+    return model.sha256() != null ? "sha256:" + model.sha256() : model.backend() + ":" + model.id();
+  }
+
+  /** The key of a request for a model with the given {@link LanguageModel#identity}. */
+  public static String key(String modelIdentity, GenerationRequest r) {
     ObjectNode k = Json.mapper().createObjectNode();
     // 2: the embedded engine moved from de.kherud's binding (llama.cpp b4916) to ours (llama.cpp
-    // v0.5.0), whose greedy text can differ; entries written by the old engine are not reused
-    k.put("v", 2);
-    k.put("model", model.sha256() != null ? "sha256:" + model.sha256() : model.backend() + ":" + model.id());
+    // v0.5.0), whose greedy text can differ; entries written by the old engine are not reused.
+    // 3: the model is named by its full identity (llama.cpp build, backend, GPU layers; a remote
+    // model's endpoint and /v1/models entry), issue 21: entries keyed by the file or name alone are cold
+    k.put("v", 3);
+    k.put("model", modelIdentity);
     if (r.isChat()) {
       k.set("messages", Json.mapper().valueToTree(r.messages()));
     } else {

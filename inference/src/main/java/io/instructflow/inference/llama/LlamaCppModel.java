@@ -367,6 +367,12 @@ public final class LlamaCppModel implements LanguageModel {
     return ref;
   }
 
+  /** The engine identity: model file, llama.cpp build, backend and GPU layers (see {@link EngineBuild#identity}). */
+  @Override
+  public String identity() {
+    return EngineBuild.identity(config);
+  }
+
   /** The configuration it was loaded with. */
   public Config config() {
     return config;

@@ -119,6 +119,14 @@ public final class NativeLibs {
     return dir;
   }
 
+  /**
+   * The folder the libraries are loaded from, or will be: the loaded one, else the one
+   * {@link #api} would load (the bundled build is extracted if needed). Loads nothing.
+   */
+  public static synchronized Path folder() {
+    return dir != null ? dir : locate();
+  }
+
   /** The folder {@link #PROPERTY} or {@link #ENV} names, or null when neither is set (the bundled build). */
   public static String ownBuild() {
     String own = System.getProperty(PROPERTY);

@@ -9,6 +9,7 @@ import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.GenerationResult.ErrorKind;
 import io.instructflow.inference.LanguageModel;
+import io.instructflow.inference.ModelUnusableException;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
@@ -39,9 +40,14 @@ import java.util.function.BiConsumer;
  * 429, a 5xx, a timeout or a connection error is retried up to {@code maxRetries} times with jittered
  * exponential backoff (full jitter, doubling from {@code backoff}, at most 60 s, or the server's
  * {@code Retry-After} when it sends one); any other 4xx fails at once. A request that still fails
- * becomes a failed result ({@code REJECTED} for a 4xx, {@code UNAVAILABLE} otherwise), never an
- * exception. The API key is read from the environment variable named in the config and is sent only
- * in the {@code Authorization} header: never logged, never part of an error message.
+ * becomes a failed result ({@code REJECTED} for a 4xx, {@code UNAVAILABLE} otherwise), except 401, 403
+ * and 404: those say that no request can succeed (a wrong key, a wrong endpoint or model), so
+ * {@link #generate} throws a {@link ModelUnusableException} and every later call fails at once without
+ * sending anything. {@code timeout} bounds each attempt as a whole (connecting, waiting, reading the
+ * body), and a response body over {@code maxResponseBytes} is refused. A response with fewer choices
+ * than the request's {@code n} is a failure (so it is not cached). The API key is read from the
+ * environment variable named in the config and is sent only in the {@code Authorization} header:
+ * never logged, never part of an error message.
  */
 public final class OpenAiModel implements LanguageModel {
   /**
@@ -52,12 +58,24 @@ public final class OpenAiModel implements LanguageModel {
    * @param apiKeyEnv name of the environment variable holding the API key, or null for none
    * @param concurrency most requests in flight
    * @param maxRetries retries after the first attempt
-   * @param timeout per-attempt timeout
+   * @param timeout per-attempt timeout, for the whole exchange (body included)
    * @param backoff first backoff delay
+   * @param maxResponseBytes the largest response body read
    */
   public record Config(String baseUrl, String modelName, String apiKeyEnv, int concurrency, int maxRetries,
-      Duration timeout, Duration backoff) implements java.io.Serializable {
+      Duration timeout, Duration backoff, long maxResponseBytes) implements java.io.Serializable {
+    /** The default response cap: 32 MiB, far above n completions of any context. */
+    public static final long MAX_RESPONSE_BYTES = 32L << 20;
+
+    public Config(String baseUrl, String modelName, String apiKeyEnv, int concurrency, int maxRetries, Duration timeout,
+        Duration backoff) {
+      this(baseUrl, modelName, apiKeyEnv, concurrency, maxRetries, timeout, backoff, MAX_RESPONSE_BYTES);
+    }
+
     public Config {
+      if (maxResponseBytes < 1) {
+        throw new IllegalArgumentException("maxResponseBytes must be >= 1, got " + maxResponseBytes);
+      }
       Objects.requireNonNull(baseUrl, "baseUrl");
       Objects.requireNonNull(modelName, "modelName");
       Objects.requireNonNull(timeout, "timeout");
@@ -78,19 +96,23 @@ public final class OpenAiModel implements LanguageModel {
     }
 
     public Config withApiKeyEnv(String env) {
-      return new Config(baseUrl, modelName, env, concurrency, maxRetries, timeout, backoff);
+      return new Config(baseUrl, modelName, env, concurrency, maxRetries, timeout, backoff, maxResponseBytes);
     }
 
     public Config withConcurrency(int c) {
-      return new Config(baseUrl, modelName, apiKeyEnv, c, maxRetries, timeout, backoff);
+      return new Config(baseUrl, modelName, apiKeyEnv, c, maxRetries, timeout, backoff, maxResponseBytes);
     }
 
     public Config withRetries(int r, Duration first) {
-      return new Config(baseUrl, modelName, apiKeyEnv, concurrency, r, timeout, first);
+      return new Config(baseUrl, modelName, apiKeyEnv, concurrency, r, timeout, first, maxResponseBytes);
     }
 
     public Config withTimeout(Duration t) {
-      return new Config(baseUrl, modelName, apiKeyEnv, concurrency, maxRetries, t, backoff);
+      return new Config(baseUrl, modelName, apiKeyEnv, concurrency, maxRetries, t, backoff, maxResponseBytes);
+    }
+
+    public Config withMaxResponseBytes(long max) {
+      return new Config(baseUrl, modelName, apiKeyEnv, concurrency, maxRetries, timeout, backoff, max);
     }
   }
 
@@ -99,6 +121,9 @@ public final class OpenAiModel implements LanguageModel {
   private final HttpClient http;
   private final ExecutorService pool;
   private final AtomicInteger attempts = new AtomicInteger();
+  /** Set by the first 401, 403 or 404: every later request fails at once with it. */
+  private volatile ModelUnusableException unusable;
+  private volatile String identity;
 
   public OpenAiModel(Config config) {
     this.config = config;
@@ -155,9 +180,236 @@ public final class OpenAiModel implements LanguageModel {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted", e);
     } catch (ExecutionException e) {
+      if (e.getCause() instanceof ModelUnusableException m) {
+        throw new ModelUnusableException(m.getMessage());
+      }
       throw new IllegalStateException(e.getCause());
     }
     return out;
+  }
+
+  /**
+   * What the answers depend on: the endpoint, the served name, and the server's own entry for the
+   * model in {@code GET /models}, without the fields that change from call to call ({@code created},
+   * which vLLM sets to the time of the call, and vLLM's {@code permission} list with its fresh ids). Our
+   * {@code serve} puts the model file's SHA-256 and the engine build there, so a model swapped behind
+   * the same name gets another identity. The entry is the one whose {@code id} is the served name, else
+   * the only one listed (llama.cpp's server lists its file under any name); a server without
+   * {@code /models} (404) or without a matching entry is known by endpoint and name alone. Asked once.
+   *
+   * @throws ModelUnusableException on 401 or 403, or when the server cannot be asked after the retries
+   */
+  @Override
+  public String identity() {
+    String id = identity;
+    if (id == null) {
+      synchronized (this) {
+        if (identity == null) {
+          identity = fetchIdentity();
+        }
+        id = identity;
+      }
+    }
+    return id;
+  }
+
+  private String fetchIdentity() {
+    ObjectNode out = Json.mapper().createObjectNode();
+    out.put("backend", "openai");
+    out.put("endpoint", config.baseUrl());
+    out.put("model", config.modelName());
+    String lastError = "no attempt";
+    long retryAfter = -1;
+    for (int attempt = 0; attempt <= config.maxRetries(); attempt++) {
+      if (attempt > 0) {
+        sleep(attempt, retryAfter);
+      }
+      retryAfter = -1;
+      Response resp;
+      try {
+        resp = exchange(HttpRequest.newBuilder(URI.create(config.baseUrl() + "/models")).GET());
+      } catch (IOException e) {
+        lastError = e.getMessage();
+        continue;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while asking " + config.baseUrl() + "/models", e);
+      }
+      int code = resp.status();
+      if (code == 401 || code == 403) {
+        throw unusable(code, resp.body(), "/models");
+      }
+      if (code == 404) {
+        out.put("listed", false);
+        return Json.line(out);
+      }
+      if (code == 200) {
+        JsonNode card = card(resp.body());
+        if (card == null) {
+          out.put("listed", false);
+        } else {
+          out.set("card", card);
+        }
+        return Json.line(out);
+      }
+      lastError = "HTTP " + code + ": " + errorMessage(resp.body());
+      if (code == 429 || code >= 500) {
+        retryAfter = resp.retryAfter();
+        continue;
+      }
+      break;
+    }
+    throw new ModelUnusableException("cannot ask " + config.baseUrl() + "/models which model it serves (needed to "
+        + "key the response cache and check a resumed run): " + lastError);
+  }
+
+  /** The stable fields of the server's entry for the served name, keys sorted; null when it has none. */
+  private JsonNode card(String body) {
+    JsonNode data;
+    try {
+      data = Json.mapper().readTree(body).path("data");
+    } catch (IOException e) {
+      return null;
+    }
+    if (!data.isArray()) {
+      return null;
+    }
+    JsonNode pick = null;
+    for (JsonNode d : data) {
+      if (config.modelName().equals(d.path("id").asText(null))) {
+        pick = d;
+      }
+    }
+    if (pick == null && data.size() == 1) {
+      pick = data.get(0);
+    }
+    if (pick == null || !pick.isObject()) {
+      return null;
+    }
+    java.util.TreeMap<String, JsonNode> sorted = new java.util.TreeMap<>();
+    pick.fields().forEachRemaining(f -> sorted.put(f.getKey(), f.getValue()));
+    sorted.remove("created");
+    sorted.remove("permission");
+    ObjectNode card = Json.mapper().createObjectNode();
+    sorted.forEach(card::set);
+    return card;
+  }
+
+  private ModelUnusableException unusable(int code, String body, String path) {
+    String why = switch (code) {
+      case 401 -> "the server refused the API key" + (config.apiKeyEnv() == null
+          ? " (none was sent: name the variable holding it with --api-key-env)"
+          : " read from " + config.apiKeyEnv());
+      case 403 -> "the API key read from " + config.apiKeyEnv() + " may not use this model or endpoint";
+      default -> "the server has no such endpoint or model (check --endpoint, which ends in /v1, and --model-name)";
+    };
+    return new ModelUnusableException(config.baseUrl() + path + " answered HTTP " + code + " (" + errorMessage(body)
+        + "): " + why + "; no request can succeed, so the run stops");
+  }
+
+  /** A response: status, body (at most maxResponseBytes), Retry-After in seconds or -1. */
+  private record Response(int status, String body, long retryAfter) {}
+
+  /**
+   * One HTTP exchange under the whole-attempt timeout, the body read into memory up to the cap.
+   *
+   * @throws IOException for a connection error, a timeout or a body over the cap, with a message for a person
+   */
+  private Response exchange(HttpRequest.Builder b) throws IOException, InterruptedException {
+    b.timeout(config.timeout());
+    if (apiKey != null) {
+      b.header("Authorization", "Bearer " + apiKey);
+    }
+    attempts.incrementAndGet();
+    CappedBody[] body = new CappedBody[1];
+    java.util.concurrent.CompletableFuture<HttpResponse<String>> f = http.sendAsync(b.build(), info -> {
+      body[0] = new CappedBody(config.maxResponseBytes());
+      return body[0];
+    });
+    try {
+      HttpResponse<String> r = f.get(config.timeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+      return new Response(r.statusCode(), r.body(),
+          r.headers().firstValue("Retry-After").map(OpenAiModel::seconds).orElse(-1L));
+    } catch (java.util.concurrent.TimeoutException e) {
+      f.cancel(true);
+      if (body[0] != null) {
+        body[0].cancel();
+      }
+      throw new HttpTimeoutException("timed out after " + config.timeout().toMillis() + " ms (the whole exchange)");
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof HttpTimeoutException) {
+        throw new HttpTimeoutException("timed out after " + config.timeout().toMillis() + " ms");
+      }
+      if (c instanceof CappedBody.TooLarge t) {
+        throw t;
+      }
+      throw new IOException("connection failed: " + c.getClass().getSimpleName()
+          + (c.getMessage() == null ? "" : " " + c.getMessage()), c);
+    }
+  }
+
+  /** A UTF-8 body read up to a cap; over it the stream is cancelled and the exchange fails. */
+  private static final class CappedBody implements HttpResponse.BodySubscriber<String> {
+    static final class TooLarge extends IOException {
+      TooLarge(String m) {
+        super(m);
+      }
+    }
+
+    private final long max;
+    private final java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+    private final java.util.concurrent.CompletableFuture<String> result = new java.util.concurrent.CompletableFuture<>();
+    private volatile java.util.concurrent.Flow.Subscription subscription;
+
+    CappedBody(long max) {
+      this.max = max;
+    }
+
+    void cancel() {
+      java.util.concurrent.Flow.Subscription s = subscription;
+      if (s != null) {
+        s.cancel();
+      }
+    }
+
+    @Override
+    public java.util.concurrent.CompletionStage<String> getBody() {
+      return result;
+    }
+
+    @Override
+    public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+      subscription = s;
+      s.request(Long.MAX_VALUE);
+    }
+
+    @Override
+    public void onNext(List<java.nio.ByteBuffer> items) {
+      if (result.isDone()) {
+        return;
+      }
+      for (java.nio.ByteBuffer bb : items) {
+        if (buf.size() + (long) bb.remaining() > max) {
+          cancel();
+          result.completeExceptionally(new TooLarge("response body over the " + max + "-byte limit"));
+          return;
+        }
+        byte[] b = new byte[bb.remaining()];
+        bb.get(b);
+        buf.write(b, 0, b.length);
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      result.completeExceptionally(t);
+    }
+
+    @Override
+    public void onComplete() {
+      result.complete(buf.toString(java.nio.charset.StandardCharsets.UTF_8));
+    }
   }
 
   /** The JSON body of a request. */
@@ -203,28 +455,26 @@ public final class OpenAiModel implements LanguageModel {
         sleep(attempt, retryAfter);
       }
       retryAfter = -1;
+      ModelUnusableException stop = unusable;
+      if (stop != null) {
+        throw stop;
+      }
       HttpRequest.Builder req = HttpRequest.newBuilder(URI.create(config.baseUrl() + path))
-          .timeout(config.timeout())
           .header("Content-Type", "application/json")
           .POST(HttpRequest.BodyPublishers.ofString(body));
-      if (apiKey != null) {
-        req.header("Authorization", "Bearer " + apiKey);
-      }
-      attempts.incrementAndGet();
-      HttpResponse<String> resp;
+      Response resp;
       try {
-        resp = http.send(req.build(), HttpResponse.BodyHandlers.ofString());
-      } catch (HttpTimeoutException e) {
-        lastError = "timed out after " + config.timeout().toMillis() + " ms";
-        continue;
+        resp = exchange(req);
+      } catch (CappedBody.TooLarge e) {
+        return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, e.getMessage());
       } catch (IOException e) {
-        lastError = "connection failed: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage());
+        lastError = e.getMessage();
         continue;
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.UNAVAILABLE, "interrupted");
       }
-      int code = resp.statusCode();
+      int code = resp.status();
       if (code == 200) {
         try {
           return parse(r, Json.mapper().readTree(resp.body()));
@@ -232,9 +482,14 @@ public final class OpenAiModel implements LanguageModel {
           return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, "unreadable response: " + e.getMessage());
         }
       }
+      if (code == 401 || code == 403 || code == 404) {
+        ModelUnusableException u = unusable(code, resp.body(), path);
+        unusable = u;
+        throw u;
+      }
       lastError = "HTTP " + code + ": " + errorMessage(resp.body());
       if (code == 429 || code >= 500) {
-        retryAfter = resp.headers().firstValue("Retry-After").map(OpenAiModel::seconds).orElse(-1L);
+        retryAfter = resp.retryAfter();
         continue;
       }
       ErrorKind kind = lastError.contains("context") && code == 400 ? ErrorKind.PROMPT_TOO_LONG : ErrorKind.REJECTED;
@@ -286,6 +541,10 @@ public final class OpenAiModel implements LanguageModel {
     int n = choices.size();
     if (n == 0) {
       return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, "response has no choices");
+    }
+    if (n < r.params().n()) {
+      return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, "response has " + n + " choice(s) for n = "
+          + r.params().n());
     }
     Completion[] out = new Completion[n];
     int completionTokens = resp.path("usage").path("completion_tokens").asInt(0);

@@ -3,32 +3,39 @@ package io.instructflow.inference.serve;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import io.instructflow.inference.Completion;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.SamplingParams;
+import io.instructflow.inference.Seeds;
+import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Message;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
+import java.math.BigInteger;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * An OpenAI-compatible HTTP server in front of a {@link LanguageModel}: {@code GET /v1/models},
- * {@code POST /v1/completions} and {@code POST /v1/chat/completions}, non-streaming.
+ * {@code POST /v1/completions} and {@code POST /v1/chat/completions}, as whole JSON answers or, with
+ * {@code "stream": true}, as server-sent events.
  *
  * <p>Each HTTP request becomes one {@link GenerationRequest}; concurrent HTTP requests reach the model
  * concurrently, so the embedded engine decodes them in parallel. Defaults follow the OpenAI API where it has
@@ -36,123 +43,356 @@ import org.slf4j.LoggerFactory;
  * {@code seed} defaults to 0 so that an unseeded request is still reproducible; {@code top_k} is
  * accepted as vLLM and llama.cpp's server accept it. Errors use OpenAI's shape
  * {@code {"error": {"message", "type", "code"}}}: 400 for a bad body or a prompt longer than the
- * context ({@code context_length_exceeded}, also for a {@code max_tokens} no context holds), 404 for
- * an unknown path or model, 413 for a body over {@value #MAX_BODY_BYTES} bytes (refused by its
- * Content-Length before it is read, or after that many bytes), 415 for a POST that is not
- * {@code application/json}, 500 when generation fails.
+ * context ({@code context_length_exceeded}, also for a {@code max_tokens} no context holds), 401 without
+ * the API key when there is one, 404 for an unknown path or model, 408 for headers or a body that do
+ * not arrive in time, 413 for a body over {@value #MAX_BODY_BYTES} bytes (refused by its Content-Length
+ * before it is read, or after that many bytes), 415 for a POST that is not {@code application/json},
+ * 429 for a client over its share of connections, 431 for headers over 64 KiB, 503 when the queue is
+ * full (both with {@code Retry-After}), 500 when generation fails. See {@link HttpListener} for the
+ * connection limits and {@link Settings} for the numbers.
  */
 public final class OpenAiServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(OpenAiServer.class);
 
-  private final HttpServer server;
+  /**
+   * How the server admits requests.
+   *
+   * @param apiKey the key clients must send as {@code Authorization: Bearer KEY}, or null for none (then
+   *     only a loopback address may be bound)
+   * @param workers requests handed to the model at once
+   * @param queue requests that wait for a worker; one more gets 503 with {@code Retry-After}
+   * @param perClient connections (each carries one request) open at once from one remote address; one
+   *     more gets 429 with {@code Retry-After}
+   * @param maxConnections connections open at once, slow readers included; one more gets 503
+   * @param headerTimeout time a client has to send its request line and headers (then 408)
+   * @param bodyTimeout time a client has to send its body after the headers (then 408)
+   */
+  public record Settings(String apiKey, int workers, int queue, int perClient, int maxConnections,
+      Duration headerTimeout, Duration bodyTimeout) {
+    public Settings {
+      Objects.requireNonNull(headerTimeout, "headerTimeout");
+      Objects.requireNonNull(bodyTimeout, "bodyTimeout");
+      if (workers < 1 || queue < 0 || perClient < 1 || maxConnections < 1) {
+        throw new IllegalArgumentException("serve limits: workers, per-client and max-connections must be >= 1 and "
+            + "queue >= 0, got workers " + workers + ", queue " + queue + ", per-client " + perClient
+            + ", max-connections " + maxConnections);
+      }
+      if (apiKey != null && apiKey.isBlank()) {
+        throw new IllegalArgumentException("the API key is empty");
+      }
+    }
+
+    /** No key; 64 queued, 32 connections per client, 128 in all, headers in 10 s, body in 60 s. */
+    public static Settings defaults(int workers) {
+      return new Settings(null, workers, 64, 32, 128, Duration.ofSeconds(10), Duration.ofSeconds(60));
+    }
+
+    public Settings withApiKey(String key) {
+      return new Settings(key, workers, queue, perClient, maxConnections, headerTimeout, bodyTimeout);
+    }
+
+    public Settings withQueue(int q) {
+      return new Settings(apiKey, workers, q, perClient, maxConnections, headerTimeout, bodyTimeout);
+    }
+
+    public Settings withConnections(int perClientMax, int max) {
+      return new Settings(apiKey, workers, queue, perClientMax, max, headerTimeout, bodyTimeout);
+    }
+
+    public Settings withTimeouts(Duration header, Duration body) {
+      return new Settings(apiKey, workers, queue, perClient, maxConnections, header, body);
+    }
+  }
+
+  private final HttpListener listener;
   private final LanguageModel model;
   private final String modelName;
-  private final ExecutorService pool;
+  private final Settings settings;
+  private final byte[] keyDigest;
+  private final Semaphore workers;
+  private final AtomicInteger admitted = new AtomicInteger();
   private final AtomicLong served = new AtomicLong();
+  private final AtomicLong refusedQueue = new AtomicLong();
 
   /** The largest request body read (8 MiB, far above any prompt a context holds); larger ones get 413. */
   public static final int MAX_BODY_BYTES = 8 << 20;
 
   /**
-   * Starts serving.
+   * Starts serving with the default limits and no key.
    *
    * @param model the model
    * @param modelName the name clients send as {@code model} (and {@code /v1/models} lists)
-   * @param host address to bind, e.g. 127.0.0.1
+   * @param host address to bind, e.g. 127.0.0.1 (a loopback address: there is no key)
    * @param port port, 0 for any free one
-   * @param threads HTTP worker threads (the most requests handled at once)
+   * @param threads requests handed to the model at once
    */
   public OpenAiServer(LanguageModel model, String modelName, String host, int port, int threads) throws IOException {
+    this(model, modelName, host, port, Settings.defaults(threads));
+  }
+
+  /**
+   * Starts serving.
+   *
+   * @throws IllegalArgumentException when {@code host} is not a loopback address and there is no key:
+   *     anyone who can reach the port could use the model (and its compute)
+   */
+  public OpenAiServer(LanguageModel model, String modelName, String host, int port, Settings settings)
+      throws IOException {
     this.model = model;
     this.modelName = modelName;
-    this.server = HttpServer.create(new InetSocketAddress(host, port), 64);
-    this.pool = Executors.newFixedThreadPool(threads, r -> {
-      Thread t = new Thread(r, "serve");
-      t.setDaemon(true);
-      return t;
-    });
-    server.setExecutor(pool);
-    server.createContext("/", this::handle);
-    server.start();
-    LOG.info("serving {} at http://{}:{}/v1", modelName, host, port());
+    this.settings = settings;
+    if (settings.apiKey() == null) {
+      InetAddress a = InetAddress.getByName(host);
+      if (!a.isLoopbackAddress()) {
+        throw new IllegalArgumentException("refusing to serve on " + host + " without an API key: any machine that "
+            + "can reach it could use the model; give --api-key-env VAR (clients then send 'Authorization: Bearer "
+            + "<key>'), or bind a loopback address such as 127.0.0.1");
+      }
+    }
+    this.keyDigest = settings.apiKey() == null ? null : sha256(settings.apiKey());
+    this.workers = new Semaphore(settings.workers());
+    this.listener = new HttpListener(host, port, new HttpListener.Limits(settings.maxConnections(),
+        settings.perClient(), settings.headerTimeout(), settings.bodyTimeout()), this::handle);
+    LOG.info("serving {} at http://{}:{}/v1{}", modelName, host, port(), keyDigest == null ? "" : " (API key required)");
   }
 
   /** The bound port. */
   public int port() {
-    return server.getAddress().getPort();
+    return listener.port();
   }
 
-  /** Requests answered so far. */
+  /** Requests admitted and not yet answered: running or waiting for a worker. */
+  int admitted() {
+    return admitted.get();
+  }
+
+  /** Requests answered by the model so far. */
   public long served() {
     return served.get();
   }
 
-  private void handle(HttpExchange ex) throws IOException {
-    try (ex) {
-      String path = ex.getRequestURI().getPath();
-      String method = ex.getRequestMethod();
+  /**
+   * Refusals so far, by reason: {@code queue_full} (503), {@code server_busy} (503, connections),
+   * {@code per_client} (429), {@code timeout} (408).
+   */
+  public Map<String, Long> refusals() {
+    Map<String, Long> m = new LinkedHashMap<>();
+    m.put("queue_full", refusedQueue.get());
+    m.put("server_busy", listener.refusedBusy());
+    m.put("per_client", listener.refusedClient());
+    m.put("timeout", listener.timedOut());
+    return m;
+  }
+
+  private static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Whether the request carries the key; compares digests in constant time (MessageDigest.isEqual). */
+  private boolean authorized(HttpListener.Exchange ex) {
+    if (keyDigest == null) {
+      return true;
+    }
+    String h = ex.header("Authorization");
+    if (h == null || h.length() < 7 || !h.substring(0, 7).equalsIgnoreCase("Bearer ")) {
+      return false;
+    }
+    return MessageDigest.isEqual(keyDigest, sha256(h.substring(7).strip()));
+  }
+
+  /** The {@code /v1/models} entry: OpenAI's fields, plus the model's identity (see {@link LanguageModel#identity}). */
+  ObjectNode card() {
+    ObjectNode card = Json.mapper().createObjectNode().put("id", modelName).put("object", "model").put("created", 0)
+        .put("owned_by", "instructflow");
+    ModelRef ref = model.ref();
+    if (ref.sha256() != null) {
+      card.put("sha256", ref.sha256());
+    }
+    card.put("backend", ref.backend());
+    card.put("identity", model.identity());
+    return card;
+  }
+
+  private void handle(HttpListener.Exchange ex) throws IOException {
+    try {
+      String path = ex.path();
+      String method = ex.method();
+      if (!authorized(ex)) {
+        ex.sendError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'", "invalid_request_error",
+            "invalid_api_key");
+        return;
+      }
       if (method.equals("GET") && (path.equals("/v1/models") || path.equals("/v1/models/"))) {
         ObjectNode out = Json.mapper().createObjectNode().put("object", "list");
-        out.putArray("data").addObject().put("id", modelName).put("object", "model").put("created", 0)
-            .put("owned_by", "instructflow");
+        out.putArray("data").add(card());
         send(ex, 200, out);
         return;
       }
       boolean chat = path.equals("/v1/chat/completions");
       if (!method.equals("POST") || !(chat || path.equals("/v1/completions"))) {
-        send(ex, 404, error("no route " + method + " " + path, "invalid_request_error", "not_found"));
+        ex.sendError(404, "no route " + method + " " + path, "invalid_request_error", "not_found");
         return;
       }
       // JSON only: a web page can POST text/plain to 127.0.0.1 without a preflight, but not JSON
-      String type = ex.getRequestHeaders().getFirst("Content-Type");
+      String type = ex.header("Content-Type");
       if (type == null || !type.toLowerCase(java.util.Locale.ROOT).strip().startsWith("application/json")) {
-        send(ex, 415, error("Content-Type must be application/json, got " + (type == null ? "none" : "'" + type + "'"),
-            "invalid_request_error", "unsupported_media_type"));
+        ex.sendError(415, "Content-Type must be application/json, got " + (type == null ? "none" : "'" + type + "'"),
+            "invalid_request_error", "unsupported_media_type");
         return;
       }
-      String length = ex.getRequestHeaders().getFirst("Content-Length");
-      if (length != null && length.strip().matches("\\d{1,18}") && Long.parseLong(length.strip()) > MAX_BODY_BYTES) {
-        refuseTooLarge(ex, "request body of " + length.strip() + " bytes");
+      byte[] bytes;
+      try {
+        bytes = ex.body(MAX_BODY_BYTES, DRAIN_BYTES);
+      } catch (HttpListener.Exchange.TooLarge e) {
+        ex.sendError(413, e.getMessage() + " is over the " + MAX_BODY_BYTES + "-byte limit", "invalid_request_error",
+            "request_too_large");
+        return;
+      } catch (HttpListener.Exchange.BadRequest e) {
+        ex.sendError(e.status, e.getMessage(), "invalid_request_error", e.code);
         return;
       }
       JsonNode body;
-      try (InputStream in = ex.getRequestBody()) {
-        byte[] bytes = in.readNBytes(MAX_BODY_BYTES + 1);
-        if (bytes.length > MAX_BODY_BYTES) {
-          refuseTooLarge(ex, "request body");
-          return;
-        }
+      try {
         body = Json.mapper().readTree(new String(bytes, StandardCharsets.UTF_8));
       } catch (IOException e) {
-        send(ex, 400, error("request body is not JSON: " + e.getMessage(), "invalid_request_error", null));
+        ex.sendError(400, "request body is not JSON: " + e.getMessage(), "invalid_request_error", null);
         return;
       }
       GenerationRequest req;
+      boolean stream;
       try {
         req = request(body, chat);
+        stream = stream(body);
       } catch (IllegalArgumentException e) {
-        send(ex, 400, error(e.getMessage(), "invalid_request_error", null));
+        ex.sendError(400, e.getMessage(), "invalid_request_error", null);
         return;
       }
       if (body.hasNonNull("model") && !body.get("model").asText().equals(modelName)) {
-        send(ex, 404, error("model '" + body.get("model").asText() + "' does not exist; this server has '" + modelName
-            + "'", "invalid_request_error", "model_not_found"));
+        ex.sendError(404, "model '" + body.get("model").asText() + "' does not exist; this server has '" + modelName
+            + "'", "invalid_request_error", "model_not_found");
         return;
       }
-      GenerationResult r = model.generate(List.of(req)).get(0);
+      if (admitted.incrementAndGet() > settings.workers() + settings.queue()) {
+        admitted.decrementAndGet();
+        refusedQueue.incrementAndGet();
+        ex.sendError(503, "server busy: " + settings.workers() + " requests running and " + settings.queue()
+            + " waiting; retry later", "server_error", "queue_full");
+        return;
+      }
+      GenerationResult r;
+      try {
+        workers.acquireUninterruptibly();
+        try {
+          r = model.generate(List.of(req)).get(0);
+        } finally {
+          workers.release();
+        }
+      } finally {
+        admitted.decrementAndGet();
+      }
       served.incrementAndGet();
       if (!r.ok()) {
         boolean tooLong = r.errorKind() == GenerationResult.ErrorKind.PROMPT_TOO_LONG;
         boolean bad = tooLong || r.errorKind() == GenerationResult.ErrorKind.NO_CHAT_TEMPLATE;
-        send(ex, bad ? 400 : 500, error(r.error(), bad ? "invalid_request_error" : "server_error",
-            tooLong ? "context_length_exceeded" : null));
+        ex.sendError(bad ? 400 : 500, r.error(), bad ? "invalid_request_error" : "server_error",
+            tooLong ? "context_length_exceeded" : null);
         return;
       }
-      send(ex, 200, response(r, chat));
+      if (stream) {
+        stream(ex, r, chat, body.path("stream_options").path("include_usage").asBoolean(false));
+      } else {
+        send(ex, 200, response(r, chat));
+      }
+    } catch (java.net.SocketTimeoutException e) {
+      throw e;
     } catch (RuntimeException e) {
       LOG.warn("request failed: {}", e.toString());
-      send(ex, 500, error("internal error: " + e.getMessage(), "server_error", null));
+      if (!ex.responded()) {
+        ex.sendError(500, "internal error: " + e.getMessage(), "server_error", null);
+      }
     }
+  }
+
+  private static boolean stream(JsonNode b) {
+    JsonNode s = b.path("stream");
+    if (s.isMissingNode() || s.isNull()) {
+      return false;
+    }
+    if (!s.isBoolean()) {
+      throw new IllegalArgumentException("'stream' must be true or false, got " + s);
+    }
+    return s.asBoolean();
+  }
+
+  /**
+   * The seed a request's {@code seed} names. OpenAI's seed is a 64-bit integer; the engine takes
+   * seeds in [0, {@link Seeds#MAX}] (llama.cpp's sampler seed is 32 bits, and completion i of n uses
+   * seed + i). A seed in that range is used as is; any other integer in [-2^63, 2^64 - 1] is mapped
+   * onto it by a fixed mix of its 64 bits (SplitMix64's finalizer) modulo {@code MAX + 1}, so the same
+   * seed always gives the same text. A missing or null seed is 0.
+   */
+  static long seed(JsonNode s) {
+    if (s.isMissingNode() || s.isNull()) {
+      return 0;
+    }
+    if (!s.isIntegralNumber()) {
+      throw new IllegalArgumentException("'seed' must be an integer, got " + s);
+    }
+    BigInteger v = s.bigIntegerValue();
+    if (v.bitLength() > 64 || (v.signum() < 0 && v.bitLength() > 63)) {
+      throw new IllegalArgumentException("'seed' must fit in 64 bits, got " + v);
+    }
+    long bits = v.longValue();
+    if (v.signum() >= 0 && v.compareTo(BigInteger.valueOf(Seeds.MAX)) <= 0) {
+      return bits;
+    }
+    long z = bits;
+    z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+    z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+    z = z ^ (z >>> 31);
+    return Math.floorMod(z, Seeds.MAX + 1);
+  }
+
+  /**
+   * A message's text. {@code content} is a string, or an array of content parts whose text parts
+   * ({@code {"type": "text", "text": ...}}) are joined with a newline (as vLLM does); a part of another
+   * type (an image, audio) is refused. A missing or null content is empty for an assistant turn (one
+   * that only called tools) and refused for other roles, as OpenAI does.
+   */
+  static String content(JsonNode m, int index) {
+    JsonNode c = m.path("content");
+    String role = m.path("role").asText();
+    if (c.isMissingNode() || c.isNull()) {
+      if (role.equals("assistant")) {
+        return "";
+      }
+      throw new IllegalArgumentException("messages[" + index + "]: 'content' is required for role '" + role + "'");
+    }
+    if (c.isTextual()) {
+      return c.asText();
+    }
+    if (c.isArray()) {
+      List<String> texts = new ArrayList<>();
+      for (int i = 0; i < c.size(); i++) {
+        JsonNode part = c.get(i);
+        String type = part.path("type").asText("");
+        if (!type.equals("text")) {
+          throw new IllegalArgumentException("messages[" + index + "].content[" + i + "]: only text parts are "
+              + "supported, got type '" + type + "'");
+        }
+        if (!part.path("text").isTextual()) {
+          throw new IllegalArgumentException("messages[" + index + "].content[" + i + "]: 'text' must be a string");
+        }
+        texts.add(part.get("text").asText());
+      }
+      return String.join("\n", texts);
+    }
+    throw new IllegalArgumentException("messages[" + index + "]: 'content' must be a string, an array of text parts "
+        + "or null, got " + c.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
   }
 
   private GenerationRequest request(JsonNode b, boolean chat) {
@@ -170,7 +410,7 @@ public final class OpenAiServer implements AutoCloseable {
         b.path("top_p").asDouble(1.0), b.path("top_k").asInt(0), stop, b.path("n").asInt(1), null,
         b.path("presence_penalty").asDouble(0), b.path("frequency_penalty").asDouble(0),
         b.path("repetition_penalty").asDouble(b.path("repeat_penalty").asDouble(1)));
-    long seed = b.path("seed").asLong(0);
+    long seed = seed(b.path("seed"));
     String id = "req-" + served.get();
     if (chat) {
       JsonNode ms = b.path("messages");
@@ -178,8 +418,12 @@ public final class OpenAiServer implements AutoCloseable {
         throw new IllegalArgumentException("'messages' must be a non-empty array");
       }
       List<Message> messages = new ArrayList<>();
-      for (JsonNode m : ms) {
-        messages.add(new Message(m.path("role").asText(), m.path("content").asText()));
+      for (int i = 0; i < ms.size(); i++) {
+        JsonNode m = ms.get(i);
+        if (!m.path("role").isTextual()) {
+          throw new IllegalArgumentException("messages[" + i + "]: 'role' must be a string");
+        }
+        messages.add(new Message(m.get("role").asText(), content(m, i)));
       }
       return GenerationRequest.chat(id, messages, p, seed);
     }
@@ -216,7 +460,62 @@ public final class OpenAiServer implements AutoCloseable {
     return out;
   }
 
-  private static ObjectNode error(String message, String type, String code) {
+  /**
+   * Sends the result as server-sent events, OpenAI's streaming shape: for each choice a chunk with its
+   * text and then one with its finish reason, a usage chunk when {@code stream_options.include_usage}
+   * asks for it, and {@code data: [DONE]}. The engine reports a completion when it is finished, so each
+   * choice's text comes as one chunk rather than token by token.
+   */
+  private void stream(HttpListener.Exchange ex, GenerationResult r, boolean chat, boolean usage) throws IOException {
+    String id = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(System.nanoTime());
+    long created = Instant.now().getEpochSecond();
+    Map<String, String> extra = new LinkedHashMap<>();
+    extra.put("Cache-Control", "no-cache");
+    try (OutputStream out = ex.stream(200, "text/event-stream; charset=utf-8", extra)) {
+      for (int i = 0; i < r.choices().size(); i++) {
+        Completion c = r.choices().get(i);
+        ObjectNode text = chunk(id, created, chat);
+        ObjectNode ch = text.putArray("choices").addObject().put("index", i);
+        if (chat) {
+          ch.putObject("delta").put("role", "assistant").put("content", c.text());
+        } else {
+          ch.put("text", c.text());
+          ch.putNull("logprobs");
+        }
+        ch.putNull("finish_reason");
+        event(out, Json.line(text));
+        ObjectNode end = chunk(id, created, chat);
+        ObjectNode ech = end.putArray("choices").addObject().put("index", i);
+        if (chat) {
+          ech.putObject("delta");
+        } else {
+          ech.put("text", "");
+          ech.putNull("logprobs");
+        }
+        ech.put("finish_reason", c.finishReason().json());
+        event(out, Json.line(end));
+      }
+      if (usage) {
+        ObjectNode u = chunk(id, created, chat);
+        u.putArray("choices");
+        u.putObject("usage").put("prompt_tokens", r.promptTokens()).put("completion_tokens", r.completionTokens())
+            .put("total_tokens", r.promptTokens() + r.completionTokens());
+        event(out, Json.line(u));
+      }
+      event(out, "[DONE]");
+    }
+  }
+
+  private ObjectNode chunk(String id, long created, boolean chat) {
+    return Json.mapper().createObjectNode().put("id", id).put("object", chat ? "chat.completion.chunk"
+        : "text_completion").put("created", created).put("model", modelName);
+  }
+
+  private static void event(OutputStream out, String data) throws IOException {
+    out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+  }
+
+  static byte[] errorBytes(String message, String type, String code) {
     ObjectNode out = Json.mapper().createObjectNode();
     ObjectNode e = out.putObject("error").put("message", message).put("type", type);
     if (code == null) {
@@ -224,54 +523,18 @@ public final class OpenAiServer implements AutoCloseable {
     } else {
       e.put("code", code);
     }
-    return out;
-  }
-
-  /** Answers 413 for a body over the limit, after draining what the client is still sending. */
-  private static void refuseTooLarge(HttpExchange ex, String what) throws IOException {
-    drain(ex);
-    send(ex, 413, error(what + " is over the " + MAX_BODY_BYTES + "-byte limit", "invalid_request_error",
-        "request_too_large"));
+    return (Json.line(out) + "\n").getBytes(StandardCharsets.UTF_8);
   }
 
   /** Most bytes of a refused body read and thrown away, so that the client, still sending, gets the answer. */
   static final long DRAIN_BYTES = 8L * MAX_BODY_BYTES;
 
-  /**
-   * Reads and discards what is left of a refused body, up to {@value #DRAIN_BYTES} bytes (a small
-   * buffer, nothing kept): a client that is still sending when the server answers and closes would
-   * see a reset instead of the 413. A longer body is cut off; the connection closes after the answer.
-   */
-  private static void drain(HttpExchange ex) {
-    try {
-      InputStream in = ex.getRequestBody();
-      byte[] buf = new byte[1 << 16];
-      long left = DRAIN_BYTES;
-      int k;
-      while (left > 0 && (k = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0) {
-        left -= k;
-      }
-    } catch (IOException e) {
-      // the client went away: nothing to answer
-    }
-  }
-
-  private static void send(HttpExchange ex, int status, JsonNode body) throws IOException {
-    byte[] b = (Json.line(body) + "\n").getBytes(StandardCharsets.UTF_8);
-    ex.getResponseHeaders().set("Content-Type", "application/json");
-    if (status == 413) {
-      // the body may not have been read to its end (drain stops at DRAIN_BYTES): no further request on it
-      ex.getResponseHeaders().set("Connection", "close");
-    }
-    ex.sendResponseHeaders(status, b.length);
-    try (OutputStream out = ex.getResponseBody()) {
-      out.write(b);
-    }
+  private static void send(HttpListener.Exchange ex, int status, JsonNode body) throws IOException {
+    ex.send(status, "application/json", (Json.line(body) + "\n").getBytes(StandardCharsets.UTF_8), Map.of());
   }
 
   @Override
   public void close() {
-    server.stop(0);
-    pool.shutdownNow();
+    listener.close();
   }
 }

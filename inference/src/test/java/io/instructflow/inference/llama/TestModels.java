@@ -14,7 +14,7 @@ import java.nio.file.Paths;
 /** The shared test model, and copies of it with extra GGUF metadata. */
 public final class TestModels {
   /** A ChatML template in the Jinja form llama.cpp's template engine reads. */
-  static final String CHATML = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+  public static final String CHATML = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
       + "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
       + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
@@ -33,7 +33,7 @@ public final class TestModels {
    * the key appended, the tensor infos are kept (their offsets are relative to the data section), and
    * the data section is copied after padding to the file's alignment.
    */
-  static Path withStringKey(Path source, String key, String value, Path target) throws Exception {
+  public static Path withStringKey(Path source, String key, String value, Path target) throws Exception {
     GgufMetadata meta = GgufMetadata.read(source);
     byte[] file = Files.readAllBytes(source);
     ByteArrayOutputStream out = new ByteArrayOutputStream(file.length + 4096);

@@ -9,6 +9,7 @@ import com.sun.net.httpserver.HttpServer;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.GenerationResult.ErrorKind;
+import io.instructflow.inference.ModelUnusableException;
 import io.instructflow.inference.SamplingParams;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -124,14 +125,133 @@ class OpenAiModelTest {
     } finally {
       s.stop(0);
     }
-    AtomicInteger calls401 = new AtomicInteger();
-    HttpServer s401 = server(100, 401, 0, calls401);
+    AtomicInteger calls400 = new AtomicInteger();
+    HttpServer s400 = server(100, 400, 0, calls400);
     try {
-      GenerationResult r = call(s401, 5, Duration.ofSeconds(5));
+      GenerationResult r = call(s400, 5, Duration.ofSeconds(5));
       assertEquals(ErrorKind.REJECTED, r.errorKind());
-      assertEquals(1, calls401.get(), "a 401 is not retried");
+      assertEquals(1, calls400.get(), "a 400 is not retried");
     } finally {
-      s401.stop(0);
+      s400.stop(0);
+    }
+  }
+
+  /** Issue 21: a refused key, a forbidden model or a wrong endpoint stop the run, not one reject per record. */
+  @Test
+  void unauthorizedForbiddenAndNotFoundStopAtOnce() throws Exception {
+    for (int status : new int[] {401, 403, 404}) {
+      AtomicInteger calls = new AtomicInteger();
+      HttpServer s = server(100, status, 0, calls);
+      try {
+        OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of("http://127.0.0.1:" + s.getAddress().getPort() + "/v1", "m")
+            .withRetries(5, Duration.ofMillis(1)).withConcurrency(1));
+        List<GenerationRequest> batch = new java.util.ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+          batch.add(GenerationRequest.text("r" + i, "hi", SamplingParams.greedy(2), i));
+        }
+        ModelUnusableException e = assertThrows(ModelUnusableException.class, () -> m.generate(batch));
+        assertTrue(e.getMessage().contains("HTTP " + status) && e.getMessage().contains("the run stops"), e.getMessage());
+        assertEquals(1, calls.get(), status + ": one request sent, not one per record, none retried");
+        assertThrows(ModelUnusableException.class, () -> m.generate(batch.subList(0, 1)));
+        assertEquals(1, calls.get(), "later calls fail without sending");
+      } finally {
+        s.stop(0);
+      }
+    }
+  }
+
+  /** A scripted endpoint answering every POST with {@code body} (after writing {@code head} and waiting on {@code hold}). */
+  private static HttpServer answering(String body, AtomicInteger calls, java.util.concurrent.CountDownLatch hold)
+      throws Exception {
+    HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 16);
+    s.createContext("/", ex -> {
+      calls.incrementAndGet();
+      byte[] b = body.getBytes(StandardCharsets.UTF_8);
+      ex.sendResponseHeaders(200, hold == null ? b.length : 0);
+      try (OutputStream out = ex.getResponseBody()) {
+        if (hold != null) {
+          out.write(b, 0, 10);
+          out.flush();
+          try {
+            hold.await(20, java.util.concurrent.TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          out.write(b, 10, b.length - 10);
+        } else {
+          out.write(b);
+        }
+      } catch (java.io.IOException e) {
+        // the client gave up
+      }
+    });
+    s.setExecutor(java.util.concurrent.Executors.newFixedThreadPool(4));
+    s.start();
+    return s;
+  }
+
+  @Test
+  void fewerChoicesThanNIsAFailureAndIsNotCached(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    HttpServer s = answering(OK, calls, null);
+    try {
+      OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of("http://127.0.0.1:" + s.getAddress().getPort() + "/v1", "m"));
+      io.instructflow.inference.CachingModel cached = new io.instructflow.inference.CachingModel(m.ref(), () -> m,
+          new io.instructflow.inference.ResponseCache(dir));
+      GenerationRequest two = GenerationRequest.text("a", "hi", new SamplingParams(2, 0.7, 1, 0, List.of(), 2), 0);
+      GenerationResult r = cached.generate(List.of(two)).get(0);
+      assertFalse(r.ok());
+      assertTrue(r.error().contains("1 choice(s) for n = 2"), r.error());
+      cached.generate(List.of(two));
+      assertEquals(2, calls.get(), "the short answer was not cached");
+      GenerationRequest one = GenerationRequest.text("b", "hi", SamplingParams.greedy(2), 0);
+      assertTrue(cached.generate(List.of(one)).get(0).ok());
+      assertTrue(cached.generate(List.of(one)).get(0).cached(), "a full answer is");
+      assertEquals(3, calls.get());
+    } finally {
+      s.stop(0);
+    }
+  }
+
+  @Test
+  void aResponseOverTheCapIsRefused() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    String big = "{\"choices\":[{\"index\":0,\"text\":\"" + "x".repeat(3 << 20) + "\"}]}";
+    HttpServer s = answering(big, calls, null);
+    try {
+      OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of("http://127.0.0.1:" + s.getAddress().getPort() + "/v1", "m")
+          .withMaxResponseBytes(1 << 20));
+      GenerationResult r = m.generate(List.of(GenerationRequest.text("a", "hi", SamplingParams.greedy(2), 0))).get(0);
+      assertFalse(r.ok());
+      assertEquals(ErrorKind.REJECTED, r.errorKind());
+      assertTrue(r.error().contains("over the 1048576-byte limit"), r.error());
+      assertTrue(new OpenAiModel(OpenAiModel.Config.of("http://127.0.0.1:" + s.getAddress().getPort() + "/v1", "m"))
+          .generate(List.of(GenerationRequest.text("a", "hi", SamplingParams.greedy(2), 0))).get(0).ok(),
+          "under the default 32 MiB cap the same answer is read");
+    } finally {
+      s.stop(0);
+    }
+  }
+
+  /** The timeout bounds the whole exchange: a server that sends its headers and then stalls in the body is cut off. */
+  @Test
+  void theTimeoutCoversTheBody() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    java.util.concurrent.CountDownLatch hold = new java.util.concurrent.CountDownLatch(1);
+    HttpServer s = answering(OK, calls, hold);
+    try {
+      long t0 = System.nanoTime();
+      GenerationResult r = call(s, 1, Duration.ofMillis(500));
+      long ms = (System.nanoTime() - t0) / 1_000_000;
+      assertFalse(r.ok());
+      assertEquals(ErrorKind.UNAVAILABLE, r.errorKind());
+      assertTrue(r.error().contains("timed out after 500 ms"), r.error());
+      assertEquals(2, calls.get(), "timed out, retried once, timed out again");
+      assertTrue(ms < 10_000, "cut off at the deadline, not when the body ends (20 s): " + ms + " ms");
+    } finally {
+      hold.countDown();
+      s.stop(0);
     }
   }
 

@@ -46,6 +46,13 @@ public final class Main implements Runnable {
           if (outOfMemory(ex)) {
             haltOutOfMemory(ex);
           }
+          String unusable = modelUnusable(ex);
+          if (unusable != null) {
+            // a refused key or a missing model: one message, not a stack trace (issue 21)
+            err.println("error: " + unusable);
+            err.flush();
+            return 1;
+          }
           err.println("error: " + ex);
           ex.printStackTrace(err);
           err.flush();
@@ -68,6 +75,26 @@ public final class Main implements Runnable {
       }
     }
     return false;
+  }
+
+  /**
+   * The message of a {@link io.instructflow.inference.ModelUnusableException} in {@code t}'s cause
+   * chain, or in a message there (a Spark task's error reaches the driver as text), else null.
+   */
+  public static String modelUnusable(Throwable t) {
+    io.instructflow.inference.ModelUnusableException m = io.instructflow.inference.ModelUnusableException.find(t);
+    if (m != null) {
+      return m.getMessage();
+    }
+    String name = io.instructflow.inference.ModelUnusableException.class.getName() + ": ";
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      String msg = String.valueOf(c.getMessage());
+      int at = msg.indexOf(name);
+      if (at >= 0) {
+        return msg.substring(at + name.length()).lines().findFirst().orElse("");
+      }
+    }
+    return null;
   }
 
   /** The message for a run that ran out of memory: what failed, the heap it had and how to give more. */

@@ -208,8 +208,9 @@ public final class EvolPipeline {
     Path out = Paths.get(c.out());
     Path epochs = out.resolve(EPOCHS);
     new OutputLayout(c.out()).lock("evol");
-    StageState.claim(epochs, configHash(c, evol, ref, files), c.settings().asMap(),
-        "input, model, templates or evolution settings");
+    String identity = c.model().identity();
+    StageState.claim(epochs, configHash(c, evol, identity, files), c.settings().asMap(),
+        "input, model, templates or evolution settings", identity);
     OutputLayout layout = new OutputLayout(c.out());
     layout.prepare();
     List<String> inputs = new ArrayList<>();
@@ -350,7 +351,7 @@ public final class EvolPipeline {
   }
 
   /** Hash of everything that decides the output except the number of epochs and keep-original. */
-  static String configHash(Config c, Evol evol, ModelRef ref, List<InputFile> files) throws IOException {
+  static String configHash(Config c, Evol evol, String modelIdentity, List<InputFile> files) throws IOException {
     Map<String, Object> m = new TreeMap<>();
     m.put("evol", c.settings().asMap());
     m.put("read", c.read().asMap());
@@ -363,7 +364,9 @@ public final class EvolPipeline {
     Map<String, String> t = new TreeMap<>();
     evol.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
     m.put("templates", t);
-    m.put("model", ref.sha256() != null ? ref.sha256() : ref.backend() + ":" + ref.id());
+    // the model's full identity (issue 21): file, llama.cpp build, backend, GPU layers; or endpoint and
+    // what its server reports; a resumed run with another one is refused
+    m.put("model", modelIdentity);
     return StageState.hash(m);
   }
 

@@ -67,6 +67,11 @@ public final class ModelCounters implements Serializable {
     }
 
     @Override
+    public String identity() {
+      return delegate.identity();
+    }
+
+    @Override
     public List<GenerationResult> generate(List<GenerationRequest> batch) {
       List<GenerationResult> res = delegate.generate(batch);
       counters.count(res);

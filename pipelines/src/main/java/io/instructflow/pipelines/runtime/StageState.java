@@ -24,8 +24,11 @@ public final class StageState {
   /** A finished stage's record. */
   public static final String DONE = "done.json";
 
-  /** What {@value #STATE} holds: the hash, and the settings in words for a person. */
-  record RunState(String configHash, Map<String, Object> settings) {}
+  /**
+   * What {@value #STATE} holds: the hash, the settings in words for a person, and the model's identity
+   * (null in state files from before issue 21, and for stages without a model).
+   */
+  record RunState(String configHash, Map<String, Object> settings, String model) {}
 
   /** The stage folder {@code <prefix>-NNNN} under {@code dir}. */
   public static Path stageDir(Path dir, String prefix, int stage) {
@@ -43,13 +46,24 @@ public final class StageState {
    * @throws IllegalStateException when {@code dir} holds stages of a run with another configuration
    */
   public static void claim(Path dir, String hash, Map<String, Object> settings, String what) throws IOException {
+    claim(dir, hash, settings, what, null);
+  }
+
+  /**
+   * Records the configuration hash and the model identity in {@code dir}, or checks them against the
+   * ones there; a changed model identity (see {@code LanguageModel.identity}) is named as the reason.
+   *
+   * @throws IllegalStateException when {@code dir} holds stages of a run with another configuration
+   */
+  public static void claim(Path dir, String hash, Map<String, Object> settings, String what, String model)
+      throws IOException {
     Files.createDirectories(dir);
     Path state = dir.resolve(STATE);
     if (!Files.isRegularFile(state)) {
       // claimed atomically: the state file appears whole, and only the first of two claims creates it
       Path tmp = Files.createTempFile(dir, STATE, ".tmp");
       try {
-        Files.writeString(tmp, Json.pretty(new RunState(hash, settings)) + "\n", StandardCharsets.UTF_8);
+        Files.writeString(tmp, Json.pretty(new RunState(hash, settings, model)) + "\n", StandardCharsets.UTF_8);
         Files.createLink(state, tmp);
       } catch (java.nio.file.FileAlreadyExistsException lost) {
         // another run claimed it first: checked below like any earlier claim
@@ -58,6 +72,13 @@ public final class StageState {
       }
     }
     RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
+    if (!s.configHash().equals(hash) && model != null && s.model() != null && !s.model().equals(model)) {
+      throw new IllegalStateException(String.format(
+          "%s holds %s of a run made with another model: it was %s, now it is %s (the model file, the llama.cpp "
+              + "build, the backend or GPU layers, or the endpoint or what its server reports for the model changed); "
+              + "a resumed run must use the same model: use another --out, or delete %s to start over",
+          dir.getParent(), dir.getFileName(), s.model(), model, dir));
+    }
     if (!s.configHash().equals(hash)) {
       throw new IllegalStateException(String.format(
           "%s holds %s of a run with another configuration (%s); use another --out, or delete %s to start over",

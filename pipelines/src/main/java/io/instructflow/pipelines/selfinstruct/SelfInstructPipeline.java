@@ -160,8 +160,9 @@ public final class SelfInstructPipeline {
     Path rounds = out.resolve(ROUNDS);
     new OutputLayout(c.out()).lock("self-instruct");
     Files.createDirectories(rounds);
-    StageState.claim(rounds, configHash(c, gen, ref), c.settings().asMap(),
-        "seeds, model, templates or generator settings");
+    String identity = c.model().identity();
+    StageState.claim(rounds, configHash(c, gen, identity), c.settings().asMap(),
+        "seeds, model, templates or generator settings", identity);
     OutputLayout layout = new OutputLayout(c.out());
     layout.prepare();
     RunReport report = new RunReport("self-instruct", c.runner().describe(), c.asMap(), List.of(c.seeds().toString()));
@@ -254,14 +255,16 @@ public final class SelfInstructPipeline {
   }
 
   /** Hash of everything that decides a run's output except how far it goes (target, rounds). */
-  static String configHash(Config c, SelfInstruct gen, ModelRef ref) throws IOException {
+  static String configHash(Config c, SelfInstruct gen, String modelIdentity) throws IOException {
     Map<String, Object> m = new TreeMap<>();
     m.put("generator", c.settings().asMap());
     m.put("seeds", Ids.sha256Hex(Files.readAllBytes(c.seeds())));
     Map<String, String> t = new TreeMap<>();
     gen.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
     m.put("templates", t);
-    m.put("model", ref.sha256() != null ? ref.sha256() : ref.backend() + ":" + ref.id());
+    // the model's full identity (issue 21): file, llama.cpp build, backend, GPU layers; or endpoint and
+    // what its server reports; a resumed run with another one is refused
+    m.put("model", modelIdentity);
     return StageState.hash(m);
   }
 

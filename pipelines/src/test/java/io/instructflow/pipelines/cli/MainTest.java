@@ -91,6 +91,13 @@ class MainTest {
         .contains("--max-line-bytes must be within"));
     assertTrue(cli(2, "import", "--in", tmp.toString(), "--out", tmp.resolve("o").toString(), "--dataset-name", "")[1]
         .contains("--dataset-name must not be blank"));
+    // serve (issue 21): no open port without a key, and a named key must exist; both before the model loads
+    assertTrue(cli(2, "serve", "--model", tmp.resolve("absent.gguf").toString(), "--host", "0.0.0.0")[1]
+        .contains("refusing to serve on 0.0.0.0 without --api-key-env"));
+    assertTrue(cli(2, "serve", "--model", tmp.resolve("absent.gguf").toString(), "--api-key-env",
+        "INSTRUCTFLOW_TEST_SURELY_UNSET_KEY")[1].contains("INSTRUCTFLOW_TEST_SURELY_UNSET_KEY: that environment variable"));
+    assertTrue(cli(2, "serve", "--model", tmp.resolve("absent.gguf").toString(), "--queue", "-1")[1]
+        .contains("queue >= 0"));
   }
 
   @Test

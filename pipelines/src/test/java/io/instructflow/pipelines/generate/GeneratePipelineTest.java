@@ -215,6 +215,60 @@ class GeneratePipelineTest {
     }
   }
 
+  /**
+   * Issue 21: a key the server refuses stops the run with one message instead of a reject per record:
+   * before the run when {@code /v1/models} refuses it (the real {@code serve} with a key), and at the
+   * first refused request when only the completions route does (a stub).
+   */
+  @Test
+  void aRefusedKeyStopsTheRunWithOneMessage() throws Exception {
+    Path in = input(tmp.resolve("in"), 6);
+    io.instructflow.inference.llama.LlamaCppModel engine = io.instructflow.inference.llama.LlamaCppModel.shared(
+        io.instructflow.inference.llama.LlamaCppModel.Config.of(model()).withContextPerSlot(256).withThreads(1));
+    io.instructflow.inference.serve.OpenAiServer.Settings keyed =
+        io.instructflow.inference.serve.OpenAiServer.Settings.defaults(4).withApiKey("not-the-key-in-PATH");
+    try (io.instructflow.inference.serve.OpenAiServer server =
+        new io.instructflow.inference.serve.OpenAiServer(engine, "stories", "127.0.0.1", 0, keyed)) {
+      // PATH is set and is not the key: a wrong key from a variable that exists
+      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + server.port() + "/v1", "stories", "PATH", 4, null);
+      io.instructflow.inference.ModelUnusableException e = org.junit.jupiter.api.Assertions.assertThrows(
+          io.instructflow.inference.ModelUnusableException.class, () -> GeneratePipeline.run(new GeneratePipeline.Config(
+              ReadOptions.of(in.toString()), tmp.resolve("keyed").toString(), remote, SamplingParams.greedy(8), 7, 4,
+              1000, DIRECT), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
+      assertTrue(e.getMessage().contains("HTTP 401") && e.getMessage().contains("read from PATH"), e.getMessage());
+      assertTrue(!e.getMessage().contains(System.getenv("PATH")), "the key is never in a message");
+      assertEquals(0, server.served());
+    }
+
+    java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+    com.sun.net.httpserver.HttpServer stub = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress("127.0.0.1", 0), 16);
+    stub.createContext("/v1/completions", ex -> {
+      calls.incrementAndGet();
+      byte[] b = "{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\"}}"
+          .getBytes(StandardCharsets.UTF_8);
+      ex.sendResponseHeaders(401, b.length);
+      try (java.io.OutputStream o = ex.getResponseBody()) {
+        o.write(b);
+      }
+    });
+    stub.start();
+    try {
+      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + stub.getAddress().getPort() + "/v1", "stories", null, 1,
+          null);
+      Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, () -> GeneratePipeline.run(
+          new GeneratePipeline.Config(ReadOptions.of(in.toString()), tmp.resolve("stub").toString(), remote,
+              SamplingParams.greedy(8), 7, 4, 1000, DIRECT), new PrintStream(new ByteArrayOutputStream(), true,
+              StandardCharsets.UTF_8)));
+      String message = io.instructflow.pipelines.cli.Main.modelUnusable(e);
+      assertTrue(message != null && message.contains("HTTP 401") && message.contains("Incorrect API key provided"),
+          String.valueOf(e));
+      assertEquals(1, calls.get(), "the first 401 stops the run: one request sent for 10 records");
+    } finally {
+      stub.stop(0);
+    }
+  }
+
   @Test
   void aFileThatIsNotAModelFailsBeforeTheRun() throws Exception {
     Path bogus = Files.writeString(tmp.resolve("bogus.gguf"), "not a model");

@@ -139,6 +139,16 @@ class SelfInstructPipelineTest {
     SelfInstructPipeline.Config changed = new SelfInstructPipeline.Config(other.seeds(), other.out(), other.model(),
         other.settings().withPromptsPerRound(3), null, 8, 20, 3, 4, other.runner(), 0);
     assertThrows(IllegalStateException.class, () -> SelfInstructPipeline.run(changed, new PrintStream(new ByteArrayOutputStream())));
+
+    // issue 21: the same settings against another server (another model identity) are refused, saying so
+    try (ScriptedEndpoint moved = ScriptedEndpoint.start(SelfInstructAnswers::answer)) {
+      SelfInstructPipeline.Config swapped = scripted(moved, resumed, 8, 0, new Runner("direct", null));
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> SelfInstructPipeline.run(swapped, new PrintStream(new ByteArrayOutputStream())));
+      assertTrue(e.getMessage().contains("made with another model") && e.getMessage().contains(moved.url()),
+          e.getMessage());
+      assertEquals(0, moved.served(), "refused before any request");
+    }
   }
 
   /**
