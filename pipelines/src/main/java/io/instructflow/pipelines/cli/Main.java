@@ -40,7 +40,8 @@ public final class Main implements Runnable {
           // not complete
           if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException
               || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException
-              || ex instanceof io.instructflow.pipelines.io.OutputLayout.IncompleteException) {
+              || ex instanceof io.instructflow.pipelines.io.OutputLayout.IncompleteException
+              || ex instanceof io.instructflow.pipelines.io.OutputLayout.UnsupportedOutputException) {
             err.println("error: " + ex.getMessage());
             err.flush();
             return EXIT_USAGE;

@@ -197,6 +197,7 @@ public final class OutputLayout {
    */
   public void lock(String command) throws IOException {
     if (!isLocal(root)) {
+      requireFileSystem(root);
       return;
     }
     Path dir = Paths.get(root);
@@ -762,6 +763,62 @@ public final class OutputLayout {
   private static void delete(String file) throws IOException {
     FileSystems.delete(
         List.of(FileSystems.matchNewResource(file, false)), MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+  }
+
+  /** An output path on a file system this process cannot write (no Beam filesystem for its scheme). */
+  public static final class UnsupportedOutputException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    UnsupportedOutputException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * Checks that Beam's FileSystems can reach {@code path} (a path with a scheme such as {@code s3://}),
+   * before anything runs (issue 21): a scheme with no registered filesystem, or one whose filesystem
+   * cannot even list the folder here, would fail the run part way.
+   *
+   * @throws UnsupportedOutputException naming the scheme and what to do instead
+   */
+  public static void requireFileSystem(String path) throws UnsupportedOutputException {
+    String scheme = path.substring(0, Math.max(0, path.indexOf(':')));
+    String dir = path.endsWith("/") ? path : path + "/";
+    try {
+      FileSystems.matchNewResource(dir, true);
+    } catch (IllegalArgumentException e) {
+      throw new UnsupportedOutputException("--out " + path + ": no Beam filesystem for the scheme '" + scheme + "' is on the "
+          + "class path, so nothing can be written there. Write to a local or shared folder, then copy the finished output "
+          + "to the object store.");
+    }
+    try {
+      FileSystems.match(dir + MARKER, EmptyMatchTreatment.ALLOW);
+    } catch (IOException | RuntimeException | LinkageError e) {
+      // e.g. gs:// here: Beam's GCS filesystem is on the class path but fails on a Guava clash
+      throw new UnsupportedOutputException("--out " + path + ": Beam's filesystem for the scheme '" + scheme + "' cannot "
+          + "reach it (" + e + "). Write to a local or shared folder, then copy the finished output.");
+    }
+  }
+
+  /** Whether {@code p} is a local path: no scheme, or {@code file://}. */
+  public static boolean isLocalPath(String p) {
+    return isLocal(p);
+  }
+
+  /**
+   * Returns {@code path} when it is local (a {@code file://} prefix taken off); else refuses it, for {@code what} that is written with local
+   * file operations (a response cache, the rounds of a generator), which would otherwise turn
+   * {@code s3://bucket/x} into a local folder named {@code s3:} (issue 21).
+   *
+   * @throws IllegalArgumentException naming the path and what to do instead
+   */
+  public static String requireLocal(String path, String what) {
+    if (path != null && !isLocal(path)) {
+      throw new IllegalArgumentException(what + " must be a local folder, got " + path + ": it is written with local file "
+          + "operations, which would turn it into a local folder named '" + path.substring(0, path.indexOf(':') + 1)
+          + "'. Use a local folder (and copy the finished output to the object store afterwards).");
+    }
+    return path != null && path.startsWith("file://") ? path.substring("file://".length()) : path;
   }
 
   static boolean isLocal(String p) {
