@@ -77,6 +77,7 @@ public final class AuditPipeline {
     List<ReadOptions> reads = new ArrayList<>();
     List<String> empty = new ArrayList<>();
     for (String in : c.inputs()) {
+      OutputLayout.requireComplete(in);
       String path = BlendPipeline.readPath(in);
       java.nio.file.Path p = java.nio.file.Paths.get(path);
       if (java.nio.file.Files.isDirectory(p) && java.nio.file.Files.exists(p.getParent().resolve(OutputLayout.SUMMARY))) {

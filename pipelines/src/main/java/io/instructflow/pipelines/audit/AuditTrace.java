@@ -47,6 +47,12 @@ public final class AuditTrace {
               .sorted().forEach(files::add);
         }
       }
+      java.util.Set<Path> outputs = new java.util.TreeSet<>();
+      files.forEach(f -> outputs.add(f.toAbsolutePath().getParent().getParent()));
+      for (Path o : outputs) {
+        // records of a run that did not finish are not traced (issue 21)
+        OutputLayout.requireComplete(o.toString());
+      }
       for (Path f : files) {
         try (BufferedReader in = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
           String line;

@@ -186,6 +186,7 @@ public final class BlendPipeline {
         .apply("Export", ParDo.of(new ExportFn(spec, chunks, staging)));
     run.execute("read+plan+write", Progress.READ, Progress.PLANNED, Progress.DECIDED);
     publishExports(staging, layout.file(EXPORT));
+    io.instructflow.pipelines.io.FaultPoint.reach("blend.exports-published");
     deleteTree(chunks + "/");
     BlendReport plan = BlendReport.read(planPath);
     RunSummary s = run.finish(spec.shardSize(), plan.distinct(), null);

@@ -117,6 +117,7 @@ public final class DatasetCard {
   static void write(OutputLayout layout, BlendSpec spec, BlendReport plan, RunSummary summary, PrintStream console)
       throws IOException {
     layout.writeFile("README.md", render(layout, spec, plan, summary, count(layout)));
+    io.instructflow.pipelines.io.FaultPoint.reach("blend.card-written");
     io.instructflow.pipelines.runtime.Manifest.write(layout, "blend");
     console.println("  card: " + layout.file("README.md"));
   }

@@ -94,8 +94,9 @@ public final class AuditCommand implements Callable<Integer> {
 
   /** {@code audit verify}. */
   @Command(name = "verify", mixinStandardHelpOptions = true,
-      description = "Check an output against its MANIFEST.json (changed, missing and unexpected files) and every record's "
-          + "provenance. Exit status 0 when all holds, 1 otherwise.")
+      description = "Check an output's completion marker (_SUCCESS, written last by every run, holding the SHA-256 of "
+          + "MANIFEST.json), the output against its MANIFEST.json (changed, missing and unexpected files) and every "
+          + "record's provenance. Exit status 0 when all holds, 1 otherwise (an output whose run was killed fails).")
   static final class Verify implements Callable<Integer> {
     @Option(names = "--in", required = true, paramLabel = "DIR", description = "The output folder.")
     String in;
@@ -106,6 +107,9 @@ public final class AuditCommand implements Callable<Integer> {
           new io.instructflow.pipelines.io.OutputLayout(in));
       System.out.printf(java.util.Locale.ROOT, "audit verify %s: %d files in the manifest, %,d records checked%n", in, c.files(),
           c.rows());
+      if (c.unsealed() != null) {
+        System.out.println("  incomplete: " + c.unsealed());
+      }
       c.changed().forEach(x -> System.out.println("  changed:    " + x));
       c.missing().forEach(x -> System.out.println("  missing:    " + x));
       c.unexpected().forEach(x -> System.out.println("  unexpected: " + x));

@@ -339,7 +339,8 @@ public final class DemoCommand implements Callable<Integer> {
       throws IOException, InputFiles.InputException {
     List<Map<String, Object>> sources = new ArrayList<>();
     sources.add(Map.of("path", "filter", "name", "filtered-imports", "weight", 0.7));
-    if (Files.isRegularFile(root.resolve("generate").resolve(OutputLayout.SUMMARY))) {
+    // only a finished generate output (sealed with its completion marker) is a source
+    if (Files.isRegularFile(root.resolve("generate").resolve(OutputLayout.MARKER))) {
       sources.add(Map.of("path", "generate", "name", "generated", "fraction", 1.0));
     }
     Path roleplay = data.resolve("corpora/gpteacher/roleplay-simple-deduped-roleplay-instruct.json").toAbsolutePath();

@@ -115,6 +115,8 @@ public final class EvolCommand implements Callable<Integer> {
       if (templates != null && !Files.isDirectory(templates)) {
         throw new IllegalArgumentException("--templates: no such folder: " + templates);
       }
+      // epochs, state and resume live beside the output, written with local file operations
+      output.out = io.instructflow.pipelines.io.OutputLayout.requireLocal(output.out, "evol --out");
       ModelSpec spec = models.toSpec(output.out, engine);
       Evol.Settings d = Evol.Settings.defaults(seed);
       Evol.Settings s = new Evol.Settings(seed, ops == null ? d.weights() : Evol.Settings.parseWeights(ops), maxAddedWords,

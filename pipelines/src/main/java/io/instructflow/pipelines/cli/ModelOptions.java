@@ -1,6 +1,7 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.io.OutputLayout;
 import java.nio.file.Paths;
 import picocli.CommandLine.Option;
 
@@ -36,7 +37,11 @@ public final class ModelOptions {
     if (noCache && cacheDir != null) {
       throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
     }
-    String cache = noCache ? null : cacheDir != null ? cacheDir : Paths.get(out, "cache").toString();
+    // the cache is local files: an object-store path would become a local folder named after its scheme
+    String dir = OutputLayout.requireLocal(cacheDir, "--cache-dir");
+    String cache = noCache ? null : dir != null ? dir
+        : Paths.get(OutputLayout.requireLocal(out, "With the response cache under it (give --cache-dir DIR or --no-cache), "
+            + "--out"), "cache").toString();
     String cachePath = cache == null ? null : Paths.get(cache).toAbsolutePath().toString();
     if ((model == null) == (endpoint == null)) {
       throw new IllegalArgumentException("give --model GGUF (embedded) or --endpoint URL with --model-name NAME");

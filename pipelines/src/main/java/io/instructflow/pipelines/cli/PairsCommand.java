@@ -130,7 +130,11 @@ public final class PairsCommand implements Callable<Integer> {
       if (noCache && cacheDir != null) {
         throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
       }
-      String cache = noCache ? null : Paths.get(cacheDir != null ? cacheDir : Paths.get(out, "cache").toString())
+      // the cache is local files: an object-store path would become a local folder named after its scheme
+      String dir = io.instructflow.pipelines.io.OutputLayout.requireLocal(cacheDir, "--cache-dir");
+      String cache = noCache ? null : Paths.get(dir != null ? dir : Paths.get(io.instructflow.pipelines.io.OutputLayout
+          .requireLocal(out, "With the response cache under it (give --cache-dir DIR or --no-cache), --out"), "cache")
+          .toString())
           .toAbsolutePath().toString();
       List<CandidateSpec> specs = candidates == null ? List.of() : CandidateSpec.parseList(candidates);
       List<ModelSpec> gens = new ArrayList<>();

@@ -137,6 +137,8 @@ public final class SelfInstructCommand implements Callable<Integer> {
       if (!Files.isRegularFile(seeds)) {
         throw new IllegalArgumentException("--seeds: no such file: " + seeds);
       }
+      // rounds, state and resume live beside the output, written with local file operations
+      output.out = io.instructflow.pipelines.io.OutputLayout.requireLocal(output.out, "self-instruct --out");
       if (templates != null && !Files.isDirectory(templates)) {
         throw new IllegalArgumentException("--templates: no such folder: " + templates);
       }

@@ -198,6 +198,7 @@ public final class EvolPipeline {
    */
   public static RunSummary run(Config c, PrintStream console)
       throws IOException, InvalidModelException, InputFiles.InputException {
+    OutputLayout.requireLocal(c.out(), "evol --out");
     GgufMetadata meta = c.model().check();
     c = c.withSettings(c.settings().withFormat(c.settings().format().resolve(c.model().isRemote(),
         meta != null && meta.chatTemplate().isPresent())));

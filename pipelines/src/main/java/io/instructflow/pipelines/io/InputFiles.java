@@ -17,7 +17,9 @@ import org.apache.beam.sdk.io.fs.MatchResult;
  *
  * <p>A directory means every {@code .json}, {@code .jsonl} and {@code .ndjson} file under it
  * (recursively); a glob means the files it matches; anything else must be an existing file. Paths may
- * be local or any scheme Beam's FileSystems knows.
+ * be local or any scheme Beam's FileSystems knows. An output of ours (or its {@code data/},
+ * {@code filtered/} or {@code rejects/}) whose run did not finish is refused
+ * ({@link OutputLayout#requireComplete}).
  */
 public final class InputFiles {
   private InputFiles() {}
@@ -39,6 +41,14 @@ public final class InputFiles {
    *     for a directory, the parent folder's name for a glob, the file's base name for a file)
    */
   public static List<InputFile> expand(String spec, String datasetName) throws InputException {
+    try {
+      // an earlier output of ours, or a folder of one, is read only when its run finished (issue 21)
+      OutputLayout.requireComplete(spec);
+    } catch (OutputLayout.IncompleteException e) {
+      throw new InputException(e.getMessage());
+    } catch (IOException e) {
+      throw new InputException("cannot check input " + spec + ": " + e.getMessage());
+    }
     File local = new File(spec.startsWith("file://") ? spec.substring("file://".length()) : spec);
     boolean hasScheme = spec.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !spec.startsWith("file://");
     // an existing file whose name contains glob characters is that file, not a pattern
@@ -80,6 +90,18 @@ public final class InputFiles {
       }
       if (paths.isEmpty()) {
         throw new InputException("no input file matches: " + spec);
+      }
+      // a glob may reach into several outputs (OUT/*/data/*.jsonl): each must be complete
+      java.util.Set<String> folders = new java.util.TreeSet<>();
+      for (String p : paths) {
+        folders.add(p.substring(0, Math.max(0, p.lastIndexOf('/'))));
+      }
+      for (String f : folders) {
+        try {
+          OutputLayout.requireComplete(f);
+        } catch (IOException e) {
+          throw new InputException(e.getMessage());
+        }
       }
     }
     paths.sort(Comparator.naturalOrder());

@@ -33,10 +33,18 @@ import org.apache.beam.sdk.io.fs.ResourceId;
  * OUT/run-summary.json            counts, reasons, timings, config, versions
  * </pre>
  *
+ * OUT/MANIFEST.json               every output file with its size and SHA-256
+ * OUT/_SUCCESS                    the completion marker: written last, holds the manifest's SHA-256
+ * </pre>
+ *
  * <p>Pipelines write ordered fragments into {@code OUT/.staging/<kind>/}; {@link #publish} then packs
- * them into shards numbered 0, 1, 2... in order, so a run that dies leaves no half-written
- * {@code data/}. Paths may
- * be local or any scheme Beam's FileSystems knows.
+ * them into shards numbered 0, 1, 2... in order, each written under a temporary name in the staging
+ * folder and renamed into place, so no shard is ever seen half-written. The folders are published one
+ * after another, so a run killed part way leaves an output that is incomplete as a whole: what says an
+ * output is complete is the marker {@value #MARKER}, written after everything else (issue 21).
+ * {@link #prepare} removes it first; {@link #writeFile} removes it before changing any file; readers of
+ * an earlier output check it with {@link #requireComplete}. Paths may be local or any scheme Beam's
+ * FileSystems knows.
  */
 public final class OutputLayout {
   /** The folders of an output, in the order the summary lists them. */
@@ -60,6 +68,13 @@ public final class OutputLayout {
   private static final String STAGING = ".staging";
   /** Name of the run summary file. */
   public static final String SUMMARY = "run-summary.json";
+  /** Name of the integrity manifest ({@link io.instructflow.pipelines.runtime.Manifest}). */
+  public static final String MANIFEST = "MANIFEST.json";
+  /**
+   * Name of the completion marker: written last, atomically, holding the SHA-256 of {@value #MANIFEST};
+   * an output without it (or whose manifest no longer matches it) is incomplete.
+   */
+  public static final String MARKER = "_SUCCESS";
 
   private final String root;
 
@@ -182,6 +197,7 @@ public final class OutputLayout {
    */
   public void lock(String command) throws IOException {
     if (!isLocal(root)) {
+      requireFileSystem(root);
       return;
     }
     Path dir = Paths.get(root);
@@ -274,29 +290,37 @@ public final class OutputLayout {
     }
   }
 
-  /** Removes the outputs of an earlier run (only our folders and files) and creates the folders. */
+  /**
+   * Removes the outputs of an earlier run (only our folders and files) and creates the folders. The
+   * completion marker and the manifest go first, so that from here until the run seals its output again
+   * no reader takes it for complete; then the shards, the summary and everything staged (a killed run's
+   * fragments and temporary files included).
+   */
   public void prepare() throws IOException {
+    delete(file(MARKER));
+    delete(file(MANIFEST));
     for (Kind k : Kind.values()) {
       deleteShards(dir(k));
-      List<ResourceId> staged = files(staging(k), "frag-*.jsonl");
-      if (!staged.isEmpty()) {
-        FileSystems.delete(staged, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
-      }
-    }
-    List<ResourceId> ordered = files(staging(OrderedPass.STAGING), "frag-*.jsonl");
-    if (!ordered.isEmpty()) {
-      FileSystems.delete(ordered, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }
     delete(file(SUMMARY));
-    List<ResourceId> counts = files(countsDir(), "file-*.json");
-    if (!counts.isEmpty()) {
-      FileSystems.delete(counts, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    List<ResourceId> staged = files(root + "/" + STAGING + "/", "**");
+    if (!staged.isEmpty()) {
+      FileSystems.delete(staged, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }
     if (isLocal(root)) {
+      Path st = Paths.get(root, STAGING);
+      if (Files.isDirectory(st)) {
+        try (var walk = Files.walk(st)) {
+          for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) {
+            Files.deleteIfExists(q);
+          }
+        }
+      }
       for (Kind k : Kind.values()) {
         Files.createDirectories(Paths.get(root, k.dir()));
       }
     }
+    FaultPoint.reach("prepare.done");
   }
 
   /**
@@ -327,30 +351,192 @@ public final class OutputLayout {
       shards.add(current);
     }
     ResourceId dir = FileSystems.matchNewResource(dir(kind), true);
+    ResourceId staging = FileSystems.matchNewResource(staging(kind), true);
     List<String> out = new ArrayList<>();
     byte[] buf = new byte[1 << 20];
+    String point = "publish." + kind.dir();
     for (int i = 0; i < shards.size(); i++) {
       List<ResourceId> parts = shards.get(i);
-      ResourceId target = dir.resolve(String.format("part-%05d.jsonl", i), StandardResolveOptions.RESOLVE_FILE);
+      String name = String.format("part-%05d.jsonl", i);
+      ResourceId target = dir.resolve(name, StandardResolveOptions.RESOLVE_FILE);
       if (parts.size() == 1) {
+        // a whole fragment already: renamed into place
         FileSystems.rename(parts, List.of(target));
       } else {
-        try (OutputStream os = Channels.newOutputStream(FileSystems.create(target, "application/jsonl"))) {
-          for (ResourceId part : parts) {
-            try (InputStream in = Channels.newInputStream(FileSystems.open(part))) {
+        // packed under a temporary name beside the fragments, then renamed: never half a shard in data/
+        ResourceId tmp = staging.resolve(TMP_PREFIX + name, StandardResolveOptions.RESOLVE_FILE);
+        try (OutputStream os = Channels.newOutputStream(FileSystems.create(tmp, "application/jsonl"))) {
+          for (int p = 0; p < parts.size(); p++) {
+            try (InputStream in = Channels.newInputStream(FileSystems.open(parts.get(p)))) {
               int k;
               while ((k = in.read(buf)) != -1) {
                 os.write(buf, 0, k);
               }
             }
+            if (p == 0) {
+              os.flush();
+              FaultPoint.reach(point + ".packing-" + i);
+            }
           }
         }
+        FileSystems.rename(List.of(tmp), List.of(target));
         FileSystems.delete(parts, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
       }
       out.add(target.toString());
+      FaultPoint.reach(point + ".shard-" + i);
     }
     removeEmptyStaging(kind.dir());
+    FaultPoint.reach(point + ".done");
     return out;
+  }
+
+  /** Prefix of the temporary files publish and staging write before renaming them. */
+  static final String TMP_PREFIX = "tmp-";
+
+  /**
+   * Seals the output: writes the completion marker {@value #MARKER} holding the SHA-256 of
+   * {@value #MANIFEST}, under a temporary name first and then renamed, so the marker is whole or absent.
+   * Call it last, after the manifest.
+   */
+  public void seal() throws IOException {
+    String sha = sha256(file(MANIFEST));
+    ResourceId tmp = FileSystems.matchNewResource(staging("marker"), true)
+        .resolve(TMP_PREFIX + MARKER, StandardResolveOptions.RESOLVE_FILE);
+    try (OutputStream os = Channels.newOutputStream(FileSystems.create(tmp, "application/json"))) {
+      os.write(markerText(sha).getBytes(StandardCharsets.UTF_8));
+    }
+    FileSystems.rename(List.of(tmp), List.of(FileSystems.matchNewResource(file(MARKER), false)));
+    removeEmptyStaging("marker");
+  }
+
+  static String markerText(String manifestSha256) {
+    return "{\"manifest\":\"" + MANIFEST + "\",\"sha256\":\"" + manifestSha256 + "\"}\n";
+  }
+
+  /** An output that a reader was given is not complete. */
+  public static final class IncompleteException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    IncompleteException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * The output root {@code path} belongs to: {@code path} itself when it holds our three folders
+   * ({@code data/}, {@code filtered/}, {@code rejects/}), its parent (or grandparent for a shard file) when
+   * {@code path} is one of those folders or a file in one; else empty. Local paths are recognised by
+   * their folders; other file systems only by a path that ends in one of the three folder names.
+   */
+  public static java.util.Optional<String> outputRootOf(String path) {
+    String p = path.startsWith("file://") ? path.substring("file://".length()) : path;
+    if (isLocal(p)) {
+      Path q = Paths.get(p).toAbsolutePath().normalize();
+      for (int up = 0; up < 3 && q != null; up++, q = q.getParent()) {
+        if (Files.isDirectory(q) && isRoot(q)) {
+          if (up == 0 || isKindDir(Paths.get(p).toAbsolutePath().normalize(), q)) {
+            return java.util.Optional.of(q.toString());
+          }
+          return java.util.Optional.empty();
+        }
+      }
+      return java.util.Optional.empty();
+    }
+    String r = p.endsWith("/") ? p.substring(0, p.length() - 1) : p;
+    for (Kind k : Kind.values()) {
+      if (r.endsWith("/" + k.dir())) {
+        return java.util.Optional.of(r.substring(0, r.length() - k.dir().length() - 1));
+      }
+    }
+    return java.util.Optional.empty();
+  }
+
+  private static boolean isRoot(Path q) {
+    for (Kind k : Kind.values()) {
+      if (!Files.isDirectory(q.resolve(k.dir()))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Whether {@code p} is {@code root}'s data/, filtered/ or rejects/ folder or a file directly in one. */
+  private static boolean isKindDir(Path p, Path root) {
+    for (Kind k : Kind.values()) {
+      Path d = root.resolve(k.dir());
+      if (p.equals(d) || d.equals(p.getParent())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Checks that {@code path}, when it is an output of ours or a folder or file inside one, is complete:
+   * its marker is there and matches its manifest. Any other path passes unchecked.
+   *
+   * @throws IncompleteException naming the output, what is wrong, and what to do
+   */
+  public static void requireComplete(String path) throws IOException {
+    java.util.Optional<String> root = outputRootOf(path);
+    if (root.isEmpty()) {
+      return;
+    }
+    String problem = new OutputLayout(root.get()).completeness();
+    if (problem != null) {
+      throw new IncompleteException(root.get() + " is not a complete output: " + problem + ". Rerun the command that "
+          + "wrote it into the same --out (the rerun replaces what is there), then read it again; `instructflow audit "
+          + "verify --in " + root.get() + "` checks an output.");
+    }
+  }
+
+  /** Null when this output is sealed and its manifest matches the marker, else what is wrong. */
+  public String completeness() throws IOException {
+    String marker = readSmall(file(MARKER));
+    if (marker == null) {
+      return "it has no completion marker " + MARKER + ", so the run that wrote it did not finish (it was killed, "
+          + "failed, or is still running)";
+    }
+    String want;
+    try {
+      want = Json.mapper().readTree(marker).path("sha256").asText("");
+    } catch (IOException e) {
+      want = "";
+    }
+    if (readSmall(file(MANIFEST)) == null) {
+      return "its " + MANIFEST + " is missing";
+    }
+    if (!want.equals(sha256(file(MANIFEST)))) {
+      return "its " + MANIFEST + " does not match the SHA-256 in " + MARKER + " (changed after the run finished)";
+    }
+    return null;
+  }
+
+  private static String readSmall(String file) throws IOException {
+    MatchResult m = FileSystems.match(file, EmptyMatchTreatment.ALLOW);
+    if (m.status() != MatchResult.Status.OK || m.metadata().isEmpty()) {
+      return null;
+    }
+    try (InputStream in = Channels.newInputStream(FileSystems.open(m.metadata().get(0).resourceId()))) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  private static String sha256(String file) throws IOException {
+    java.security.MessageDigest d;
+    try {
+      d = java.security.MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    byte[] buf = new byte[1 << 16];
+    try (InputStream in = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(file, false)))) {
+      int k;
+      while ((k = in.read(buf)) != -1) {
+        d.update(buf, 0, k);
+      }
+    }
+    return java.util.HexFormat.of().formatHex(d.digest());
   }
 
   /** The ordered fragments staged in folder {@code dir}, by fragment key (global order). */
@@ -538,8 +724,12 @@ public final class OutputLayout {
     return out;
   }
 
-  /** Writes a small UTF-8 text file in the output root. */
+  /**
+   * Writes a small UTF-8 text file in the output root. The completion marker goes first: a changed
+   * output is not complete until {@link #seal} runs again.
+   */
   public void writeFile(String name, String text) throws IOException {
+    delete(file(MARKER));
     ResourceId id = FileSystems.matchNewResource(file(name), false);
     try (OutputStream os = Channels.newOutputStream(FileSystems.create(id, "application/json"))) {
       os.write(text.getBytes(StandardCharsets.UTF_8));
@@ -573,6 +763,62 @@ public final class OutputLayout {
   private static void delete(String file) throws IOException {
     FileSystems.delete(
         List.of(FileSystems.matchNewResource(file, false)), MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+  }
+
+  /** An output path on a file system this process cannot write (no Beam filesystem for its scheme). */
+  public static final class UnsupportedOutputException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    UnsupportedOutputException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * Checks that Beam's FileSystems can reach {@code path} (a path with a scheme such as {@code s3://}),
+   * before anything runs (issue 21): a scheme with no registered filesystem, or one whose filesystem
+   * cannot even list the folder here, would fail the run part way.
+   *
+   * @throws UnsupportedOutputException naming the scheme and what to do instead
+   */
+  public static void requireFileSystem(String path) throws UnsupportedOutputException {
+    String scheme = path.substring(0, Math.max(0, path.indexOf(':')));
+    String dir = path.endsWith("/") ? path : path + "/";
+    try {
+      FileSystems.matchNewResource(dir, true);
+    } catch (IllegalArgumentException e) {
+      throw new UnsupportedOutputException("--out " + path + ": no Beam filesystem for the scheme '" + scheme + "' is on the "
+          + "class path, so nothing can be written there. Write to a local or shared folder, then copy the finished output "
+          + "to the object store.");
+    }
+    try {
+      FileSystems.match(dir + MARKER, EmptyMatchTreatment.ALLOW);
+    } catch (IOException | RuntimeException | LinkageError e) {
+      // e.g. gs:// here: Beam's GCS filesystem is on the class path but fails on a Guava clash
+      throw new UnsupportedOutputException("--out " + path + ": Beam's filesystem for the scheme '" + scheme + "' cannot "
+          + "reach it (" + e + "). Write to a local or shared folder, then copy the finished output.");
+    }
+  }
+
+  /** Whether {@code p} is a local path: no scheme, or {@code file://}. */
+  public static boolean isLocalPath(String p) {
+    return isLocal(p);
+  }
+
+  /**
+   * Returns {@code path} when it is local (a {@code file://} prefix taken off); else refuses it, for {@code what} that is written with local
+   * file operations (a response cache, the rounds of a generator), which would otherwise turn
+   * {@code s3://bucket/x} into a local folder named {@code s3:} (issue 21).
+   *
+   * @throws IllegalArgumentException naming the path and what to do instead
+   */
+  public static String requireLocal(String path, String what) {
+    if (path != null && !isLocal(path)) {
+      throw new IllegalArgumentException(what + " must be a local folder, got " + path + ": it is written with local file "
+          + "operations, which would turn it into a local folder named '" + path.substring(0, path.indexOf(':') + 1)
+          + "'. Use a local folder (and copy the finished output to the object store afterwards).");
+    }
+    return path != null && path.startsWith("file://") ? path.substring("file://".length()) : path;
   }
 
   static boolean isLocal(String p) {

@@ -31,7 +31,7 @@ public final class Manifest {
   private Manifest() {}
 
   /** The manifest's file name in an output root. */
-  public static final String FILE = "MANIFEST.json";
+  public static final String FILE = OutputLayout.MANIFEST;
   private static final List<String> SKIPPED = List.of("cache/", ".staging/", "rounds/", "epochs/", "inputs/");
 
   /** One file's entry. */
@@ -45,7 +45,7 @@ public final class Manifest {
     for (MatchResult.Metadata md : m.metadata()) {
       String p = md.resourceId().toString();
       String rel = p.startsWith(root) ? p.substring(root.length()) : p;
-      if (rel.equals(FILE) || rel.equals(OutputLayout.LOCK) || rel.endsWith("/" + OutputLayout.LOCK) || SKIPPED.stream().anyMatch(s -> rel.startsWith(s) || rel.contains("/" + s))) {
+      if (rel.equals(FILE) || rel.equals(OutputLayout.MARKER) || rel.equals(OutputLayout.LOCK) || rel.endsWith("/" + OutputLayout.LOCK) || SKIPPED.stream().anyMatch(s -> rel.startsWith(s) || rel.contains("/" + s))) {
         continue;
       }
       out.put(rel, entry(p, rel));
@@ -76,13 +76,19 @@ public final class Manifest {
     return new Entry(rel, bytes, HexFormat.of().formatHex(d.digest()), rel.endsWith(".jsonl") ? lines : null);
   }
 
-  /** Writes the manifest of the output as it is now. */
+  /**
+   * Writes the manifest of the output as it is now, then seals the output with its completion marker
+   * ({@link OutputLayout#seal}): the last two writes of every command. A file written after them removes
+   * the marker again ({@link OutputLayout#writeFile}), and the command writes the manifest again.
+   */
   public static void write(OutputLayout layout, String command) throws IOException {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("command", command);
     m.put("instructflow", Versions.instructflow());
     m.put("files", new ArrayList<>(scan(layout).values()));
     layout.writeFile(FILE, Json.pretty(m) + "\n");
+    io.instructflow.pipelines.io.FaultPoint.reach("manifest.written");
+    layout.seal();
   }
 
   /**
@@ -94,17 +100,28 @@ public final class Manifest {
    * @param unexpected output files the manifest does not list
    * @param rows records checked for provenance
    * @param incomplete records whose provenance lacks an origin field or has no step, with where they are
+   * @param unsealed why the output is not complete (no completion marker, or one that does not match the
+   *     manifest), or null when it is sealed
    */
   public record Check(int files, List<String> changed, List<String> missing, List<String> unexpected, long rows,
-      List<String> incomplete) {
+      List<String> incomplete, String unsealed) {
     /** Whether everything matched. */
     public boolean ok() {
-      return changed.isEmpty() && missing.isEmpty() && unexpected.isEmpty() && incomplete.isEmpty();
+      return unsealed == null && changed.isEmpty() && missing.isEmpty() && unexpected.isEmpty() && incomplete.isEmpty();
     }
   }
 
-  /** Checks an output against its manifest, and the provenance of every record in {@code data/}. */
+  /**
+   * Checks an output's completion marker, the output against its manifest, and the provenance of every
+   * record in {@code data/}. An output without a manifest (a run killed before it) is reported as
+   * unsealed with every file unexpected.
+   */
   public static Check verify(OutputLayout layout) throws IOException {
+    String unsealed = layout.completeness();
+    MatchResult found = FileSystems.match(layout.file(FILE), EmptyMatchTreatment.ALLOW);
+    if (found.status() != MatchResult.Status.OK || found.metadata().isEmpty()) {
+      return new Check(0, List.of(), List.of(), new ArrayList<>(scan(layout).keySet()), 0, List.of(), unsealed);
+    }
     JsonNode man;
     try (InputStream in = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(layout.file(FILE), false)))) {
       man = Json.mapper().readTree(in);
@@ -151,6 +168,6 @@ public final class Manifest {
         }
       }
     }
-    return new Check(files, changed, missing, unexpected, rows, incomplete);
+    return new Check(files, changed, missing, unexpected, rows, incomplete, unsealed);
   }
 }

@@ -227,6 +227,7 @@ public final class PipelineRun {
    */
   public RunSummary finish(long shardSize, Long keptOverride, Double maxRejectRatio) throws IOException {
     long t1 = System.nanoTime();
+    io.instructflow.pipelines.io.FaultPoint.reach("publish.start");
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
       layout.publish(k, shardSize);
     }

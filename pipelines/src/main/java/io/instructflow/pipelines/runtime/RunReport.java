@@ -124,6 +124,7 @@ public final class RunReport {
             layout.countBy(OutputLayout.Kind.REJECTS, "reason"), counts.reconciles(), blankLines, inputs, outputs,
             config, Versions.all(), metrics, notes);
     layout.writeFile(OutputLayout.SUMMARY, Json.pretty(s) + "\n");
+    io.instructflow.pipelines.io.FaultPoint.reach("summary.written");
     Manifest.write(layout, command);
     return s;
   }

@@ -152,6 +152,7 @@ public final class SelfInstructPipeline {
    * @throws IllegalStateException when OUT holds rounds of a run with another configuration
    */
   public static RunSummary run(Config c, PrintStream console) throws IOException, InvalidModelException {
+    OutputLayout.requireLocal(c.out(), "self-instruct --out");
     c.model().check();
     ModelRef ref = c.model().ref();
     SeedTasks.Result seeds = SeedTasks.read(c.seeds());
