@@ -159,15 +159,22 @@ public final class DedupPipeline {
       }
       return run.finish(c.shardSize(), null, null);
     }
-    PCollectionView<List<DedupItem>> items =
-        examples
-            .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
-            .setCoder(SerializableCoder.of(DedupItem.class))
-            .apply("AllItems", View.asList());
-    PCollection<KV<OrderKey, DedupDecision>> decisions =
-        p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-            .apply("Decide", ParDo.of(new DecideFn(items, c.threshold(), c.strategy())).withSideInputs(items))
-            .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class)));
+    PCollection<KV<OrderKey, DedupDecision>> decisions;
+    if (c.strategy().equals("components")) {
+      // the pair search spread over the workers, then the rule per connected component (issue 23)
+      decisions = examples.apply("RougeComponents",
+          FindRougeComponents.of(c.threshold(), c.field(), c.tokenizer(), c.stem(), c.orderBy()));
+    } else {
+      PCollectionView<List<DedupItem>> items =
+          examples
+              .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
+              .setCoder(SerializableCoder.of(DedupItem.class))
+              .apply("AllItems", View.asList());
+      decisions =
+          p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
+              .apply("Decide", ParDo.of(new DecideFn(items, c.threshold(), c.strategy())).withSideInputs(items))
+              .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class)));
+    }
     TupleTag<Example> exTag = new TupleTag<>() {};
     TupleTag<DedupDecision> decTag = new TupleTag<>() {};
     PCollectionTuple out =
@@ -181,8 +188,11 @@ public final class DedupPipeline {
     run.write(out.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
     run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     PipelineResult result = run.execute("read+dedup+write", Progress.READ, Progress.DECIDED);
-    run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
-        counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
+    run.report().note(c.strategy().equals("components")
+        ? String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components", counter(result, "pairs"),
+            counter(result, "components"))
+        : String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
+            counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
     return run.finish(c.shardSize(), null, null);
   }
 
