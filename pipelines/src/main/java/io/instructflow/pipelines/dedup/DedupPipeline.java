@@ -55,14 +55,14 @@ import org.apache.beam.sdk.values.TupleTagList;
  * threshold goes to {@code filtered/} with a verdict naming that record and the score; the others go
  * to {@code data/} with a {@code kept} step.
  *
- * <p>Records are read and tokenized in parallel; the decision runs where all token lists meet (a side
- * input): by default with an incremental Lucene index of the kept records
- * ({@link GreedyRougeFilter#sequential}), or with {@code components} by finding all similar pairs in
- * parallel over the worker's cores and applying the rule per connected component
- * ({@link GreedyRougeFilter#viaComponents}); both give exactly the sequential reference result. The
+ * <p>Records are read and tokenized in parallel. By default the decision runs in input order with an
+ * incremental Lucene index of the kept records, as a pass over the records staged in order
+ * ({@link OrderedPass}; with {@code --order-by}, where all token lists meet as a side input). With
+ * {@code components} the pair search spreads over the workers and the rule runs per connected
+ * component ({@link FindRougeComponents}); both give exactly the sequential reference result. The
  * sequential form does less work when most records are duplicates (it compares with kept records
- * only); the components form spreads over cores. Records are then joined back with their decisions and
- * written in input order.
+ * only); the components form spreads over workers. Records are then joined back with their decisions
+ * and written in input order.
  */
 public final class DedupPipeline {
   /** Step name written into provenance. */

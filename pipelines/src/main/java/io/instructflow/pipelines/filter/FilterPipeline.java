@@ -60,7 +60,9 @@ import org.apache.beam.sdk.values.TupleTagList;
  * order, in one place, against the records kept before each one and the {@code --pool} texts. Every
  * record gets a {@value #STEP} step with the chain's name and hash and its verdict; dropped records go
  * to {@code filtered/} with the filter, the reason and the evidence (for ROUGE-L the matched record's
- * id and location, or the pool text).
+ * id and location, or the pool text). A chain whose first dedup rule is {@code minhash_dedup} with
+ * {@code "mode": "components"} runs that rule first as a distributed stage ({@link FindMinHashComponents}),
+ * and the ordered rules after it see its survivors.
  */
 public final class FilterPipeline {
   private FilterPipeline() {}
