@@ -16,7 +16,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.stream.IntStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import org.apache.beam.sdk.coders.AtomicCoder;
+import org.apache.beam.sdk.coders.DoubleCoder;
 import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.NullableCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.metrics.Counter;
@@ -102,6 +108,42 @@ final class FindRougeComponents extends PTransform<PCollection<KV<OrderKey, Exam
     private static final long serialVersionUID = 1L;
   }
 
+  /** A member as varints, UTF-8 strings (location nullable) and 8-byte doubles. */
+  static final class MemberCoder extends AtomicCoder<Member> {
+    private static final long serialVersionUID = 1L;
+    static final MemberCoder INSTANCE = new MemberCoder();
+    private static final NullableCoder<String> LOCATION = NullableCoder.of(StringUtf8Coder.of());
+
+    @Override
+    public void encode(Member m, OutputStream out) throws IOException {
+      VarIntCoder.of().encode(m.ordinal(), out);
+      OrderKey.Coder.of().encode(m.key(), out);
+      StringUtf8Coder.of().encode(m.id(), out);
+      LOCATION.encode(m.location(), out);
+      VarIntCoder.of().encode(m.earlier().length, out);
+      for (int i = 0; i < m.earlier().length; i++) {
+        VarIntCoder.of().encode(m.earlier()[i], out);
+        DoubleCoder.of().encode(m.scores()[i], out);
+      }
+    }
+
+    @Override
+    public Member decode(InputStream in) throws IOException {
+      int ordinal = VarIntCoder.of().decode(in);
+      OrderKey key = OrderKey.Coder.of().decode(in);
+      String id = StringUtf8Coder.of().decode(in);
+      String location = LOCATION.decode(in);
+      int n = VarIntCoder.of().decode(in);
+      int[] earlier = new int[n];
+      double[] scores = new double[n];
+      for (int i = 0; i < n; i++) {
+        earlier[i] = VarIntCoder.of().decode(in);
+        scores[i] = DoubleCoder.of().decode(in);
+      }
+      return new Member(ordinal, key, id, location, earlier, scores);
+    }
+  }
+
   @Override
   public PCollection<KV<OrderKey, DedupDecision>> expand(PCollection<KV<OrderKey, Example>> records) {
     PCollectionView<List<DedupItem>> items = records
@@ -118,7 +160,7 @@ final class FindRougeComponents extends PTransform<PCollection<KV<OrderKey, Exam
             .withSideInputs(items).withOutputTags(memberTag, TupleTagList.of(edgeTag)));
     KvCoder<Integer, Integer> edge = KvCoder.of(VarIntCoder.of(), VarIntCoder.of());
     PCollection<KV<Integer, Member>> members = found.get(memberTag)
-        .setCoder(KvCoder.of(VarIntCoder.of(), SerializableCoder.of(Member.class)));
+        .setCoder(KvCoder.of(VarIntCoder.of(), MemberCoder.INSTANCE));
     PCollection<KV<Integer, Integer>> labels = found.get(edgeTag).setCoder(edge)
         .apply("Components", ConnectedComponents.of(VarIntCoder.of()));
     TupleTag<Member> mTag = new TupleTag<>() {};
@@ -130,7 +172,7 @@ final class FindRougeComponents extends PTransform<PCollection<KV<OrderKey, Exam
         .apply("LabelOrKeep", ParDo.of(new LabelFn(mTag, lTag, alone, grouped)).withOutputTags(grouped, TupleTagList.of(alone)));
     KvCoder<OrderKey, DedupDecision> decision = KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class));
     PCollection<KV<OrderKey, DedupDecision>> decided = labelled.get(grouped)
-        .setCoder(KvCoder.of(VarIntCoder.of(), SerializableCoder.of(Member.class)))
+        .setCoder(KvCoder.of(VarIntCoder.of(), MemberCoder.INSTANCE))
         .apply("ByComponent", GroupByKey.create())
         .apply("DecideComponent", ParDo.of(new DecideFn())).setCoder(decision);
     return PCollectionList.of(labelled.get(alone).setCoder(decision)).and(decided).apply("AllDecisions", Flatten.pCollections());
