@@ -136,6 +136,11 @@ class DedupPipelineTest {
     dedup(in, tmp.resolve("by-priority"), "rouge", "metadata.priority", "sequential", DIRECT);
     assertEquals("two.jsonl:1", location(tmp.resolve("input-order")));
     assertEquals("two.jsonl:2", location(tmp.resolve("by-priority")));
+    // the components strategy sorts into the same order before it searches pairs
+    dedup(in, tmp.resolve("comp-input-order"), "rouge", null, "components", DIRECT);
+    dedup(in, tmp.resolve("comp-by-priority"), "rouge", "metadata.priority", "components", DIRECT);
+    assertEquals("two.jsonl:1", location(tmp.resolve("comp-input-order")));
+    assertEquals("two.jsonl:2", location(tmp.resolve("comp-by-priority")));
   }
 
   @Test
