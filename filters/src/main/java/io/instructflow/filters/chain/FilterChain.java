@@ -2,6 +2,7 @@ package io.instructflow.filters.chain;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.dedup.ExactDedup;
+import io.instructflow.filters.dedup.MinHashComponents;
 import io.instructflow.filters.dedup.MinHashDedup;
 import io.instructflow.filters.dedup.SemanticDedup;
 import io.instructflow.filters.instruction.InstructionRules;
@@ -116,6 +117,19 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
     return rouge != null || !dedup.isEmpty();
   }
 
+  /**
+   * The distributed components rule the chain starts its dedup rules with ({@code minhash_dedup} with
+   * {@code mode} components), if any: a pipeline runs it as a stage of its own, then {@link #afterComponents}.
+   */
+  public java.util.Optional<MinHashComponents> components() {
+    return !dedup.isEmpty() && dedup.get(0) instanceof MinHashComponents m ? java.util.Optional.of(m) : java.util.Optional.empty();
+  }
+
+  /** This chain without its leading components rule (same name and hash); itself when it has none. */
+  public FilterChain afterComponents() {
+    return components().isEmpty() ? this : new FilterChain(name, perRecord, judge, dedup.subList(1, dedup.size()), rouge, hash);
+  }
+
   /** The built-in preset {@code name}. */
   public static FilterChain preset(String name) {
     if (!PRESETS.contains(name)) {
@@ -182,7 +196,15 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
       }
       switch (type) {
         case ExactDedup.TYPE -> dedup.add(ExactDedup.fromJson(f, at));
-        case MinHashDedup.TYPE -> dedup.add(MinHashDedup.fromJson(f, at));
+        case MinHashDedup.TYPE -> {
+          OrderedRule r = MinHashDedup.ruleFromJson(f, at);
+          if (r instanceof MinHashComponents && !dedup.isEmpty()) {
+            // the pipeline runs it as its own distributed stage on the records the judge and the
+            // per-record filters passed, before the ordered rules
+            throw new IllegalArgumentException(at + ": minhash_dedup with mode components must be the first dedup rule");
+          }
+          dedup.add(r);
+        }
         case SemanticDedup.TYPE -> dedup.add(SemanticDedup.fromJson(f, at));
         case JudgeRule.TYPE -> {
           if (judge != null) {

@@ -48,12 +48,28 @@ public record MinHashDedup(int shingle, int bands, int rows, double threshold, b
     }
   }
 
-  /** From a chain config: {@code shingle} 5, {@code bands} 20, {@code rows} 5, {@code threshold} 0.8, {@code field} all. */
+  /**
+   * The rule of a chain config: {@code mode} {@code ordered} (the default, this greedy rule) or
+   * {@code components} ({@link MinHashComponents}: one record kept per connected component).
+   */
+  public static OrderedRule ruleFromJson(JsonNode n, String at) {
+    String mode = n.path("mode").asText("ordered");
+    return switch (mode) {
+      case "ordered" -> fromJson(n, at);
+      case "components" -> new MinHashComponents(fromJson(n, at));
+      default -> throw new IllegalArgumentException(at + ": mode must be ordered or components, got '" + mode + "'");
+    };
+  }
+
+  /**
+   * From a chain config: {@code shingle} 5, {@code bands} 20, {@code rows} 5, {@code threshold} 0.8, {@code field} all
+   * ({@code mode} is read by {@link #ruleFromJson}).
+   */
   public static MinHashDedup fromJson(JsonNode n, String at) {
     for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
       String k = it.next();
-      if (!Set.of("type", "shingle", "bands", "rows", "threshold", "field").contains(k)) {
-        throw new IllegalArgumentException(at + ": unknown field '" + k + "', expected [shingle, bands, rows, threshold, field]");
+      if (!Set.of("type", "shingle", "bands", "rows", "threshold", "field", "mode").contains(k)) {
+        throw new IllegalArgumentException(at + ": unknown field '" + k + "', expected [shingle, bands, rows, threshold, field, mode]");
       }
     }
     String f = n.path("field").asText("all");
@@ -131,8 +147,11 @@ public record MinHashDedup(int shingle, int bands, int rows, double threshold, b
     return OrderedRule.applyAsStream(this, items);
   }
 
-  /** What a record is compared by: its shingle hashes, sorted and distinct, and its band keys. */
-  record Prepared(long[] shingles, long[] bandKeys) {}
+  /**
+   * What a record is compared by: its shingle hashes, sorted and distinct, and its band keys (band b's
+   * key is {@code bandKeys[b]}; {@link #bucket} makes it unique across bands).
+   */
+  public record Prepared(long[] shingles, long[] bandKeys) {}
 
   @Override
   public Object prepare(GateInput g) {
@@ -156,7 +175,7 @@ public record MinHashDedup(int shingle, int bands, int rows, double threshold, b
   }
 
   /** Jaccard similarity of two sorted sets of distinct values; 1 for two empty sets. */
-  static double jaccard(long[] a, long[] b) {
+  public static double jaccard(long[] a, long[] b) {
     if (a.length == 0 && b.length == 0) {
       return 1;
     }
@@ -241,6 +260,11 @@ public record MinHashDedup(int shingle, int bands, int rows, double threshold, b
         shingles.close();
       }
     };
+  }
+
+  /** Band {@code b}'s key {@code k} in one key space of all bands (one-to-one for each band). */
+  public static long bucket(int b, long k) {
+    return bandKey(b, k);
   }
 
   /** Band {@code b}'s key {@code k} in the one multimap of all bands (one-to-one for each band). */

@@ -98,4 +98,50 @@ class DedupRulesTest {
     assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(
         "{\"filters\":[{\"type\":\"exact_dedup\",\"field\":\"output\"}]}", "c.json"));
   }
+
+  @Test
+  void componentsModeIsParsedAndMustComeFirst() {
+    FilterChain c = FilterChain.parse("{\"filters\":[{\"type\":\"minhash_dedup\",\"mode\":\"components\",\"shingle\":3},"
+        + "{\"type\":\"exact_dedup\"}]}", "t");
+    MinHashComponents m = c.components().orElseThrow();
+    assertEquals(new MinHashDedup(3, 20, 5, 0.8, false), m.hashing());
+    assertEquals(List.of(ExactDedup.TYPE), c.afterComponents().dedup().stream().map(r -> r.id()).toList());
+    assertEquals(c.hash(), c.afterComponents().hash());
+    assertTrue(FilterChain.parse("{\"filters\":[{\"type\":\"minhash_dedup\",\"mode\":\"ordered\"}]}", "t")
+        .components().isEmpty());
+    IllegalArgumentException late = assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(
+        "{\"filters\":[{\"type\":\"exact_dedup\"},{\"type\":\"minhash_dedup\",\"mode\":\"components\"}]}", "t"));
+    assertTrue(late.getMessage().contains("must be the first dedup rule"), late.getMessage());
+    IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(
+        "{\"filters\":[{\"type\":\"minhash_dedup\",\"mode\":\"greedy\"}]}", "t"));
+    assertTrue(bad.getMessage().contains("mode must be ordered or components"), bad.getMessage());
+  }
+
+  /** A~B, B~C, A!~C: the ordered rule keeps A and C, the components rule keeps A and names it for B and C. */
+  @Test
+  void componentsDropAWholeChainWhereTheGreedyRuleKeepsItsEnds() {
+    MinHashDedup h = new MinHashDedup(1, 40, 2, 0.6, true);
+    List<GateInput> in = inputs(List.of("alpha beta gamma delta", "alpha beta gamma delta epsilon zeta", "gamma delta epsilon zeta",
+        "写 一 首 诗", "写 一 首 诗"));
+    List<Verdict> greedy = h.apply(in);
+    assertEquals(List.of(true, false, true, true, false), greedy.stream().map(v -> v instanceof Verdict.Kept).toList());
+    List<Verdict> comp = new MinHashComponents(h).apply(in);
+    assertEquals(List.of(true, false, false, true, false), comp.stream().map(v -> v instanceof Verdict.Kept).toList());
+    Verdict.Dropped c = (Verdict.Dropped) comp.get(2);
+    assertEquals(MinHashDedup.TYPE, c.filter());
+    assertEquals(MinHashComponents.REASON, c.reason());
+    assertEquals("id0", c.details().get("matched_id"));
+    assertEquals("in.jsonl:1", c.details().get("matched_location"));
+    assertEquals(3L, c.details().get("component_size"));
+    assertEquals("id3", ((Verdict.Dropped) comp.get(4)).details().get("matched_id"));
+  }
+
+  /** A bucket's links keep exactly the connectivity of all its verified pairs; copies join without comparisons. */
+  @Test
+  void linkJoinsCopiesAndVerifiedPairs() {
+    MinHashComponents m = new MinHashComponents(new MinHashDedup(1, 4, 2, 0.5, true));
+    List<long[]> sets = List.of(new long[] {1, 2, 3, 4}, new long[] {7, 8, 9}, new long[] {1, 2, 3, 5}, new long[] {1, 2, 3, 4},
+        new long[] {}, new long[] {7, 8, 9, 10, 11, 12, 13}, new long[] {});
+    assertEquals(List.of(0, 1, 0, 0, 4, 5, 4), java.util.Arrays.stream(m.link(sets)).boxed().toList());
+  }
 }

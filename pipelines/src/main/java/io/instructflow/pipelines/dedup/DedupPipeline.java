@@ -55,14 +55,14 @@ import org.apache.beam.sdk.values.TupleTagList;
  * threshold goes to {@code filtered/} with a verdict naming that record and the score; the others go
  * to {@code data/} with a {@code kept} step.
  *
- * <p>Records are read and tokenized in parallel; the decision runs where all token lists meet (a side
- * input): by default with an incremental Lucene index of the kept records
- * ({@link GreedyRougeFilter#sequential}), or with {@code components} by finding all similar pairs in
- * parallel over the worker's cores and applying the rule per connected component
- * ({@link GreedyRougeFilter#viaComponents}); both give exactly the sequential reference result. The
+ * <p>Records are read and tokenized in parallel. By default the decision runs in input order with an
+ * incremental Lucene index of the kept records, as a pass over the records staged in order
+ * ({@link OrderedPass}; with {@code --order-by}, where all token lists meet as a side input). With
+ * {@code components} the pair search spreads over the workers and the rule runs per connected
+ * component ({@link FindRougeComponents}); both give exactly the sequential reference result. The
  * sequential form does less work when most records are duplicates (it compares with kept records
- * only); the components form spreads over cores. Records are then joined back with their decisions and
- * written in input order.
+ * only); the components form spreads over workers. Records are then joined back with their decisions
+ * and written in input order.
  */
 public final class DedupPipeline {
   /** Step name written into provenance. */
@@ -159,15 +159,22 @@ public final class DedupPipeline {
       }
       return run.finish(c.shardSize(), null, null);
     }
-    PCollectionView<List<DedupItem>> items =
-        examples
-            .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
-            .setCoder(SerializableCoder.of(DedupItem.class))
-            .apply("AllItems", View.asList());
-    PCollection<KV<OrderKey, DedupDecision>> decisions =
-        p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-            .apply("Decide", ParDo.of(new DecideFn(items, c.threshold(), c.strategy())).withSideInputs(items))
-            .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class)));
+    PCollection<KV<OrderKey, DedupDecision>> decisions;
+    if (c.strategy().equals("components")) {
+      // the pair search spread over the workers, then the rule per connected component (issue 23)
+      decisions = examples.apply("RougeComponents",
+          FindRougeComponents.of(c.threshold(), c.field(), c.tokenizer(), c.stem(), c.orderBy()));
+    } else {
+      PCollectionView<List<DedupItem>> items =
+          examples
+              .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
+              .setCoder(SerializableCoder.of(DedupItem.class))
+              .apply("AllItems", View.asList());
+      decisions =
+          p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
+              .apply("Decide", ParDo.of(new DecideFn(items, c.threshold(), c.strategy())).withSideInputs(items))
+              .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class)));
+    }
     TupleTag<Example> exTag = new TupleTag<>() {};
     TupleTag<DedupDecision> decTag = new TupleTag<>() {};
     PCollectionTuple out =
@@ -181,8 +188,11 @@ public final class DedupPipeline {
     run.write(out.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
     run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     PipelineResult result = run.execute("read+dedup+write", Progress.READ, Progress.DECIDED);
-    run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
-        counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
+    run.report().note(c.strategy().equals("components")
+        ? String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components", counter(result, "pairs"),
+            counter(result, "components"))
+        : String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
+            counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
     return run.finish(c.shardSize(), null, null);
   }
 

@@ -60,7 +60,9 @@ import org.apache.beam.sdk.values.TupleTagList;
  * order, in one place, against the records kept before each one and the {@code --pool} texts. Every
  * record gets a {@value #STEP} step with the chain's name and hash and its verdict; dropped records go
  * to {@code filtered/} with the filter, the reason and the evidence (for ROUGE-L the matched record's
- * id and location, or the pool text).
+ * id and location, or the pool text). A chain whose first dedup rule is {@code minhash_dedup} with
+ * {@code "mode": "components"} runs that rule first as a distributed stage ({@link FindMinHashComponents}),
+ * and the ordered rules after it see its survivors.
  */
 public final class FilterPipeline {
   private FilterPipeline() {}
@@ -191,11 +193,25 @@ public final class FilterPipeline {
       filtered = filtered.and(judged.get(JudgeStage.FILTERED));
       rejects = rejects.and(judged.get(JudgeStage.FAILED));
     }
-    boolean streamed = c.chain().ordered() && OrderedGate.supports(c.chain());
+    FilterChain rest = c.chain().afterComponents();
+    if (c.chain().components().isPresent()) {
+      // minhash_dedup with mode components: a distributed stage of its own, before the ordered rules
+      PCollection<KV<OrderKey, Verdict>> drops = passed.apply("MinHashComponents",
+          FindMinHashComponents.of(c.chain().components().get()));
+      TupleTag<Example> exTag = new TupleTag<>() {};
+      TupleTag<Verdict> dropTag = new TupleTag<>() {};
+      PCollectionTuple out = KeyedPCollectionTuple.of(exTag, passed).and(dropTag, drops)
+          .apply("JoinComponentDrops", CoGroupByKey.create())
+          .apply("ApplyComponentDrops", ParDo.of(new ComponentsFn(exTag, dropTag, params, rest.ordered()))
+              .withOutputTags(PASSED, TupleTagList.of(FILTERED)));
+      passed = out.get(PASSED).setCoder(coder);
+      filtered = filtered.and(out.get(FILTERED).setCoder(coder));
+    }
+    boolean streamed = rest.ordered() && OrderedGate.supports(rest);
     if (streamed) {
       // staged in input order and decided by a pass over the stage after the pipeline (bounded memory)
       OrderedPass.stage(run.layout(), passed, filtered.apply("AllFiltered", Flatten.pCollections()), "Ordered");
-    } else if (!c.chain().ordered()) {
+    } else if (!rest.ordered()) {
       kept = passed;
     } else {
       PCollectionView<List<GateItem>> items = passed
@@ -203,7 +219,7 @@ public final class FilterPipeline {
           .setCoder(SerializableCoder.of(GateItem.class))
           .apply("AllItems", View.asList());
       PCollection<KV<OrderKey, Verdict>> decisions = p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-          .apply("OrderedRules", ParDo.of(new GateFn(items, c.chain(), c.pool())).withSideInputs(items))
+          .apply("OrderedRules", ParDo.of(new GateFn(items, rest, c.pool())).withSideInputs(items))
           .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
       TupleTag<Example> exTag = new TupleTag<>() {};
       TupleTag<Verdict> decTag = new TupleTag<>() {};
@@ -222,7 +238,7 @@ public final class FilterPipeline {
     PipelineResult result = c.judging() == null ? run.execute("read+filter+write", Progress.READ, Progress.DECIDED)
         : run.execute("read+filter+judge+write", Progress.READ, Progress.DECIDED, Progress.GENERATED, Progress.TOKENS);
     if (streamed) {
-      try (ChainGate gate = new ChainGate(new OrderedGate(c.chain(), c.pool()), params)) {
+      try (ChainGate gate = new ChainGate(new OrderedGate(rest, c.pool()), params)) {
         run.pass("ordered rules", gate);
       }
     }
@@ -345,6 +361,40 @@ public final class FilterPipeline {
     @Override
     public void close() {
       gate.close();
+    }
+  }
+
+  /**
+   * Routes each record after the MinHash components stage: one with a drop verdict to filtered, with
+   * its step; the others on to the ordered rules, or (when none follow) to kept with their step.
+   */
+  static final class ComponentsFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
+    private static final long serialVersionUID = 1L;
+    private final TupleTag<Example> exTag;
+    private final TupleTag<Verdict> dropTag;
+    private final Map<String, Object> params;
+    private final boolean moreRules;
+
+    ComponentsFn(TupleTag<Example> exTag, TupleTag<Verdict> dropTag, Map<String, Object> params, boolean moreRules) {
+      this.exTag = exTag;
+      this.dropTag = dropTag;
+      this.params = new LinkedHashMap<>(params);
+      this.moreRules = moreRules;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
+      Example e = kv.getValue().getOnly(exTag);
+      Verdict v = kv.getValue().getOnly(dropTag, null);
+      if (v != null) {
+        Progress.add(Progress.DECIDED, 1);
+        out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(e, params, v)));
+      } else if (moreRules) {
+        out.get(PASSED).output(KV.of(kv.getKey(), e));
+      } else {
+        Progress.add(Progress.DECIDED, 1);
+        out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(e, params, Verdict.KEPT)));
+      }
     }
   }
 

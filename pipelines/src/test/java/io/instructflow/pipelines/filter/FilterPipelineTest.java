@@ -220,6 +220,9 @@ class FilterPipelineTest {
     chains.put("alpaca", FilterChain.preset("alpaca"));
     chains.put("dedup", FilterChain.parse("{\"name\":\"dedup\",\"filters\":[{\"type\":\"exact_dedup\",\"field\":"
         + "\"instruction\"},{\"type\":\"minhash_dedup\",\"field\":\"instruction\",\"threshold\":0.6,\"shingle\":3}]}", "t"));
+    // the distributed components stage, then the streamed ordered rule on its survivors
+    chains.put("components", FilterChain.parse("{\"name\":\"components\",\"filters\":[{\"type\":\"minhash_dedup\","
+        + "\"mode\":\"components\",\"field\":\"instruction\",\"threshold\":0.6,\"shingle\":3},{\"type\":\"exact_dedup\"}]}", "t"));
     for (String preset : chains.keySet()) {
       FilterChain chain = chains.get(preset);
       RunSummary s = filter(in, dir.resolve(preset), chain, List.of(), DIRECT);
@@ -240,5 +243,54 @@ class FilterPipelineTest {
       assertEquals(texts.size(), s.counts().read());
       assertTrue(s.counts().filtered() > 10 && s.counts().kept() > 1000, preset + ": " + s.counts());
     }
+  }
+
+  /**
+   * minhash_dedup with mode components through the command: A~B, B~C, A!~C keeps A only (the ordered
+   * rule keeps A and C), every member names A with the component's size, and the rouge_l rule after it
+   * sees its survivors only.
+   */
+  @Test
+  void componentsModeKeepsTheFirstOfEachComponent(@TempDir Path dir) throws Exception {
+    List<Map<String, String>> rows = List.of(
+        Map.of("instruction", "alpha beta gamma delta"),                    // 1: kept, first of its component
+        Map.of("instruction", "alpha beta gamma delta epsilon zeta"),       // 2: like 1
+        Map.of("instruction", "gamma delta epsilon zeta"),                  // 3: like 2 only
+        Map.of("instruction", "Describe the water cycle to a child in simple words",  // 4: kept
+            "output", "Water warms, rises as vapour, cools into clouds and falls again as rain."),
+        Map.of("instruction", "Describe the water cycle to a child in simple words now",  // 5: ROUGE-L duplicate of 4 only
+            "output", "Think of a pot on the stove: steam goes up, meets the cold lid, and drips back down."),
+        Map.of("instruction", "写一首关于春天的短诗"));                       // 6: kept
+    StringBuilder b = new StringBuilder();
+    rows.forEach(r -> b.append(Json.line(r)).append('\n'));
+    Path in = dir.resolve("in.jsonl");
+    Files.writeString(in, b.toString());
+    String mh = "{\"type\":\"minhash_dedup\",\"shingle\":1,\"bands\":40,\"rows\":2,\"threshold\":0.6";
+    FilterChain components = FilterChain.parse("{\"name\":\"c\",\"filters\":[" + mh + ",\"mode\":\"components\"},"
+        + "{\"type\":\"rouge_l\"}]}", "t");
+    RunSummary s = filter(in, dir.resolve("c"), components, List.of(), DIRECT);
+    assertTrue(s.reconciled());
+    assertEquals(Map.of("filter", Map.of("minhash_dedup.component_duplicate", 2L, FilterChain.ROUGE_REASON, 1L)), s.filtered());
+    OutputLayout layout = new OutputLayout(dir.resolve("c").toString());
+    List<String> kept = TestFiles.lines(layout, OutputLayout.Kind.DATA);
+    assertEquals(List.of("alpha beta gamma delta", "Describe the water cycle to a child in simple words", "写一首关于春天的短诗"),
+        field(kept, "instruction"));
+    assertEquals("kept", lastStep(kept.get(0)).path("verdict").path("outcome").asText());
+    List<String> filtered = TestFiles.lines(layout, OutputLayout.Kind.FILTERED);
+    assertEquals(3, filtered.size());
+    for (int i = 0; i < 2; i++) {
+      JsonNode v = lastStep(filtered.get(i)).path("verdict");
+      assertEquals("minhash_dedup", v.path("filter").asText());
+      assertEquals(Json.mapper().readTree(kept.get(0)).path("id").asText(), v.path("details").path("matched_id").asText());
+      assertEquals("in.jsonl:1", v.path("details").path("matched_location").asText());
+      assertEquals(3, v.path("details").path("component_size").asInt());
+    }
+    assertEquals("in.jsonl:4", lastStep(filtered.get(2)).path("verdict").path("details").path("matched_location").asText());
+    // the ordered rule on the same data keeps the chain's ends
+    FilterChain ordered = FilterChain.parse("{\"name\":\"o\",\"filters\":[" + mh + "},{\"type\":\"rouge_l\"}]}", "t");
+    filter(in, dir.resolve("o"), ordered, List.of(), DIRECT);
+    assertEquals(List.of("alpha beta gamma delta", "gamma delta epsilon zeta", "Describe the water cycle to a child in simple words",
+        "写一首关于春天的短诗"),
+        field(TestFiles.lines(new OutputLayout(dir.resolve("o").toString()), OutputLayout.Kind.DATA), "instruction"));
   }
 }

@@ -1,0 +1,243 @@
+package io.instructflow.pipelines.filter;
+
+import io.instructflow.filters.chain.GateInput;
+import io.instructflow.filters.dedup.MinHashComponents;
+import io.instructflow.filters.dedup.MinHashDedup;
+import io.instructflow.pipelines.dedup.ConnectedComponents;
+import io.instructflow.pipelines.io.JsonCoder;
+import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Verdict;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import org.apache.beam.sdk.coders.AtomicCoder;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.NullableCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.coders.VarLongCoder;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.join.CoGbkResult;
+import org.apache.beam.sdk.transforms.join.CoGroupByKey;
+import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.TupleTag;
+
+/**
+ * The {@code minhash_dedup} components rule ({@link MinHashComponents}) as a distributed stage: the
+ * verdict of every record that is not the earliest of its connected component; the other records get
+ * none. Nothing gathers the records in one place:
+ * <ol>
+ *   <li>{@code MinHashSign}: each record's shingle set and MinHash band keys, in parallel (the same
+ *       code, seeds and shingles as the ordered rule); one element per band: (band key, record key and
+ *       shingle set).
+ *   <li>{@code ByBand}: a GroupByKey on the band key; each bucket is linked in one worker
+ *       ({@link MinHashComponents#link}: identical sets join by hash, other pairs are verified with the
+ *       exact Jaccard unless already joined) and emits one edge per linked member, to the bucket's
+ *       earliest member it is joined with. A bucket's memory is its members' shingle sets (8 bytes per
+ *       shingle); its time is at worst quadratic in its distinct sets.
+ *   <li>{@link ConnectedComponents} over those edges: each linked record with the earliest record of
+ *       its component.
+ *   <li>{@code ByComponent}: a CoGroupByKey of the components' members with every record's id and
+ *       location, by the component's earliest record, which names it in the members' verdicts.
+ * </ol>
+ *
+ * <pre>{@code
+ * PCollection<KV<OrderKey, Verdict>> drops = records.apply("MinHashComponents", FindMinHashComponents.of(rule));
+ * }</pre>
+ */
+public final class FindMinHashComponents extends PTransform<PCollection<KV<OrderKey, Example>>, PCollection<KV<OrderKey, Verdict>>> {
+  private static final long serialVersionUID = 1L;
+
+  static final String NAMESPACE = "minhash_components";
+
+  private final MinHashComponents rule;
+  private final int rounds;
+
+  private FindMinHashComponents(MinHashComponents rule, int rounds) {
+    this.rule = Objects.requireNonNull(rule, "rule");
+    this.rounds = rounds;
+  }
+
+  /** The stage of {@code rule}. */
+  public static FindMinHashComponents of(MinHashComponents rule) {
+    return new FindMinHashComponents(rule, ConnectedComponents.ROUNDS);
+  }
+
+  /** The same with {@code rounds} rounds of component linking (the result does not depend on it). */
+  public FindMinHashComponents withRounds(int rounds) {
+    if (rounds < 0) {
+      throw new IllegalArgumentException("rounds must be >= 0, got " + rounds);
+    }
+    return new FindMinHashComponents(rule, rounds);
+  }
+
+  @Override
+  public PCollection<KV<OrderKey, Verdict>> expand(PCollection<KV<OrderKey, Example>> records) {
+    KvCoder<OrderKey, long[]> member = KvCoder.of(OrderKey.Coder.of(), LongArrayCoder.INSTANCE);
+    KvCoder<OrderKey, OrderKey> edge = KvCoder.of(OrderKey.Coder.of(), OrderKey.Coder.of());
+    PCollection<KV<OrderKey, OrderKey>> labels = records
+        .apply("MinHashSign", ParDo.of(new SignFn(rule))).setCoder(KvCoder.of(VarLongCoder.of(), member))
+        .apply("ByBand", GroupByKey.create())
+        .apply("LinkBucket", ParDo.of(new LinkFn(rule))).setCoder(edge)
+        .apply("Components", ConnectedComponents.of(OrderKey.Coder.of()).withRounds(rounds));
+    NullableCoder<String> str = NullableCoder.of(StringUtf8Coder.of());
+    PCollection<KV<OrderKey, KV<String, String>>> refs = records
+        .apply("Refs", ParDo.of(new RefFn())).setCoder(KvCoder.of(OrderKey.Coder.of(), KvCoder.of(str, str)));
+    PCollection<KV<OrderKey, OrderKey>> byLabel = labels.apply("ByLabel", ParDo.of(new SwapFn())).setCoder(edge);
+    TupleTag<OrderKey> memberTag = new TupleTag<>() {};
+    TupleTag<KV<String, String>> refTag = new TupleTag<>() {};
+    return KeyedPCollectionTuple.of(memberTag, byLabel).and(refTag, refs)
+        .apply("ByComponent", CoGroupByKey.create())
+        .apply("Drops", ParDo.of(new DropFn(rule, memberTag, refTag)))
+        .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
+  }
+
+  /** One element per band of a record: (band key, (record key, shingle set)). */
+  static final class SignFn extends DoFn<KV<OrderKey, Example>, KV<Long, KV<OrderKey, long[]>>> {
+    private static final long serialVersionUID = 1L;
+    private final MinHashComponents rule;
+
+    SignFn(MinHashComponents rule) {
+      this.rule = rule;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<KV<Long, KV<OrderKey, long[]>>> out) {
+      MinHashDedup.Prepared p = rule.prepare(GateInput.of(kv.getValue()));
+      for (long b : rule.buckets(p)) {
+        out.output(KV.of(b, KV.of(kv.getKey(), p.shingles())));
+      }
+    }
+  }
+
+  /** Links one bucket's members: an edge from each linked member to the earliest it joins. */
+  static final class LinkFn extends DoFn<KV<Long, Iterable<KV<OrderKey, long[]>>>, KV<OrderKey, OrderKey>> {
+    private static final long serialVersionUID = 1L;
+    private final MinHashComponents rule;
+    private final Counter edges = Metrics.counter(NAMESPACE, "edges");
+    private final Counter shared = Metrics.counter(NAMESPACE, "shared_buckets");
+
+    LinkFn(MinHashComponents rule) {
+      this.rule = rule;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<Long, Iterable<KV<OrderKey, long[]>>> g, OutputReceiver<KV<OrderKey, OrderKey>> out) {
+      List<KV<OrderKey, long[]>> members = new ArrayList<>();
+      g.getValue().forEach(members::add);
+      if (members.size() < 2) {
+        return;
+      }
+      shared.inc();
+      members.sort((a, b) -> a.getKey().compareTo(b.getKey()));
+      List<long[]> sets = new ArrayList<>(members.size());
+      members.forEach(m -> sets.add(m.getValue()));
+      int[] root = rule.link(sets);
+      for (int i = 0; i < root.length; i++) {
+        if (root[i] != i && !members.get(i).getKey().equals(members.get(root[i]).getKey())) {
+          edges.inc();
+          out.output(KV.of(members.get(i).getKey(), members.get(root[i]).getKey()));
+        }
+      }
+    }
+  }
+
+  /** A record's id and location. */
+  static final class RefFn extends DoFn<KV<OrderKey, Example>, KV<OrderKey, KV<String, String>>> {
+    private static final long serialVersionUID = 1L;
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<KV<OrderKey, KV<String, String>>> out) {
+      Example e = kv.getValue();
+      out.output(KV.of(kv.getKey(), KV.of(e.id(), e.provenance().origin().location())));
+    }
+  }
+
+  /** (node, label) to (label, node). */
+  static final class SwapFn extends DoFn<KV<OrderKey, OrderKey>, KV<OrderKey, OrderKey>> {
+    private static final long serialVersionUID = 1L;
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, OrderKey> kv, OutputReceiver<KV<OrderKey, OrderKey>> out) {
+      out.output(KV.of(kv.getValue(), kv.getKey()));
+    }
+  }
+
+  /** The verdicts of a component's members other than its earliest record, which they name. */
+  static final class DropFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Verdict>> {
+    private static final long serialVersionUID = 1L;
+    private final MinHashComponents rule;
+    private final TupleTag<OrderKey> memberTag;
+    private final TupleTag<KV<String, String>> refTag;
+    private final Counter components = Metrics.counter(NAMESPACE, "components");
+    private final Counter dropped = Metrics.counter(NAMESPACE, "dropped");
+
+    DropFn(MinHashComponents rule, TupleTag<OrderKey> memberTag, TupleTag<KV<String, String>> refTag) {
+      this.rule = rule;
+      this.memberTag = memberTag;
+      this.refTag = refTag;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<OrderKey, CoGbkResult> g, OutputReceiver<KV<OrderKey, Verdict>> out) {
+      Iterable<OrderKey> members = g.getValue().getAll(memberTag);
+      long size = 0;
+      for (OrderKey ignored : members) {
+        size++;
+      }
+      if (size == 0) {
+        return;
+      }
+      components.inc();
+      KV<String, String> ref = g.getValue().getOnly(refTag);
+      Verdict v = rule.dropped(ref.getKey(), ref.getValue(), size);
+      for (OrderKey m : members) {
+        if (!m.equals(g.getKey())) {
+          dropped.inc();
+          out.output(KV.of(m, v));
+        }
+      }
+    }
+  }
+
+  /** A long array: its length, then each value as 8 bytes. */
+  static final class LongArrayCoder extends AtomicCoder<long[]> {
+    private static final long serialVersionUID = 1L;
+    static final LongArrayCoder INSTANCE = new LongArrayCoder();
+
+    @Override
+    public void encode(long[] a, OutputStream out) throws IOException {
+      VarIntCoder.of().encode(a.length, out);
+      java.io.DataOutputStream d = new java.io.DataOutputStream(out);
+      for (long x : a) {
+        d.writeLong(x);
+      }
+      d.flush();
+    }
+
+    @Override
+    public long[] decode(InputStream in) throws IOException {
+      int n = VarIntCoder.of().decode(in);
+      java.io.DataInputStream d = new java.io.DataInputStream(in);
+      long[] a = new long[n];
+      for (int i = 0; i < n; i++) {
+        a[i] = d.readLong();
+      }
+      return a;
+    }
+
+    @Override
+    public void verifyDeterministic() {}
+  }
+}
