@@ -272,6 +272,7 @@ public final class LlamaCppModel implements LanguageModel {
   private final boolean reuse;
   private final AtomicLong promptTokens = new AtomicLong();
   private final AtomicLong reusedTokens = new AtomicLong();
+  private volatile List<PromptTokens.Special> specials;
 
   private LlamaCppModel(Config config) throws InvalidModelException {
     this.config = config;
@@ -394,19 +395,134 @@ public final class LlamaCppModel implements LanguageModel {
     return tokenize(text, false).length;
   }
 
-  /** The text's tokens; {@code addSpecial} adds BOS (and EOS) where the model's vocabulary asks for them. */
+  /**
+   * The text's tokens, the text taken as text: control-token texts in it ({@code </s>}, {@code <|im_end|>})
+   * stay text (issue 21). {@code addSpecial} adds BOS (and EOS) where the model's vocabulary asks for them.
+   */
   int[] tokenize(String text, boolean addSpecial) {
+    return tokenize(text, addSpecial, false);
+  }
+
+  /** The text's tokens; {@code parseSpecial} turns special-token texts into those tokens (trusted text only). */
+  int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
     byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+    return tokenize(utf8, 0, utf8.length, addSpecial, parseSpecial);
+  }
+
+  private int[] tokenize(byte[] text, int from, int to, boolean addSpecial, boolean parseSpecial) {
+    byte[] utf8 = from == 0 && to == text.length ? text : Arrays.copyOfRange(text, from, to);
     int[] buf = new int[utf8.length + 8];
-    int n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, true);
+    int n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, parseSpecial);
     if (n < 0) {
       buf = new int[-n];
-      n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, true);
+      n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, parseSpecial);
     }
     if (n < 0) {
       throw new IllegalStateException("llama_tokenize failed (" + n + ")");
     }
     return Arrays.copyOf(buf, n);
+  }
+
+  /** The special-token cache, in llama.cpp's order; read from the vocabulary on first use. */
+  private List<PromptTokens.Special> specials() {
+    List<PromptTokens.Special> s = specials;
+    if (s == null) {
+      synchronized (this) {
+        if (specials == null) {
+          int attrs = LlamaApi.TOKEN_ATTR_CONTROL | LlamaApi.TOKEN_ATTR_UNKNOWN | LlamaApi.TOKEN_ATTR_USER_DEFINED;
+          List<PromptTokens.Special> all = new ArrayList<>();
+          int n = api.llama_vocab_n_tokens(vocab);
+          for (int id = 0; id < n; id++) {
+            int attr = api.llama_vocab_get_attr(vocab, id);
+            if ((attr & attrs) != 0) {
+              Pointer text = api.llama_vocab_get_text(vocab, id);
+              byte[] bytes = text == null ? new byte[0] : text.getByteArray(0, (int) strlen(text));
+              all.add(new PromptTokens.Special(id, bytes, attr));
+            }
+          }
+          specials = PromptTokens.Special.ordered(all);
+        }
+        s = specials;
+      }
+    }
+    return s;
+  }
+
+  private static long strlen(Pointer p) {
+    long n = 0;
+    while (p.getByte(n) != 0) {
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * A rendered chat prompt's tokens, control tokens taken only from the template's own text, never from a
+   * message's content (issue 21; see {@link PromptTokens}). With BOS (and EOS) as the vocabulary asks.
+   *
+   * @throws IllegalArgumentException when the contents cannot be told apart from the template's text
+   */
+  int[] tokenizeChat(List<Message> messages, String rendered) {
+    List<String> contents = new ArrayList<>();
+    List<Message> marked = new ArrayList<>();
+    for (Message m : messages) {
+      contents.add(m.content());
+    }
+    char mark = PromptTokens.sentinelMark(rendered, contents);
+    for (int i = 0; i < messages.size(); i++) {
+      marked.add(new Message(messages.get(i).role(), PromptTokens.sentinel(mark, i)));
+    }
+    byte[] text = rendered.getBytes(StandardCharsets.UTF_8);
+    List<PromptTokens.Span> spans = PromptTokens.contentSpans(text, render(marked), mark, contents);
+    // what add_special puts around any text: BOS before (when the vocabulary adds one), the rest after
+    int[] around = tokenize(new byte[0], 0, 0, true, false);
+    int bos = api.llama_vocab_get_add_bos(vocab) != 0 && around.length > 0
+        && around[0] == api.llama_vocab_bos(vocab) ? 1 : 0;
+    IntList out = new IntList(text.length / 2 + 8);
+    out.add(around, 0, bos);
+    for (PromptTokens.Fragment f : PromptTokens.partition(text, specials(), spans)) {
+      if (f.raw()) {
+        int[] t = tokenize(text, f.start(), f.end(), false, false);
+        out.add(t, 0, t.length);
+      } else {
+        out.add(new int[] {f.token()}, 0, 1);
+      }
+    }
+    out.add(around, bos, around.length);
+    return out.toArray();
+  }
+
+  /** A growable int array. */
+  private static final class IntList {
+    private int[] a;
+    private int n;
+
+    IntList(int capacity) {
+      a = new int[Math.max(8, capacity)];
+    }
+
+    void add(int[] src, int from, int to) {
+      int k = to - from;
+      if (n + k > a.length) {
+        a = Arrays.copyOf(a, Math.max(n + k, 2 * a.length));
+      }
+      System.arraycopy(src, from, a, n, k);
+      n += k;
+    }
+
+    int[] toArray() {
+      return Arrays.copyOf(a, n);
+    }
+  }
+
+  /** The text of some tokens, each as the model's vocabulary spells it (control tokens as nothing). */
+  String detokenize(int[] tokens) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    byte[] buf = new byte[256];
+    for (int t : tokens) {
+      out.writeBytes(piece(t, buf));
+    }
+    return out.toString(StandardCharsets.UTF_8);
   }
 
   private byte[] piece(int token, byte[] buf) {
@@ -516,7 +632,18 @@ public final class LlamaCppModel implements LanguageModel {
     } else {
       rendered = r.prompt();
     }
-    int[] prompt = tokenize(rendered, true);
+    int[] prompt;
+    if (r.isChat()) {
+      try {
+        prompt = tokenizeChat(r.messages(), rendered);
+      } catch (IllegalArgumentException e) {
+        return new Prepared(r, rendered, null, GenerationResult.failed(r.id(), rendered, ErrorKind.NO_CHAT_TEMPLATE,
+            "cannot tell the messages from the chat template's own text in " + ref.id() + " (" + e.getMessage()
+                + "), so their text could become control tokens: refused"));
+      }
+    } else {
+      prompt = tokenize(rendered, true);
+    }
     // in long: a max_tokens near Integer.MAX_VALUE must be refused, not wrap around and pass
     long need = (long) prompt.length + r.params().maxTokens();
     if (need > contextPerSlot) {
