@@ -76,7 +76,7 @@ import org.slf4j.LoggerFactory;
  * markers; a model without a template, or with one llama.cpp does not recognize, gets a clear
  * {@code NO_CHAT_TEMPLATE} failure.
  */
-public final class LlamaCppModel implements LanguageModel {
+public final class LlamaCppModel implements LanguageModel, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
   private static final Map<Config, LlamaCppModel> SHARED = new HashMap<>();
   /** Tokens per {@code llama_decode} call at most (prompt chunks plus one token per running sequence). */
@@ -263,8 +263,18 @@ public final class LlamaCppModel implements LanguageModel {
   private final ModelRef ref;
   private final int contextPerSlot;
   private final LlamaApi api;
+  private final Weights weights;
   private final Pointer model;
   private final Pointer vocab;
+  private final List<Worker> workers = new ArrayList<>();
+  private volatile boolean closed;
+  /**
+   * Runs each completion's bookkeeping and the caller's {@code whenDone} (a response-cache write, say), so
+   * that no decode thread waits on it (issue 21). One daemon thread, gone when idle.
+   */
+  private final java.util.concurrent.ThreadPoolExecutor callbacks;
+  /** Test hook: runs on a decode thread before each step; what it throws is a failure of that thread. */
+  volatile Runnable beforeStep;
   private final BlockingQueue<Job> pending = new LinkedBlockingQueue<>();
   private final Semaphore admission;
   private final int threadsPerContext;
@@ -297,13 +307,8 @@ public final class LlamaCppModel implements LanguageModel {
           + NativeLibs.ENV + " (README, GPU nodes)");
     }
     long t0 = System.nanoTime();
-    LlamaApi.ModelParams mp = api.llama_model_default_params();
-    mp.n_gpu_layers = config.gpuLayers();
-    this.model = api.llama_model_load_from_file(config.model().toString(), mp);
-    if (model == null) {
-      throw new InvalidModelException("llama.cpp could not load " + config.model()
-          + " (run with --verbose-native to see why)");
-    }
+    this.weights = Weights.acquire(api, config);
+    this.model = weights.model;
     this.vocab = api.llama_model_get_vocab(model);
     // recurrent and hybrid models cannot drop a sequence's tail, and sliding-window models drop its head:
     // their cells cannot stand for a prefix
@@ -312,16 +317,33 @@ public final class LlamaCppModel implements LanguageModel {
     this.reuse = config.prefixReuse() && cellsArePrefixes;
     int spare = reuse ? config.prefixCache() : 0;
     this.admission = new Semaphore(config.parallel() + config.queue());
-    for (int i = 0; i < contexts; i++) {
-      Worker w;
-      try {
-        w = new Worker(i, seqsPerContext, spare);
-      } catch (IllegalStateException e) {
-        throw new InvalidModelException(e.getMessage() + " (context " + (i + 1) + " of " + contexts
-            + "; fewer --parallel or a smaller --ctx-per-slot needs less memory)");
+    // every context first, threads after: a context that cannot be made (out of memory at the k-th)
+    // frees those made before it and the weights, then fails (issue 21)
+    try {
+      for (int i = 0; i < contexts; i++) {
+        workers.add(new Worker(i, seqsPerContext, spare));
       }
-      Thread t = new Thread(w, "llama-context-" + i);
+    } catch (IllegalStateException e) {
+      int made = workers.size();
+      for (Worker w : workers) {
+        w.freeContext();
+      }
+      workers.clear();
+      Weights.release(api, weights);
+      throw new InvalidModelException(e.getMessage() + " (context " + (made + 1) + " of " + contexts
+          + "; fewer --parallel or a smaller --ctx-per-slot needs less memory)");
+    }
+    this.callbacks = new java.util.concurrent.ThreadPoolExecutor(1, 1, 10, java.util.concurrent.TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(), r -> {
+          Thread t = new Thread(r, "llama-results");
+          t.setDaemon(true);
+          return t;
+        });
+    callbacks.allowCoreThreadTimeOut(true);
+    for (Worker w : workers) {
+      Thread t = new Thread(w, "llama-context-" + w.id);
       t.setDaemon(true);
+      w.thread = t;
       t.start();
     }
     LOG.info("loaded {} ({}, {} tensors) in {} ms: {} schedule, {} context(s) x {} sequence(s) x {} tokens, "
@@ -348,6 +370,121 @@ public final class LlamaCppModel implements LanguageModel {
       return m;
     }
   }
+
+  /**
+   * Frees this instance's contexts and samplers, and the weights when no other configuration of the same
+   * file uses them; {@link #shared} loads a new instance afterwards. Completions queued or running fail
+   * ("closed"), and later calls of {@link #generate} throw {@link IllegalStateException}. Idempotent.
+   */
+  @Override
+  public void close() {
+    synchronized (SHARED) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      SHARED.remove(config, this);
+    }
+    for (Worker w : workers) {
+      w.thread.interrupt();
+    }
+    boolean stopped = true;
+    for (Worker w : workers) {
+      try {
+        w.thread.join(60_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      stopped &= !w.thread.isAlive();
+    }
+    failPending();
+    if (stopped) {
+      Weights.release(api, weights);
+    } else {
+      // a context still in a native call: freeing the weights under it would crash the JVM
+      LOG.warn("{}: a decode thread did not stop within 60 s; its context and the weights stay allocated", ref.id());
+    }
+  }
+
+  /** Whether {@link #close} was called. */
+  public boolean isClosed() {
+    return closed;
+  }
+
+  /** Fails the completions still waiting for a sequence (the model is closed). */
+  private void failPending() {
+    Job j;
+    while ((j = pending.poll()) != null) {
+      j.done.completeExceptionally(new IllegalStateException("the model was closed"));
+      j.release();
+    }
+  }
+
+  /**
+   * Loaded weights ({@code llama_model}) shared by every configuration of the same file and GPU layers,
+   * counted, freed when the last user closes (issue 21: {@code bench generate} and {@code serve}
+   * never hold two copies).
+   */
+  private static final class Weights {
+    private static final Map<List<Object>, Weights> LOADED = new HashMap<>();
+    final List<Object> key;
+    final Pointer model;
+    int users;
+
+    private Weights(List<Object> key, Pointer model) {
+      this.key = key;
+      this.model = model;
+    }
+
+    static Weights acquire(LlamaApi api, Config c) throws InvalidModelException {
+      synchronized (LOADED) {
+        List<Object> key = List.of(c.model(), c.gpuLayers());
+        Weights w = LOADED.get(key);
+        if (w == null) {
+          LlamaApi.ModelParams mp = api.llama_model_default_params();
+          mp.n_gpu_layers = c.gpuLayers();
+          Pointer m = api.llama_model_load_from_file(c.model().toString(), mp);
+          if (m == null) {
+            throw new InvalidModelException("llama.cpp could not load " + c.model()
+                + " (run with --verbose-native to see why)");
+          }
+          NATIVE.modelsLoaded.incrementAndGet();
+          w = new Weights(key, m);
+          LOADED.put(key, w);
+        }
+        w.users++;
+        return w;
+      }
+    }
+
+    static void release(LlamaApi api, Weights w) {
+      synchronized (LOADED) {
+        if (--w.users == 0) {
+          LOADED.remove(w.key);
+          api.llama_model_free(w.model);
+          NATIVE.modelsFreed.incrementAndGet();
+        }
+      }
+    }
+  }
+
+  /** Native objects made and freed since the JVM started (for tests: every one made is freed). */
+  static final class NativeCounts {
+    final AtomicLong modelsLoaded = new AtomicLong();
+    final AtomicLong modelsFreed = new AtomicLong();
+    final AtomicLong contextsMade = new AtomicLong();
+    final AtomicLong contextsFreed = new AtomicLong();
+    final AtomicLong samplersMade = new AtomicLong();
+    final AtomicLong samplersFreed = new AtomicLong();
+  }
+
+  static final NativeCounts NATIVE = new NativeCounts();
+
+  /**
+   * Test hook: whether context {@code k} (0-based) of the next instance is asked for with an impossible
+   * setting, so that llama.cpp refuses to make it.
+   */
+  static volatile java.util.function.IntPredicate impossibleContext = k -> false;
 
   @Override
   public ModelRef ref() {
@@ -541,6 +678,9 @@ public final class LlamaCppModel implements LanguageModel {
 
   @Override
   public List<GenerationResult> generate(List<GenerationRequest> batch, BiConsumer<Integer, GenerationResult> whenDone) {
+    if (closed) {
+      throw new IllegalStateException("llama.cpp model " + ref.id() + " is closed");
+    }
     // render, tokenize and check every request first, then queue all their completions; each request's
     // result is assembled (and reported) by whichever of its completions finishes last
     List<Prepared> prepared = new ArrayList<>(batch.size());
@@ -573,7 +713,7 @@ public final class LlamaCppModel implements LanguageModel {
           }
           CompletableFuture<Completion> f = new CompletableFuture<>();
           // wait for the dependent stage, which ends after the request's result is recorded
-          all.add(f.whenComplete((c, e) -> {
+          all.add(f.whenCompleteAsync((c, e) -> {
             synchronized (error) {
               if (e != null && error[0] == null) {
                 error[0] = String.valueOf(e.getMessage());
@@ -590,13 +730,23 @@ public final class LlamaCppModel implements LanguageModel {
               results[index] = r;
               whenDone.accept(index, r);
             }
-          }));
+          }, callbacks));
           if (sampler == null) {
             f.completeExceptionally(new IllegalArgumentException(error[0]));
             continue;
           }
-          admission.acquire();
-          pending.put(new Job(p.prompt, p.request.params(), sampler, f));
+          try {
+            admission.acquire();
+          } catch (InterruptedException e) {
+            // issue 21: the sampler made for this completion is freed, not leaked
+            freeSampler(sampler);
+            f.completeExceptionally(e);
+            throw e;
+          }
+          pending.add(new Job(p.prompt, p.request.params(), sampler, f));
+          if (closed) {
+            failPending();
+          }
         }
       }
       for (CompletableFuture<Completion> f : all) {
@@ -708,10 +858,11 @@ public final class LlamaCppModel implements LanguageModel {
    */
   private Pointer sampler(SamplingParams p, long seed) {
     Pointer chain = api.llama_sampler_chain_init(api.llama_sampler_chain_default_params());
+    NATIVE.samplersMade.incrementAndGet();
     if (p.grammar() != null) {
       Pointer g = api.llama_sampler_init_grammar(vocab, p.grammar(), "root");
       if (g == null) {
-        api.llama_sampler_free(chain);
+        freeSampler(chain);
         throw new IllegalArgumentException("the GBNF grammar does not parse (or has no 'root' rule)");
       }
       api.llama_sampler_chain_add(chain, g);
@@ -740,10 +891,15 @@ public final class LlamaCppModel implements LanguageModel {
     return chain;
   }
 
+  private void freeSampler(Pointer sampler) {
+    api.llama_sampler_free(sampler);
+    NATIVE.samplersFreed.incrementAndGet();
+  }
+
   private static final java.util.Comparator<Job> BY_SEQ = java.util.Comparator.comparingInt(j -> j.seq);
 
   /** One completion to decode. */
-  private static final class Job {
+  private final class Job {
     final int[] prompt;
     final SamplingParams params;
     final Pointer sampler;
@@ -758,11 +914,22 @@ public final class LlamaCppModel implements LanguageModel {
     int need;
     final ByteArrayOutputStream text = new ByteArrayOutputStream();
 
+    private boolean released;
+
     Job(int[] prompt, SamplingParams params, Pointer sampler, CompletableFuture<Completion> done) {
       this.prompt = prompt;
       this.params = params;
       this.sampler = sampler;
       this.done = done;
+    }
+
+    /** Frees the sampler and returns the admission permit, once. */
+    synchronized void release() {
+      if (!released) {
+        released = true;
+        freeSampler(sampler);
+        admission.release();
+      }
     }
   }
 
@@ -793,7 +960,8 @@ public final class LlamaCppModel implements LanguageModel {
    * sequence (a whole-stream copy, waiting until that sequence has computed it).
    */
   private final class Worker implements Runnable {
-    private final int id;
+    final int id;
+    Thread thread;
     private final int seqs;
     private final int streams;
     /** Invariant schedule: prefixes are whole chunks, so a prompt's chunks are those it has alone. */
@@ -835,10 +1003,14 @@ public final class LlamaCppModel implements LanguageModel {
       // one KV stream per sequence: a sequence's attention never spans another's cells, and a stream's
       // cell i holds position i, with or without a reused prefix
       cp.kv_unified = (byte) (streams == 1 ? 1 : 0);
+      if (impossibleContext.test(id)) {
+        cp.n_seq_max = 100_000;
+      }
       this.ctx = api.llama_init_from_model(model, cp);
       if (ctx == null) {
         throw new IllegalStateException("llama.cpp could not create a context of " + cp.n_ctx + " tokens");
       }
+      NATIVE.contextsMade.incrementAndGet();
       this.memory = api.llama_get_memory(ctx);
       for (int i = 0; i < BATCH; i++) {
         nSeq.setInt(4L * i, 1);
@@ -852,36 +1024,84 @@ public final class LlamaCppModel implements LanguageModel {
       batch.logits = logits;
     }
 
+    void freeContext() {
+      if (ctx != null) {
+        api.llama_free(ctx);
+        NATIVE.contextsFreed.incrementAndGet();
+        ctx = null;
+        memory = null;
+      }
+    }
+
+    /**
+     * Decodes until the model is closed. Whatever a step throws (a native error, an out-of-memory error)
+     * fails the jobs in hand, which free their samplers and permits, clears the context's cells, and the
+     * thread goes on with the next jobs; when the thread ends for any reason its jobs fail and its context
+     * is freed (issue 21: a dead thread never leaves a caller waiting).
+     */
     @Override
     public void run() {
       List<Job> active = new ArrayList<>();
-      while (true) {
-        try {
-          while (active.size() < seqs) {
-            Job j = active.isEmpty() ? pending.take() : pending.poll();
-            if (j == null) {
-              break;
+      Job taking = null;
+      try {
+        while (!closed) {
+          try {
+            while (active.size() < seqs) {
+              Job j = active.isEmpty() ? pending.take() : pending.poll();
+              if (j == null) {
+                break;
+              }
+              taking = j;
+              admit(j, active);
+              active.add(j);
+              taking = null;
             }
-            admit(j, active);
-            active.add(j);
+            Runnable hook = beforeStep;
+            if (hook != null) {
+              hook.run();
+            }
+            // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
+            // sequences are out of order into more micro-batches (more graph runs) than one in order
+            active.sort(BY_SEQ);
+            step(active);
+            startWaiting(active);
+            for (int i = active.size() - 1; i >= 0; i--) {
+              Job j = active.get(i);
+              if (j.done.isDone()) {
+                release(j, active);
+                active.remove(i);
+              }
+            }
+          } catch (InterruptedException e) {
+            return;
+          } catch (Throwable t) {
+            LOG.warn("{}: {} failed, its {} completion(s) with it: {}", ref.id(), this, active.size(), t.toString());
+            if (taking != null) {
+              active.add(taking);
+              taking = null;
+            }
+            failAll(active, "llama.cpp " + this + " failed: " + t);
+            api.llama_memory_seq_rm(memory, -1, -1, -1);
+            Arrays.fill(held, null);
+            Arrays.fill(heldLen, 0);
+            Arrays.fill(busy, false);
           }
-        } catch (InterruptedException e) {
-          return;
         }
-        // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
-        // sequences are out of order into more micro-batches (more graph runs) than one in order
-        active.sort(BY_SEQ);
-        step(active);
-        startWaiting(active);
-        for (int i = active.size() - 1; i >= 0; i--) {
-          Job j = active.get(i);
-          if (j.done.isDone()) {
-            active.remove(i);
-            release(j, active);
-            admission.release();
-          }
+      } finally {
+        if (taking != null) {
+          active.add(taking);
         }
+        failAll(active, closed ? "the model was closed" : "llama.cpp " + this + " stopped");
+        freeContext();
       }
+    }
+
+    private void failAll(List<Job> jobs, String why) {
+      for (Job j : jobs) {
+        j.done.completeExceptionally(new IllegalStateException(why));
+        j.release();
+      }
+      jobs.clear();
     }
 
     /** The prompt tokens a job may take from cells holding {@code heldLen} tokens of {@code held}. */
@@ -984,7 +1204,7 @@ public final class LlamaCppModel implements LanguageModel {
       }
       lastUse[j.seq] = ++tick;
       busy[j.seq] = false;
-      api.llama_sampler_free(j.sampler);
+      j.release();
     }
 
     /** One llama_decode: the next token of every decoding sequence, then prompt chunks while room is left. */
