@@ -9,7 +9,9 @@ import java.util.function.Supplier;
 /**
  * A {@link LanguageModel} in front of a {@link ResponseCache}: requests with a stored result are
  * answered from it, the others go to the model, which is created only when the first such request
- * comes (a rerun whose requests are all cached never loads the model).
+ * comes (a rerun whose requests are all cached never loads the model). A load that fails is not tried
+ * again: every later request that needs the model fails at once with the same error (issue 21: a
+ * broken model file is not reloaded for each batch).
  */
 public final class CachingModel implements LanguageModel {
   private final ModelRef ref;
@@ -20,6 +22,7 @@ public final class CachingModel implements LanguageModel {
   private final AtomicLong hits = new AtomicLong();
   private final AtomicLong misses = new AtomicLong();
   private volatile LanguageModel loaded;
+  private RuntimeException failed;
 
   /**
    * A cache keyed by the model's {@link ModelRef} alone (its file hash, or backend and name).
@@ -110,7 +113,15 @@ public final class CachingModel implements LanguageModel {
     if (m == null) {
       synchronized (this) {
         if (loaded == null) {
-          loaded = model.get();
+          if (failed != null) {
+            throw new IllegalStateException("the model failed to load before: " + failed.getMessage(), failed);
+          }
+          try {
+            loaded = model.get();
+          } catch (RuntimeException e) {
+            failed = e;
+            throw e;
+          }
         }
         m = loaded;
       }

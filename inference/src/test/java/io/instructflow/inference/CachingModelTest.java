@@ -106,4 +106,23 @@ class CachingModelTest {
       assertTrue(s >= 0 && s <= Seeds.MAX, "seed in range: " + s);
     }
   }
+
+  @Test
+  void aModelThatFailsToLoadIsNotLoadedAgainForEachBatch() {
+    ResponseCache cache = new ResponseCache(tmp.resolve("cache"));
+    int[] loads = {0};
+    CachingModel m = new CachingModel(ScriptedModel.echo().ref(), () -> {
+      loads[0]++;
+      throw new IllegalStateException("cannot load broken.gguf");
+    }, cache);
+    RuntimeException first = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+        () -> m.generate(List.of(text("1", "alpha"))));
+    assertEquals("cannot load broken.gguf", first.getMessage());
+    for (int i = 0; i < 3; i++) {
+      RuntimeException again = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+          () -> m.generate(List.of(text("2", "beta"))));
+      assertTrue(again.getMessage().contains("cannot load broken.gguf"), again.getMessage());
+    }
+    assertEquals(1, loads[0], "one load tried");
+  }
 }

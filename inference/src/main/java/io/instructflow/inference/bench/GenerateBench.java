@@ -66,38 +66,49 @@ public final class GenerateBench {
     List<Row> rows = new ArrayList<>();
     List<String> reference = null;
     List<String> diverged = new ArrayList<>();
-    for (int asked : plan.threads()) {
-      int threads = asked > 0 ? asked : Runtime.getRuntime().availableProcessors();
-      LlamaCppModel.Config base = LlamaCppModel.Config.of(plan.model()).withThreads(threads)
-          .withContextPerSlot(Math.max(256, plan.maxTokens() + 64)).withGpuLayers(plan.gpuLayers());
-      // warm-up: load, and let the JIT and the native allocator settle
-      LlamaCppModel one = LlamaCppModel.shared(base.withParallel(1));
-      one.generate(requests(2, 16));
-      long t0 = System.nanoTime();
-      List<GenerationResult> seq = new ArrayList<>();
-      for (GenerationRequest r : reqs) {
-        seq.addAll(one.generate(List.of(r)));
-      }
-      Row first = row(threads, "one at a time", 1, seq, t0);
-      rows.add(first);
-      log.printf(Locale.ROOT, "  %d thread(s), one at a time: %s%n", threads, format(first));
-      if (reference == null) {
-        reference = texts(seq);
-      }
-      diverged.add(divergence(reference, texts(seq), threads + " thread(s), one at a time"));
-      for (Schedule schedule : plan.schedules()) {
-        String mode = schedule.name().toLowerCase(Locale.ROOT);
-        for (int p : plan.parallel()) {
-          LlamaCppModel m = LlamaCppModel.shared(base.withParallel(p).withSchedule(schedule));
-          m.generate(requests(2, 16));
-          t0 = System.nanoTime();
-          List<GenerationResult> all = m.generate(reqs);
-          Row row = row(threads, mode, p, all, t0);
-          rows.add(row);
-          log.printf(Locale.ROOT, "  %d thread(s), %s, %d sequences: %s%n", threads, mode, p, format(row));
-          diverged.add(divergence(reference, texts(all), threads + " thread(s), " + mode + ", " + p + " sequences"));
+    // one instance per thread count stays open to the end: the weights they share are loaded once for the
+    // whole run (issue 21); every other configuration's contexts are freed as soon as it is measured
+    List<LlamaCppModel> open = new ArrayList<>();
+    try {
+      for (int asked : plan.threads()) {
+        int threads = asked > 0 ? asked : Runtime.getRuntime().availableProcessors();
+        LlamaCppModel.Config base = LlamaCppModel.Config.of(plan.model()).withThreads(threads)
+            .withContextPerSlot(Math.max(256, plan.maxTokens() + 64)).withGpuLayers(plan.gpuLayers());
+        // warm-up: load, and let the JIT and the native allocator settle
+        LlamaCppModel one = LlamaCppModel.shared(base.withParallel(1));
+        open.add(one);
+        one.generate(requests(2, 16));
+        long t0 = System.nanoTime();
+        List<GenerationResult> seq = new ArrayList<>();
+        for (GenerationRequest r : reqs) {
+          seq.addAll(one.generate(List.of(r)));
+        }
+        Row first = row(threads, "one at a time", 1, seq, t0);
+        rows.add(first);
+        log.printf(Locale.ROOT, "  %d thread(s), one at a time: %s%n", threads, format(first));
+        if (reference == null) {
+          reference = texts(seq);
+        }
+        diverged.add(divergence(reference, texts(seq), threads + " thread(s), one at a time"));
+        for (Schedule schedule : plan.schedules()) {
+          String mode = schedule.name().toLowerCase(Locale.ROOT);
+          for (int p : plan.parallel()) {
+            LlamaCppModel m = LlamaCppModel.shared(base.withParallel(p).withSchedule(schedule));
+            m.generate(requests(2, 16));
+            t0 = System.nanoTime();
+            List<GenerationResult> all = m.generate(reqs);
+            Row row = row(threads, mode, p, all, t0);
+            rows.add(row);
+            log.printf(Locale.ROOT, "  %d thread(s), %s, %d sequences: %s%n", threads, mode, p, format(row));
+            diverged.add(divergence(reference, texts(all), threads + " thread(s), " + mode + ", " + p + " sequences"));
+            if (m != one) {
+              m.close();
+            }
+          }
         }
       }
+    } finally {
+      open.forEach(LlamaCppModel::close);
     }
     out.println("| threads | schedule | sequences | requests | completion tokens | wall time | tokens/s | vs one at a time |");
     out.println("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");

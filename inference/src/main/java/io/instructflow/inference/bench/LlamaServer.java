@@ -72,7 +72,9 @@ final class LlamaServer {
         int n = j.path("tokens_predicted").asInt(-1);
         if (n != items.get(i).maxTokens()) {
           throw new IOException("llama-server predicted " + n + " of " + items.get(i).maxTokens() + " tokens for "
-              + items.get(i).id());
+              + items.get(i).id() + " (" + items.get(i).promptTokens() + " prompt tokens by our count; it evaluated "
+              + j.path("tokens_evaluated").asText() + ", stop type " + j.path("stop_type").asText() + ", truncated "
+              + j.path("truncated").asText() + ")");
         }
         predicted += n;
       }

@@ -150,7 +150,13 @@ public final class PeerBench {
       IOException, InterruptedException {
     LlamaCppModel m = LlamaCppModel.shared(base.withSchedule(LlamaCppModel.Schedule.BATCHED)
         .withParallel(p.mixSlots()).withContextPerSlot(RequestMix.CONTEXT).withIgnoreEos(true));
-    List<RequestMix.Item> items = RequestMix.build(m, p.mixRequests(), MIX_FAMILIES, p.mixSeed());
+    long trained = m.metadata().contextLength().orElse((long) RequestMix.CONTEXT);
+    int maxPrompt = RequestMix.maxPrompt(trained);
+    if (maxPrompt < RequestMix.MAX_PREFIX + RequestMix.MAX_TAIL) {
+      log.printf(Locale.ROOT, "  realistic mix: the model was trained on %,d tokens of context, which llama-server "
+          + "does not exceed per slot: prompts of at most %,d tokens%n", trained, maxPrompt);
+    }
+    List<RequestMix.Item> items = RequestMix.build(m, p.mixRequests(), MIX_FAMILIES, p.mixSeed(), maxPrompt);
     long promptTokens = 0;
     long outputTokens = 0;
     List<GenerationRequest> reqs = new ArrayList<>();

@@ -115,6 +115,12 @@ public interface LlamaApi extends Library {
   int FLASH_ATTN_AUTO = -1;
   int FLASH_ATTN_DISABLED = 0;
   int FLASH_ATTN_ENABLED = 1;
+  /** {@code LLAMA_TOKEN_ATTR_*} bits (llama.h). */
+  int TOKEN_ATTR_UNKNOWN = 1;
+  int TOKEN_ATTR_CONTROL = 1 << 3;
+  int TOKEN_ATTR_USER_DEFINED = 1 << 4;
+  int TOKEN_ATTR_LSTRIP = 1 << 7;
+  int TOKEN_ATTR_RSTRIP = 1 << 8;
 
   /** The release, e.g. {@code 0.5.0} or {@code 0.5.0-dev}; absent before llama.cpp had semantic versions. */
   String llama_version();
@@ -175,6 +181,16 @@ public interface LlamaApi extends Library {
   byte llama_vocab_is_eog(Pointer vocab, int token);
 
   int llama_vocab_n_tokens(Pointer vocab);
+
+  /** The token's text as the vocabulary stores it (what special-token parsing searches for). */
+  Pointer llama_vocab_get_text(Pointer vocab, int token);
+
+  /** The token's {@code LLAMA_TOKEN_ATTR_*} bits. */
+  int llama_vocab_get_attr(Pointer vocab, int token);
+
+  int llama_vocab_bos(Pointer vocab);
+
+  byte llama_vocab_get_add_bos(Pointer vocab);
 
   int llama_chat_apply_template(String tmpl, Pointer chat, long nMsg, boolean addAssistant, byte[] buf, int length);
 

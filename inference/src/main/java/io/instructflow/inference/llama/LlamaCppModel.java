@@ -76,7 +76,7 @@ import org.slf4j.LoggerFactory;
  * markers; a model without a template, or with one llama.cpp does not recognize, gets a clear
  * {@code NO_CHAT_TEMPLATE} failure.
  */
-public final class LlamaCppModel implements LanguageModel {
+public final class LlamaCppModel implements LanguageModel, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
   private static final Map<Config, LlamaCppModel> SHARED = new HashMap<>();
   /** Tokens per {@code llama_decode} call at most (prompt chunks plus one token per running sequence). */
@@ -274,8 +274,18 @@ public final class LlamaCppModel implements LanguageModel {
   private final ModelRef ref;
   private final int contextPerSlot;
   private final LlamaApi api;
+  private final Weights weights;
   private final Pointer model;
   private final Pointer vocab;
+  private final List<Worker> workers = new ArrayList<>();
+  private volatile boolean closed;
+  /**
+   * Runs each completion's bookkeeping and the caller's {@code whenDone} (a response-cache write, say), so
+   * that no decode thread waits on it (issue 21). One daemon thread, gone when idle.
+   */
+  private final java.util.concurrent.ThreadPoolExecutor callbacks;
+  /** Test hook: runs on a decode thread before each step; what it throws is a failure of that thread. */
+  volatile Runnable beforeStep;
   private final BlockingQueue<Job> pending = new LinkedBlockingQueue<>();
   private final Semaphore admission;
   private final int threadsPerContext;
@@ -286,6 +296,7 @@ public final class LlamaCppModel implements LanguageModel {
   private final AtomicLong decodeSteps = new AtomicLong();
   private final AtomicLong decodeTokens = new AtomicLong();
   private final AtomicLong decodeNanos = new AtomicLong();
+  private volatile List<PromptTokens.Special> specials;
 
   private LlamaCppModel(Config config) throws InvalidModelException {
     this.config = config;
@@ -310,13 +321,8 @@ public final class LlamaCppModel implements LanguageModel {
           + NativeLibs.ENV + " (README, GPU nodes)");
     }
     long t0 = System.nanoTime();
-    LlamaApi.ModelParams mp = api.llama_model_default_params();
-    mp.n_gpu_layers = config.gpuLayers();
-    this.model = api.llama_model_load_from_file(config.model().toString(), mp);
-    if (model == null) {
-      throw new InvalidModelException("llama.cpp could not load " + config.model()
-          + " (run with --verbose-native to see why)");
-    }
+    this.weights = Weights.acquire(api, config);
+    this.model = weights.model;
     this.vocab = api.llama_model_get_vocab(model);
     // recurrent and hybrid models cannot drop a sequence's tail, and sliding-window models drop its head:
     // their cells cannot stand for a prefix
@@ -325,16 +331,33 @@ public final class LlamaCppModel implements LanguageModel {
     this.reuse = config.prefixReuse() && cellsArePrefixes;
     int spare = reuse ? config.prefixCache() : 0;
     this.admission = new Semaphore(config.parallel() + config.queue());
-    for (int i = 0; i < contexts; i++) {
-      Worker w;
-      try {
-        w = new Worker(i, seqsPerContext, spare);
-      } catch (IllegalStateException e) {
-        throw new InvalidModelException(e.getMessage() + " (context " + (i + 1) + " of " + contexts
-            + "; fewer --parallel or a smaller --ctx-per-slot needs less memory)");
+    // every context first, threads after: a context that cannot be made (out of memory at the k-th)
+    // frees those made before it and the weights, then fails (issue 21)
+    try {
+      for (int i = 0; i < contexts; i++) {
+        workers.add(new Worker(i, seqsPerContext, spare));
       }
-      Thread t = new Thread(w, "llama-context-" + i);
+    } catch (IllegalStateException e) {
+      int made = workers.size();
+      for (Worker w : workers) {
+        w.freeContext();
+      }
+      workers.clear();
+      Weights.release(api, weights);
+      throw new InvalidModelException(e.getMessage() + " (context " + (made + 1) + " of " + contexts
+          + "; fewer --parallel or a smaller --ctx-per-slot needs less memory)");
+    }
+    this.callbacks = new java.util.concurrent.ThreadPoolExecutor(1, 1, 10, java.util.concurrent.TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(), r -> {
+          Thread t = new Thread(r, "llama-results");
+          t.setDaemon(true);
+          return t;
+        });
+    callbacks.allowCoreThreadTimeOut(true);
+    for (Worker w : workers) {
+      Thread t = new Thread(w, "llama-context-" + w.id);
       t.setDaemon(true);
+      w.thread = t;
       t.start();
     }
     LOG.info("loaded {} ({}, {} tensors) in {} ms: {} schedule, {} context(s) x {} sequence(s) x {} tokens, "
@@ -361,6 +384,121 @@ public final class LlamaCppModel implements LanguageModel {
       return m;
     }
   }
+
+  /**
+   * Frees this instance's contexts and samplers, and the weights when no other configuration of the same
+   * file uses them; {@link #shared} loads a new instance afterwards. Completions queued or running fail
+   * ("closed"), and later calls of {@link #generate} throw {@link IllegalStateException}. Idempotent.
+   */
+  @Override
+  public void close() {
+    synchronized (SHARED) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      SHARED.remove(config, this);
+    }
+    for (Worker w : workers) {
+      w.thread.interrupt();
+    }
+    boolean stopped = true;
+    for (Worker w : workers) {
+      try {
+        w.thread.join(60_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      stopped &= !w.thread.isAlive();
+    }
+    failPending();
+    if (stopped) {
+      Weights.release(api, weights);
+    } else {
+      // a context still in a native call: freeing the weights under it would crash the JVM
+      LOG.warn("{}: a decode thread did not stop within 60 s; its context and the weights stay allocated", ref.id());
+    }
+  }
+
+  /** Whether {@link #close} was called. */
+  public boolean isClosed() {
+    return closed;
+  }
+
+  /** Fails the completions still waiting for a sequence (the model is closed). */
+  private void failPending() {
+    Job j;
+    while ((j = pending.poll()) != null) {
+      j.done.completeExceptionally(new IllegalStateException("the model was closed"));
+      j.release();
+    }
+  }
+
+  /**
+   * Loaded weights ({@code llama_model}) shared by every configuration of the same file and GPU layers,
+   * counted, freed when the last user closes (issue 21: {@code bench generate} and {@code serve}
+   * never hold two copies).
+   */
+  private static final class Weights {
+    private static final Map<List<Object>, Weights> LOADED = new HashMap<>();
+    final List<Object> key;
+    final Pointer model;
+    int users;
+
+    private Weights(List<Object> key, Pointer model) {
+      this.key = key;
+      this.model = model;
+    }
+
+    static Weights acquire(LlamaApi api, Config c) throws InvalidModelException {
+      synchronized (LOADED) {
+        List<Object> key = List.of(c.model(), c.gpuLayers());
+        Weights w = LOADED.get(key);
+        if (w == null) {
+          LlamaApi.ModelParams mp = api.llama_model_default_params();
+          mp.n_gpu_layers = c.gpuLayers();
+          Pointer m = api.llama_model_load_from_file(c.model().toString(), mp);
+          if (m == null) {
+            throw new InvalidModelException("llama.cpp could not load " + c.model()
+                + " (run with --verbose-native to see why)");
+          }
+          NATIVE.modelsLoaded.incrementAndGet();
+          w = new Weights(key, m);
+          LOADED.put(key, w);
+        }
+        w.users++;
+        return w;
+      }
+    }
+
+    static void release(LlamaApi api, Weights w) {
+      synchronized (LOADED) {
+        if (--w.users == 0) {
+          LOADED.remove(w.key);
+          api.llama_model_free(w.model);
+          NATIVE.modelsFreed.incrementAndGet();
+        }
+      }
+    }
+  }
+
+  /** Native objects made and freed since the JVM started (for tests: every one made is freed). */
+  static final class NativeCounts {
+    final AtomicLong modelsLoaded = new AtomicLong();
+    final AtomicLong modelsFreed = new AtomicLong();
+    final AtomicLong contextsMade = new AtomicLong();
+    final AtomicLong contextsFreed = new AtomicLong();
+    final AtomicLong samplersMade = new AtomicLong();
+    final AtomicLong samplersFreed = new AtomicLong();
+  }
+
+  static final NativeCounts NATIVE = new NativeCounts();
+
+  /**
+   * Test hook: whether context {@code k} (0-based) of the next instance is asked for with an impossible
+   * setting, so that llama.cpp refuses to make it.
+   */
+  static volatile java.util.function.IntPredicate impossibleContext = k -> false;
 
   @Override
   public ModelRef ref() {
@@ -437,19 +575,134 @@ public final class LlamaCppModel implements LanguageModel {
     return tokenize(text, false).length;
   }
 
-  /** The text's tokens; {@code addSpecial} adds BOS (and EOS) where the model's vocabulary asks for them. */
+  /**
+   * The text's tokens, the text taken as text: control-token texts in it ({@code </s>}, {@code <|im_end|>})
+   * stay text (issue 21). {@code addSpecial} adds BOS (and EOS) where the model's vocabulary asks for them.
+   */
   int[] tokenize(String text, boolean addSpecial) {
+    return tokenize(text, addSpecial, false);
+  }
+
+  /** The text's tokens; {@code parseSpecial} turns special-token texts into those tokens (trusted text only). */
+  int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
     byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+    return tokenize(utf8, 0, utf8.length, addSpecial, parseSpecial);
+  }
+
+  private int[] tokenize(byte[] text, int from, int to, boolean addSpecial, boolean parseSpecial) {
+    byte[] utf8 = from == 0 && to == text.length ? text : Arrays.copyOfRange(text, from, to);
     int[] buf = new int[utf8.length + 8];
-    int n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, true);
+    int n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, parseSpecial);
     if (n < 0) {
       buf = new int[-n];
-      n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, true);
+      n = api.llama_tokenize(vocab, utf8, utf8.length, buf, buf.length, addSpecial, parseSpecial);
     }
     if (n < 0) {
       throw new IllegalStateException("llama_tokenize failed (" + n + ")");
     }
     return Arrays.copyOf(buf, n);
+  }
+
+  /** The special-token cache, in llama.cpp's order; read from the vocabulary on first use. */
+  private List<PromptTokens.Special> specials() {
+    List<PromptTokens.Special> s = specials;
+    if (s == null) {
+      synchronized (this) {
+        if (specials == null) {
+          int attrs = LlamaApi.TOKEN_ATTR_CONTROL | LlamaApi.TOKEN_ATTR_UNKNOWN | LlamaApi.TOKEN_ATTR_USER_DEFINED;
+          List<PromptTokens.Special> all = new ArrayList<>();
+          int n = api.llama_vocab_n_tokens(vocab);
+          for (int id = 0; id < n; id++) {
+            int attr = api.llama_vocab_get_attr(vocab, id);
+            if ((attr & attrs) != 0) {
+              Pointer text = api.llama_vocab_get_text(vocab, id);
+              byte[] bytes = text == null ? new byte[0] : text.getByteArray(0, (int) strlen(text));
+              all.add(new PromptTokens.Special(id, bytes, attr));
+            }
+          }
+          specials = PromptTokens.Special.ordered(all);
+        }
+        s = specials;
+      }
+    }
+    return s;
+  }
+
+  private static long strlen(Pointer p) {
+    long n = 0;
+    while (p.getByte(n) != 0) {
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * A rendered chat prompt's tokens, control tokens taken only from the template's own text, never from a
+   * message's content (issue 21; see {@link PromptTokens}). With BOS (and EOS) as the vocabulary asks.
+   *
+   * @throws IllegalArgumentException when the contents cannot be told apart from the template's text
+   */
+  int[] tokenizeChat(List<Message> messages, String rendered) {
+    List<String> contents = new ArrayList<>();
+    List<Message> marked = new ArrayList<>();
+    for (Message m : messages) {
+      contents.add(m.content());
+    }
+    char mark = PromptTokens.sentinelMark(rendered, contents);
+    for (int i = 0; i < messages.size(); i++) {
+      marked.add(new Message(messages.get(i).role(), PromptTokens.sentinel(mark, i)));
+    }
+    byte[] text = rendered.getBytes(StandardCharsets.UTF_8);
+    List<PromptTokens.Span> spans = PromptTokens.contentSpans(text, render(marked), mark, contents);
+    // what add_special puts around any text: BOS before (when the vocabulary adds one), the rest after
+    int[] around = tokenize(new byte[0], 0, 0, true, false);
+    int bos = api.llama_vocab_get_add_bos(vocab) != 0 && around.length > 0
+        && around[0] == api.llama_vocab_bos(vocab) ? 1 : 0;
+    IntList out = new IntList(text.length / 2 + 8);
+    out.add(around, 0, bos);
+    for (PromptTokens.Fragment f : PromptTokens.partition(text, specials(), spans)) {
+      if (f.raw()) {
+        int[] t = tokenize(text, f.start(), f.end(), false, false);
+        out.add(t, 0, t.length);
+      } else {
+        out.add(new int[] {f.token()}, 0, 1);
+      }
+    }
+    out.add(around, bos, around.length);
+    return out.toArray();
+  }
+
+  /** A growable int array. */
+  private static final class IntList {
+    private int[] a;
+    private int n;
+
+    IntList(int capacity) {
+      a = new int[Math.max(8, capacity)];
+    }
+
+    void add(int[] src, int from, int to) {
+      int k = to - from;
+      if (n + k > a.length) {
+        a = Arrays.copyOf(a, Math.max(n + k, 2 * a.length));
+      }
+      System.arraycopy(src, from, a, n, k);
+      n += k;
+    }
+
+    int[] toArray() {
+      return Arrays.copyOf(a, n);
+    }
+  }
+
+  /** The text of some tokens, each as the model's vocabulary spells it (control tokens as nothing). */
+  String detokenize(int[] tokens) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    byte[] buf = new byte[256];
+    for (int t : tokens) {
+      out.writeBytes(piece(t, buf));
+    }
+    return out.toString(StandardCharsets.UTF_8);
   }
 
   private byte[] piece(int token, byte[] buf) {
@@ -468,6 +721,9 @@ public final class LlamaCppModel implements LanguageModel {
 
   @Override
   public List<GenerationResult> generate(List<GenerationRequest> batch, BiConsumer<Integer, GenerationResult> whenDone) {
+    if (closed) {
+      throw new IllegalStateException("llama.cpp model " + ref.id() + " is closed");
+    }
     // render, tokenize and check every request first, then queue all their completions; each request's
     // result is assembled (and reported) by whichever of its completions finishes last
     List<Prepared> prepared = new ArrayList<>(batch.size());
@@ -500,7 +756,7 @@ public final class LlamaCppModel implements LanguageModel {
           }
           CompletableFuture<Completion> f = new CompletableFuture<>();
           // wait for the dependent stage, which ends after the request's result is recorded
-          all.add(f.whenComplete((c, e) -> {
+          all.add(f.whenCompleteAsync((c, e) -> {
             synchronized (error) {
               if (e != null && error[0] == null) {
                 error[0] = String.valueOf(e.getMessage());
@@ -517,13 +773,23 @@ public final class LlamaCppModel implements LanguageModel {
               results[index] = r;
               whenDone.accept(index, r);
             }
-          }));
+          }, callbacks));
           if (sampler == null) {
             f.completeExceptionally(new IllegalArgumentException(error[0]));
             continue;
           }
-          admission.acquire();
-          pending.put(new Job(p.prompt, p.request.params(), sampler, f));
+          try {
+            admission.acquire();
+          } catch (InterruptedException e) {
+            // issue 21: the sampler made for this completion is freed, not leaked
+            freeSampler(sampler);
+            f.completeExceptionally(e);
+            throw e;
+          }
+          pending.add(new Job(p.prompt, p.request.params(), sampler, f));
+          if (closed) {
+            failPending();
+          }
         }
       }
       for (CompletableFuture<Completion> f : all) {
@@ -559,7 +825,18 @@ public final class LlamaCppModel implements LanguageModel {
     } else {
       rendered = r.prompt();
     }
-    int[] prompt = tokenize(rendered, true);
+    int[] prompt;
+    if (r.isChat()) {
+      try {
+        prompt = tokenizeChat(r.messages(), rendered);
+      } catch (IllegalArgumentException e) {
+        return new Prepared(r, rendered, null, GenerationResult.failed(r.id(), rendered, ErrorKind.NO_CHAT_TEMPLATE,
+            "cannot tell the messages from the chat template's own text in " + ref.id() + " (" + e.getMessage()
+                + "), so their text could become control tokens: refused"));
+      }
+    } else {
+      prompt = tokenize(rendered, true);
+    }
     // in long: a max_tokens near Integer.MAX_VALUE must be refused, not wrap around and pass
     long need = (long) prompt.length + r.params().maxTokens();
     if (need > contextPerSlot) {
@@ -624,6 +901,7 @@ public final class LlamaCppModel implements LanguageModel {
    */
   private Pointer sampler(SamplingParams p, long seed) {
     Pointer chain = api.llama_sampler_chain_init(api.llama_sampler_chain_default_params());
+    NATIVE.samplersMade.incrementAndGet();
     if (config.ignoreEos()) {
       Memory eog = endOfGenerationBiases();
       api.llama_sampler_chain_add(chain, api.llama_sampler_init_logit_bias(api.llama_vocab_n_tokens(vocab),
@@ -632,7 +910,7 @@ public final class LlamaCppModel implements LanguageModel {
     if (p.grammar() != null) {
       Pointer g = api.llama_sampler_init_grammar(vocab, p.grammar(), "root");
       if (g == null) {
-        api.llama_sampler_free(chain);
+        freeSampler(chain);
         throw new IllegalArgumentException("the GBNF grammar does not parse (or has no 'root' rule)");
       }
       api.llama_sampler_chain_add(chain, g);
@@ -685,10 +963,15 @@ public final class LlamaCppModel implements LanguageModel {
     return eogBiases;
   }
 
+  private void freeSampler(Pointer sampler) {
+    api.llama_sampler_free(sampler);
+    NATIVE.samplersFreed.incrementAndGet();
+  }
+
   private static final java.util.Comparator<Job> BY_SEQ = java.util.Comparator.comparingInt(j -> j.seq);
 
   /** One completion to decode. */
-  private static final class Job {
+  private final class Job {
     final int[] prompt;
     final SamplingParams params;
     final Pointer sampler;
@@ -705,11 +988,22 @@ public final class LlamaCppModel implements LanguageModel {
     int need;
     final ByteArrayOutputStream text = new ByteArrayOutputStream();
 
+    private boolean released;
+
     Job(int[] prompt, SamplingParams params, Pointer sampler, CompletableFuture<Completion> done) {
       this.prompt = prompt;
       this.params = params;
       this.sampler = sampler;
       this.done = done;
+    }
+
+    /** Frees the sampler and returns the admission permit, once. */
+    synchronized void release() {
+      if (!released) {
+        released = true;
+        freeSampler(sampler);
+        admission.release();
+      }
     }
   }
 
@@ -740,7 +1034,8 @@ public final class LlamaCppModel implements LanguageModel {
    * sequence (a whole-stream copy, waiting until that sequence has computed it).
    */
   private final class Worker implements Runnable {
-    private final int id;
+    final int id;
+    Thread thread;
     private final int seqs;
     private final int streams;
     /** Invariant schedule: prefixes are whole chunks, so a prompt's chunks are those it has alone. */
@@ -784,11 +1079,20 @@ public final class LlamaCppModel implements LanguageModel {
       // one KV stream per sequence: a sequence's attention never spans another's cells, and a stream's
       // cell i holds position i, with or without a reused prefix
       cp.kv_unified = (byte) (streams == 1 ? 1 : 0);
+      if (impossibleContext.test(id)) {
+        cp.n_seq_max = 100_000;
+      }
       this.ctx = api.llama_init_from_model(model, cp);
       if (ctx == null) {
         throw new IllegalStateException("llama.cpp could not create a context of " + cp.n_ctx + " tokens");
       }
-      this.pool = CpuThreadPool.create(threadsPerContext);
+      NATIVE.contextsMade.incrementAndGet();
+      try {
+        this.pool = CpuThreadPool.create(threadsPerContext);
+      } catch (RuntimeException | Error e) {
+        freeContext();
+        throw e;
+      }
       if (pool != null) {
         pool.attach(api, ctx);
       }
@@ -805,36 +1109,88 @@ public final class LlamaCppModel implements LanguageModel {
       batch.logits = logits;
     }
 
+    void freeContext() {
+      if (ctx != null) {
+        api.llama_free(ctx);
+        NATIVE.contextsFreed.incrementAndGet();
+        ctx = null;
+        memory = null;
+      }
+      // after its context: a pool is freed only once nothing can compute on it
+      if (pool != null) {
+        pool.close();
+      }
+    }
+
+    /**
+     * Decodes until the model is closed. Whatever a step throws (a native error, an out-of-memory error)
+     * fails the jobs in hand, which free their samplers and permits, clears the context's cells, and the
+     * thread goes on with the next jobs; when the thread ends for any reason its jobs fail and its context
+     * is freed (issue 21: a dead thread never leaves a caller waiting).
+     */
     @Override
     public void run() {
       List<Job> active = new ArrayList<>();
-      while (true) {
-        try {
-          while (active.size() < seqs) {
-            Job j = active.isEmpty() ? pending.take() : pending.poll();
-            if (j == null) {
-              break;
+      Job taking = null;
+      try {
+        while (!closed) {
+          try {
+            while (active.size() < seqs) {
+              Job j = active.isEmpty() ? pending.take() : pending.poll();
+              if (j == null) {
+                break;
+              }
+              taking = j;
+              admit(j, active);
+              active.add(j);
+              taking = null;
             }
-            admit(j, active);
-            active.add(j);
+            Runnable hook = beforeStep;
+            if (hook != null) {
+              hook.run();
+            }
+            // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
+            // sequences are out of order into more micro-batches (more graph runs) than one in order
+            active.sort(BY_SEQ);
+            step(active);
+            startWaiting(active);
+            for (int i = active.size() - 1; i >= 0; i--) {
+              Job j = active.get(i);
+              if (j.done.isDone()) {
+                release(j, active);
+                active.remove(i);
+              }
+            }
+          } catch (InterruptedException e) {
+            return;
+          } catch (Throwable t) {
+            LOG.warn("{}: {} failed, its {} completion(s) with it: {}", ref.id(), this, active.size(), t.toString());
+            if (taking != null) {
+              active.add(taking);
+              taking = null;
+            }
+            failAll(active, "llama.cpp " + this + " failed: " + t);
+            api.llama_memory_seq_rm(memory, -1, -1, -1);
+            Arrays.fill(held, null);
+            Arrays.fill(heldLen, 0);
+            Arrays.fill(busy, false);
           }
-        } catch (InterruptedException e) {
-          return;
         }
-        // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
-        // sequences are out of order into more micro-batches (more graph runs) than one in order
-        active.sort(BY_SEQ);
-        step(active);
-        startWaiting(active);
-        for (int i = active.size() - 1; i >= 0; i--) {
-          Job j = active.get(i);
-          if (j.done.isDone()) {
-            active.remove(i);
-            release(j, active);
-            admission.release();
-          }
+      } finally {
+        if (taking != null) {
+          active.add(taking);
         }
+        failAll(active, closed ? "the model was closed" : "llama.cpp " + this + " stopped");
+        freeContext();
       }
+    }
+
+    private void failAll(List<Job> jobs, String why) {
+      for (Job j : jobs) {
+        j.done.completeExceptionally(new IllegalStateException(why));
+        j.release();
+      }
+      jobs.clear();
     }
 
     /** The prompt tokens a job may take from cells holding {@code heldLen} tokens of {@code held}. */
@@ -937,7 +1293,7 @@ public final class LlamaCppModel implements LanguageModel {
       }
       lastUse[j.seq] = ++tick;
       busy[j.seq] = false;
-      api.llama_sampler_free(j.sampler);
+      j.release();
     }
 
     /** One llama_decode: the next token of every decoding sequence, then prompt chunks while room is left. */

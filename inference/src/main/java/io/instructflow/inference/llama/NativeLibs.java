@@ -36,6 +36,13 @@ import org.slf4j.LoggerFactory;
  *       load a half-written file.
  * </ol>
  *
+ * <p>The temporary folder is shared by every local user, so the extracted folder is checked before each
+ * load (issue 21: another user must not be able to plant a {@code libllama.so}): it must be a real folder
+ * (not a link), owned by this process's user, private ({@code rwx------}, repaired if ours but wider),
+ * holding exactly the jar's files, each a regular file of ours whose SHA-256 equals that of the jar's
+ * copy. A folder of ours that fails is deleted and extracted again; one that belongs to another user
+ * is never used: the libraries then go to a private folder of this JVM's own, deleted when it exits.
+ *
  * <p>{@code ggml_backend_load_all_from_path} then loads the backends that are separate libraries in
  * that folder: of the CPU build's {@code libggml-cpu-*.so} variants it picks the best one this
  * processor runs.
@@ -159,36 +166,171 @@ public final class NativeLibs {
     String version = index.get(0);
     Path target = Paths.get(System.getProperty("java.io.tmpdir"),
         "instructflow-llama-" + version + "-" + System.getProperty("user.name", "user").replaceAll("[^A-Za-z0-9_.-]", "_"));
-    if (Files.isRegularFile(target.resolve(".complete"))) {
-      return target;
-    }
-    try {
-      Files.createDirectories(target.getParent());
-      Path tmp = Files.createTempDirectory(target.getParent(), target.getFileName() + ".part");
-      for (String name : index.subList(1, index.size())) {
-        try (InputStream in = NativeLibs.class.getClassLoader().getResourceAsStream(RESOURCE_DIR + name)) {
-          if (in == null) {
-            throw new IllegalStateException("the jar lists " + name + " but does not hold it");
-          }
-          Files.copy(in, tmp.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+    List<Lib> libs = new ArrayList<>();
+    for (String name : index.subList(1, index.size())) {
+      Content c = () -> {
+        InputStream in = NativeLibs.class.getClassLoader().getResourceAsStream(RESOURCE_DIR + name);
+        if (in == null) {
+          throw new IllegalStateException("the jar lists " + name + " but does not hold it");
         }
+        return in;
+      };
+      try (InputStream in = c.open()) {
+        libs.add(new Lib(name, sha256(in), c));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
       }
-      Files.writeString(tmp.resolve(".complete"), version + "\n");
-      try {
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException | java.nio.file.DirectoryNotEmptyException e) {
-        // another JVM won the race (or left a stale folder): use theirs if complete, else replace it
-        if (!Files.isRegularFile(target.resolve(".complete"))) {
+    }
+    return install(target, version, libs);
+  }
+
+  /** Opens a library's bytes as the jar holds them. */
+  interface Content {
+    InputStream open() throws IOException;
+  }
+
+  /** A library to install: its file name, the SHA-256 (hex) of the jar's copy, and that copy. */
+  record Lib(String name, String sha256, Content content) {}
+
+  private static final java.nio.file.attribute.FileAttribute<?> PRIVATE_DIR =
+      java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+          java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+
+  /**
+   * The folder to load the libraries from: {@code target} once it is checked (see the class comment),
+   * repaired or extracted again as needed, or a private folder of this JVM's own when {@code target}
+   * belongs to another user.
+   */
+  static Path install(Path target, String version, List<Lib> libs) {
+    try {
+      Path parent = target.toAbsolutePath().getParent();
+      Files.createDirectories(parent);
+      // a fresh private folder: where a new copy is written, and whose owner is this process's user
+      Path tmp = Files.createTempDirectory(parent, target.getFileName() + ".part", PRIVATE_DIR);
+      Object me = Files.getAttribute(tmp, "unix:uid");
+      for (int attempt = 0; attempt < 3; attempt++) {
+        if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+          java.nio.file.attribute.PosixFileAttributes a = Files.readAttributes(target,
+              java.nio.file.attribute.PosixFileAttributes.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+          Object owner = Files.getAttribute(target, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+          if (!owner.equals(me)) {
+            LOG.warn("{} belongs to another user (uid {}): never loaded; llama.cpp's libraries go to {} for this run",
+                target, owner, tmp);
+            fill(tmp, version, libs);
+            deleteOnExit(tmp);
+            return tmp;
+          }
+          if (a.isDirectory()) {
+            if (!a.permissions().equals(java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"))) {
+              LOG.warn("{} was not private ({}): made rwx------, its files checked", target,
+                  java.nio.file.attribute.PosixFilePermissions.toString(a.permissions()));
+              Files.setPosixFilePermissions(target, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+            }
+            String bad = check(target, me, version, libs);
+            if (bad == null) {
+              deleteTree(tmp);
+              return target;
+            }
+            LOG.warn("{}: {}; extracting llama.cpp's libraries again", target, bad);
+          }
           deleteTree(target);
+        }
+        if (!Files.exists(tmp)) {
+          tmp = Files.createTempDirectory(parent, target.getFileName() + ".part", PRIVATE_DIR);
+        }
+        fill(tmp, version, libs);
+        try {
           Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        } else {
+          String bad = check(target, me, version, libs);
+          if (bad == null) {
+            return target;
+          }
+          throw new IllegalStateException("the libraries just extracted to " + target + " fail their check: " + bad);
+        } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException
+            | java.nio.file.DirectoryNotEmptyException e) {
+          // another JVM of ours got there first: check its copy on the next round
           deleteTree(tmp);
         }
       }
-      return target;
+      throw new IllegalStateException("cannot install llama.cpp's libraries in " + target
+          + ": it keeps changing under this process");
     } catch (IOException e) {
       throw new UncheckedIOException("cannot extract llama.cpp's libraries to " + target, e);
     }
+  }
+
+  /** Why {@code dir} is not a good copy of {@code libs}, or null when it is. */
+  static String check(Path dir, Object me, String version, List<Lib> libs) throws IOException {
+    java.util.Set<String> expected = new java.util.TreeSet<>();
+    libs.forEach(l -> expected.add(l.name()));
+    expected.add(".complete");
+    java.util.Set<String> present = new java.util.TreeSet<>();
+    try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+      for (Path p : ds) {
+        present.add(p.getFileName().toString());
+      }
+    }
+    if (!present.equals(expected)) {
+      java.util.Set<String> extra = new java.util.TreeSet<>(present);
+      extra.removeAll(expected);
+      java.util.Set<String> missing = new java.util.TreeSet<>(expected);
+      missing.removeAll(present);
+      return "files " + (extra.isEmpty() ? "" : extra + " not from the jar ") + (missing.isEmpty() ? "" : missing + " missing");
+    }
+    for (String name : expected) {
+      Path p = dir.resolve(name);
+      if (!Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        return name + " is not a regular file";
+      }
+      if (!Files.getAttribute(p, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS).equals(me)) {
+        return name + " belongs to another user";
+      }
+    }
+    if (!Files.readString(dir.resolve(".complete")).strip().equals(version)) {
+      return "another version";
+    }
+    for (Lib l : libs) {
+      try (InputStream in = Files.newInputStream(dir.resolve(l.name()), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        if (!sha256(in).equals(l.sha256())) {
+          return l.name() + " differs from the jar's copy (SHA-256)";
+        }
+      }
+    }
+    return null;
+  }
+
+  private static void fill(Path dir, String version, List<Lib> libs) throws IOException {
+    for (Lib l : libs) {
+      try (InputStream in = l.content().open()) {
+        Files.copy(in, dir.resolve(l.name()), StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+    Files.writeString(dir.resolve(".complete"), version + "\n");
+  }
+
+  private static void deleteOnExit(Path dir) {
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        deleteTree(dir);
+      } catch (IOException e) {
+        // best effort: the folder is private, and in the temporary folder
+      }
+    }));
+  }
+
+  static String sha256(InputStream in) throws IOException {
+    java.security.MessageDigest md;
+    try {
+      md = java.security.MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    byte[] buf = new byte[1 << 16];
+    int n;
+    while ((n = in.read(buf)) > 0) {
+      md.update(buf, 0, n);
+    }
+    return java.util.HexFormat.of().formatHex(md.digest());
   }
 
   private static List<String> readIndex() {

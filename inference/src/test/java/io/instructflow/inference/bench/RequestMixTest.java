@@ -16,9 +16,9 @@ class RequestMixTest {
   @Test
   void promptsShareFamilyPrefixesAndStayInTheIssuesRanges() throws Exception {
     LlamaCppModel m = LlamaCppModel.shared(LlamaCppModel.Config.of(TestModels.stories()).withThreads(1));
-    List<RequestMix.Item> mix = RequestMix.build(m, 12, 4, 7);
-    assertEquals(mix, RequestMix.build(m, 12, 4, 7), "same seed, same mix");
-    assertNotEquals(mix, RequestMix.build(m, 12, 4, 8));
+    List<RequestMix.Item> mix = RequestMix.build(m, 12, 4, 7, 2_500);
+    assertEquals(mix, RequestMix.build(m, 12, 4, 7, 2_500), "same seed, same mix");
+    assertNotEquals(mix, RequestMix.build(m, 12, 4, 8, 2_500));
     Set<String> prompts = new HashSet<>();
     for (int i = 0; i < mix.size(); i++) {
       RequestMix.Item it = mix.get(i);
@@ -34,6 +34,19 @@ class RequestMixTest {
       assertTrue(it.prompt().startsWith(shared + "\nRequest " + (i + 1) + ":"), it.id() + " is in family " + (i % 4));
     }
     assertEquals(12, prompts.size(), "every request has its own tail");
+  }
+
+  @Test
+  void aShortContextModelGetsPromptsThatFitWithTheirOutputs() throws Exception {
+    LlamaCppModel m = LlamaCppModel.shared(LlamaCppModel.Config.of(TestModels.stories()).withThreads(1));
+    int maxPrompt = RequestMix.maxPrompt(2_048);
+    assertEquals(2_048 - 512 - 32, maxPrompt);
+    assertEquals(2_500, RequestMix.maxPrompt(8_192));
+    for (RequestMix.Item it : RequestMix.build(m, 12, 4, 7, maxPrompt)) {
+      // to a word over (at most a few tokens of this vocabulary)
+      assertTrue(it.promptTokens() + it.maxTokens() <= 2_048 - 32 + 8, it.id() + ": " + it.promptTokens());
+      assertTrue(it.promptTokens() >= 300, it.id());
+    }
   }
 
   @Test

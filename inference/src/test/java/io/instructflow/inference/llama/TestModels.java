@@ -58,6 +58,94 @@ public final class TestModels {
     return target;
   }
 
+  /** Token ids of the ChatML copy's markers (they replace two rare tokens of stories260K: '™' and a hair space). */
+  static final int IM_START = 507;
+  static final int IM_END = 511;
+
+  /**
+   * A copy of {@code source} that is a ChatML model through and through: {@link #CHATML} as its template,
+   * and {@code <|im_start|>} / {@code <|im_end|>} as control tokens of its vocabulary (ids
+   * {@link #IM_START} / {@link #IM_END}, same vocabulary size, so the weights still fit).
+   */
+  static Path withChatMlTokens(Path source, Path target) throws Exception {
+    GgufMetadata meta = GgufMetadata.read(source);
+    byte[] file = Files.readAllBytes(source);
+    ByteBuffer in = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+    in.position(16);
+    long kvs = in.getLong();
+    ByteArrayOutputStream kv = new ByteArrayOutputStream();
+    for (long k = 0; k < kvs; k++) {
+      int keyStart = in.position();
+      String key = readString(in);
+      int type = in.getInt();
+      int valueStart = in.position();
+      skip(in, type);
+      if (key.equals("tokenizer.ggml.tokens") || key.equals("tokenizer.ggml.token_type")) {
+        kv.write(file, keyStart, valueStart - keyStart);
+        ByteBuffer v = ByteBuffer.wrap(file, valueStart, in.position() - valueStart).order(ByteOrder.LITTLE_ENDIAN);
+        int itemType = v.getInt();
+        long n = v.getLong();
+        ByteArrayOutputStream arr = new ByteArrayOutputStream();
+        arr.write(le(ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putInt(itemType).putLong(n)));
+        for (int i = 0; i < n; i++) {
+          if (itemType == 8) {
+            String t = readString(v);
+            arr.write(string(i == IM_START ? "<|im_start|>" : i == IM_END ? "<|im_end|>" : t));
+          } else {
+            int t = v.getInt();
+            arr.write(le(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(i == IM_START || i == IM_END ? 3 : t)));
+          }
+        }
+        kv.write(arr.toByteArray());
+      } else {
+        kv.write(file, keyStart, in.position() - keyStart);
+      }
+    }
+    if (in.position() != meta.metadataEnd()) {
+      throw new IllegalStateException("metadata walk ended at " + in.position() + ", not " + meta.metadataEnd());
+    }
+    kv.write(string("tokenizer.chat_template"));
+    kv.write(le(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(8)));
+    kv.write(string(CHATML));
+    ByteArrayOutputStream out = new ByteArrayOutputStream(file.length + 8192);
+    out.write(file, 0, 16);
+    out.write(le(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(kvs + 1)));
+    out.write(kv.toByteArray());
+    out.write(file, (int) meta.metadataEnd(), (int) (meta.tensorInfoEnd() - meta.metadataEnd()));
+    while (out.size() % meta.alignment() != 0) {
+      out.write(0);
+    }
+    out.write(file, (int) meta.dataOffset(), file.length - (int) meta.dataOffset());
+    Files.write(target, out.toByteArray());
+    return target;
+  }
+
+  private static String readString(ByteBuffer in) {
+    int n = (int) in.getLong();
+    byte[] b = new byte[n];
+    in.get(b);
+    return new String(b, StandardCharsets.UTF_8);
+  }
+
+  private static void skip(ByteBuffer in, int type) {
+    switch (type) {
+      case 0, 1, 7 -> in.position(in.position() + 1);
+      case 2, 3 -> in.position(in.position() + 2);
+      case 4, 5, 6 -> in.position(in.position() + 4);
+      case 10, 11, 12 -> in.position(in.position() + 8);
+      case 8 -> readString(in);
+      case 9 -> {
+        int itemType = in.getInt();
+        long n = in.getLong();
+        for (long i = 0; i < n; i++) {
+          skip(in, itemType);
+        }
+      }
+      default -> throw new IllegalStateException("GGUF value type " + type);
+    }
+  }
+
   private static byte[] string(String s) throws IOException {
     byte[] b = s.getBytes(StandardCharsets.UTF_8);
     ByteBuffer buf = ByteBuffer.allocate(8 + b.length).order(ByteOrder.LITTLE_ENDIAN);
