@@ -78,20 +78,21 @@ public record MinHashComponents(MinHashDedup hashing) implements OrderedRule {
         }
       }
       if (twin >= 0) {
-        union(parent, twin, i);
+        UnionFind.union(parent, twin, i);
         continue;
       }
       same.add(i);
       for (int j : distinct) {
-        if (find(parent, i) != find(parent, j) && MinHashDedup.jaccard(sets.get(j), sets.get(i)) >= hashing.threshold()) {
-          union(parent, j, i);
+        if (UnionFind.find(parent, i) != UnionFind.find(parent, j)
+            && MinHashDedup.jaccard(sets.get(j), sets.get(i)) >= hashing.threshold()) {
+          UnionFind.union(parent, j, i);
         }
       }
       distinct.add(i);
     }
     int[] out = new int[n];
     for (int i = 0; i < n; i++) {
-      out[i] = find(parent, i);
+      out[i] = UnionFind.find(parent, i);
     }
     return out;
   }
@@ -129,37 +130,18 @@ public record MinHashComponents(MinHashDedup hashing) implements OrderedRule {
       b.forEach(i -> sets.add(prepared.get(i).shingles()));
       int[] root = link(sets);
       for (int k = 0; k < root.length; k++) {
-        union(parent, b.get(root[k]), b.get(k));
+        UnionFind.union(parent, b.get(root[k]), b.get(k));
       }
     }
     long[] size = new long[n];
     for (int i = 0; i < n; i++) {
-      size[find(parent, i)]++;
+      size[UnionFind.find(parent, i)]++;
     }
     List<Verdict> out = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
-      int r = find(parent, i);
+      int r = UnionFind.find(parent, i);
       out.add(r == i ? Verdict.KEPT : dropped(items.get(r).id(), items.get(r).location(), size[r]));
     }
     return out;
-  }
-
-  private static int find(int[] p, int x) {
-    while (p[x] != x) {
-      p[x] = p[p[x]];
-      x = p[x];
-    }
-    return x;
-  }
-
-  /** The smaller root stays root, so a component's root is its earliest member. */
-  private static void union(int[] p, int a, int b) {
-    int ra = find(p, a);
-    int rb = find(p, b);
-    if (ra < rb) {
-      p[rb] = ra;
-    } else if (rb < ra) {
-      p[ra] = rb;
-    }
   }
 }

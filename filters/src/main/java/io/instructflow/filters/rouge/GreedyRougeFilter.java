@@ -1,5 +1,6 @@
 package io.instructflow.filters.rouge;
 
+import io.instructflow.filters.dedup.UnionFind;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -179,7 +180,7 @@ public final class GreedyRougeFilter {
     Arrays.setAll(parent, i -> i);
     for (int j = 0; j < n; j++) {
       for (Match m : pairs.get(j)) {
-        union(parent, m.ordinal(), j);
+        UnionFind.union(parent, m.ordinal(), j);
       }
     }
     // group members by component root, in global order
@@ -188,7 +189,7 @@ public final class GreedyRougeFilter {
       members.add(null);
     }
     for (int j = 0; j < n; j++) {
-      int r = find(parent, j);
+      int r = UnionFind.find(parent, j);
       if (members.get(r) == null) {
         members.set(r, new ArrayList<>());
       }
@@ -221,26 +222,4 @@ public final class GreedyRougeFilter {
     long pairCount = pairs.stream().mapToLong(List::size).sum();
     return new Result(decide(pairs), new Stats(work[0], work[1], pairCount));
   }
-
-  private static int find(int[] p, int x) {
-    while (p[x] != x) {
-      p[x] = p[p[x]];
-      x = p[x];
-    }
-    return x;
-  }
-
-  private static void union(int[] p, int a, int b) {
-    int ra = find(p, a);
-    int rb = find(p, b);
-    if (ra != rb) {
-      // the smaller root stays root: components are listed by their first member
-      if (ra < rb) {
-        p[rb] = ra;
-      } else {
-        p[ra] = rb;
-      }
-    }
-  }
-
 }

@@ -108,15 +108,21 @@ public final class ConnectedComponents<K extends Comparable<K>> extends PTransfo
     }
   }
 
+  /** A node and its neighbours, in order. */
+  static <K extends Comparable<K>> TreeSet<K> closedNeighbourhood(KV<K, Iterable<K>> g) {
+    TreeSet<K> closed = new TreeSet<>();
+    closed.add(g.getKey());
+    g.getValue().forEach(closed::add);
+    return closed;
+  }
+
   /** A node links its closed neighbourhood to its smallest member. */
   static final class StarFn<K extends Comparable<K>> extends DoFn<KV<K, Iterable<K>>, KV<K, K>> {
     private static final long serialVersionUID = 1L;
 
     @ProcessElement
     public void process(@Element KV<K, Iterable<K>> g, OutputReceiver<KV<K, K>> out) {
-      TreeSet<K> closed = new TreeSet<>();
-      closed.add(g.getKey());
-      g.getValue().forEach(closed::add);
+      TreeSet<K> closed = closedNeighbourhood(g);
       K m = closed.first();
       for (K v : closed.tailSet(m, false)) {
         out.output(KV.of(v, m));
@@ -130,9 +136,7 @@ public final class ConnectedComponents<K extends Comparable<K>> extends PTransfo
 
     @ProcessElement
     public void process(@Element KV<K, Iterable<K>> g, OutputReceiver<KV<K, K>> out) {
-      TreeSet<K> closed = new TreeSet<>();
-      closed.add(g.getKey());
-      g.getValue().forEach(closed::add);
+      TreeSet<K> closed = closedNeighbourhood(g);
       K m = closed.first();
       for (K v : closed) {
         out.output(KV.of(v, m));
