@@ -36,9 +36,10 @@ public final class Main implements Runnable {
         (ex, cmd, parsed) -> {
           PrintWriter err = cmd.getErr();
           // a missing or unreadable --in is found before anything runs: a usage error too
-          // so is an output folder that another live run holds
+          // so is an output folder that another live run holds, and a path on a file system this build lacks
           if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException
-              || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException) {
+              || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException
+              || ex instanceof io.instructflow.pipelines.runtime.Storage.UnsupportedStorageException) {
             err.println("error: " + ex.getMessage());
             err.flush();
             return EXIT_USAGE;
