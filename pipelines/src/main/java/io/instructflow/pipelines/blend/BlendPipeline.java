@@ -114,11 +114,30 @@ public final class BlendPipeline {
 
   /** The folder (or file) read for a source: an instructflow output folder means its {@code data/}. */
   public static String readPath(String path) {
-    Path p = Paths.get(path);
-    if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(OutputLayout.SUMMARY)) && Files.isDirectory(p.resolve("data"))) {
-      return p.resolve("data").toString();
+    if (!io.instructflow.pipelines.runtime.Storage.isUri(path) || path.startsWith("file://")) {
+      Path p = Paths.get(path.startsWith("file://") ? path.substring("file://".length()) : path);
+      if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(OutputLayout.SUMMARY)) && Files.isDirectory(p.resolve("data"))) {
+        return p.resolve("data").toString();
+      }
+      return path;
+    }
+    // another file system (hdfs://): an output folder is one with a run summary and data shards (issue 23)
+    String dir = path.endsWith("/") ? path : path + "/";
+    try {
+      if (exists(dir + OutputLayout.SUMMARY) && !FileSystems.match(dir + "data/part-*.jsonl",
+          org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW).metadata().isEmpty()) {
+        return dir + "data";
+      }
+    } catch (IOException | IllegalArgumentException e) {
+      // not listable here: read the path as given, and let the input listing report it
     }
     return path;
+  }
+
+  /** Whether a file exists, through Beam's FileSystems. */
+  static boolean exists(String file) throws IOException {
+    MatchResult m = FileSystems.match(file, org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
+    return m.status() == MatchResult.Status.OK && !m.metadata().isEmpty();
   }
 
   /** The file name the spec is written under, next to the data. */
@@ -130,6 +149,11 @@ public final class BlendPipeline {
   /** Runs the blend and returns its summary. */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
     BlendSpec spec = c.spec();
+    for (BlendSpec.Source s : spec.sources()) {
+      io.instructflow.pipelines.runtime.Storage.require("source", s.path());
+    }
+    // the sources are looked at before the run starts: register hdfs:// and the rest now
+    FileSystems.setDefaultPipelineOptions(c.runner().options("blend"));
     List<ReadOptions> reads = new ArrayList<>();
     for (BlendSpec.Source s : spec.sources()) {
       reads.add(new ReadOptions(readPath(s.path()), null, s.name(), s.license() == null ? "unknown" : s.license(), 1 << 20));
@@ -450,12 +474,11 @@ public final class BlendPipeline {
 
   /** Moves the staged exports into place (the folder is recreated on every run). */
   static void publishExports(String staging, String target) throws IOException {
-    MatchResult m = FileSystems.match(staging + "/**", org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
     List<ResourceId> from = new ArrayList<>();
     List<ResourceId> to = new ArrayList<>();
-    for (MatchResult.Metadata md : m.metadata()) {
-      String p = md.resourceId().toString();
-      from.add(md.resourceId());
+    for (ResourceId r : io.instructflow.pipelines.runtime.Storage.filesUnder(staging + "/")) {
+      String p = r.toString();
+      from.add(r);
       to.add(FileSystems.matchNewResource(target + p.substring(p.indexOf("/" + EXPORT + "/") + EXPORT.length() + 1), false));
     }
     for (ResourceId t : to) {
@@ -475,11 +498,8 @@ public final class BlendPipeline {
 
   /** Deletes every file under {@code dir} (local folders are removed too). */
   static void deleteTree(String dir) throws IOException {
-    MatchResult m = FileSystems.match(dir + "**", org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
-    List<ResourceId> files = new ArrayList<>();
-    for (MatchResult.Metadata md : m.metadata()) {
-      files.add(md.resourceId());
-    }
+    // hdfs:// too: Hadoop's globs do not cross '/', so Storage walks the folders (issue 23)
+    List<ResourceId> files = io.instructflow.pipelines.runtime.Storage.filesUnder(dir);
     if (!files.isEmpty()) {
       FileSystems.delete(files, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }

@@ -115,12 +115,16 @@ public record BlendSpec(String name, Long target, Long targetTokens, long seed, 
         throw new IllegalArgumentException(at + ": with a temperature, weights come from the source sizes; drop 'weight'");
       }
       String path = s.get("path").asText();
-      Path resolved = base == null ? Path.of(path) : base.resolve(path).normalize();
-      String name = s.hasNonNull("name") ? s.get("name").asText() : resolved.getFileName().toString().replaceAll("\\.(jsonl?|json)$", "");
+      // a URI (hdfs://nn:8020/data) is taken as written: java.nio would fold its '//' (issue 23)
+      boolean uri = io.instructflow.pipelines.runtime.Storage.isUri(path);
+      String resolvedPath = uri ? path : (base == null ? Path.of(path) : base.resolve(path).normalize()).toString();
+      String trimmed = resolvedPath.endsWith("/") ? resolvedPath.substring(0, resolvedPath.length() - 1) : resolvedPath;
+      String baseName = trimmed.substring(trimmed.lastIndexOf('/') + 1);
+      String name = s.hasNonNull("name") ? s.get("name").asText() : baseName.replaceAll("\\.(jsonl?|json)$", "");
       if (!names.add(name)) {
         throw new IllegalArgumentException(at + ": source name '" + name + "' is used twice");
       }
-      sources.add(new Source(resolved.toString(), name, s.hasNonNull("license") ? s.get("license").asText() : null,
+      sources.add(new Source(resolvedPath, name, s.hasNonNull("license") ? s.get("license").asText() : null,
           s.has("weight") ? s.get("weight").asDouble() : null, s.has("fraction") ? s.get("fraction").asDouble() : null,
           s.has("count") ? s.get("count").asLong() : null, s.has("cap") ? s.get("cap").asLong() : null,
           s.path("upsample").asBoolean(upsampleDefault)));

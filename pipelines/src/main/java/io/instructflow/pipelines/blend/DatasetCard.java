@@ -12,9 +12,6 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -183,11 +180,11 @@ public final class DatasetCard {
     b.append("Steps in the rows' provenance (rows that went through each):\n\n");
     table(b, "step", c.bySteps, c.rows);
     for (BlendSpec.Source s : spec.sources()) {
-      Path sum = Paths.get(s.path()).resolve(OutputLayout.SUMMARY);
-      if (!Files.isRegularFile(sum)) {
+      byte[] sum = readIfExists((s.path().endsWith("/") ? s.path() : s.path() + "/") + OutputLayout.SUMMARY);
+      if (sum == null) {
         continue;
       }
-      RunSummary rs = Json.mapper().readValue(Files.readString(sum), RunSummary.class);
+      RunSummary rs = Json.mapper().readValue(sum, RunSummary.class);
       b.append(String.format(Locale.ROOT, "Source `%s` was written by `%s`: read %,d, kept %,d, filtered %,d, rejected %,d.%n",
           s.name(), rs.command(), rs.counts().read(), rs.counts().kept(), rs.counts().filtered(), rs.counts().rejected()));
       rs.filtered().forEach((step, reasons) -> reasons.forEach((reason, n) ->
@@ -206,9 +203,10 @@ public final class DatasetCard {
     b.append("Same spec, same inputs: the same rows in the same order on any runner. Input files:\n\n");
     b.append("| file | bytes | sha256 |\n| --- | ---: | --- |\n");
     for (String in : summary.inputs()) {
-      Path p = Paths.get(in);
-      if (Files.isRegularFile(p)) {
-        b.append(String.format(Locale.ROOT, "| %s | %,d | `%s` |%n", p.getFileName(), Files.size(p), Ids.sha256Hex(Files.readAllBytes(p))));
+      byte[] bytes = readIfExists(in);
+      if (bytes != null) {
+        b.append(String.format(Locale.ROOT, "| %s | %,d | `%s` |%n", in.substring(in.lastIndexOf('/') + 1), bytes.length,
+            Ids.sha256Hex(bytes)));
       }
     }
     b.append("\n## Files\n\n");
@@ -245,5 +243,22 @@ public final class DatasetCard {
 
   private static String trim(double d) {
     return java.math.BigDecimal.valueOf(d).round(new java.math.MathContext(6)).stripTrailingZeros().toPlainString();
+  }
+
+  /** The bytes of {@code file} on any file system Beam knows (hdfs:// included), or null when it is not there. */
+  static byte[] readIfExists(String file) throws IOException {
+    org.apache.beam.sdk.io.fs.MatchResult m;
+    try {
+      m = org.apache.beam.sdk.io.FileSystems.match(file, org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+    if (m.status() != org.apache.beam.sdk.io.fs.MatchResult.Status.OK || m.metadata().isEmpty()
+        || m.metadata().get(0).resourceId().isDirectory()) {
+      return null;
+    }
+    try (java.io.InputStream is = Channels.newInputStream(org.apache.beam.sdk.io.FileSystems.open(m.metadata().get(0).resourceId()))) {
+      return is.readAllBytes();
+    }
   }
 }

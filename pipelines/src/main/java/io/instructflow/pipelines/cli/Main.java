@@ -36,12 +36,13 @@ public final class Main implements Runnable {
         (ex, cmd, parsed) -> {
           PrintWriter err = cmd.getErr();
           // a missing or unreadable --in is found before anything runs: a usage error too
-          // so is an output folder that another live run holds, and an earlier output read as input that is
-          // not complete
+          // so is an output folder that another live run holds, an earlier output read as input that is not
+          // complete, and a path on a file system this build lacks
           if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException
               || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException
               || ex instanceof io.instructflow.pipelines.io.OutputLayout.IncompleteException
-              || ex instanceof io.instructflow.pipelines.io.OutputLayout.UnsupportedOutputException) {
+              || ex instanceof io.instructflow.pipelines.io.OutputLayout.UnsupportedOutputException
+              || ex instanceof io.instructflow.pipelines.runtime.Storage.UnsupportedStorageException) {
             err.println("error: " + ex.getMessage());
             err.flush();
             return EXIT_USAGE;

@@ -81,15 +81,36 @@ public final class InputFiles {
         defaultName = baseName(local.getName());
       }
     } else {
-      root = null;
-      defaultName = null;
-      for (MatchResult.Metadata m : match(spec)) {
-        if (!m.resourceId().isDirectory()) {
-          paths.add(m.resourceId().toString());
+      List<MatchResult.Metadata> found = match(spec);
+      if (!glob && found.size() == 1 && isFolder(found.get(0), spec)) {
+        // a folder on another file system (hdfs://nn/out/data): its JSON files at any depth, as for a
+        // local folder (issue 23)
+        root = spec.endsWith("/") ? spec.substring(0, spec.length() - 1) : spec;
+        defaultName = fileName(root);
+        try {
+          for (org.apache.beam.sdk.io.fs.ResourceId r : io.instructflow.pipelines.runtime.Storage.filesUnder(root + "/")) {
+            if (isJsonFile(r.toString())) {
+              paths.add(r.toString());
+            }
+          }
+        } catch (IOException e) {
+          throw new InputException("cannot list input " + spec + ": " + e.getMessage());
         }
-      }
-      if (paths.isEmpty()) {
-        throw new InputException("no input file matches: " + spec);
+        if (paths.isEmpty()) {
+          throw new InputException("input folder has no .json, .jsonl or .ndjson files: " + spec);
+        }
+      } else {
+        root = null;
+        // one file named outright: its base name, as for a local file
+        defaultName = !glob && found.size() == 1 ? baseName(fileName(found.get(0).resourceId().toString())) : null;
+        for (MatchResult.Metadata m : found) {
+          if (!m.resourceId().isDirectory()) {
+            paths.add(m.resourceId().toString());
+          }
+        }
+        if (paths.isEmpty()) {
+          throw new InputException("no input file matches: " + spec);
+        }
       }
       // a glob may reach into several outputs (OUT/*/data/*.jsonl): each must be complete
       java.util.Set<String> folders = new java.util.TreeSet<>();
@@ -128,6 +149,18 @@ public final class InputFiles {
         throw new InputException("cannot list input " + spec + ": " + r.status());
       }
       return r.metadata();
+    } catch (IOException e) {
+      throw new InputException("cannot list input " + spec + ": " + e.getMessage());
+    }
+  }
+
+  /** Whether a matched path is a folder: Hadoop's matches name one without a trailing '/'. */
+  private static boolean isFolder(MatchResult.Metadata m, String spec) throws InputException {
+    if (m.resourceId().isDirectory()) {
+      return true;
+    }
+    try {
+      return m.sizeBytes() == 0 && io.instructflow.pipelines.runtime.Storage.hasEntries(spec);
     } catch (IOException e) {
       throw new InputException("cannot list input " + spec + ": " + e.getMessage());
     }

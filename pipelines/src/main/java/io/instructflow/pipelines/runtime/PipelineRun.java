@@ -64,6 +64,8 @@ public final class PipelineRun {
    */
   public static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
       PrintStream console) throws InputFiles.InputException, IOException {
+    Storage.require("--in", read.in());
+    Storage.require("--out", out);
     PipelineOptions options = runner.options(command);
     FileSystems.setDefaultPipelineOptions(options);
     List<InputFile> files = InputFiles.expand(read.in(), read.datasetName());
@@ -85,6 +87,10 @@ public final class PipelineRun {
    */
   public static PipelineRun startMany(String command, Runner runner, List<ReadOptions> reads, String out,
       Map<String, ?> config, PrintStream console) throws InputFiles.InputException, IOException {
+    for (ReadOptions r : reads) {
+      Storage.require("source", r.in());
+    }
+    Storage.require("--out", out);
     PipelineOptions options = runner.options(command);
     FileSystems.setDefaultPipelineOptions(options);
     List<InputFile> all = new ArrayList<>();

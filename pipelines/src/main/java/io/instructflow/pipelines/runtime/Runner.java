@@ -63,6 +63,7 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
       o.setEnforceImmutability(false);
       o.setEnforceEncodability(false);
       o.setJobName(jobName);
+      Storage.configure(o);
       return o;
     }
     if (sparkMaster.startsWith("local")) {
@@ -92,6 +93,7 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
     o.setStorageLevel(storageLevel());
     o.setAppName("instructflow-" + jobName);
     o.setJobName(jobName);
+    Storage.configure(o);
     return o;
   }
 
