@@ -228,9 +228,12 @@ class GeneratePipelineTest {
     io.instructflow.inference.serve.OpenAiServer.Settings keyed =
         io.instructflow.inference.serve.OpenAiServer.Settings.defaults(4).withApiKey("not-the-key-in-PATH");
     try (io.instructflow.inference.serve.OpenAiServer server =
-        new io.instructflow.inference.serve.OpenAiServer(engine, "stories", "127.0.0.1", 0, keyed)) {
-      // PATH is set and is not the key: a wrong key from a variable that exists
-      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + server.port() + "/v1", "stories", "PATH", 4, null);
+        new io.instructflow.inference.serve.OpenAiServer(engine, "keyed-stories", "127.0.0.1", 0, keyed)) {
+      // PATH is set and is not the key: a wrong key from a variable that exists. The served names here are
+      // this test's own: ModelSpec keeps a JVM's remote models by endpoint and name, and a port of an
+      // earlier test's stub may come round again in this JVM
+      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + server.port() + "/v1", "keyed-stories", "PATH", 4,
+          null);
       io.instructflow.inference.ModelUnusableException e = org.junit.jupiter.api.Assertions.assertThrows(
           io.instructflow.inference.ModelUnusableException.class, () -> GeneratePipeline.run(new GeneratePipeline.Config(
               ReadOptions.of(in.toString()), tmp.resolve("keyed").toString(), remote, SamplingParams.greedy(8), 7, 4,
@@ -254,8 +257,8 @@ class GeneratePipelineTest {
     });
     stub.start();
     try {
-      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + stub.getAddress().getPort() + "/v1", "stories", null, 1,
-          null);
+      ModelSpec remote = ModelSpec.remote("http://127.0.0.1:" + stub.getAddress().getPort() + "/v1", "stub-stories", null,
+          1, null);
       Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, () -> GeneratePipeline.run(
           new GeneratePipeline.Config(ReadOptions.of(in.toString()), tmp.resolve("stub").toString(), remote,
               SamplingParams.greedy(8), 7, 4, 1000, DIRECT), new PrintStream(new ByteArrayOutputStream(), true,
