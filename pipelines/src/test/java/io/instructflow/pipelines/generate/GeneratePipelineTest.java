@@ -246,7 +246,14 @@ class GeneratePipelineTest {
     java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
     com.sun.net.httpserver.HttpServer stub = com.sun.net.httpserver.HttpServer.create(
         new java.net.InetSocketAddress("127.0.0.1", 0), 16);
-    stub.createContext("/v1/completions", ex -> {
+    // every completion route refuses the key (the input mixes text and chat records, sent in any order);
+    // /v1/models is absent, as on servers without it
+    stub.createContext("/v1/", ex -> {
+      if (ex.getRequestURI().getPath().endsWith("/models")) {
+        ex.sendResponseHeaders(404, -1);
+        ex.close();
+        return;
+      }
       calls.incrementAndGet();
       byte[] b = "{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\"}}"
           .getBytes(StandardCharsets.UTF_8);
