@@ -47,4 +47,19 @@ public interface LanguageModel {
     }
     return out;
   }
+
+  /**
+   * Scores the continuation of every request of the batch: the log-probability of each of its tokens given
+   * the context, nothing sampled (issue 22). One result per request, in request order; a request that
+   * cannot be scored gets a failed {@link ScoreResult}. Default: every request fails, for backends that
+   * cannot see a model's token probabilities.
+   */
+  default List<ScoreResult> score(List<ScoreRequest> batch) {
+    List<ScoreResult> out = new java.util.ArrayList<>(batch.size());
+    for (ScoreRequest r : batch) {
+      out.add(ScoreResult.failed(r.id(), GenerationResult.ErrorKind.REJECTED,
+          ref().backend() + " model " + ref().id() + " does not report token log-probabilities"));
+    }
+    return out;
+  }
 }

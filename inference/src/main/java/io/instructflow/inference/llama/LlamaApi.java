@@ -173,6 +173,9 @@ public interface LlamaApi extends Library {
 
   int llama_decode(Pointer ctx, Batch batch);
 
+  /** The logits of the i-th token of the last decoded batch (one of those marked for output): n_vocab floats. */
+  Pointer llama_get_logits_ith(Pointer ctx, int i);
+
   int llama_tokenize(Pointer vocab, byte[] text, int textLen, int[] tokens, int maxTokens, boolean addSpecial,
       boolean parseSpecial);
 

@@ -12,6 +12,8 @@ import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelFiles;
 import io.instructflow.inference.SamplingParams;
+import io.instructflow.inference.ScoreRequest;
+import io.instructflow.inference.ScoreResult;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
 import java.io.ByteArrayOutputStream;
@@ -412,6 +414,12 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
       stopped &= !w.thread.isAlive();
     }
     failPending();
+    synchronized (scoring) {
+      if (scorer != null) {
+        scorer.close();
+        scorer = null;
+      }
+    }
     if (stopped) {
       Weights.release(api, weights);
     } else {
@@ -432,6 +440,123 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
       j.done.completeExceptionally(new IllegalStateException("the model was closed"));
       j.release();
     }
+  }
+
+  /** Serializes scoring calls; guards {@link #scorer}. */
+  private final Object scoring = new Object();
+  /** The scoring context, made on the first {@link #score} call, freed by {@link #close}. */
+  private Scorer scorer;
+
+  /**
+   * Scores continuations on a context of their own ({@link Scorer}): {@code parallel} sequences decoded
+   * together, prefixes kept between calls. Calls from several threads take turns.
+   */
+  @Override
+  public List<ScoreResult> score(List<ScoreRequest> batch) {
+    if (closed) {
+      throw new IllegalStateException(ref.id() + " was closed");
+    }
+    ScoreResult[] out = new ScoreResult[batch.size()];
+    List<Scorer.Item> items = new ArrayList<>();
+    List<Integer> at = new ArrayList<>();
+    for (int i = 0; i < batch.size(); i++) {
+      Object p = prepareScore(batch.get(i));
+      if (p instanceof ScoreResult done) {
+        out[i] = done;
+      } else {
+        items.add((Scorer.Item) p);
+        at.add(i);
+      }
+    }
+    if (!items.isEmpty()) {
+      synchronized (scoring) {
+        if (closed) {
+          throw new IllegalStateException(ref.id() + " was closed");
+        }
+        if (scorer == null) {
+          int threads = config.threads() > 0 ? config.threads() : Runtime.getRuntime().availableProcessors();
+          byte[] buf = new byte[256];
+          scorer = new Scorer(api, model, vocab, config.parallel(), contextPerSlot, threads,
+              flashAttentionType(config, headSize(metadata)), reuse, t -> piece(t, buf));
+        }
+        try {
+          ScoreResult[] got = scorer.score(items);
+          for (int k = 0; k < got.length; k++) {
+            out[at.get(k)] = got[k];
+          }
+        } catch (RuntimeException e) {
+          for (int k = 0; k < items.size(); k++) {
+            out[at.get(k)] = ScoreResult.failed(items.get(k).id(), ErrorKind.REJECTED, "scoring failed: " + e.getMessage());
+          }
+        }
+      }
+    }
+    return List.of(out);
+  }
+
+  /** Scoring counts so far: prefix tokens reused and tokens computed (0, 0 before the first call). */
+  public PrefixStats scoreStats() {
+    synchronized (scoring) {
+      long[] c = scorer == null ? new long[2] : scorer.counts();
+      return new PrefixStats(c[0] + c[1], c[0]);
+    }
+  }
+
+  /** A score request's tokens and where its continuation starts, or its finished result (failed or empty). */
+  private Object prepareScore(ScoreRequest r) {
+    int[] context;
+    int[] full;
+    if (r.isChat()) {
+      if (metadata.chatTemplate().isEmpty()) {
+        return ScoreResult.failed(r.id(), ErrorKind.NO_CHAT_TEMPLATE, "model " + ref.id()
+            + " has no chat template (no tokenizer.chat_template in the GGUF file): score after a text prompt");
+      }
+      try {
+        String rendered = render(r.messages());
+        context = tokenizeChat(r.messages(), rendered, "");
+        full = tokenizeChat(r.messages(), rendered, r.continuation());
+      } catch (IllegalArgumentException e) {
+        return ScoreResult.failed(r.id(), ErrorKind.NO_CHAT_TEMPLATE, "cannot apply the chat template of " + ref.id()
+            + ": " + e.getMessage());
+      }
+    } else {
+      context = tokenize(r.prompt(), true);
+      full = tokenize(r.prompt() + r.continuation(), true);
+    }
+    // what add_special appends after any text (an EOS, in some vocabularies) is not the continuation's
+    int[] around = tokenize(new byte[0], 0, 0, true, false);
+    int bos = api.llama_vocab_get_add_bos(vocab) != 0 && around.length > 0 && around[0] == api.llama_vocab_bos(vocab)
+        ? 1 : 0;
+    context = withoutSuffix(context, around, bos);
+    full = withoutSuffix(full, around, bos);
+    int split = 0;
+    while (split < Math.min(context.length, full.length) && context[split] == full[split]) {
+      split++;
+    }
+    // a first token with nothing before it (no BOS, empty context) has no distribution: it is context
+    split = Math.max(split, Math.min(1, full.length));
+    if (full.length > contextPerSlot) {
+      return ScoreResult.failed(r.id(), ErrorKind.PROMPT_TOO_LONG, "context and continuation are " + full.length
+          + " tokens, more than the " + contextPerSlot + "-token context of a sequence");
+    }
+    if (full.length <= split) {
+      return ScoreResult.ok(r.id(), split, List.of());
+    }
+    return new Scorer.Item(r.id(), full, split, r.topLogprobs());
+  }
+
+  /** The tokens without the trailing ones add_special put there ({@code around} after its first {@code bos}). */
+  private static int[] withoutSuffix(int[] tokens, int[] around, int bos) {
+    int k = around.length - bos;
+    if (k == 0 || tokens.length < k + bos) {
+      return tokens;
+    }
+    for (int i = 0; i < k; i++) {
+      if (tokens[tokens.length - k + i] != around[bos + i]) {
+        return tokens;
+      }
+    }
+    return Arrays.copyOf(tokens, tokens.length - k);
   }
 
   /**
@@ -643,6 +768,14 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
    * @throws IllegalArgumentException when the contents cannot be told apart from the template's text
    */
   int[] tokenizeChat(List<Message> messages, String rendered) {
+    return tokenizeChat(messages, rendered, "");
+  }
+
+  /**
+   * As {@link #tokenizeChat(List, String)}, with {@code tail} (untrusted text, such as an answer to score)
+   * after the rendered prompt.
+   */
+  int[] tokenizeChat(List<Message> messages, String rendered, String tail) {
     List<String> contents = new ArrayList<>();
     List<Message> marked = new ArrayList<>();
     for (Message m : messages) {
@@ -652,8 +785,16 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
     for (int i = 0; i < messages.size(); i++) {
       marked.add(new Message(messages.get(i).role(), PromptTokens.sentinel(mark, i)));
     }
-    byte[] text = rendered.getBytes(StandardCharsets.UTF_8);
-    List<PromptTokens.Span> spans = PromptTokens.contentSpans(text, render(marked), mark, contents);
+    byte[] prompt = rendered.getBytes(StandardCharsets.UTF_8);
+    List<PromptTokens.Span> spans = PromptTokens.contentSpans(prompt, render(marked), mark, contents);
+    byte[] text = prompt;
+    if (!tail.isEmpty()) {
+      byte[] t = tail.getBytes(StandardCharsets.UTF_8);
+      text = Arrays.copyOf(prompt, prompt.length + t.length);
+      System.arraycopy(t, 0, text, prompt.length, t.length);
+      spans = new ArrayList<>(spans);
+      spans.add(new PromptTokens.Span(prompt.length, text.length));
+    }
     // what add_special puts around any text: BOS before (when the vocabulary adds one), the rest after
     int[] around = tokenize(new byte[0], 0, 0, true, false);
     int bos = api.llama_vocab_get_add_bos(vocab) != 0 && around.length > 0
