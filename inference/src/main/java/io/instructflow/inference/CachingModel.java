@@ -108,6 +108,37 @@ public final class CachingModel implements LanguageModel {
     return List.of(out);
   }
 
+  /** Scores from the cache where it holds them, from the model otherwise (stored as they come). */
+  @Override
+  public List<ScoreResult> score(List<ScoreRequest> batch) {
+    ScoreResult[] out = new ScoreResult[batch.size()];
+    String[] keys = new String[batch.size()];
+    List<ScoreRequest> todo = new ArrayList<>();
+    List<Integer> where = new ArrayList<>();
+    String id = identity();
+    for (int i = 0; i < batch.size(); i++) {
+      ScoreRequest r = batch.get(i);
+      keys[i] = ResponseCache.key(id, r);
+      var hit = cache.getScore(keys[i], r.id());
+      if (hit.isPresent()) {
+        out[i] = hit.get();
+        hits.incrementAndGet();
+      } else {
+        todo.add(r);
+        where.add(i);
+      }
+    }
+    if (!todo.isEmpty()) {
+      misses.addAndGet(todo.size());
+      List<ScoreResult> fresh = delegate().score(todo);
+      for (int j = 0; j < fresh.size(); j++) {
+        cache.putScore(keys[where.get(j)], fresh.get(j));
+        out[where.get(j)] = fresh.get(j);
+      }
+    }
+    return List.of(out);
+  }
+
   private LanguageModel delegate() {
     LanguageModel m = loaded;
     if (m == null) {

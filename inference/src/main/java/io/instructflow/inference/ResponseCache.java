@@ -89,12 +89,16 @@ public final class ResponseCache {
     if (!result.ok()) {
       return;
     }
+    write(key, "result", Json.mapper().valueToTree(result));
+  }
+
+  private void write(String key, String field, JsonNode value) {
     Path f = file(key);
     try {
       Files.createDirectories(f.getParent());
       ObjectNode entry = Json.mapper().createObjectNode();
       entry.put("key", key);
-      entry.set("result", Json.mapper().valueToTree(result));
+      entry.set(field, value);
       Path tmp = Files.createTempFile(f.getParent(), ".tmp-", ".json");
       try {
         Files.writeString(tmp, Json.line(entry) + "\n", StandardCharsets.UTF_8);
@@ -108,6 +112,44 @@ public final class ResponseCache {
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write cache entry " + f, e);
+    }
+  }
+
+  /** The key of a score request (issue 22): the model's identity, the context, the continuation, the alternatives asked. */
+  public static String key(String modelIdentity, ScoreRequest r) {
+    ObjectNode k = Json.mapper().createObjectNode();
+    k.put("v", 3);
+    k.put("kind", "score");
+    k.put("model", modelIdentity);
+    if (r.isChat()) {
+      k.set("messages", Json.mapper().valueToTree(r.messages()));
+    } else {
+      k.put("prompt", r.prompt());
+    }
+    k.put("continuation", r.continuation());
+    k.put("top", r.topLogprobs());
+    return Ids.sha256Hex(Json.line(k).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** The stored score for a key. An unreadable entry counts as absent. */
+  public Optional<ScoreResult> getScore(String key, String requestId) {
+    Path f = file(key);
+    if (!Files.isRegularFile(f)) {
+      return Optional.empty();
+    }
+    try {
+      JsonNode node = Json.mapper().readTree(Files.readString(f, StandardCharsets.UTF_8));
+      ScoreResult stored = Json.mapper().treeToValue(node.get("score"), ScoreResult.class);
+      return Optional.of(ScoreResult.ok(requestId, stored.contextTokens(), stored.tokens()));
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Stores a successful score under a key, atomically. */
+  public void putScore(String key, ScoreResult result) {
+    if (result.ok()) {
+      write(key, "score", Json.mapper().valueToTree(result));
     }
   }
 

@@ -215,4 +215,34 @@ class ScoreTest {
     assertEquals(ErrorKind.NO_CHAT_TEMPLATE, mixed.get(0).errorKind());
     assertTrue(mixed.get(1).ok());
   }
+
+  @Test
+  void scoresAreCachedByModelIdentityAndRequest(@TempDir Path dir) throws Exception {
+    LlamaCppModel model = LlamaCppModel.shared(base());
+    io.instructflow.inference.CachingModel cached = new io.instructflow.inference.CachingModel(model.ref(),
+        model::identity, () -> model, new io.instructflow.inference.ResponseCache(dir));
+    List<ScoreRequest> reqs = List.of(ScoreRequest.text("a", "Lily had a cat.", " 猫很可爱。").withTopLogprobs(2),
+        ScoreRequest.text("b", "", " The end."), ScoreRequest.chat("c", List.of(new Message("user", "Hi")), "Hello"));
+    List<ScoreResult> first = cached.score(reqs);
+    assertEquals(3, cached.misses());
+    List<ScoreResult> second = cached.score(reqs);
+    assertEquals(2, cached.hits(), "the two successes are stored, the failure (no chat template) is not");
+    assertEquals(4, cached.misses());
+    for (int i = 0; i < 2; i++) {
+      assertEquals(first.get(i).logprob(), second.get(i).logprob(), 0);
+      assertEquals(first.get(i).contextTokens(), second.get(i).contextTokens());
+      for (int k = 0; k < first.get(i).tokens().size(); k++) {
+        ScoreResult.TokenLogprob x = first.get(i).tokens().get(k);
+        ScoreResult.TokenLogprob y = second.get(i).tokens().get(k);
+        assertEquals(x.token(), y.token());
+        assertTrue(java.util.Arrays.equals(x.bytes(), y.bytes()));
+        assertEquals(x.top(), y.top());
+      }
+    }
+    assertFalse(second.get(2).ok());
+    // another continuation is another entry
+    ScoreResult other = cached.score(List.of(ScoreRequest.text("a", "Lily had a cat.", " 狗很可爱。"))).get(0);
+    assertEquals(5, cached.misses());
+    assertTrue(other.ok());
+  }
 }
