@@ -10,6 +10,8 @@ import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.GenerationResult.ErrorKind;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelUnusableException;
+import io.instructflow.inference.ScoreRequest;
+import io.instructflow.inference.ScoreResult;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
@@ -19,6 +21,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -447,7 +450,26 @@ public final class OpenAiModel implements LanguageModel {
           "grammar-constrained decoding needs the embedded engine (--model GGUF); the OpenAI API has no grammar");
     }
     String path = r.isChat() ? "/chat/completions" : "/completions";
-    String body = Json.line(body(r));
+    Posted p = post(path, Json.line(body(r)));
+    if (p.ok() == null) {
+      return GenerationResult.failed(r.id(), r.prompt(), p.kind(), p.error());
+    }
+    try {
+      return parse(r, Json.mapper().readTree(p.ok().body()));
+    } catch (IOException | RuntimeException e) {
+      return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, "unreadable response: " + e.getMessage());
+    }
+  }
+
+  /** The 200 answer to a POST, or the kind of failure and why. */
+  private record Posted(Response ok, ErrorKind kind, String error) {}
+
+  /**
+   * POSTs a JSON body with the retry policy: 429, 5xx, timeouts and connection errors are retried with
+   * backoff (or as {@code Retry-After} says); 401, 403 and 404 make the model unusable (thrown); other 4xx
+   * fail the request.
+   */
+  private Posted post(String path, String body) {
     String lastError = "no attempt";
     long retryAfter = -1;
     for (int attempt = 0; attempt <= config.maxRetries(); attempt++) {
@@ -466,21 +488,17 @@ public final class OpenAiModel implements LanguageModel {
       try {
         resp = exchange(req);
       } catch (CappedBody.TooLarge e) {
-        return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, e.getMessage());
+        return new Posted(null, ErrorKind.REJECTED, e.getMessage());
       } catch (IOException e) {
         lastError = e.getMessage();
         continue;
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.UNAVAILABLE, "interrupted");
+        return new Posted(null, ErrorKind.UNAVAILABLE, "interrupted");
       }
       int code = resp.status();
       if (code == 200) {
-        try {
-          return parse(r, Json.mapper().readTree(resp.body()));
-        } catch (IOException | RuntimeException e) {
-          return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.REJECTED, "unreadable response: " + e.getMessage());
-        }
+        return new Posted(resp, null, null);
       }
       if (code == 401 || code == 403 || code == 404) {
         ModelUnusableException u = unusable(code, resp.body(), path);
@@ -493,10 +511,107 @@ public final class OpenAiModel implements LanguageModel {
         continue;
       }
       ErrorKind kind = lastError.contains("context") && code == 400 ? ErrorKind.PROMPT_TOO_LONG : ErrorKind.REJECTED;
-      return GenerationResult.failed(r.id(), r.prompt(), kind, lastError);
+      return new Posted(null, kind, lastError);
     }
-    return GenerationResult.failed(r.id(), r.prompt(), ErrorKind.UNAVAILABLE,
-        lastError + " (after " + (config.maxRetries() + 1) + " attempts)");
+    return new Posted(null, ErrorKind.UNAVAILABLE, lastError + " (after " + (config.maxRetries() + 1) + " attempts)");
+  }
+
+  /**
+   * Scores continuations through the legacy completions API (issue 22): the context and continuation as one
+   * prompt, {@code max_tokens} 0, {@code echo} and {@code logprobs}, as OpenAI's older models, vLLM and our
+   * {@code serve} answer. The continuation's tokens are those that end after the context's last character
+   * (by the answer's {@code text_offset}); a server that gives no log-probability for one of them fails the
+   * request. Chat contexts need the server's template applied to a prompt, which this API cannot ask for:
+   * they fail, as do servers without echo (llama.cpp's own server among them). Known limit: where a
+   * tokenizer splits one character into byte tokens (a CJK character outside a small vocabulary), token
+   * texts and character offsets no longer line up and the boundary can be misplaced; the embedded engine
+   * ({@link io.instructflow.inference.llama.LlamaCppModel#score}) splits by token ids and has no such limit.
+   */
+  @Override
+  public List<ScoreResult> score(List<ScoreRequest> batch) {
+    List<Future<ScoreResult>> fs = new ArrayList<>();
+    for (ScoreRequest r : batch) {
+      fs.add(pool.submit(() -> scoreOne(r)));
+    }
+    List<ScoreResult> out = new ArrayList<>();
+    try {
+      for (Future<ScoreResult> f : fs) {
+        out.add(f.get());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof ModelUnusableException m) {
+        throw new ModelUnusableException(m.getMessage());
+      }
+      throw new IllegalStateException(e.getCause());
+    }
+    return out;
+  }
+
+  private ScoreResult scoreOne(ScoreRequest r) {
+    if (r.isChat()) {
+      return ScoreResult.failed(r.id(), ErrorKind.REJECTED, "scoring after chat messages needs the embedded engine "
+          + "(--model GGUF): the completions API cannot apply a server's chat template");
+    }
+    ObjectNode b = Json.mapper().createObjectNode();
+    b.put("model", config.modelName());
+    b.put("prompt", r.prompt() + r.continuation());
+    b.put("max_tokens", 0);
+    b.put("echo", true);
+    b.put("logprobs", r.topLogprobs());
+    b.put("temperature", 0);
+    Posted p = post("/completions", Json.line(b));
+    if (p.ok() == null) {
+      return ScoreResult.failed(r.id(), p.kind(), p.error());
+    }
+    try {
+      return parseScore(r, Json.mapper().readTree(p.ok().body()));
+    } catch (IOException | RuntimeException e) {
+      return ScoreResult.failed(r.id(), ErrorKind.REJECTED, "unreadable response: " + e.getMessage());
+    }
+  }
+
+  /** The continuation's tokens from an echoed completion's {@code logprobs}. */
+  static ScoreResult parseScore(ScoreRequest r, JsonNode resp) {
+    JsonNode l = resp.path("choices").path(0).path("logprobs");
+    JsonNode tokens = l.path("tokens");
+    JsonNode values = l.path("token_logprobs");
+    JsonNode offsets = l.path("text_offset");
+    JsonNode tops = l.path("top_logprobs");
+    if (!tokens.isArray() || !values.isArray() || !offsets.isArray() || tokens.size() != values.size()
+        || tokens.size() != offsets.size()) {
+      return ScoreResult.failed(r.id(), ErrorKind.REJECTED, "the server sent no prompt log-probabilities (it needs "
+          + "echo with logprobs on /v1/completions)");
+    }
+    int promptChars = r.prompt().codePointCount(0, r.prompt().length());
+    String text = resp.path("choices").path(0).path("text").asText(r.prompt() + r.continuation());
+    int textChars = text.codePointCount(0, text.length());
+    List<ScoreResult.TokenLogprob> out = new ArrayList<>();
+    int context = 0;
+    for (int i = 0; i < tokens.size(); i++) {
+      String t = tokens.get(i).asText();
+      // a token ends where the next begins (a prefix space a tokenizer adds has no place in the text)
+      int end = i + 1 < tokens.size() ? offsets.get(i + 1).asInt() : textChars;
+      if (end <= promptChars) {
+        context++;
+        continue;
+      }
+      JsonNode v = values.get(i);
+      if (!v.isNumber()) {
+        return ScoreResult.failed(r.id(), ErrorKind.REJECTED, "the server gave no log-probability for token " + i
+            + " ('" + t + "') of the continuation");
+      }
+      List<ScoreResult.Alternative> alts = new ArrayList<>();
+      JsonNode top = tops.path(i);
+      if (top.isObject()) {
+        top.fields().forEachRemaining(e -> alts.add(new ScoreResult.Alternative(e.getKey(), e.getValue().asDouble())));
+        alts.sort((a, c) -> Double.compare(c.logprob(), a.logprob()));
+      }
+      out.add(new ScoreResult.TokenLogprob(t, t.getBytes(StandardCharsets.UTF_8), v.asDouble(), alts));
+    }
+    return ScoreResult.ok(r.id(), context, out);
   }
 
   private static long seconds(String v) {

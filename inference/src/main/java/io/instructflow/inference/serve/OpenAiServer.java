@@ -4,10 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.instructflow.inference.Completion;
+import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.SamplingParams;
+import io.instructflow.inference.ScoreRequest;
+import io.instructflow.inference.ScoreResult;
 import io.instructflow.inference.Seeds;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.Json;
@@ -264,9 +267,14 @@ public final class OpenAiServer implements AutoCloseable {
       }
       GenerationRequest req;
       boolean stream;
+      Logprobs lp;
       try {
-        req = request(body, chat);
+        lp = Logprobs.of(body, chat);
         stream = stream(body);
+        if (lp.any() && stream) {
+          throw new IllegalArgumentException("'logprobs' and 'echo' are not supported with 'stream' here");
+        }
+        req = lp.promptOnly() ? null : request(body, chat);
       } catch (IllegalArgumentException e) {
         ex.sendError(400, e.getMessage(), "invalid_request_error", null);
         return;
@@ -284,10 +292,16 @@ public final class OpenAiServer implements AutoCloseable {
         return;
       }
       GenerationResult r;
+      List<ScoreResult> scores = List.of();
+      String promptText = lp.promptOnly() ? promptText(body) : req.prompt();
       try {
         workers.acquireUninterruptibly();
         try {
-          r = model.generate(List.of(req)).get(0);
+          r = lp.promptOnly() ? GenerationResult.ok("req-" + served.get(), promptText, 0,
+              List.of(new Completion("", FinishReason.LENGTH, 0))) : model.generate(List.of(req)).get(0);
+          if (r.ok() && lp.any()) {
+            scores = model.score(lp.requests(r, req, promptText));
+          }
         } finally {
           workers.release();
         }
@@ -295,6 +309,11 @@ public final class OpenAiServer implements AutoCloseable {
         admitted.decrementAndGet();
       }
       served.incrementAndGet();
+      for (ScoreResult sr : scores) {
+        if (r.ok() && !sr.ok()) {
+          r = GenerationResult.failed(r.requestId(), r.renderedPrompt(), sr.errorKind(), "logprobs: " + sr.error());
+        }
+      }
       if (!r.ok()) {
         boolean tooLong = r.errorKind() == GenerationResult.ErrorKind.PROMPT_TOO_LONG;
         boolean bad = tooLong || r.errorKind() == GenerationResult.ErrorKind.NO_CHAT_TEMPLATE;
@@ -305,7 +324,11 @@ public final class OpenAiServer implements AutoCloseable {
       if (stream) {
         stream(ex, r, chat, body.path("stream_options").path("include_usage").asBoolean(false));
       } else {
-        send(ex, 200, response(r, chat));
+        ObjectNode answer = response(r, chat);
+        if (lp.any()) {
+          lp.attach(answer, r, scores, promptText);
+        }
+        send(ex, 200, answer);
       }
     } catch (java.net.SocketTimeoutException e) {
       throw e;
@@ -435,6 +458,172 @@ public final class OpenAiServer implements AutoCloseable {
       throw new IllegalArgumentException("'prompt' must be a string (or an array of one string)");
     }
     return GenerationRequest.text(id, prompt.asText(), p, seed);
+  }
+
+  private static String promptText(JsonNode b) {
+    JsonNode prompt = b.path("prompt");
+    if (prompt.isArray() && prompt.size() == 1) {
+      prompt = prompt.get(0);
+    }
+    if (!prompt.isTextual()) {
+      throw new IllegalArgumentException("'prompt' must be a string (or an array of one string)");
+    }
+    return prompt.asText();
+  }
+
+  /**
+   * What a request asks of token log-probabilities (issue 22), answered by scoring ({@link LanguageModel#score}):
+   * completions take {@code logprobs} (alternatives per token, 0 to {@value ScoreRequest#MAX_TOP}) and
+   * {@code echo} (the prompt's tokens first; with {@code max_tokens} 0 nothing is generated), chat takes
+   * {@code logprobs: true} and {@code top_logprobs}. A completion's log-probabilities are those of its text
+   * as the tokenizer splits it after the prompt, which are the sampled tokens' own unless the text splits
+   * differently than it was sampled (rare: a token boundary the sampler chose that the tokenizer would not).
+   */
+  record Logprobs(boolean chat, boolean on, int top, boolean echo, boolean promptOnly) {
+    static Logprobs of(JsonNode b, boolean chat) {
+      if (!b.isObject()) {
+        return new Logprobs(chat, false, 0, false, false);
+      }
+      JsonNode l = b.path("logprobs");
+      boolean on;
+      int top;
+      if (chat) {
+        if (!l.isMissingNode() && !l.isNull() && !l.isBoolean()) {
+          throw new IllegalArgumentException("'logprobs' must be true or false, got " + l);
+        }
+        on = l.asBoolean(false);
+        JsonNode t = b.path("top_logprobs");
+        top = t.isMissingNode() || t.isNull() ? 0 : t.asInt(-1);
+        if (!t.isMissingNode() && !t.isNull() && (!t.isIntegralNumber() || top < 0 || top > ScoreRequest.MAX_TOP)) {
+          throw new IllegalArgumentException("'top_logprobs' must be an integer in [0, " + ScoreRequest.MAX_TOP
+              + "], got " + t);
+        }
+        if (top > 0 && !on) {
+          throw new IllegalArgumentException("'top_logprobs' needs 'logprobs': true");
+        }
+        return new Logprobs(true, on, top, false, false);
+      }
+      if (!l.isMissingNode() && !l.isNull() && (!l.isIntegralNumber() || l.asInt() < 0
+          || l.asInt() > ScoreRequest.MAX_TOP)) {
+        throw new IllegalArgumentException("'logprobs' must be an integer in [0, " + ScoreRequest.MAX_TOP + "], got " + l);
+      }
+      on = !l.isMissingNode() && !l.isNull();
+      top = on ? l.asInt() : 0;
+      JsonNode e = b.path("echo");
+      if (!e.isMissingNode() && !e.isNull() && !e.isBoolean()) {
+        throw new IllegalArgumentException("'echo' must be true or false, got " + e);
+      }
+      boolean echo = e.asBoolean(false);
+      JsonNode mt = b.path("max_tokens");
+      boolean none = mt.isIntegralNumber() && mt.asInt() == 0;
+      if (none && !echo) {
+        throw new IllegalArgumentException("'max_tokens' 0 needs 'echo': true (the prompt's log-probabilities)");
+      }
+      return new Logprobs(false, on, top, echo, none);
+    }
+
+    boolean any() {
+      return on || echo;
+    }
+
+    /** The score requests: with echo, the prompt alone first; with logprobs, each choice after the prompt. */
+    List<ScoreRequest> requests(GenerationResult r, GenerationRequest req, String prompt) {
+      List<ScoreRequest> out = new ArrayList<>();
+      if (echo && on) {
+        out.add(ScoreRequest.text("prompt", "", prompt).withTopLogprobs(top));
+      }
+      if (on && !promptOnly) {
+        for (int i = 0; i < r.choices().size(); i++) {
+          String text = r.choices().get(i).text();
+          out.add((chat ? ScoreRequest.chat("choice-" + i, req.messages(), text)
+              : ScoreRequest.text("choice-" + i, prompt, text)).withTopLogprobs(top));
+        }
+      }
+      return out;
+    }
+
+    /** Puts the log-probabilities (and echoed prompt) into each choice of an answer. */
+    void attach(ObjectNode answer, GenerationResult r, List<ScoreResult> scores, String prompt) {
+      int k = echo && on ? 1 : 0;
+      ScoreResult promptScore = k == 1 ? scores.get(0) : null;
+      ArrayNode choices = (ArrayNode) answer.get("choices");
+      for (int i = 0; i < choices.size(); i++) {
+        ObjectNode ch = (ObjectNode) choices.get(i);
+        ScoreResult own = on && !promptOnly ? scores.get(k + i) : null;
+        if (chat) {
+          if (on) {
+            ArrayNode content = ch.putObject("logprobs").putArray("content");
+            for (ScoreResult.TokenLogprob t : own.tokens()) {
+              ObjectNode o = content.addObject().put("token", t.token()).put("logprob", t.logprob());
+              bytes(o.putArray("bytes"), t.bytes());
+              ArrayNode alts = o.putArray("top_logprobs");
+              for (ScoreResult.Alternative a : t.top()) {
+                ObjectNode ao = alts.addObject().put("token", a.token()).put("logprob", a.logprob());
+                bytes(ao.putArray("bytes"), a.token().getBytes(StandardCharsets.UTF_8));
+              }
+            }
+          }
+          continue;
+        }
+        String text = ch.get("text").asText();
+        if (echo) {
+          ch.put("text", prompt + text);
+        }
+        if (!on) {
+          continue;
+        }
+        ObjectNode l = ch.putObject("logprobs");
+        ArrayNode tokens = l.putArray("tokens");
+        ArrayNode values = l.putArray("token_logprobs");
+        ArrayNode tops = l.putArray("top_logprobs");
+        ArrayNode offsets = l.putArray("text_offset");
+        List<ScoreResult.TokenLogprob> all = new ArrayList<>();
+        if (promptScore != null) {
+          all.addAll(promptScore.tokens());
+        }
+        if (own != null) {
+          all.addAll(own.tokens());
+        }
+        // offsets in the returned text, counted back from its end: a first token's space that the
+        // tokenizer put before the text (SentencePiece's prefix space) does not shift the others
+        int offset = cp(ch.get("text").asText()) - joinedLength(all);
+        for (ScoreResult.TokenLogprob t : all) {
+          tokens.add(t.token());
+          values.add(t.logprob());
+          offsets.add(Math.max(0, offset));
+          offset += cp(t.token());
+          if (top > 0) {
+            ObjectNode m = tops.addObject();
+            for (ScoreResult.Alternative a : t.top()) {
+              if (!m.has(a.token())) {
+                m.put(a.token(), a.logprob());
+              }
+            }
+          } else {
+            tops.addNull();
+          }
+        }
+      }
+    }
+
+    private static int joinedLength(List<ScoreResult.TokenLogprob> ts) {
+      int n = 0;
+      for (ScoreResult.TokenLogprob t : ts) {
+        n += cp(t.token());
+      }
+      return n;
+    }
+
+    /** Characters as OpenAI's offsets count them (code points). */
+    private static int cp(String s) {
+      return s.codePointCount(0, s.length());
+    }
+
+    private static void bytes(ArrayNode a, byte[] b) {
+      for (byte x : b) {
+        a.add(x & 0xff);
+      }
+    }
   }
 
   private ObjectNode response(GenerationResult r, boolean chat) {

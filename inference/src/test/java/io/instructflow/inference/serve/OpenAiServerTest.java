@@ -510,4 +510,89 @@ class OpenAiServerTest {
       assertEquals(200, json(c, port, "/v1/completions", OK).statusCode(), "still serving");
     }
   }
+
+  @Test
+  void logprobsAndEchoAreTheEnginesScores() throws Exception {
+    LlamaCppModel engine = engine();
+    HttpClient c = HttpClient.newHttpClient();
+    try (OpenAiServer s = new OpenAiServer(engine, "stories", "127.0.0.1", 0, 4);
+        OpenAiServer chat = new OpenAiServer(chatEngine(), "stories", "127.0.0.1", 0, 4)) {
+      // a completion with logprobs: each generated token with its log-probability, as scoring gives it
+      HttpResponse<String> r = json(c, s.port(), "/v1/completions",
+          "{\"prompt\": \"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0, \"logprobs\": 3}");
+      assertEquals(200, r.statusCode(), r.body());
+      JsonNode ch = Json.mapper().readTree(r.body()).path("choices").get(0);
+      String text = ch.path("text").asText();
+      io.instructflow.inference.ScoreResult direct = engine.score(List.of(
+          io.instructflow.inference.ScoreRequest.text("x", "Once upon a time", text).withTopLogprobs(3))).get(0);
+      JsonNode l = ch.path("logprobs");
+      assertEquals(direct.tokens().size(), l.path("tokens").size());
+      StringBuilder joined = new StringBuilder();
+      for (int k = 0; k < direct.tokens().size(); k++) {
+        assertEquals(direct.tokens().get(k).token(), l.path("tokens").get(k).asText());
+        assertEquals(direct.tokens().get(k).logprob(), l.path("token_logprobs").get(k).asDouble(), 1e-12);
+        assertEquals(3, l.path("top_logprobs").get(k).size());
+        joined.append(l.path("tokens").get(k).asText());
+      }
+      assertEquals(text, joined.toString(), "the tokens spell the text");
+      // greedy: every generated token is the most likely one
+      for (int k = 0; k < direct.tokens().size(); k++) {
+        assertEquals(direct.tokens().get(k).logprob(), direct.tokens().get(k).top().get(0).logprob(), 1e-12);
+      }
+      // echo with max_tokens 0: the prompt's own log-probabilities, nothing generated
+      HttpResponse<String> e = json(c, s.port(), "/v1/completions",
+          "{\"prompt\": \"Lily and Tom 去公园玩。\", \"max_tokens\": 0, \"echo\": true, \"logprobs\": 0}");
+      assertEquals(200, e.statusCode(), e.body());
+      JsonNode ech = Json.mapper().readTree(e.body()).path("choices").get(0);
+      assertEquals("Lily and Tom 去公园玩。", ech.path("text").asText());
+      io.instructflow.inference.ScoreResult prompt = engine.score(List.of(
+          io.instructflow.inference.ScoreRequest.text("p", "", "Lily and Tom 去公园玩。"))).get(0);
+      assertEquals(prompt.tokens().size(), ech.path("logprobs").path("token_logprobs").size());
+      assertEquals(prompt.logprob(), sum(ech.path("logprobs").path("token_logprobs")), 1e-9);
+      assertTrue(ech.path("logprobs").path("top_logprobs").get(0).isNull());
+      // chat: logprobs true and top_logprobs, OpenAI's content list with bytes
+      HttpResponse<String> cr = json(c, chat.port(), "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", "
+          + "\"content\": \"Hi\"}], \"max_tokens\": 6, \"temperature\": 0, \"logprobs\": true, \"top_logprobs\": 2}");
+      assertEquals(200, cr.statusCode(), cr.body());
+      JsonNode content = Json.mapper().readTree(cr.body()).path("choices").get(0).path("logprobs").path("content");
+      assertTrue(content.size() > 0, cr.body());
+      for (JsonNode t : content) {
+        assertTrue(t.path("logprob").asDouble() <= 0);
+        assertEquals(2, t.path("top_logprobs").size());
+        assertTrue(t.path("bytes").isArray());
+      }
+      // the OpenAI client scores through echo: the same numbers as the engine's own scoring
+      io.instructflow.inference.openai.OpenAiModel remote = new io.instructflow.inference.openai.OpenAiModel(
+          io.instructflow.inference.openai.OpenAiModel.Config.of("http://127.0.0.1:" + s.port() + "/v1", "stories"));
+      List<io.instructflow.inference.ScoreRequest> reqs = List.of(
+          io.instructflow.inference.ScoreRequest.text("a", "Once upon a time", " there was a big dog.").withTopLogprobs(2),
+          io.instructflow.inference.ScoreRequest.text("b", "Tom saw", " a cat, ü and é, and smiled."),
+          io.instructflow.inference.ScoreRequest.text("c", "", "Lily ran."),
+          io.instructflow.inference.ScoreRequest.chat("d", List.of(new io.instructflow.schemas.Message("user", "Hi")), "x"));
+      List<io.instructflow.inference.ScoreResult> viaHttp = remote.score(reqs);
+      List<io.instructflow.inference.ScoreResult> local = engine.score(reqs.subList(0, 3));
+      for (int i = 0; i < 3; i++) {
+        assertTrue(viaHttp.get(i).ok(), viaHttp.get(i).error());
+        assertEquals(local.get(i).tokens().size(), viaHttp.get(i).tokens().size(), reqs.get(i).id());
+        assertEquals(local.get(i).logprob(), viaHttp.get(i).logprob(), 1e-9, reqs.get(i).id());
+      }
+      assertEquals(2, viaHttp.get(0).tokens().get(0).top().size());
+      assertFalse(viaHttp.get(3).ok(), "chat scoring needs the embedded engine");
+      // refused combinations
+      assertEquals(400, json(c, s.port(), "/v1/completions", "{\"prompt\": \"a\", \"max_tokens\": 0}").statusCode());
+      assertEquals(400, json(c, s.port(), "/v1/completions", "{\"prompt\": \"a\", \"logprobs\": 21}").statusCode());
+      assertEquals(400, json(c, s.port(), "/v1/completions", "{\"prompt\": \"a\", \"logprobs\": 1, \"stream\": true}")
+          .statusCode());
+      assertEquals(400, json(c, chat.port(), "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", "
+          + "\"content\": \"Hi\"}], \"top_logprobs\": 2}").statusCode());
+    }
+  }
+
+  private static double sum(JsonNode values) {
+    double t = 0;
+    for (JsonNode v : values) {
+      t += v.asDouble();
+    }
+    return t;
+  }
 }
