@@ -38,7 +38,7 @@ public final class InputFiles {
   public static final class InputException extends Exception {
     private static final long serialVersionUID = 1L;
 
-    InputException(String message) {
+    public InputException(String message) {
       super(message);
     }
   }
