@@ -34,7 +34,12 @@ public enum RejectReason {
   /** A chat record sent to a model that has no chat template (or whose template refused it). */
   NO_CHAT_TEMPLATE("no_chat_template"),
   /** A generation request the backend refused, or that kept failing after every retry. */
-  GENERATION_FAILED("generation_failed");
+  GENERATION_FAILED("generation_failed"),
+  /**
+   * The file's container cannot be decoded past some point: a Parquet file whose footer or a row group
+   * cannot be read, or a compressed stream that is damaged or truncated (issue 20).
+   */
+  UNREADABLE_FILE("unreadable_file");
 
   private final String code;
 

@@ -18,11 +18,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.FileSystems;
 
 /**
- * A piece of one input file that one task parses: a run of whole lines of a JSON Lines file, or a
- * whole file of another layout (a JSON array is read by one task).
+ * A piece of one input file that one task parses: a run of whole lines of a JSON Lines file, a run of
+ * whole row groups of a Parquet file ({@link ParquetRows}), or a whole file of another layout (a JSON
+ * array, and any compressed file, are read by one task).
  *
  * <p>Why: a runner keeps everything one element's processing emits until that element is done
  * (Beam's SparkRunner buffers a DoFn's outputs per input element), so a file parsed as one element
@@ -33,11 +35,16 @@ import org.apache.beam.sdk.io.FileSystems;
  * with the record shape the whole file would have been read with: no cut is made before the line
  * whose object the shape was detected from, and the later pieces start with that shape.
  *
+ * <p>A compressed file ({@code .gz}, {@code .zst}) cannot be cut at byte offsets: it is one piece, read
+ * as one decompressed stream, line by line, never whole in memory, with the same exact line numbers as
+ * its uncompressed twin. A stream that turns out damaged or truncated keeps every line read before the
+ * damage and adds one {@code unreadable_file} reject after them.
+ *
  * @param file the input file
  * @param piece its ordinal within the file
- * @param start first byte
- * @param end byte after the last one, or -1 for the end of the file
- * @param firstLine number of the piece's first line (1-based)
+ * @param start first byte; for Parquet the first row group (-1: the footer could not be read)
+ * @param end byte after the last one, or -1 for the end of the file; for Parquet the row group after the last
+ * @param firstLine number of the piece's first line (1-based); for Parquet its first row (0-based)
  * @param shape the record shape detected before the piece (an {@link InputShape} code), or null
  * @param lines whether the piece is JSON Lines (else a whole file of another layout)
  */
@@ -60,6 +67,13 @@ public record FileChunk(InputFile file, int piece, long start, long end, long fi
   public static List<FileChunk> split(InputFile file, InputShape forced, int maxRecordBytes, long targetBytes)
       throws IOException {
     List<FileChunk> out = new ArrayList<>();
+    if (file.isParquet()) {
+      return ParquetRows.split(file, targetBytes);
+    }
+    if (file.isCompressed()) {
+      out.add(new FileChunk(file, 0, 0, -1, 1, null, false));
+      return out;
+    }
     try (InputStream raw = Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(file.path(), false)))) {
       BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
       in.mark(3);
@@ -138,6 +152,14 @@ public record FileChunk(InputFile file, int piece, long start, long end, long fi
 
   /** Parses this piece into {@code sink}. */
   public void parse(RecordStreamParser parser, RecordStreamParser.Sink sink) throws IOException {
+    if (file.isParquet()) {
+      ParquetRows.parse(this, parser, sink);
+      return;
+    }
+    if (file.isCompressed()) {
+      parseCompressed(parser, sink);
+      return;
+    }
     ReadableByteChannel ch = FileSystems.open(FileSystems.matchNewResource(file.path(), false));
     try (InputStream in = Channels.newInputStream(ch)) {
       if (!lines) {
@@ -153,6 +175,79 @@ public record FileChunk(InputFile file, int piece, long start, long end, long fi
       }
       InputStream piece = end < 0 ? in : new BoundedInputStream(in, end - start);
       parser.parseLines(piece, firstLine, shape == null ? null : InputShape.fromCode(shape), sink);
+    }
+  }
+
+  /** A whole compressed file, decompressed as it is read (Beam's {@link Compression} picks the codec by suffix). */
+  private void parseCompressed(RecordStreamParser parser, RecordStreamParser.Sink sink) throws IOException {
+    long[] last = {0};
+    RecordStreamParser.Sink counting = new RecordStreamParser.Sink() {
+      @Override
+      public void example(Example example, long position, int sub) {
+        last[0] = Math.max(last[0], position);
+        sink.example(example, position, sub);
+      }
+
+      @Override
+      public void reject(Reject reject, long position) {
+        last[0] = Math.max(last[0], position);
+        sink.reject(reject, position);
+      }
+
+      @Override
+      public void blankLine(long line) {
+        last[0] = Math.max(last[0], line);
+        sink.blankLine(line);
+      }
+    };
+    ReadableByteChannel ch = FileSystems.open(FileSystems.matchNewResource(file.path(), false));
+    try (StopAtDamage in = new StopAtDamage(Channels.newInputStream(Compression.detect(file.path()).readDecompressed(ch)))) {
+      parser.parse(in, counting);
+      if (in.damage != null) {
+        // lines count from 1 and array elements from 0, so the next position is one past the last in both
+        long next = parser.readLines() ? Math.max(last[0] + 1, 1) : last[0] + 1;
+        String where = parser.readLines() ? file.name() + ":" + next : file.name() + "#" + next;
+        parser.rejectUnreadable(where, next, "the compressed stream is damaged or truncated after "
+            + in.delivered + " decompressed bytes: " + in.damage, counting);
+      }
+    }
+  }
+
+  /**
+   * A decompressing stream that ends, instead of failing, where its data is damaged, and remembers why:
+   * the lines before the damage are read as usual and the damage becomes one reject.
+   */
+  private static final class StopAtDamage extends java.io.FilterInputStream {
+    String damage;
+    long delivered;
+
+    StopAtDamage(InputStream in) {
+      super(in);
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n <= 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (damage != null) {
+        return -1;
+      }
+      int n;
+      try {
+        n = in.read(b, off, len);
+      } catch (IOException e) {
+        damage = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+        return -1;
+      }
+      if (n > 0) {
+        delivered += n;
+      }
+      return n;
     }
   }
 

@@ -15,8 +15,11 @@ import org.apache.beam.sdk.io.fs.MatchResult;
  * missing input is a clear error and the order is defined: files sorted by path, then records in file
  * order.
  *
- * <p>A directory means every {@code .json}, {@code .jsonl} and {@code .ndjson} file under it
- * (recursively); a glob means the files it matches; anything else must be an existing file. Paths may
+ * <p>A directory means every input file under it (recursively): {@code .json}, {@code .jsonl} and
+ * {@code .ndjson}, each also compressed as {@code .gz} or {@code .zst}, and {@code .parquet}; a glob
+ * means the files it matches; anything else must be an existing file. A file in the Hugging Face Hub
+ * layout, {@code data/<split>-NNNNN-of-NNNNN[-suffix].<ext>}, carries its split into its records'
+ * origin (issue 20). Paths may
  * be local or any scheme Beam's FileSystems knows. An output of ours (or its {@code data/},
  * {@code filtered/} or {@code rejects/}) whose run did not finish is refused
  * ({@link OutputLayout#requireComplete}).
@@ -24,11 +27,18 @@ import org.apache.beam.sdk.io.fs.MatchResult;
 public final class InputFiles {
   private InputFiles() {}
 
+  private static final String NO_INPUT_FILES =
+      "input folder has no .json, .jsonl or .ndjson files (plain, .gz or .zst) and no .parquet files";
+
+  /** A Hub layout file name: the split, a dash, the shard number "of" the shard count, then anything. */
+  private static final java.util.regex.Pattern HUB_FILE =
+      java.util.regex.Pattern.compile("([A-Za-z0-9_]+)-[0-9]+-of-[0-9]+(?:[-.][^/]*)?");
+
   /** Thrown when {@code --in} names nothing readable. */
   public static final class InputException extends Exception {
     private static final long serialVersionUID = 1L;
 
-    InputException(String message) {
+    public InputException(String message) {
       super(message);
     }
   }
@@ -65,12 +75,12 @@ public final class InputFiles {
         defaultName = local.toPath().toAbsolutePath().normalize().getFileName().toString();
         for (MatchResult.Metadata m : match(root + "/**")) {
           String p = m.resourceId().toString();
-          if (isJsonFile(p)) {
+          if (isInputFile(p)) {
             paths.add(p);
           }
         }
         if (paths.isEmpty()) {
-          throw new InputException("input folder has no .json, .jsonl or .ndjson files: " + spec);
+          throw new InputException(NO_INPUT_FILES + ": " + spec);
         }
       } else {
         if (!local.canRead()) {
@@ -89,7 +99,7 @@ public final class InputFiles {
         defaultName = fileName(root);
         try {
           for (org.apache.beam.sdk.io.fs.ResourceId r : io.instructflow.pipelines.runtime.Storage.filesUnder(root + "/")) {
-            if (isJsonFile(r.toString())) {
+            if (isInputFile(r.toString())) {
               paths.add(r.toString());
             }
           }
@@ -97,7 +107,7 @@ public final class InputFiles {
           throw new InputException("cannot list input " + spec + ": " + e.getMessage());
         }
         if (paths.isEmpty()) {
-          throw new InputException("input folder has no .json, .jsonl or .ndjson files: " + spec);
+          throw new InputException(NO_INPUT_FILES + ": " + spec);
         }
       } else {
         root = null;
@@ -137,7 +147,7 @@ public final class InputFiles {
       String p = paths.get(i);
       String name = root != null && p.startsWith(root + "/") ? p.substring(root.length() + 1) : fileName(p);
       String dataset = datasetName != null ? datasetName : defaultName != null ? defaultName : parentName(p);
-      out.add(new InputFile(i, p, name, dataset));
+      out.add(new InputFile(i, p, name, dataset, hubSplit(p)));
     }
     return out;
   }
@@ -166,9 +176,25 @@ public final class InputFiles {
     }
   }
 
-  private static boolean isJsonFile(String p) {
-    String l = p.toLowerCase(Locale.ROOT);
-    return l.endsWith(".json") || l.endsWith(".jsonl") || l.endsWith(".ndjson");
+  private static boolean isInputFile(String p) {
+    String l = io.instructflow.schemas.io.RecordStreamParser.withoutCompression(p.toLowerCase(Locale.ROOT));
+    return l.endsWith(".json") || l.endsWith(".jsonl") || l.endsWith(".ndjson") || p.toLowerCase(Locale.ROOT).endsWith(".parquet");
+  }
+
+  /**
+   * The split of a file in the Hugging Face Hub layout ({@code .../data/train-00000-of-00002.parquet}
+   * is {@code train}), or null: the file must sit directly in a folder named {@code data} and be named
+   * {@code <split>-<shard>-of-<count>}, so that our own outputs ({@code data/part-00000.jsonl}) and
+   * ordinary names are never taken for splits.
+   */
+  static String hubSplit(String path) {
+    String file = fileName(path);
+    String parent = fileName(path.substring(0, Math.max(0, path.lastIndexOf('/'))));
+    if (!parent.equals("data")) {
+      return null;
+    }
+    java.util.regex.Matcher m = HUB_FILE.matcher(file);
+    return m.matches() ? m.group(1) : null;
   }
 
   private static String fileName(String p) {

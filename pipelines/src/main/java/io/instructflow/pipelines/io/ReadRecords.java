@@ -33,8 +33,10 @@ import org.apache.beam.sdk.values.TupleTagList;
 /**
  * Reads input files into records and rejects, each keyed by its {@link OrderKey}.
  *
- * <p>Files are read whole by one worker each (so line numbers are exact), then the records are
- * reshuffled so later stages spread evenly.
+ * <p>Each file is cut into pieces that separate tasks parse ({@link FileChunk}: runs of whole JSON
+ * lines, runs of whole Parquet row groups, or the whole file for a JSON array or a compressed file),
+ * every record keeping its exact line or row number; then the records are reshuffled so later stages
+ * spread evenly.
  *
  * {@code ReadRecords.Result r = p.apply(ReadRecords.of(files).withLicense("Apache-2.0"));}
  */
@@ -188,7 +190,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     @ProcessElement
     public void process(@Element FileChunk piece, MultiOutputReceiver out) throws IOException {
       InputFile file = piece.file();
-      RecordConverter converter = new RecordConverter(file.dataset(), license);
+      RecordConverter converter = new RecordConverter(file.dataset(), license, file.split());
       RecordStreamParser parser =
           new RecordStreamParser(converter, Optional.ofNullable(format), maxRecordBytes, file.path(), file.name());
       long[] counts = new long[2];

@@ -216,6 +216,16 @@ public final class PairsPipeline {
     if (judging != null) {
       settings.put("judgeFormat", judging.chat() ? "chat" : "text");
     }
+    // refused before the run touches --out: pairs groups candidate rows of its own JSON shapes, which
+    // Parquet rows are not read as here (the other commands read Parquet)
+    io.instructflow.pipelines.runtime.Storage.require("--in", c.in());
+    org.apache.beam.sdk.io.FileSystems.setDefaultPipelineOptions(c.runner().options("pairs"));
+    for (InputFile f : InputFiles.expand(c.in(), null)) {
+      if (f.isParquet()) {
+        throw new InputFiles.InputException("pairs reads JSON and JSON Lines (plain, .gz or .zst), not Parquet: " + f.path()
+            + "; import it first (instructflow import --in ... --out DIR) and give pairs DIR/data");
+      }
+    }
     PipelineRun run = PipelineRun.start("pairs", c.runner(), ReadOptions.of(c.in()), c.out(), settings, console);
     List<InputFile> files = InputFiles.expand(c.in(), null);
     console.printf(Locale.ROOT, "pairs: strategy %s, ties %s, min margin %s, %d candidate source(s) to generate (%s), judge %s%s, "
@@ -281,8 +291,10 @@ public final class PairsPipeline {
     @ProcessElement
     public void process(@Element InputFile f, MultiOutputReceiver out) throws IOException {
       String text;
-      try (BufferedReader in = new BufferedReader(new InputStreamReader(
-          Channels.newInputStream(FileSystems.open(FileSystems.matchNewResource(f.path(), false))), StandardCharsets.UTF_8))) {
+      // a .gz or .zst file is read decompressed (issue 20); Beam reads any other name as it is
+      try (BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(
+          org.apache.beam.sdk.io.Compression.detect(f.path()).readDecompressed(
+              FileSystems.open(FileSystems.matchNewResource(f.path(), false)))), StandardCharsets.UTF_8))) {
         StringBuilder b = new StringBuilder();
         char[] buf = new char[1 << 16];
         int k;
@@ -293,7 +305,7 @@ public final class PairsPipeline {
       }
       long read = 0;
       long blank = 0;
-      String model = PairInput.fileModel(f.name());
+      String model = PairInput.fileModel(io.instructflow.schemas.io.RecordStreamParser.withoutCompression(f.name()));
       if (text.stripLeading().startsWith("[")) {
         JsonNode arr;
         try {

@@ -98,7 +98,7 @@ public final class PipelineRun {
     for (ReadOptions r : reads) {
       List<InputFile> mine = new ArrayList<>();
       for (InputFile f : InputFiles.expand(r.in(), r.datasetName())) {
-        InputFile g = new InputFile(all.size(), f.path(), f.name(), f.dataset());
+        InputFile g = f.at(all.size());
         all.add(g);
         mine.add(g);
       }

@@ -34,6 +34,34 @@ class SparkRunnerIT {
   }
 
   @Test
+  void parquetRowGroupsAndCompressedFilesOfAHubFolderWriteTheSameBytesOnSpark(@TempDir Path tmp) throws Exception {
+    // issue 20: Parquet row groups read as separate pieces, a .jsonl.gz read whole, splits in the origin
+    Path hub = tmp.resolve("hub");
+    java.util.List<java.util.Map<String, Object>> rows = new java.util.ArrayList<>(io.instructflow.pipelines.ParquetFixtures.alpacaRows());
+    io.instructflow.pipelines.ParquetFixtures.writeParquet(hub.resolve("data/train-00000-of-00001.parquet"),
+        io.instructflow.pipelines.ParquetFixtures.ALPACA, rows, 1);
+    io.instructflow.pipelines.ParquetFixtures.writeParquet(hub.resolve("data/pairs-00000-of-00001.parquet"),
+        io.instructflow.pipelines.ParquetFixtures.ULTRAFEEDBACK, io.instructflow.pipelines.ParquetFixtures.ultraFeedbackRows(), 1);
+    Path plain = TestFiles.mixedFile(tmp);
+    try (java.io.OutputStream out = new java.util.zip.GZIPOutputStream(
+        Files.newOutputStream(hub.resolve("data/validation-00000-of-00001.jsonl.gz")))) {
+      Files.copy(plain, out);
+    }
+    RunSummary spark = ImportPipelineTest.run(hub, tmp.resolve("spark"), 256, 4, null, SPARK);
+    RunSummary direct = ImportPipelineTest.run(hub, tmp.resolve("direct"), 256, 4, null, ImportPipelineTest.DIRECT);
+    assertEquals(new RunSummary.Counts(25, 12, 0, 13), spark.counts());
+    assertEquals(direct.counts(), spark.counts());
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      assertEquals(TestFiles.fingerprint(new OutputLayout(tmp.resolve("direct").toString()), k),
+          TestFiles.fingerprint(new OutputLayout(tmp.resolve("spark").toString()), k), k.dir());
+    }
+    String data = TestFiles.fingerprint(new OutputLayout(tmp.resolve("spark").toString()), OutputLayout.Kind.DATA);
+    for (String split : java.util.List.of("pairs", "train", "validation")) {
+      org.junit.jupiter.api.Assertions.assertTrue(data.contains("\"split\":\"" + split + "\""), split);
+    }
+  }
+
+  @Test
   void t0PromptsImportCompletelyAndIdenticallyOnBothRunners(@TempDir Path tmp) throws Exception {
     Path t0 = TestFiles.sharedData().resolve("corpora/t0_train_50k");
     assumeTrue(Files.isDirectory(t0), "shared T0 data not present at " + t0);

@@ -109,6 +109,32 @@ class PairsPipelineTest {
   }
 
   @Test
+  void aGzippedInputMakesThePlainFilesPairsAndParquetIsRefusedBeforeTheRun(@TempDir Path dir) throws Exception {
+    // issue 20: pairs reads its own JSON shapes, compressed too; Parquet goes through import first
+    Path in = rated(dir);
+    Files.createDirectories(dir.resolve("gz"));
+    Path gz = dir.resolve("gz/rated.jsonl.gz");
+    try (java.io.OutputStream out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+      Files.copy(in, out);
+    }
+    RunSummary plain = pairs(in.toString(), dir.resolve("plain"), List.of(), List.of(), null, PairJudge.Protocol.PER_CANDIDATE,
+        PromptFormat.AUTO, Binarize.Strategy.BEST_VS_WORST, Binarize.Ties.DROP, 0, DIRECT);
+    RunSummary packed = pairs(gz.toString(), dir.resolve("packed"), List.of(), List.of(), null, PairJudge.Protocol.PER_CANDIDATE,
+        PromptFormat.AUTO, Binarize.Strategy.BEST_VS_WORST, Binarize.Ties.DROP, 0, DIRECT);
+    assertEquals(plain.counts(), packed.counts());
+    assertEquals(new RunSummary.Counts(5, 2, 1, 2), packed.counts());
+    assertEquals(String.join("\n", TestFiles.lines(new OutputLayout(dir.resolve("plain").toString()), OutputLayout.Kind.DATA))
+            .replace("rated.jsonl:", "rated.jsonl.gz:"),
+        String.join("\n", TestFiles.lines(new OutputLayout(dir.resolve("packed").toString()), OutputLayout.Kind.DATA)));
+    Path pq = io.instructflow.pipelines.ParquetFixtures.writeParquet(dir.resolve("pq/rated.parquet"),
+        io.instructflow.pipelines.ParquetFixtures.ALPACA, io.instructflow.pipelines.ParquetFixtures.alpacaRows(), 0);
+    io.instructflow.pipelines.io.InputFiles.InputException e = org.junit.jupiter.api.Assertions.assertThrows(
+        io.instructflow.pipelines.io.InputFiles.InputException.class,
+        () -> pairs(pq.toString(), dir.resolve("pq-out"), List.of(), List.of(), null, Binarize.Strategy.BEST_VS_WORST, 0, DIRECT));
+    assertTrue(e.getMessage().contains("not Parquet"), e.getMessage());
+  }
+
+  @Test
   void ratedInputMakesExactlyTheStrategysPairs(@TempDir Path dir) throws Exception {
     Path in = rated(dir);
     RunSummary s = pairs(in.toString(), dir.resolve("bw"), List.of(), List.of(), null, PairJudge.Protocol.PER_CANDIDATE,

@@ -37,14 +37,25 @@ public final class RecordConverter {
 
   private final String dataset;
   private final String license;
+  private final String split;
 
   /**
    * @param dataset the dataset name written to every record's origin
    * @param license the SPDX license id written to every record's origin
    */
   public RecordConverter(String dataset, String license) {
+    this(dataset, license, null);
+  }
+
+  /**
+   * @param dataset the dataset name written to every record's origin
+   * @param license the SPDX license id written to every record's origin
+   * @param split the split written to every record's origin (a Hub layout file's), or null for none
+   */
+  public RecordConverter(String dataset, String license, String split) {
     this.dataset = requireText(dataset, "dataset");
     this.license = requireText(license, "license");
+    this.split = split == null ? null : requireText(split, "split");
   }
 
   private static String requireText(String v, String name) {
@@ -338,7 +349,7 @@ public final class RecordConverter {
   }
 
   private Provenance provenance(String location, String rowId, InputShape shape) {
-    Origin origin = new Origin(dataset, license, location, rowId, shape.code(), null);
+    Origin origin = new Origin(dataset, license, location, rowId, shape.code(), null, split);
     Step step = Step.of(STEP, STEP_VERSION, Map.of("format", shape.code()), Verdict.KEPT, null);
     return new Provenance(origin, List.of(step));
   }

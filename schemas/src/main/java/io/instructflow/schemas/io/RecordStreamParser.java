@@ -67,6 +67,7 @@ public final class RecordStreamParser {
   private final String source;
   private final String name;
   private InputShape detected;
+  private boolean readLines = true;
 
   /**
    * @param converter turns objects into records
@@ -102,11 +103,17 @@ public final class RecordStreamParser {
     return Optional.ofNullable(forced != null ? forced : detected);
   }
 
+  /** Whether the last whole stream {@link #parse} read was JSON Lines (else a JSON array). */
+  public boolean readLines() {
+    return readLines;
+  }
+
   /** Reads the whole stream, sending every record, reject and blank line to {@code sink}. */
   public void parse(InputStream raw, Sink sink) throws IOException {
     BufferedInputStream in = new BufferedInputStream(raw, 1 << 16);
     skipBom(in);
-    if (readsAsLines(name, in)) {
+    readLines = readsAsLines(name, in);
+    if (readLines) {
       parseLines(in, 1, sink);
     } else {
       parseArray(in, sink);
@@ -133,10 +140,45 @@ public final class RecordStreamParser {
     parseLines(in, firstLine, sink);
   }
 
-  /** Whether the file is read as JSON Lines: by its name, else unless its first non-blank byte is {@code [}. */
+  /**
+   * Whether the file is read as JSON Lines: by its name (a compression suffix, {@code .gz} or
+   * {@code .zst}, set aside), else unless its first non-blank byte is {@code [}.
+   */
   public static boolean readsAsLines(String name, BufferedInputStream in) throws IOException {
-    String lower = name.toLowerCase(java.util.Locale.ROOT);
+    String lower = withoutCompression(name.toLowerCase(java.util.Locale.ROOT));
     return lower.endsWith(".jsonl") || lower.endsWith(".ndjson") || firstNonWhitespace(in) != '[';
+  }
+
+  /** The compression suffixes a JSON input may carry (issue 20): the stream is read decompressed. */
+  public static final List<String> COMPRESSION_SUFFIXES = List.of(".gz", ".zst");
+
+  /** {@code name} without its compression suffix, if it has one. */
+  public static String withoutCompression(String name) {
+    String lower = name.toLowerCase(java.util.Locale.ROOT);
+    for (String s : COMPRESSION_SUFFIXES) {
+      if (lower.endsWith(s)) {
+        return name.substring(0, name.length() - s.length());
+      }
+    }
+    return name;
+  }
+
+  /**
+   * Reads one record that arrives already parsed (a Parquet row as a JSON object): the shape is
+   * detected or held exactly as for a JSONL line, then the object is converted or rejected.
+   *
+   * @param node the record
+   * @param position its position (the row index within the file)
+   * @param location its location ({@code name#row})
+   * @param raw the record as compact JSON, kept (cut) in a reject
+   */
+  public void parseNode(JsonNode node, long position, String location, byte[] raw, Sink sink) {
+    handleNode(node, position, location, Arrays.copyOf(raw, Math.min(raw.length, RAW_PREFIX_BYTES)), raw.length, sink);
+  }
+
+  /** Sends a reject for {@code location} that no record could be read from (an unreadable container). */
+  public void rejectUnreadable(String location, long position, String message, Sink sink) {
+    sink.reject(reject(location, RejectReason.UNREADABLE_FILE, message, new byte[0], 0), position);
   }
 
   private static void skipBom(BufferedInputStream in) throws IOException {

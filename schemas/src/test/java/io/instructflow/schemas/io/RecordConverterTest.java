@@ -21,6 +21,23 @@ class RecordConverterTest {
   }
 
   @Test
+  void aSplitGoesIntoTheOriginAndNoSplitLeavesTheOriginAsBefore() throws Exception {
+    // issue 20: a Hub layout file's split; records of other files keep their exact bytes (no "split" key)
+    Example withSplit = ((Conversion.Converted) new RecordConverter("d", "MIT", "train").convert(
+        Json.mapper().readTree("{\"instruction\": \"你好\"}"), InputShape.ALPACA, "data/train-00000-of-00001.parquet#0"))
+        .examples().get(0);
+    assertEquals("train", withSplit.provenance().origin().split());
+    assertEquals(List.of(), Schemas.errors(Schemas.Kind.EXAMPLE, withSplit));
+    String line = Json.line(withSplit);
+    assertEquals(true, line.contains("\"location\":\"data/train-00000-of-00001.parquet#0\",\"format\":\"alpaca\",\"split\":\"train\""), line);
+    Example without = ((Conversion.Converted) convert("{\"instruction\": \"你好\"}", InputShape.ALPACA)).examples().get(0);
+    assertEquals(null, without.provenance().origin().split());
+    assertEquals(false, Json.line(without).contains("split"), Json.line(without));
+    assertEquals(withSplit.id(), without.id(), "the id hashes content only");
+    org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new RecordConverter("d", "MIT", " "));
+  }
+
+  @Test
   void sourceColumnsNamedLikeReservedMetadataAreRenamed() throws Exception {
     Example e = ((Conversion.Converted) convert(
         "{\"instruction\": \"x\", \"instance_index\": \"seven\", \"is_classification\": \"yes\", \"lang\": \"en\"}",
