@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.dedup.ExactDedup;
 import io.instructflow.filters.dedup.MinHashComponents;
 import io.instructflow.filters.dedup.MinHashDedup;
+import io.instructflow.filters.dedup.SemanticComponents;
 import io.instructflow.filters.dedup.SemanticDedup;
 import io.instructflow.filters.instruction.InstructionRules;
 import io.instructflow.filters.judge.JudgeRule;
@@ -118,11 +119,12 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
   }
 
   /**
-   * The distributed components rule the chain starts its dedup rules with ({@code minhash_dedup} with
-   * {@code mode} components), if any: a pipeline runs it as a stage of its own, then {@link #afterComponents}.
+   * The distributed components rule the chain starts its dedup rules with ({@code minhash_dedup} or
+   * {@code semantic_dedup} with {@code mode} components: {@link MinHashComponents}, {@link SemanticComponents}), if any: a pipeline runs it as a stage of its own, then {@link #afterComponents}.
    */
-  public java.util.Optional<MinHashComponents> components() {
-    return !dedup.isEmpty() && dedup.get(0) instanceof MinHashComponents m ? java.util.Optional.of(m) : java.util.Optional.empty();
+  public java.util.Optional<OrderedRule> components() {
+    return !dedup.isEmpty() && (dedup.get(0) instanceof MinHashComponents || dedup.get(0) instanceof SemanticComponents)
+        ? java.util.Optional.of(dedup.get(0)) : java.util.Optional.empty();
   }
 
   /** This chain without its leading components rule (same name and hash); itself when it has none. */
@@ -205,7 +207,14 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
           }
           dedup.add(r);
         }
-        case SemanticDedup.TYPE -> dedup.add(SemanticDedup.fromJson(f, at));
+        case SemanticDedup.TYPE -> {
+          OrderedRule r = SemanticDedup.ruleFromJson(f, at);
+          if (r instanceof SemanticComponents && !dedup.isEmpty()) {
+            // like minhash_dedup's components mode: its own distributed stage, before the ordered rules
+            throw new IllegalArgumentException(at + ": semantic_dedup with mode components must be the first dedup rule");
+          }
+          dedup.add(r);
+        }
         case JudgeRule.TYPE -> {
           if (judge != null) {
             throw new IllegalArgumentException(at + ": a chain has at most one llm_judge");

@@ -34,7 +34,7 @@ public final class OrderedGate implements Closeable {
   /** What the rules compare of one record. */
   public record Prepared(Object[] rules, List<String> rougeTokens) {}
 
-  /** Whether every rule of {@code chain} decides as a stream (semantic dedup does not yet). */
+  /** Whether every rule of {@code chain} decides as a stream (all do but the components rules, which the pipeline runs as stages of their own). */
   public static boolean supports(FilterChain chain) {
     return chain.dedup().stream().allMatch(OrderedRule::streams);
   }

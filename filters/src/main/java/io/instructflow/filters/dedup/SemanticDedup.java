@@ -2,10 +2,13 @@ package io.instructflow.filters.dedup;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.chain.GateInput;
+import io.instructflow.filters.chain.KeptRefs;
 import io.instructflow.filters.chain.OrderedRule;
 import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
@@ -20,16 +23,21 @@ import org.apache.lucene.document.Field;
 import org.apache.lucene.document.IntField;
 import org.apache.lucene.document.KnnFloatVectorField;
 import org.apache.lucene.index.DirectoryReader;
+import org.apache.lucene.index.FloatVectorValues;
 import org.apache.lucene.index.IndexWriter;
 import org.apache.lucene.index.IndexWriterConfig;
-import org.apache.lucene.index.LeafReader;
+import org.apache.lucene.index.LeafReaderContext;
+import org.apache.lucene.index.ReaderUtil;
+import org.apache.lucene.index.SerialMergeScheduler;
 import org.apache.lucene.index.SortedNumericDocValues;
+import org.apache.lucene.index.TieredMergePolicy;
 import org.apache.lucene.index.VectorSimilarityFunction;
 import org.apache.lucene.search.IndexSearcher;
 import org.apache.lucene.search.KnnFloatVectorQuery;
 import org.apache.lucene.search.ScoreDoc;
 import org.apache.lucene.search.TopDocs;
-import org.apache.lucene.store.ByteBuffersDirectory;
+import org.apache.lucene.store.Directory;
+import org.apache.lucene.store.FSDirectory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,11 +48,17 @@ import org.slf4j.LoggerFactory;
  * mostly-CJK text goes to the Chinese model and any other to the English one, and a text is only ever
  * compared with texts embedded by the same model.
  *
- * <p>Candidates come from a Lucene HNSW index of every text's embedding (dot product of unit vectors):
- * for each record, its {@code neighbours} nearest earlier records. Each candidate is verified with the
- * exact cosine, so the index only decides what is compared, never what is dropped; a near-duplicate the
- * approximate search does not return is kept. Texts are cut to {@code maxChars} characters before they
- * are embedded.
+ * <p>The rule decides as a stream (in a {@code filter} chain, the ordered pass): each record's
+ * embedding is computed on its own ({@link #prepare}, in parallel), then the records are decided in
+ * input order against the records kept before. Candidates are the {@code neighbours} nearest kept
+ * records an HNSW index of the kept records' embeddings finds (Lucene, on disk, dot product of unit
+ * vectors), plus the records kept since the index was last refreshed; each candidate is verified with
+ * the exact cosine, so the index only decides what is compared, never what is dropped; a
+ * near-duplicate the approximate search does not return is kept. Only kept records are indexed, so a
+ * record's candidates are never crowded out by dropped ones (until issue 23 the index held every
+ * record, and the candidates were the nearest earlier records, kept or not). Texts are cut to
+ * {@code maxChars} characters before they are embedded. {@code "mode": "components"} is the
+ * distributed form ({@link SemanticComponents}).
  *
  * @param model {@code auto} or an {@link Embedders} code
  * @param threshold cosine at or above which a record is a duplicate; null for each model's default
@@ -76,12 +90,46 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
     }
   }
 
-  /** From a chain config: {@code model} auto, {@code threshold} (per model), {@code field} prompt, {@code neighbours} 32, {@code maxChars} 1000. */
+  /**
+   * The rule of a chain config: {@code mode} {@code ordered} (the default, this greedy rule) or
+   * {@code components} ({@link SemanticComponents}: one record kept per connected component, with
+   * {@code blocks}, default {@value SemanticComponents#BLOCKS}, for the distributed stage).
+   */
+  public static OrderedRule ruleFromJson(JsonNode n, String at) {
+    String mode = n.path("mode").asText("ordered");
+    JsonNode blocks = n.get("blocks");
+    return switch (mode) {
+      case "ordered" -> {
+        if (blocks != null) {
+          throw new IllegalArgumentException(at + ": 'blocks' only applies to mode components");
+        }
+        yield fromJson(n, at);
+      }
+      case "components" -> {
+        if (blocks != null && !blocks.canConvertToInt()) {
+          throw new IllegalArgumentException(at + ": 'blocks' must be an integer, got " + blocks);
+        }
+        try {
+          yield new SemanticComponents(fromJson(n, at), blocks == null ? SemanticComponents.BLOCKS : blocks.asInt());
+        } catch (IllegalArgumentException e) {
+          throw e.getMessage().startsWith(at) ? e : new IllegalArgumentException(at + ": " + e.getMessage());
+        }
+      }
+      default -> throw new IllegalArgumentException(at + ": mode must be ordered or components, got '" + mode + "'");
+    };
+  }
+
+  /**
+   * The greedy rule of a chain config: {@code model} auto, {@code threshold} (per model), {@code field}
+   * prompt, {@code neighbours} 32, {@code maxChars} 1000 ({@code mode} and {@code blocks} are read by
+   * {@link #ruleFromJson}).
+   */
   public static SemanticDedup fromJson(JsonNode n, String at) {
     for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
       String k = it.next();
-      if (!Set.of("type", "model", "threshold", "field", "neighbours", "maxChars").contains(k)) {
-        throw new IllegalArgumentException(at + ": unknown field '" + k + "', expected [model, threshold, field, neighbours, maxChars]");
+      if (!Set.of("type", "model", "threshold", "field", "neighbours", "maxChars", "mode", "blocks").contains(k)) {
+        throw new IllegalArgumentException(at + ": unknown field '" + k
+            + "', expected [model, threshold, field, neighbours, maxChars, mode, blocks]");
       }
     }
     JsonNode t = n.get("threshold");
@@ -102,18 +150,20 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
   }
 
   /** The model a text goes to. */
-  Embedders modelFor(String text) {
+  public Embedders modelFor(String text) {
     if (!model.equals("auto")) {
       return Embedders.fromCode(model);
     }
     return Embedders.mostlyCjk(text) ? Embedders.BGE_SMALL_ZH_V15_Q : Embedders.ALL_MINILM_L6_V2_Q;
   }
 
-  double thresholdOf(Embedders e) {
+  /** The threshold for texts of model {@code e}. */
+  public double thresholdOf(Embedders e) {
     return threshold != null ? threshold : e.defaultThreshold();
   }
 
-  String textOf(GateInput g) {
+  /** The compared text of a record, cut to {@code maxChars} characters. */
+  public String textOf(GateInput g) {
     String t = switch (field) {
       case "instruction" -> g.instruction();
       case "all" -> g.text();
@@ -127,8 +177,47 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
     return t;
   }
 
+  /** What the rule compares of a record: the model its text went to and the unit-length embedding. */
+  public record Prepared(Embedders model, float[] vector) {}
+
+  @Override
+  public boolean streams() {
+    return true;
+  }
+
+  /** The record's text embedded by its model (one text at a time; {@link #apply} embeds in batches). */
+  @Override
+  public Prepared prepare(GateInput g) {
+    String t = textOf(g);
+    Embedders m = modelFor(t);
+    return new Prepared(m, m.embed(List.of(t), 1, n -> {}).get(0));
+  }
+
+  /** The decider: the kept records' embeddings in an on-disk HNSW index per model (see {@link KeptVectors}). */
+  @Override
+  public Decider open() {
+    return new KeptVectors(KeptVectors.REFRESH);
+  }
+
+  /** The stream over a list, with the embeddings computed {@value #BATCH} texts at a time per model. */
   @Override
   public List<Verdict> apply(List<GateInput> items) {
+    return apply(items, KeptVectors.REFRESH);
+  }
+
+  List<Verdict> apply(List<GateInput> items, int refresh) {
+    List<Prepared> prepared = prepareAll(items);
+    List<Verdict> out = new ArrayList<>(items.size());
+    try (KeptVectors d = new KeptVectors(refresh)) {
+      for (int i = 0; i < items.size(); i++) {
+        out.add(d.decide(items.get(i), prepared.get(i)));
+      }
+    }
+    return out;
+  }
+
+  /** Every item's {@link #prepare}, embedded {@value #BATCH} texts at a time per model, with progress in the log. */
+  public List<Prepared> prepareAll(List<GateInput> items) {
     Map<Embedders, List<Integer>> groups = new EnumMap<>(Embedders.class);
     List<String> texts = new ArrayList<>(items.size());
     for (int i = 0; i < items.size(); i++) {
@@ -136,7 +225,7 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
       texts.add(t);
       groups.computeIfAbsent(modelFor(t), k -> new ArrayList<>()).add(i);
     }
-    List<Verdict> out = new ArrayList<>(Collections.nCopies(items.size(), Verdict.KEPT));
+    List<Prepared> out = new ArrayList<>(Collections.nCopies(items.size(), null));
     for (Map.Entry<Embedders, List<Integer>> g : groups.entrySet()) {
       List<Integer> idx = g.getValue();
       List<String> gt = new ArrayList<>(idx.size());
@@ -151,40 +240,15 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
               g.getKey().code(), done / ((now - t0) / 1e9)));
         }
       });
-      List<List<Integer>> candidates = candidates(vecs);
-      double t = thresholdOf(g.getKey());
-      boolean[] kept = new boolean[idx.size()];
-      for (int j = 0; j < idx.size(); j++) {
-        int best = -1;
-        double bestCos = -2;
-        for (int c : candidates.get(j)) {
-          if (!kept[c]) {
-            continue;
-          }
-          double cos = dot(vecs.get(c), vecs.get(j));
-          if (cos >= t && (cos > bestCos || cos == bestCos && c < best)) {
-            best = c;
-            bestCos = cos;
-          }
-        }
-        if (best < 0) {
-          kept[j] = true;
-          continue;
-        }
-        GateInput m = items.get(idx.get(best));
-        Map<String, Object> d = new LinkedHashMap<>();
-        d.put("cosine", Math.round(bestCos * 10_000) / 10_000.0);
-        d.put("threshold", t);
-        d.put("model", g.getKey().code());
-        d.put("matched_id", m.id());
-        d.put("matched_location", m.location());
-        out.set(idx.get(j), new Verdict.Dropped(TYPE, REASON, d));
+      for (int k = 0; k < idx.size(); k++) {
+        out.set(idx.get(k), new Prepared(g.getKey(), vecs.get(k)));
       }
     }
     return out;
   }
 
-  static double dot(float[] a, float[] b) {
+  /** The cosine of two unit vectors: their dot product, summed left to right in double precision. */
+  public static double dot(float[] a, float[] b) {
     double s = 0;
     for (int i = 0; i < a.length; i++) {
       s += (double) a[i] * b[i];
@@ -192,49 +256,199 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
     return s;
   }
 
+  /** The verdict of a record whose best kept match is {@code ordinal} of {@code kept} at cosine {@code cos}. */
+  Verdict.Dropped dropped(KeptRefs kept, int ordinal, double cos, Embedders model) {
+    Map<String, Object> d = new LinkedHashMap<>();
+    d.put("cosine", Math.round(cos * 10_000) / 10_000.0);
+    d.put("threshold", thresholdOf(model));
+    d.put("model", model.code());
+    d.put("matched_id", kept.id(ordinal));
+    d.put("matched_location", kept.location(ordinal));
+    return new Verdict.Dropped(TYPE, REASON, d);
+  }
+
   /**
-   * For each vector, the positions of up to {@code neighbours} earlier vectors nearest to it, from an
-   * in-memory Lucene HNSW index built in one thread (so the same input gives the same graph).
+   * The decider's state: for each model, the embeddings of the records it kept, in a Lucene index in a
+   * temporary folder (deleted on close), plus the ids and locations of the kept records
+   * ({@link KeptRefs}). A record's candidates are the {@code neighbours} nearest kept records the HNSW
+   * search of the index finds, plus every kept record not yet searchable (those kept since the last
+   * refresh of the reader, at most {@code refresh} of them, compared one by one); each candidate is
+   * verified with the exact cosine ({@link #dot}) and the best one at or above the threshold (ties: the
+   * earliest) is named.
+   *
+   * <p>Memory. The vectors and the HNSW graphs live in the index files (memory-mapped, so in the page
+   * cache, not on the heap). The heap holds per kept record its id and location (about 90 bytes, see
+   * {@link KeptRefs}), the vectors kept since the last refresh (at most {@code refresh} × 4 × dims bytes:
+   * 1.5 MB with MiniLM), and while Lucene merges segments the HNSW graph of the merged segment (about
+   * 300 bytes per record of it; merged segments are capped at {@value #MAX_SEGMENT_MB} MB of vectors,
+   * about 170,000 MiniLM records, so at most about 50 MB). Determinism: segments are flushed every
+   * {@code refresh} kept records and merged in the deciding thread ({@link SerialMergeScheduler}), and
+   * Lucene's HNSW builder uses a fixed seed, so the same input gives the same graphs and verdicts.
    */
-  List<List<Integer>> candidates(List<float[]> vecs) {
-    List<List<Integer>> out = new ArrayList<>(vecs.size());
-    try (ByteBuffersDirectory dir = new ByteBuffersDirectory()) {
-      IndexWriterConfig cfg = new IndexWriterConfig().setRAMBufferSizeMB(1024).setCommitOnClose(true);
-      try (IndexWriter w = new IndexWriter(dir, cfg)) {
-        for (int i = 0; i < vecs.size(); i++) {
-          Document doc = new Document();
-          doc.add(new KnnFloatVectorField("v", vecs.get(i), VectorSimilarityFunction.DOT_PRODUCT));
-          doc.add(new IntField("ord", i, Field.Store.NO));
-          w.addDocument(doc);
-        }
-        w.forceMerge(1);
+  final class KeptVectors implements Decider {
+    static final int REFRESH = 1024;
+    static final int MAX_SEGMENT_MB = 256;
+
+    private final int refresh;
+    private final KeptRefs kept = new KeptRefs();
+    private final Map<Embedders, Shelf> shelves = new EnumMap<>(Embedders.class);
+    private final List<Path> dirs = new ArrayList<>();
+
+    KeptVectors(int refresh) {
+      this.refresh = refresh;
+    }
+
+    /** One model's kept vectors. */
+    private final class Shelf {
+      final Directory dir;
+      final IndexWriter writer;
+      DirectoryReader reader;
+      final List<float[]> recent = new ArrayList<>();
+      final List<Integer> recentOrd = new ArrayList<>();
+
+      Shelf(Path path) throws IOException {
+        dir = FSDirectory.open(path);
+        TieredMergePolicy merge = new TieredMergePolicy();
+        merge.setMaxMergedSegmentMB(MAX_SEGMENT_MB);
+        IndexWriterConfig cfg = new IndexWriterConfig()
+            .setMergeScheduler(new SerialMergeScheduler())
+            .setMergePolicy(merge)
+            .setMaxBufferedDocs(refresh + 1)
+            .setRAMBufferSizeMB(IndexWriterConfig.DISABLE_AUTO_FLUSH)
+            .setCommitOnClose(false);
+        writer = new IndexWriter(dir, cfg);
       }
-      try (DirectoryReader r = DirectoryReader.open(dir)) {
-        IndexSearcher s = new IndexSearcher(r);
-        LeafReader leaf = r.leaves().isEmpty() ? null : r.leaves().get(0).reader();
-        for (int j = 0; j < vecs.size(); j++) {
-          List<Integer> near = new ArrayList<>();
-          if (j > 0) {
-            TopDocs top = s.search(new KnnFloatVectorQuery("v", vecs.get(j), neighbours, IntField.newRangeQuery("ord", 0, j - 1)),
-                neighbours);
-            SortedNumericDocValues ords = leaf.getSortedNumericDocValues("ord");
-            List<Integer> docs = new ArrayList<>();
-            for (ScoreDoc sd : top.scoreDocs) {
-              docs.add(sd.doc);
+
+      void add(float[] v, int ord) throws IOException {
+        Document doc = new Document();
+        doc.add(new KnnFloatVectorField("v", v, VectorSimilarityFunction.DOT_PRODUCT));
+        doc.add(new IntField("ord", ord, Field.Store.NO));
+        writer.addDocument(doc);
+        recent.add(v);
+        recentOrd.add(ord);
+        if (recent.size() >= refresh) {
+          DirectoryReader next = reader == null ? DirectoryReader.open(writer) : DirectoryReader.openIfChanged(reader, writer);
+          if (next != null) {
+            if (reader != null) {
+              reader.close();
             }
-            Collections.sort(docs);
-            for (int doc : docs) {
-              if (ords.advanceExact(doc)) {
-                near.add((int) ords.nextValue());
-              }
+            reader = next;
+          }
+          recent.clear();
+          recentOrd.clear();
+        }
+      }
+
+      /** The best kept match at or above {@code t}: {ordinal, cosine}, or null. */
+      double[] best(float[] v, double t) throws IOException {
+        int best = -1;
+        double bestCos = -2;
+        for (int k = 0; k < recent.size(); k++) {
+          double cos = dot(recent.get(k), v);
+          int ord = recentOrd.get(k);
+          if (cos >= t && (cos > bestCos || cos == bestCos && ord < best)) {
+            best = ord;
+            bestCos = cos;
+          }
+        }
+        if (reader != null && reader.numDocs() > 0) {
+          TopDocs top = new IndexSearcher(reader).search(new KnnFloatVectorQuery("v", v, neighbours), neighbours);
+          List<Integer> docs = new ArrayList<>();
+          for (ScoreDoc sd : top.scoreDocs) {
+            docs.add(sd.doc);
+          }
+          Collections.sort(docs);
+          List<LeafReaderContext> leaves = reader.leaves();
+          int leaf = -1;
+          SortedNumericDocValues ords = null;
+          FloatVectorValues vectors = null;
+          for (int doc : docs) {
+            int l = ReaderUtil.subIndex(doc, leaves);
+            LeafReaderContext ctx = leaves.get(l);
+            if (l != leaf) {
+              leaf = l;
+              ords = ctx.reader().getSortedNumericDocValues("ord");
+              vectors = ctx.reader().getFloatVectorValues("v");
+            }
+            int local = doc - ctx.docBase;
+            if (!ords.advanceExact(local) || vectors.advance(local) != local) {
+              throw new IllegalStateException("semantic_dedup: kept vector " + doc + " has no ordinal or vector");
+            }
+            int ord = (int) ords.nextValue();
+            double cos = dot(vectors.vectorValue(), v);
+            if (cos >= t && (cos > bestCos || cos == bestCos && ord < best)) {
+              best = ord;
+              bestCos = cos;
             }
           }
-          out.add(near);
+        }
+        return best < 0 ? null : new double[] {best, bestCos};
+      }
+
+      void close() throws IOException {
+        if (reader != null) {
+          reader.close();
+        }
+        writer.rollback();
+        dir.close();
+      }
+    }
+
+    @Override
+    public Verdict decide(GateInput item, Object prepared) {
+      Prepared p = (Prepared) prepared;
+      try {
+        Shelf s = shelves.get(p.model());
+        if (s == null) {
+          Path d = Files.createTempDirectory("instructflow-semantic-");
+          dirs.add(d);
+          s = new Shelf(d);
+          shelves.put(p.model(), s);
+        }
+        double[] b = s.best(p.vector(), thresholdOf(p.model()));
+        if (b != null) {
+          return dropped(kept, (int) b[0], b[1], p.model());
+        }
+        s.add(p.vector(), kept.add(item.id(), item.location()));
+        return Verdict.KEPT;
+      } catch (IOException e) {
+        throw new UncheckedIOException("semantic_dedup: index of kept records: " + e.getMessage(), e);
+      }
+    }
+
+    /** Kept records so far. */
+    int kept() {
+      return kept.size();
+    }
+
+    /** The temporary folders of the indexes (for tests). */
+    List<Path> folders() {
+      return List.copyOf(dirs);
+    }
+
+    @Override
+    public void close() {
+      IOException first = null;
+      for (Shelf s : shelves.values()) {
+        try {
+          s.close();
+        } catch (IOException e) {
+          first = first == null ? e : first;
         }
       }
-    } catch (IOException e) {
-      throw new UncheckedIOException("semantic_dedup: in-memory index: " + e.getMessage(), e);
+      shelves.clear();
+      for (Path d : dirs) {
+        try (var files = Files.walk(d)) {
+          for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            Files.deleteIfExists(f);
+          }
+        } catch (IOException e) {
+          first = first == null ? e : first;
+        }
+      }
+      if (first != null) {
+        throw new UncheckedIOException("semantic_dedup: removing the index of kept records: " + first.getMessage(), first);
+      }
     }
-    return out;
   }
 }

@@ -103,7 +103,7 @@ class DedupRulesTest {
   void componentsModeIsParsedAndMustComeFirst() {
     FilterChain c = FilterChain.parse("{\"filters\":[{\"type\":\"minhash_dedup\",\"mode\":\"components\",\"shingle\":3},"
         + "{\"type\":\"exact_dedup\"}]}", "t");
-    MinHashComponents m = c.components().orElseThrow();
+    MinHashComponents m = (MinHashComponents) c.components().orElseThrow();
     assertEquals(new MinHashDedup(3, 20, 5, 0.8, false), m.hashing());
     assertEquals(List.of(ExactDedup.TYPE), c.afterComponents().dedup().stream().map(r -> r.id()).toList());
     assertEquals(c.hash(), c.afterComponents().hash());

@@ -147,4 +147,156 @@ class SemanticDedupTest {
     assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(
         "{\"filters\":[{\"type\":\"semantic_dedup\"},{\"type\":\"length\",\"minChars\":1}]}", "t"), "per-record filters come first");
   }
+
+  /** Seeded paraphrases in English and Chinese, with exact copies and unrelated texts. */
+  static List<String> paraphrases(long seed) {
+    java.util.Random r = new java.util.Random(seed);
+    String[] topics = {"the sea at night", "autumn leaves", "a lost cat", "city lights", "mountain rain", "old friends",
+        "winter mornings", "a quiet library"};
+    String[] en = {"Write a short poem about %s.", "Write a brief poem about %s.", "Please write a short poem about %s.",
+        "Compose a short poem about %s.", "write a short poem about %s", "Write a short story about %s."};
+    String[] zhTopics = {"大海", "秋天的落叶", "迷路的小猫", "城市的灯光", "老朋友"};
+    String[] zh = {"请写一首关于%s的短诗。", "请写一首关于%s的小诗。", "写一首关于%s的短诗吧", "请你写一首关于%s的短诗"};
+    List<String> out = new ArrayList<>();
+    for (int k = 0; k < 60; k++) {
+      out.add(r.nextInt(3) == 0 ? String.format(zh[r.nextInt(zh.length)], zhTopics[r.nextInt(zhTopics.length)])
+          : String.format(en[r.nextInt(en.length)], topics[r.nextInt(topics.length)]));
+    }
+    out.addAll(List.of("How many grams are in a kilogram?", "List three rivers in Africa.", "如何提高睡眠质量？",
+        "Explain how a bicycle gear works.", "今天天气很好，我们去公园散步吧。"));
+    java.util.Collections.shuffle(out, r);
+    return out;
+  }
+
+  /** The exhaustive greedy rule over the same embeddings: every earlier kept record of the same model compared. */
+  static List<String> exhaustive(SemanticDedup r, List<GateInput> items) {
+    List<SemanticDedup.Prepared> p = r.prepareAll(items);
+    List<Integer> kept = new ArrayList<>();
+    List<String> out = new ArrayList<>();
+    for (int j = 0; j < items.size(); j++) {
+      int best = -1;
+      double bestCos = -2;
+      for (int k : kept) {
+        if (p.get(k).model() != p.get(j).model()) {
+          continue;
+        }
+        double cos = SemanticDedup.dot(p.get(k).vector(), p.get(j).vector());
+        if (cos >= r.thresholdOf(p.get(j).model()) && cos > bestCos) {
+          best = k;
+          bestCos = cos;
+        }
+      }
+      if (best < 0) {
+        kept.add(j);
+        out.add("kept");
+      } else {
+        out.add(items.get(best).id() + " " + Math.round(bestCos * 10_000) / 10_000.0 + " " + p.get(j).model().code());
+      }
+    }
+    return out;
+  }
+
+  static List<String> described(List<Verdict> verdicts) {
+    List<String> out = new ArrayList<>();
+    for (Verdict v : verdicts) {
+      out.add(v instanceof Verdict.Dropped d
+          ? d.details().get("matched_id") + " " + d.details().get("cosine") + " " + d.details().get("model") : "kept");
+    }
+    return out;
+  }
+
+  /**
+   * The stream keeps only kept records' embeddings, in an on-disk index refreshed every few kept
+   * records: with a refresh of 4 (many segments, merged as they grow) and of 1024 (every kept record
+   * compared one by one) it decides as the exhaustive greedy rule, on English and Chinese.
+   */
+  @Test
+  void streamOverKeptRecordsMatchesTheExhaustiveRuleAcrossIndexRefreshes() {
+    SemanticDedup r = new SemanticDedup("auto", null, "prompt", 32, 1000);
+    List<GateInput> in = prompts(paraphrases(5));
+    List<String> want = exhaustive(r, in);
+    assertTrue(want.stream().filter(s -> s.endsWith("bge-small-zh-v15-q")).count() >= 3, want.toString());
+    assertTrue(want.stream().filter(s -> s.endsWith("all-minilm-l6-v2-q")).count() >= 10, want.toString());
+    assertTrue(want.stream().filter(s -> s.equals("kept")).count() >= 15, want.toString());
+    assertEquals(want, described(r.apply(in, 4)));
+    assertEquals(want, described(r.apply(in)));
+  }
+
+  /** One record's embedding alone (the ordered pass) is the batch's; the index folder goes on close. */
+  @Test
+  void preparedOneByOneAsInABatchAndTheIndexIsRemovedOnClose() {
+    SemanticDedup r = rule(null);
+    List<GateInput> in = prompts(List.of("How do I start running?", "机器学习和深度学习有什么区别？", "How can I begin running?",
+        "Name three rivers in Africa."));
+    List<SemanticDedup.Prepared> batch = r.prepareAll(in);
+    List<Verdict> got = new ArrayList<>();
+    List<java.nio.file.Path> folders;
+    try (SemanticDedup.KeptVectors d = r.new KeptVectors(2)) {
+      for (int i = 0; i < in.size(); i++) {
+        SemanticDedup.Prepared one = r.prepare(in.get(i));
+        assertEquals(batch.get(i).model(), one.model());
+        assertTrue(java.util.Arrays.equals(batch.get(i).vector(), one.vector()), "record " + i);
+        got.add(d.decide(in.get(i), one));
+      }
+      assertEquals(3, d.kept());
+      folders = d.folders();
+      assertEquals(2, folders.size(), "one index per model");
+      folders.forEach(f -> assertTrue(Files.isDirectory(f)));
+    }
+    folders.forEach(f -> assertFalse(Files.exists(f), f.toString()));
+    assertEquals(List.of(true, true, false, true), got.stream().map(v -> v instanceof Verdict.Kept).toList());
+  }
+
+  /** mode components: parsed with its blocks, first among the dedup rules, and keeps one record per component. */
+  @Test
+  void componentsModeKeepsTheEarliestOfEachComponentWhereGreedyKeepsTwo() {
+    FilterChain c = FilterChain.parse("{\"filters\":[{\"type\":\"semantic_dedup\",\"mode\":\"components\",\"blocks\":4,"
+        + "\"threshold\":0.8},{\"type\":\"exact_dedup\"}]}", "t");
+    assertEquals(new SemanticComponents(new SemanticDedup("auto", 0.8, "prompt", 32, 1000), 4), c.components().orElseThrow());
+    assertEquals(SemanticComponents.BLOCKS, ((SemanticComponents) FilterChain.parse(
+        "{\"filters\":[{\"type\":\"semantic_dedup\",\"mode\":\"components\"}]}", "t").dedup().get(0)).blocks());
+    for (String bad : List.of("{\"mode\":\"sharded\"}", "{\"blocks\":4}", "{\"mode\":\"components\",\"blocks\":0}",
+        "{\"mode\":\"components\",\"blocks\":\"x\"}")) {
+      String json = "{\"filters\":[" + bad.replace("{", "{\"type\":\"semantic_dedup\",") + "]}";
+      assertThrows(IllegalArgumentException.class, () -> FilterChain.parse(json, "t"), json);
+    }
+    assertThrows(IllegalArgumentException.class, () -> FilterChain.parse("{\"filters\":[{\"type\":\"exact_dedup\"},"
+        + "{\"type\":\"semantic_dedup\",\"mode\":\"components\"}]}", "t"), "components must come first");
+    // A~B and B~C but not A~C, at a threshold between the cosines
+    List<String> texts = List.of("How do I start running?", "How can I begin running?", "How can I begin jogging slowly?");
+    List<float[]> v = Embedders.ALL_MINILM_L6_V2_Q.embed(texts, 8, n -> {});
+    double ab = SemanticDedup.dot(v.get(0), v.get(1));
+    double bc = SemanticDedup.dot(v.get(1), v.get(2));
+    double ac = SemanticDedup.dot(v.get(0), v.get(2));
+    double t = Math.min(ab, bc);
+    assertTrue(ac < t, "A and C further apart than A~B and B~C: " + ab + " " + bc + " " + ac);
+    List<GateInput> in = prompts(texts);
+    SemanticDedup greedy = new SemanticDedup("all-minilm-l6-v2-q", t, "prompt", 32, 1000);
+    assertEquals(List.of(true, false, true), greedy.apply(in).stream().map(x -> x instanceof Verdict.Kept).toList());
+    List<Verdict> comp = new SemanticComponents(greedy, 2).apply(in);
+    assertEquals(Verdict.KEPT, comp.get(0));
+    for (int i = 1; i < 3; i++) {
+      Verdict.Dropped d = (Verdict.Dropped) comp.get(i);
+      assertEquals(SemanticComponents.REASON, d.reason());
+      assertEquals("id0", d.details().get("matched_id"));
+      assertEquals(3L, d.details().get("component_size"));
+    }
+  }
+
+  /** The fast estimate that skips pairs is never far from the exact cosine. */
+  @Test
+  void estimateStaysWithinTheMargin() {
+    java.util.Random r = new java.util.Random(3);
+    for (int k = 0; k < 2000; k++) {
+      float[] a = new float[384];
+      float[] b = new float[384];
+      for (int i = 0; i < a.length; i++) {
+        a[i] = (float) r.nextGaussian();
+        b[i] = r.nextInt(4) == 0 ? a[i] : (float) r.nextGaussian();
+      }
+      a = Embedders.unit(a);
+      b = Embedders.unit(b);
+      assertTrue(Math.abs(SemanticComponents.estimate(a, b) - SemanticDedup.dot(a, b)) < SemanticComponents.MARGIN / 1000);
+    }
+  }
 }

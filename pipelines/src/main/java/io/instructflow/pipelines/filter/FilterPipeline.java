@@ -3,6 +3,8 @@ package io.instructflow.pipelines.filter;
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.chain.GateInput;
 import io.instructflow.filters.chain.OrderedGate;
+import io.instructflow.filters.dedup.MinHashComponents;
+import io.instructflow.filters.dedup.SemanticComponents;
 import io.instructflow.filters.judge.JudgeRule;
 import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
@@ -61,7 +63,8 @@ import org.apache.beam.sdk.values.TupleTagList;
  * record gets a {@value #STEP} step with the chain's name and hash and its verdict; dropped records go
  * to {@code filtered/} with the filter, the reason and the evidence (for ROUGE-L the matched record's
  * id and location, or the pool text). A chain whose first dedup rule is {@code minhash_dedup} with
- * {@code "mode": "components"} runs that rule first as a distributed stage ({@link FindMinHashComponents}),
+ * {@code "mode": "components"} (or {@code semantic_dedup} with it) runs that rule first as a distributed
+ * stage ({@link FindMinHashComponents}, {@link FindSemanticComponents}),
  * and the ordered rules after it see its survivors.
  */
 public final class FilterPipeline {
@@ -195,9 +198,10 @@ public final class FilterPipeline {
     }
     FilterChain rest = c.chain().afterComponents();
     if (c.chain().components().isPresent()) {
-      // minhash_dedup with mode components: a distributed stage of its own, before the ordered rules
-      PCollection<KV<OrderKey, Verdict>> drops = passed.apply("MinHashComponents",
-          FindMinHashComponents.of(c.chain().components().get()));
+      // minhash_dedup or semantic_dedup with mode components: a distributed stage of its own, before the ordered rules
+      PCollection<KV<OrderKey, Verdict>> drops = c.chain().components().get() instanceof SemanticComponents sem
+          ? passed.apply("SemanticComponents", FindSemanticComponents.of(sem))
+          : passed.apply("MinHashComponents", FindMinHashComponents.of((MinHashComponents) c.chain().components().get()));
       TupleTag<Example> exTag = new TupleTag<>() {};
       TupleTag<Verdict> dropTag = new TupleTag<>() {};
       PCollectionTuple out = KeyedPCollectionTuple.of(exTag, passed).and(dropTag, drops)

@@ -293,4 +293,45 @@ class FilterPipelineTest {
         "写一首关于春天的短诗"),
         field(TestFiles.lines(new OutputLayout(dir.resolve("o").toString()), OutputLayout.Kind.DATA), "instruction"));
   }
+
+  /**
+   * semantic_dedup with mode components through the command, on DirectRunner and on SparkRunner: the
+   * same bytes in data/ and filtered/, and each record's verdict is the in-memory rule's (which
+   * FindSemanticComponentsTest holds to the exact all-pairs reference), on English and Chinese paraphrases.
+   */
+  @Test
+  void semanticComponentsGiveTheSameOutputsOnSparkAndDirect(@TempDir Path dir) throws Exception {
+    List<String> texts = FindSemanticComponentsTest.texts(11);
+    Path in = write(dir, texts);
+    FilterChain chain = FilterChain.parse("{\"name\":\"sem\",\"filters\":[{\"type\":\"semantic_dedup\",\"mode\":"
+        + "\"components\",\"blocks\":3},{\"type\":\"exact_dedup\"}]}", "t");
+    RunSummary direct = filter(in, dir.resolve("direct"), chain, List.of(), DIRECT);
+    RunSummary spark = filter(in, dir.resolve("spark"), chain, List.of(), new Runner("spark", "local[2]"));
+    assertTrue(direct.reconciled() && spark.reconciled());
+    assertEquals(direct.counts(), spark.counts());
+    for (OutputLayout.Kind kind : List.of(OutputLayout.Kind.DATA, OutputLayout.Kind.FILTERED)) {
+      assertEquals(TestFiles.lines(new OutputLayout(dir.resolve("direct").toString()), kind),
+          TestFiles.lines(new OutputLayout(dir.resolve("spark").toString()), kind), kind.toString());
+    }
+    List<Example> records = new ArrayList<>();
+    for (int i = 0; i < texts.size(); i++) {
+      records.add(Example.single(texts.get(i), null, null, Map.of(),
+          new Provenance(new Origin("in", "unknown", "in.jsonl:" + (i + 1), null, "instruction", null), List.of())));
+    }
+    List<Verdict> want = chain.apply(records, List.of());
+    List<String> wantDropped = new ArrayList<>();
+    for (int i = 0; i < texts.size(); i++) {
+      if (want.get(i) instanceof Verdict.Dropped d) {
+        wantDropped.add(records.get(i).id() + " " + Json.line(d));
+      }
+    }
+    List<String> gotDropped = new ArrayList<>();
+    for (String l : TestFiles.lines(new OutputLayout(dir.resolve("spark").toString()), OutputLayout.Kind.FILTERED)) {
+      gotDropped.add(Json.mapper().readTree(l).path("id").asText() + " "
+          + Json.line(Json.mapper().treeToValue(lastStep(l).path("verdict"), Verdict.class)));
+    }
+    assertEquals(wantDropped, gotDropped);
+    assertTrue(direct.filtered().get("filter").get("semantic_dedup.component_duplicate") > 10, direct.filtered().toString());
+    assertEquals(null, direct.filtered().get("filter").get("exact_dedup.duplicate"), "exact copies are in a component already");
+  }
 }
