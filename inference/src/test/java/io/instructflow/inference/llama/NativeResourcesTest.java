@@ -94,8 +94,9 @@ class NativeResourcesTest {
     long[] before = counts();
     LlamaCppModel.impossibleContext = k -> k == 2;
     try {
+      // one context per sequence: the third of four contexts fails
       InvalidModelException e = assertThrows(InvalidModelException.class,
-          () -> LlamaCppModel.shared(config(model).withParallel(4)));
+          () -> LlamaCppModel.shared(config(model).withParallel(4).withSchedule(LlamaCppModel.Schedule.CONTEXTS)));
       assertTrue(e.getMessage().contains("context 3 of 4"), e.getMessage());
     } finally {
       LlamaCppModel.impossibleContext = k -> false;
@@ -105,7 +106,8 @@ class NativeResourcesTest {
     assertEquals(2, d[3], "and freed");
     assertEquals(1, d[0]);
     assertEquals(1, d[1], "the weights were freed");
-    LlamaCppModel ok = LlamaCppModel.shared(config(model).withParallel(4));
+    LlamaCppModel ok = LlamaCppModel.shared(config(model).withParallel(4)
+        .withSchedule(LlamaCppModel.Schedule.CONTEXTS));
     assertTrue(ok.generate(requests("z", 1, 4)).get(0).ok());
     ok.close();
   }
