@@ -68,7 +68,9 @@ class NativeResourcesTest {
   @Test
   void closeFreesContextsSamplersAndWeightsOnce() throws Exception {
     long[] before = counts();
-    LlamaCppModel m = LlamaCppModel.shared(config(copy()).withParallel(3));
+    // one context per sequence: three contexts to free
+    LlamaCppModel m = LlamaCppModel.shared(config(copy()).withParallel(3)
+        .withSchedule(LlamaCppModel.Schedule.CONTEXTS));
     List<GenerationResult> rs = m.generate(requests("c", 6, 8));
     rs.forEach(r -> assertTrue(r.ok(), r.error()));
     m.close();
