@@ -27,14 +27,13 @@ import java.util.Objects;
  * @param endpoint for a remote model, the OpenAI-compatible API root ({@code model} is then the served
  *     model name and {@code parallel} the most requests in flight); null for the embedded engine
  * @param apiKeyEnv for a remote model, the environment variable holding the API key, or null
- * @param batched the embedded engine's {@link LlamaCppModel.Schedule#BATCHED} schedule (faster on a GPU, not
- *     batch-invariant) instead of the invariant one
+ * @param schedule the embedded engine's schedule ({@link LlamaCppModel.Schedule}; the remote model ignores it)
  * @param flashAttention the embedded engine's flash-attention setting
  * @param prefixReuse whether the embedded engine reuses computed prompt prefixes
  * @param prefixCache spare KV streams per context that hold prefixes (see {@link LlamaCppModel.Config})
  */
 public record ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers,
-    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv, boolean batched,
+    boolean verboseNative, String cacheDir, String endpoint, String apiKeyEnv, LlamaCppModel.Schedule schedule,
     LlamaCppModel.FlashAttention flashAttention, boolean prefixReuse, int prefixCache) implements Serializable {
   private static final long serialVersionUID = 1L;
   private static final Map<ModelSpec, LanguageModel> OPEN = new HashMap<>();
@@ -43,8 +42,9 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   public ModelSpec {
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(flashAttention, "flashAttention");
+    Objects.requireNonNull(schedule, "schedule");
     if (endpoint == null) {
-      llamaConfig(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched, flashAttention,
+      llamaConfig(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, schedule, flashAttention,
           prefixReuse, prefixCache);
     } else {
       openAiConfig(endpoint, model, apiKeyEnv, parallel);
@@ -54,27 +54,27 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   /** The embedded engine on a GGUF file. */
   public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
       String cacheDir) {
-    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, false,
-        LlamaCppModel.FlashAttention.AUTO, true, 1);
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null,
+        LlamaCppModel.Schedule.INVARIANT, LlamaCppModel.FlashAttention.AUTO, true, 1);
   }
 
-  /** The embedded engine on a GGUF file, with the batched schedule or not. */
+  /** The embedded engine on a GGUF file, with a schedule. */
   public ModelSpec(String model, int parallel, int contextPerSlot, int threads, int gpuLayers, boolean verboseNative,
-      String cacheDir, boolean batched) {
-    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, batched,
+      String cacheDir, LlamaCppModel.Schedule schedule) {
+    this(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, null, null, schedule,
         LlamaCppModel.FlashAttention.AUTO, true, 1);
   }
 
   /** A model behind an OpenAI-compatible endpoint. */
   public static ModelSpec remote(String endpoint, String modelName, String apiKeyEnv, int concurrency, String cacheDir) {
-    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv, false,
-        LlamaCppModel.FlashAttention.AUTO, true, 1);
+    return new ModelSpec(modelName, concurrency, 0, 0, 0, false, cacheDir, endpoint, apiKeyEnv,
+        LlamaCppModel.Schedule.INVARIANT, LlamaCppModel.FlashAttention.AUTO, true, 1);
   }
 
   /** The same model with the embedded engine's flash-attention and prefix-reuse settings. */
   public ModelSpec withEngine(LlamaCppModel.FlashAttention flash, boolean reuse, int cache) {
     return new ModelSpec(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, cacheDir, endpoint,
-        apiKeyEnv, batched, flash, reuse, cache);
+        apiKeyEnv, schedule, flash, reuse, cache);
   }
 
   /** Whether the model is remote. */
@@ -87,17 +87,18 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
   }
 
   private static LlamaCppModel.Config llamaConfig(String model, int parallel, int contextPerSlot, int threads,
-      int gpuLayers, boolean verboseNative, boolean batched, LlamaCppModel.FlashAttention flash, boolean reuse,
+      int gpuLayers, boolean verboseNative, LlamaCppModel.Schedule schedule, LlamaCppModel.FlashAttention flash,
+      boolean reuse,
       int cache) {
     return LlamaCppModel.Config.of(Paths.get(model)).withParallel(parallel).withContextPerSlot(contextPerSlot)
         .withThreads(threads).withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
-        .withSchedule(batched ? LlamaCppModel.Schedule.BATCHED : LlamaCppModel.Schedule.INVARIANT)
+        .withSchedule(schedule)
         .withFlashAttention(flash).withPrefixReuse(reuse, cache);
   }
 
   /** The llama.cpp configuration. */
   public LlamaCppModel.Config llamaConfig() {
-    return llamaConfig(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, batched, flashAttention,
+    return llamaConfig(model, parallel, contextPerSlot, threads, gpuLayers, verboseNative, schedule, flashAttention,
         prefixReuse, prefixCache);
   }
 
@@ -184,7 +185,7 @@ public record ModelSpec(String model, int parallel, int contextPerSlot, int thre
       return m;
     }
     m.put("parallel", parallel);
-    m.put("schedule", batched ? "batched" : "invariant");
+    m.put("schedule", schedule.id());
     m.put("contextPerSlot", contextPerSlot);
     m.put("threads", threads);
     m.put("gpuLayers", gpuLayers);

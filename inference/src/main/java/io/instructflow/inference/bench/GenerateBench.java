@@ -18,13 +18,13 @@ import java.util.Locale;
 
 /**
  * {@code bench generate}: completion throughput of the embedded llama.cpp engine, one request at a
- * time against all requests at once over several sequence counts and both schedules, for each thread
+ * time against all requests at once over several sequence counts and schedules, for each thread
  * count, on fixed prompts with greedy decoding. It reports how many outputs differ from the first
- * configuration: none may under {@link Schedule#INVARIANT}.
+ * configuration: none may under {@link Schedule#INVARIANT} or {@link Schedule#CONTEXTS}.
  *
  * <p>Runs from {@code bin/instructflow bench generate}, and on its own (GPU nodes, where only this
  * module's jars travel): {@code java -cp ... io.instructflow.inference.bench.GenerateBench --model F
- * [--requests N] [--max-tokens N] [--threads 1,0] [--parallel 1,2,4,8,16] [--schedules invariant,batched]
+ * [--requests N] [--max-tokens N] [--threads 1,0] [--parallel 1,2,4,8,16] [--schedules invariant,contexts,batched]
  * [--gpu-layers N]}.
  */
 public final class GenerateBench {

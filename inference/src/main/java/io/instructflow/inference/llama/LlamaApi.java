@@ -162,6 +162,9 @@ public interface LlamaApi extends Library {
 
   byte llama_memory_seq_rm(Pointer mem, int seq, int p0, int p1);
 
+  /** The highest position a sequence holds in memory, -1 when it holds none. */
+  int llama_memory_seq_pos_max(Pointer mem, int seq);
+
   /** Copies a sequence's cells; between KV streams only whole streams ({@code p0 = p1 = -1}), applied at the next decode. */
   void llama_memory_seq_cp(Pointer mem, int src, int dst, int p0, int p1);
 

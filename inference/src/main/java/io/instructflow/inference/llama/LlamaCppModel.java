@@ -41,24 +41,30 @@ import org.slf4j.LoggerFactory;
  * our own decode loop.
  *
  * <p>One model per configuration per JVM ({@link #shared}); its weights are loaded once and shared by
- * every context. Completions run on {@code parallel} sequences, scheduled one of two ways
+ * every context. Completions run on {@code parallel} sequences, scheduled one of three ways
  * ({@link Schedule}):
  * <ul>
- *   <li>{@link Schedule#INVARIANT} (the default): {@code parallel} contexts, each decoding one
- *       sequence at a time on its own thread. Every completion is computed exactly as if it were alone
- *       (same prompt chunks, same one-token steps), so its text at temperature 0, and with a seed, is a
- *       function of the request only: the same for any {@code parallel}, batch, runner or arrival
- *       order (tested). On a CPU the contexts' threads share the cores.
+ *   <li>{@link Schedule#INVARIANT} (the default): one context holding {@code parallel} sequences, one KV
+ *       stream each. A prompt is cut into the {@value #BATCH}-token chunks it gets alone, each chunk
+ *       decoded in a call of its own; the running sequences' next tokens go together in one
+ *       {@code llama_decode} step (one read of the weights for all of them), padded to a shape that keeps
+ *       every row on the same CPU kernels whatever else runs (see {@code stepInvariant}). So a completion's
+ *       text at temperature 0, and with a seed, is a function of the request only: the same for any
+ *       {@code parallel}, batch, runner or arrival order, and the same as decoding it alone (tested). This
+ *       holds for llama.cpp's CPU backend; on CUDA the kernels choose by batch size in ways padding does
+ *       not pin (README).
+ *   <li>{@link Schedule#CONTEXTS}: {@code parallel} contexts, each decoding one sequence at a time on its
+ *       own thread (the invariant schedule before issue 18). Also a function of the request only, but
+ *       every sequence reads all the weights for every token, so it does not batch on a real model.
  *   <li>{@link Schedule#BATCHED}: one context holding {@code parallel} sequences; each
  *       {@code llama_decode} call carries the next token of every running sequence plus prompt chunks
- *       of newly admitted ones (continuous batching). This is what makes a GPU busy, but llama.cpp's
- *       kernels depend on the batch's size and make-up, which depends on timing: outputs are
- *       reproducible at {@code parallel = 1} only.
+ *       of newly admitted ones (continuous batching). llama.cpp's kernels depend on the batch's size and
+ *       make-up, which depends on timing: outputs are reproducible at {@code parallel = 1} only.
  * </ul>
  * <p>Prompts that start alike share work ({@link Config#prefixReuse}, on by default): a context keeps the
  * KV cells of the prompts it computed in its free streams (the running sequences' own, plus
  * {@link Config#prefixCache} spare ones, least recently used first out), and a new prompt that starts
- * with one of them computes only the rest. Under the invariant schedule only whole
+ * with one of them computes only the rest. Under the invariant schedules only whole
  * {@value #BATCH}-token chunks are reused, so a prompt is still cut into the chunks it would have alone
  * and its text stays a function of the request (tested byte for byte against no reuse); the batched
  * schedule reuses any prefix of 32 tokens or more, also from a running sequence. The Self-Instruct
@@ -84,15 +90,21 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
   /** Tokens per {@code llama_decode} call at most (prompt chunks plus one token per running sequence). */
   static final int BATCH = 512;
 
-  /** How completions are spread over llama.cpp contexts (see the class comment). */
+  /** How completions are spread over llama.cpp contexts and {@code llama_decode} calls (see the class comment). */
   public enum Schedule {
-    /** One sequence per context, {@code parallel} contexts: outputs independent of batching. */
+    /**
+     * One context, {@code parallel} sequences whose next tokens share one {@code llama_decode} step, in a
+     * shape that keeps every row on the same CPU kernels whatever else runs: the default. Each
+     * completion's text is the one it gets decoding alone (issue 18).
+     */
     INVARIANT,
-    /** One context, {@code parallel} sequences decoded together: fastest on a GPU, not batch-invariant. */
+    /** One context per sequence, {@code parallel} contexts: outputs independent of batching, no shared weight reads. */
+    CONTEXTS,
+    /** One context, {@code parallel} sequences decoded together as they come: not batch-invariant. */
     BATCHED;
 
     /**
-     * The schedule a user named ({@code invariant} or {@code batched}, any case).
+     * The schedule a user named ({@code invariant}, {@code contexts} or {@code batched}, any case).
      *
      * @throws IllegalArgumentException for any other name
      */
@@ -102,7 +114,12 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
           return s;
         }
       }
-      throw new IllegalArgumentException("the schedule is invariant or batched, not '" + name + "'");
+      throw new IllegalArgumentException("the schedule is invariant, contexts or batched, not '" + name + "'");
+    }
+
+    /** The name users give it ({@code invariant}, {@code contexts}, {@code batched}). */
+    public String id() {
+      return name().toLowerCase(java.util.Locale.ROOT);
     }
   }
 
@@ -113,7 +130,7 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
    * @param parallel sequences decoded at once, 1 to 256
    * @param contextPerSlot context tokens per sequence (prompt plus completion); 0 picks
    *     min(the model's training context, {@value #DEFAULT_CONTEXT_PER_SLOT})
-   * @param threads CPU threads in all; 0 means one per available core. With {@link Schedule#INVARIANT}
+   * @param threads CPU threads in all; 0 means one per available core. With {@link Schedule#CONTEXTS}
    *     each context gets {@code max(1, threads / parallel)}
    * @param gpuLayers layers to offload to the GPU (0 = CPU only; needs a CUDA build, see {@link NativeLibs})
    * @param queue completions that may wait for a sequence beyond those decoding
@@ -308,10 +325,10 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
         : (int) Math.min(trained, DEFAULT_CONTEXT_PER_SLOT);
     this.ref = new ModelRef(config.model().getFileName().toString(), ModelFiles.sha256(config.model()), "llama.cpp");
     int threads = config.threads() > 0 ? config.threads() : Runtime.getRuntime().availableProcessors();
-    boolean invariant = config.schedule() == Schedule.INVARIANT;
-    int contexts = invariant ? config.parallel() : 1;
-    int seqsPerContext = invariant ? 1 : config.parallel();
-    this.threadsPerContext = invariant ? Math.max(1, threads / config.parallel()) : threads;
+    boolean perSequence = config.schedule() == Schedule.CONTEXTS;
+    int contexts = perSequence ? config.parallel() : 1;
+    int seqsPerContext = perSequence ? 1 : config.parallel();
+    this.threadsPerContext = perSequence ? Math.max(1, threads / config.parallel()) : threads;
     try {
       this.api = NativeLibs.api(config.verboseNative());
     } catch (RuntimeException | UnsatisfiedLinkError e) {
@@ -365,7 +382,7 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
     LOG.info("loaded {} ({}, {} tensors) in {} ms: {} schedule, {} context(s) x {} sequence(s) x {} tokens, "
             + "{} thread(s) per context, {} GPU layers, prefix reuse {}",
         ref.id(), metadata.architecture().orElse("unknown architecture"), metadata.tensorCount(),
-        (System.nanoTime() - t0) / 1_000_000, config.schedule().name().toLowerCase(), contexts, seqsPerContext,
+        (System.nanoTime() - t0) / 1_000_000, config.schedule().id(), contexts, seqsPerContext,
         contextPerSlot, threadsPerContext, config.gpuLayers(),
         reuse ? "on (" + spare + " spare stream(s) per context)"
             : config.prefixReuse() ? "off (this model's memory cannot hold a prefix alone)" : "off");
@@ -1148,6 +1165,16 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
     }
   }
 
+  /**
+   * Rows of an invariant decoding step come in multiples of this: at least two keeps llamafile's tinyBLAS
+   * on every product, four keeps the repacked Q4_0 kernels on their four-row path (README).
+   */
+  static final int STEP_ROWS = 4;
+
+  static int roundUp(int n, int multiple) {
+    return (n + multiple - 1) / multiple * multiple;
+  }
+
   /** Fewest prompt tokens worth a whole-stream copy from a running sequence (batched schedule). */
   static final int MIN_COPY = 32;
 
@@ -1168,7 +1195,7 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
    * One llama.cpp context and the thread that drives it: admits jobs, batches, decodes, samples.
    *
    * <p>The context has one KV stream per running sequence plus {@code spare} streams. A finished job's
-   * stream keeps the cells of its prompt (under the invariant schedule, of its whole {@value #BATCH}-token
+   * stream keeps the cells of its prompt (under the invariant schedules, of its whole {@value #BATCH}-token
    * chunks only), so a later prompt that starts the same way is admitted to the free stream holding the
    * longest such prefix and computes only the rest; with no prefix to reuse it takes the least recently
    * used free stream. Under the batched schedule a prompt may also copy the prefix from a running
@@ -1178,9 +1205,18 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
     final int id;
     Thread thread;
     private final int seqs;
+    /** Streams jobs run in and prefixes are kept in: the running sequences' plus the spare ones. */
     private final int streams;
-    /** Invariant schedule: prefixes are whole chunks, so a prompt's chunks are those it has alone. */
+    /** Invariant schedules: prefixes are whole chunks, so a prompt's chunks are those it has alone. */
     private final boolean aligned;
+    /**
+     * {@link Schedule#INVARIANT}: decoding steps apart from prompt chunks, padded to {@value #STEP_ROWS}-row
+     * multiples; the context has up to {@value #STEP_ROWS}{@code - 1} streams beyond {@link #streams} that
+     * only ever hold a padding row's cell during one step.
+     */
+    private final boolean padded;
+    /** The token a padding row carries (any valid token: its row's results are never read). */
+    private final int padToken;
     private final int[][] held;
     private final int[] heldLen;
     private final long[] lastUse;
@@ -1203,14 +1239,17 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
       this.id = id;
       this.seqs = seqs;
       this.streams = seqs + spare;
-      this.aligned = config.schedule() == Schedule.INVARIANT;
+      this.aligned = config.schedule() != Schedule.BATCHED;
+      this.padded = config.schedule() == Schedule.INVARIANT;
+      this.padToken = Math.max(0, api.llama_vocab_bos(vocab));
       this.held = new int[streams][];
       this.heldLen = new int[streams];
       this.lastUse = new long[streams];
       this.busy = new boolean[streams];
+      int allStreams = padded ? roundUp(streams, STEP_ROWS) : streams;
       LlamaApi.ContextParams cp = api.llama_context_default_params();
-      cp.n_ctx = contextPerSlot * streams;
-      cp.n_seq_max = streams;
+      cp.n_ctx = contextPerSlot * allStreams;
+      cp.n_seq_max = allStreams;
       cp.n_batch = BATCH;
       cp.n_ubatch = BATCH;
       cp.n_threads = threadsPerContext;
@@ -1219,7 +1258,7 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
       cp.no_perf = 1;
       // one KV stream per sequence: a sequence's attention never spans another's cells, and a stream's
       // cell i holds position i, with or without a reused prefix
-      cp.kv_unified = (byte) (streams == 1 ? 1 : 0);
+      cp.kv_unified = (byte) (allStreams == 1 ? 1 : 0);
       if (impossibleContext.test(id)) {
         cp.n_seq_max = 100_000;
       }
@@ -1293,7 +1332,11 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
             // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
             // sequences are out of order into more micro-batches (more graph runs) than one in order
             active.sort(BY_SEQ);
-            step(active);
+            if (padded) {
+              stepInvariant(active);
+            } else {
+              step(active);
+            }
             startWaiting(active);
             for (int i = active.size() - 1; i >= 0; i--) {
               Job j = active.get(i);
@@ -1435,6 +1478,130 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
       lastUse[j.seq] = ++tick;
       busy[j.seq] = false;
       j.release();
+    }
+
+    /**
+     * {@link Schedule#INVARIANT}: one padded decoding step for the sequences past their prompts, then the
+     * next prompt chunk of each sequence still reading its prompt, each chunk in a {@code llama_decode} of
+     * its own. What llama.cpp's CPU kernels compute for a row then depends on that row's sequence only
+     * (README, "Batch-invariant decoding"):
+     * <ul>
+     *   <li>a prompt is cut at the multiples of {@value #BATCH} it is cut at alone, and a chunk never
+     *       shares a call, so its rows, its KV window and its kernels are those it gets alone;
+     *   <li>a decoding step carries one row for every stream from 0 up to a multiple of
+     *       {@value #STEP_ROWS}: every sequence's row, and a padding row for each other stream in that range.
+     *       With at least {@value #STEP_ROWS} rows every matrix product stays on the many-row kernels
+     *       (llamafile's tinyBLAS refuses one-row products; the repacked Q4_0 path runs rows in groups of
+     *       four and only the rest one by one), the streams are consecutive so llama.cpp runs the step as one
+     *       micro-batch, and with two or more streams flash attention never takes its one-query split-KV
+     *       path, whose partial sums depend on the thread count and the KV length;
+     *   <li>every row asks for logits, so the output projection has the same many-row shape too.
+     * </ul>
+     * A padding row is one token at the next free position of its stream, so it attends to that stream's
+     * cells but changes none of them; its cell is removed right after the step and its logits are never
+     * sampled.
+     */
+    private void stepInvariant(List<Job> active) {
+      decodePadded(active);
+      for (Job j : active) {
+        if (!j.done.isDone() && j.fed < j.prompt.length) {
+          prefillChunk(j);
+        }
+      }
+    }
+
+    /** The next {@value #BATCH}-aligned chunk of a job's prompt, alone in a {@code llama_decode}. */
+    private void prefillChunk(Job j) {
+      int end = Math.min(j.prompt.length, (j.fed / BATCH + 1) * BATCH);
+      int n = 0;
+      while (j.fed < end) {
+        n = put(n, j.prompt[j.fed], j.fed, j.seq, j.fed == j.prompt.length - 1);
+        j.fed++;
+      }
+      batch.n_tokens = n;
+      String failure = decodeFailure();
+      if (failure != null) {
+        j.done.completeExceptionally(new IllegalStateException(failure));
+        return;
+      }
+      if (j.fed == j.prompt.length) {
+        accept(j, api.llama_sampler_sample(j.sampler, ctx, n - 1));
+      }
+    }
+
+    /** One decoding step for every job past its prompt, padded as {@link #stepInvariant} says. */
+    private void decodePadded(List<Job> active) {
+      Job[] at = new Job[roundUp(streams, STEP_ROWS)];
+      int top = -1;
+      for (Job j : active) {
+        if (!j.done.isDone() && j.fed >= j.prompt.length) {
+          at[j.seq] = j;
+          top = Math.max(top, j.seq);
+        }
+      }
+      if (top < 0) {
+        return;
+      }
+      int rows = roundUp(top + 1, STEP_ROWS);
+      int[] padAt = new int[rows];
+      int n = 0;
+      int real = 0;
+      for (int s = 0; s < rows; s++) {
+        if (at[s] != null) {
+          n = put(n, at[s].last, at[s].fed, s, true);
+          real++;
+          padAt[s] = -1;
+        } else {
+          padAt[s] = api.llama_memory_seq_pos_max(memory, s) + 1;
+          n = put(n, padToken, padAt[s], s, true);
+        }
+      }
+      long t0 = System.nanoTime();
+      batch.n_tokens = n;
+      String failure;
+      try {
+        failure = decodeFailure();
+      } finally {
+        for (int s = 0; s < rows; s++) {
+          if (padAt[s] >= 0) {
+            api.llama_memory_seq_rm(memory, s, padAt[s], -1);
+          }
+        }
+      }
+      List<Job> stepped = new ArrayList<>(real);
+      for (int s = 0; s < rows; s++) {
+        if (at[s] != null) {
+          stepped.add(at[s]);
+        }
+      }
+      if (failure != null) {
+        for (Job j : stepped) {
+          j.done.completeExceptionally(new IllegalStateException(failure));
+        }
+        return;
+      }
+      for (Job j : stepped) {
+        j.fed++;
+        // row s is stream s
+        j.sampled = api.llama_sampler_sample(j.sampler, ctx, j.seq);
+      }
+      decodeSteps.incrementAndGet();
+      decodeTokens.addAndGet(real);
+      decodeNanos.addAndGet(System.nanoTime() - t0);
+      for (Job j : stepped) {
+        accept(j, j.sampled);
+      }
+    }
+
+    /** Runs {@code llama_decode} on the batch as filled; null when it succeeded, else why not. */
+    private String decodeFailure() {
+      int rc;
+      try {
+        rc = api.llama_decode(ctx, batch);
+      } catch (RuntimeException | Error e) {
+        return "llama_decode failed: " + e;
+      }
+      return rc == 0 ? null : "llama_decode returned " + rc + (rc == 1 ? " (no room in the KV cache)" : "");
     }
 
     /** One llama_decode: the next token of every decoding sequence, then prompt chunks while room is left. */

@@ -93,8 +93,13 @@ class LlamaCppModelTest {
     List<String> one = texts(LlamaCppModel.shared(base).generate(reqs));
     List<String> eight = texts(LlamaCppModel.shared(base.withParallel(8)).generate(reqs));
     List<String> three = texts(LlamaCppModel.shared(base.withParallel(3).withThreads(1)).generate(reqs));
-    assertEquals(one, eight, "parallel 1 (2 threads) and 8 (1 thread each)");
-    assertEquals(one, three, "parallel 3, 1 thread in all");
+    assertEquals(one, eight, "parallel 1 and 8, 2 threads");
+    assertEquals(one, three, "parallel 3, 1 thread");
+    // one context per sequence is invariant too
+    LlamaCppModel.Config contexts = base.withSchedule(LlamaCppModel.Schedule.CONTEXTS);
+    List<String> alone = texts(LlamaCppModel.shared(contexts).generate(reqs));
+    assertEquals(alone, texts(LlamaCppModel.shared(contexts.withParallel(8)).generate(reqs)),
+        "contexts: parallel 1 (2 threads) and 8 (1 thread each)");
   }
 
   @Test
@@ -294,9 +299,12 @@ class LlamaCppModelTest {
   @Test
   void schedulesAreNamedInAnyCase() {
     assertEquals(LlamaCppModel.Schedule.INVARIANT, LlamaCppModel.Schedule.parse("invariant"));
+    assertEquals(LlamaCppModel.Schedule.CONTEXTS, LlamaCppModel.Schedule.parse("Contexts"));
     assertEquals(LlamaCppModel.Schedule.BATCHED, LlamaCppModel.Schedule.parse(" Batched "));
+    assertEquals(LlamaCppModel.Schedule.INVARIANT, LlamaCppModel.Config.of(TestModels.stories()).schedule(),
+        "the default");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LlamaCppModel.Schedule.parse("fast"));
-    assertTrue(e.getMessage().contains("invariant or batched"), e.getMessage());
+    assertTrue(e.getMessage().contains("invariant, contexts or batched"), e.getMessage());
   }
 
   @Test

@@ -68,7 +68,9 @@ class NativeResourcesTest {
   @Test
   void closeFreesContextsSamplersAndWeightsOnce() throws Exception {
     long[] before = counts();
-    LlamaCppModel m = LlamaCppModel.shared(config(copy()).withParallel(3));
+    // one context per sequence: three contexts to free
+    LlamaCppModel m = LlamaCppModel.shared(config(copy()).withParallel(3)
+        .withSchedule(LlamaCppModel.Schedule.CONTEXTS));
     List<GenerationResult> rs = m.generate(requests("c", 6, 8));
     rs.forEach(r -> assertTrue(r.ok(), r.error()));
     m.close();
@@ -94,8 +96,9 @@ class NativeResourcesTest {
     long[] before = counts();
     LlamaCppModel.impossibleContext = k -> k == 2;
     try {
+      // one context per sequence: the third of four contexts fails
       InvalidModelException e = assertThrows(InvalidModelException.class,
-          () -> LlamaCppModel.shared(config(model).withParallel(4)));
+          () -> LlamaCppModel.shared(config(model).withParallel(4).withSchedule(LlamaCppModel.Schedule.CONTEXTS)));
       assertTrue(e.getMessage().contains("context 3 of 4"), e.getMessage());
     } finally {
       LlamaCppModel.impossibleContext = k -> false;
@@ -105,7 +108,8 @@ class NativeResourcesTest {
     assertEquals(2, d[3], "and freed");
     assertEquals(1, d[0]);
     assertEquals(1, d[1], "the weights were freed");
-    LlamaCppModel ok = LlamaCppModel.shared(config(model).withParallel(4));
+    LlamaCppModel ok = LlamaCppModel.shared(config(model).withParallel(4)
+        .withSchedule(LlamaCppModel.Schedule.CONTEXTS));
     assertTrue(ok.generate(requests("z", 1, 4)).get(0).ok());
     ok.close();
   }

@@ -49,7 +49,7 @@ public final class BenchCommand implements Runnable {
     int[] parallel;
 
     @Option(names = "--schedules", defaultValue = "invariant,batched", split = ",",
-        description = "Schedules to measure (invariant, batched). Default: ${DEFAULT-VALUE}.")
+        description = "Schedules to measure (invariant, contexts, batched). Default: ${DEFAULT-VALUE}.")
     List<String> schedules;
 
     @Option(names = "--gpu-layers", defaultValue = "0",

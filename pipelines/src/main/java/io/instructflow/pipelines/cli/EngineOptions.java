@@ -12,9 +12,11 @@ final class EngineOptions {
   int parallel;
 
   @Option(names = "--schedule", defaultValue = "invariant", paramLabel = "S",
-      description = "invariant: one llama.cpp context per sequence, so each completion is computed as if alone and "
-          + "its text does not depend on --parallel, batching or timing; batched: one context decoding all "
-          + "sequences together (continuous batching), faster on a GPU but a few greedy outputs can differ with "
+      description = "invariant: one llama.cpp context whose running sequences share each decoding step (one read of "
+          + "the weights for all), in a shape that keeps every completion's text what it is alone, whatever "
+          + "--parallel, batching or timing (CPU); contexts: one context per sequence, also invariant but every "
+          + "sequence reads all the weights (the default before issue 18); batched: one context decoding all "
+          + "sequences as they come (continuous batching), not invariant: a few greedy outputs can differ with "
           + "--parallel and between runs. Default: ${DEFAULT-VALUE}.")
   String schedule;
 
@@ -24,7 +26,7 @@ final class EngineOptions {
   int contextPerSlot;
 
   @Option(names = "--threads", defaultValue = "0", paramLabel = "N",
-      description = "CPU threads for decoding in all (the invariant schedule gives each sequence's context "
+      description = "CPU threads for decoding in all (the contexts schedule gives each sequence's context "
           + "threads/parallel, at least 1); 0: one per core. Default: ${DEFAULT-VALUE}.")
   int threads;
 
@@ -41,7 +43,7 @@ final class EngineOptions {
 
   @Option(names = "--prefix-reuse", defaultValue = "on", paramLabel = "on|off",
       description = "Reuse the KV cells of a prompt prefix computed before (the Self-Instruct, judge and Evol prompts "
-          + "start with long shared text). Under the invariant schedule only whole 512-token chunks are reused, "
+          + "start with long shared text). Under the invariant and contexts schedules only whole 512-token chunks are reused, "
           + "so texts are unchanged. Default: ${DEFAULT-VALUE}.")
   String prefixReuse;
 
@@ -53,16 +55,16 @@ final class EngineOptions {
   @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
   boolean verboseNative;
 
-  /** Whether the batched schedule was asked for. */
-  boolean batched() {
-    return LlamaCppModel.Schedule.parse(schedule) == LlamaCppModel.Schedule.BATCHED;
+  /** The schedule asked for. */
+  LlamaCppModel.Schedule schedule() {
+    return LlamaCppModel.Schedule.parse(schedule);
   }
 
   /** The engine configuration for a model file. */
   LlamaCppModel.Config config(Path model) {
     return LlamaCppModel.Config.of(model).withParallel(parallel).withContextPerSlot(contextPerSlot).withThreads(threads)
         .withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
-        .withSchedule(LlamaCppModel.Schedule.parse(schedule))
+        .withSchedule(schedule())
         .withFlashAttention(LlamaCppModel.FlashAttention.parse(flashAttention))
         .withPrefixReuse(reuse(), prefixCache);
   }
