@@ -2,10 +2,10 @@
 
 Usage: python3 bench-metrics.py OUT COMMAND WHERE START END RC
 
-Sources: OUT/COMMAND.log (GNU time's maximum resident set size of the driver, the run summary's
+Sources: OUT/COMMAND.log (GNU time's CPU seconds and maximum resident set size of the driver, the run summary's
 peak-heap note and reconciliation line), OUT/COMMAND.rss ("pid VmHWM-kB" lines, read from /proc
 every second for each executor JVM), and Spark's event log in OUT/events/COMMAND/ (every task's
-shuffle and spill bytes, every stage's peak executor metrics). Also writes OUT/COMMAND.stages.tsv:
+executor CPU time, shuffle and spill bytes, every stage's peak executor metrics). Also writes OUT/COMMAND.stages.tsv:
 one line per completed stage with its tasks, duration, shuffle bytes written and read (as Spark
 counts them: serialized and compressed), bytes spilled to disk, and the Beam steps it ran (the
 names of its RDDs, which Beam's SparkRunner names after the transforms).
@@ -19,6 +19,8 @@ out, cmd, where, start, end, rc = sys.argv[1:]
 log = open(f"{out}/{cmd}.log", encoding="utf-8", errors="replace").read()
 m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", log)
 driver_rss = str(int(m.group(1)) // 1024) if m else "-"
+m = re.search(r"User time \(seconds\): ([\d.]+)\s+System time \(seconds\): ([\d.]+)", log)
+driver_cpu = f"{float(m.group(1)) + float(m.group(2)):.0f}" if m else "-"
 m = re.search(r"peak heap at most ([\d,]+) MiB", log)
 driver_heap = m.group(1).replace(",", "") if m else "-"
 
@@ -28,7 +30,7 @@ for line in open(f"{out}/{cmd}.rss"):
     rss[pid] = max(rss.get(pid, 0), int(kb))
 exec_rss = "/".join(str(v // 1024) for v in sorted(rss.values(), reverse=True)) or "-"
 
-written = read = spilled = tasks = 0
+written = read = spilled = tasks = cpu_ns = 0
 heap = {}
 stages = []
 skip = ("MapPartitions", "Shuffled", "Parallel", "Union", "Coalesced", "Checkpoint")
@@ -43,6 +45,7 @@ for f in sorted(glob.glob(f"{out}/events/{cmd}/*")):
             read += sr.get("Remote Bytes Read", 0) + sr.get("Local Bytes Read", 0)
             written += (tm.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
             spilled += tm.get("Disk Bytes Spilled", 0)
+            cpu_ns += tm.get("Executor CPU Time", 0)
         elif kind == "SparkListenerStageExecutorMetrics" and ev.get("Executor ID") != "driver":
             x = ev["Executor ID"]
             heap[x] = max(heap.get(x, 0), (ev.get("Executor Metrics") or {}).get("JVMHeapMemory", 0))
@@ -69,5 +72,5 @@ result = f"read {m.group(1)} kept {m.group(2)} filtered {m.group(3)} rejected {m
 if rc != "0":
     result += f" EXIT {rc}"
 mib = lambda b: f"{b / 2**20:.0f}"
-print("\t".join([where, cmd, f"{float(end) - float(start):.1f}", driver_rss, driver_heap, str(len(rss)),
-                 exec_rss, exec_heap, mib(written), mib(read), mib(spilled), str(tasks), result]))
+print("\t".join([where, cmd, f"{float(end) - float(start):.1f}", driver_cpu, driver_rss, driver_heap, str(len(rss)),
+                 exec_rss, exec_heap, f"{cpu_ns / 1e9:.0f}", mib(written), mib(read), mib(spilled), str(tasks), result]))
