@@ -3,7 +3,8 @@
 # Spark's master and workers need none of instructflow's classes; executors load them from the shaded
 # jar (spark.executor.extraClassPath, set by the driver).
 #
-#   cluster_classpath ROOT WORK   sets cluster_cp (third-party jars only) and cluster_opens
+#   cluster_classpath ROOT WORK   sets cluster_cp (third-party jars only; Maven writes the list, or
+#                                 it is copied from $CLUSTER_CLASSPATH_FILE) and SPARK_HOME
 #   cluster_start WORK N PORT UI MEMORY   starts the master and N workers (1 core, MEMORY each,
 #                                 work dirs WORK/w1..wN, logs in WORK/logs) and waits until all
 #                                 are registered; every pid it starts is appended to cluster_pids
@@ -20,8 +21,14 @@ cluster_classpath() { # ROOT WORK
   # test-jar), never from the local repository: `mvn verify` installs nothing there, and CI starts
   # from an empty one. With -am every module writes the file in turn; pipelines, the last, leaves
   # its own.
+  # CLUSTER_CLASSPATH_FILE: the cp.txt of an earlier run, to skip Maven (which waits for the shared
+  # build lock while others build)
   local cpcmd=(mvn -q -B -pl pipelines -am test-compile dependency:build-classpath -Dmdep.outputFile="$work/cp.txt")
-  (cd "$root" && "${cpcmd[@]}" -o >/dev/null 2>&1) || (cd "$root" && "${cpcmd[@]}" >/dev/null) || return 1
+  if [ -n "${CLUSTER_CLASSPATH_FILE:-}" ]; then
+    cp "$CLUSTER_CLASSPATH_FILE" "$work/cp.txt" || return 1
+  else
+    (cd "$root" && "${cpcmd[@]}" -o >/dev/null 2>&1) || (cd "$root" && "${cpcmd[@]}" >/dev/null) || return 1
+  fi
   cluster_cp="$(tr ':' '\n' <"$work/cp.txt" | grep -v -e "^$root/" -e '/io/instructflow/' | paste -sd: -)"
   [ -n "$cluster_cp" ] || { echo "cluster: empty dependency classpath" >&2; return 1; }
   # an empty jars/ satisfies the executor launcher; the classes come from SPARK_DIST_CLASSPATH
