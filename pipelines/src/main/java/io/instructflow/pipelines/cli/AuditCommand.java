@@ -101,8 +101,15 @@ public final class AuditCommand implements Callable<Integer> {
     @Option(names = "--in", required = true, paramLabel = "DIR", description = "The output folder.")
     String in;
 
+    // the S3 flags (and the Hadoop configuration) for an output on hdfs:// or s3://; nothing runs on Spark
+    @Mixin RunOptions run;
+
     @Override
     public Integer call() throws Exception {
+      io.instructflow.pipelines.runtime.Storage.require("--in", in);
+      run.toRunner();
+      org.apache.beam.sdk.io.FileSystems.setDefaultPipelineOptions(
+          new io.instructflow.pipelines.runtime.Runner("direct", null).options("audit-verify"));
       io.instructflow.pipelines.runtime.Manifest.Check c = io.instructflow.pipelines.runtime.Manifest.verify(
           new io.instructflow.pipelines.io.OutputLayout(in));
       System.out.printf(java.util.Locale.ROOT, "audit verify %s: %d files in the manifest, %,d records checked%n", in, c.files(),

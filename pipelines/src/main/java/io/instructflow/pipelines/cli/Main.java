@@ -31,6 +31,7 @@ public final class Main implements Runnable {
 
   /** Runs the command line and returns the exit status (without exiting). */
   public static int execute(String... args) {
+    io.instructflow.pipelines.runtime.Storage.pinRegion();
     CommandLine cl = new CommandLine(new Main());
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {

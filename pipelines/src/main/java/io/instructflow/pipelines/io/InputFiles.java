@@ -92,7 +92,7 @@ public final class InputFiles {
       }
     } else {
       List<MatchResult.Metadata> found = match(spec);
-      if (!glob && found.size() == 1 && isFolder(found.get(0), spec)) {
+      if (!glob && (found.size() == 1 && isFolder(found.get(0), spec) || found.isEmpty() && isPrefix(spec))) {
         // a folder on another file system (hdfs://nn/out/data): its JSON files at any depth, as for a
         // local folder (issue 23)
         root = spec.endsWith("/") ? spec.substring(0, spec.length() - 1) : spec;
@@ -171,6 +171,18 @@ public final class InputFiles {
     }
     try {
       return m.sizeBytes() == 0 && io.instructflow.pipelines.runtime.Storage.hasEntries(spec);
+    } catch (IOException e) {
+      throw new InputException("cannot list input " + spec + ": " + e.getMessage());
+    }
+  }
+
+  /** Whether {@code spec} names a folder on an object store: no object of that name, but objects under {@code spec/}. */
+  private static boolean isPrefix(String spec) throws InputException {
+    if (!io.instructflow.pipelines.runtime.Storage.isObjectStore(spec)) {
+      return false;
+    }
+    try {
+      return io.instructflow.pipelines.runtime.Storage.hasEntries(spec);
     } catch (IOException e) {
       throw new InputException("cannot list input " + spec + ": " + e.getMessage());
     }
