@@ -174,9 +174,17 @@ public final class OpenAiModel implements LanguageModel {
         return r;
       }));
     }
-    List<GenerationResult> out = new ArrayList<>();
+    return results(fs);
+  }
+
+  /**
+   * The tasks' results in order. A model made unusable (401, 403, 404) is thrown again from the caller's
+   * thread; any other task failure becomes an {@link IllegalStateException}.
+   */
+  private static <T> List<T> results(List<Future<T>> fs) {
+    List<T> out = new ArrayList<>();
     try {
-      for (Future<GenerationResult> f : fs) {
+      for (Future<T> f : fs) {
         out.add(f.get());
       }
     } catch (InterruptedException e) {
@@ -533,21 +541,7 @@ public final class OpenAiModel implements LanguageModel {
     for (ScoreRequest r : batch) {
       fs.add(pool.submit(() -> scoreOne(r)));
     }
-    List<ScoreResult> out = new ArrayList<>();
-    try {
-      for (Future<ScoreResult> f : fs) {
-        out.add(f.get());
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof ModelUnusableException m) {
-        throw new ModelUnusableException(m.getMessage());
-      }
-      throw new IllegalStateException(e.getCause());
-    }
-    return out;
+    return results(fs);
   }
 
   private ScoreResult scoreOne(ScoreRequest r) {
