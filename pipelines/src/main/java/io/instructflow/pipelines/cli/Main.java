@@ -112,14 +112,44 @@ public final class Main implements Runnable {
   }
 
   /**
+   * Heap held back from the start and let go when the heap runs out, so that the message can still be
+   * built and printed: on a full heap even {@link String#format} can throw again.
+   */
+  private static volatile byte[] reserve = new byte[4 << 20];
+
+  /** The message when even the reserve is not enough to build {@link #outOfMemoryMessage}: made at start-up. */
+  private static final byte[] FALLBACK = (String.format(java.util.Locale.ROOT,
+      "error: out of memory (java.lang.OutOfMemoryError) with a maximum heap of %,d MiB. The run is stopped. Give the "
+          + "JVM more heap with INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see README, "
+          + "Memory, for what each command keeps per record.%n", Runtime.getRuntime().maxMemory() >> 20))
+      .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+
+  /** Standard error as a plain file stream, opened at start-up (no allocation of a writer later). */
+  private static final java.io.FileOutputStream STDERR = new java.io.FileOutputStream(java.io.FileDescriptor.err);
+
+  /**
    * Ends the JVM at once with status 1 after an out-of-memory error: no shutdown hooks, which can wait
-   * forever on threads the error left half-done (a Spark context, a native decode thread).
+   * forever on threads the error left half-done (a Spark context, a native decode thread). The message
+   * names the heap and the setting; if it cannot be built, a copy made at start-up is printed instead.
    */
   static void haltOutOfMemory(Throwable t) {
+    reserve = null;
     try {
-      System.out.flush();
-      System.err.println(outOfMemoryMessage(t));
-      System.err.flush();
+      byte[] msg;
+      try {
+        msg = (outOfMemoryMessage(t) + System.lineSeparator()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      } catch (Throwable again) {
+        msg = FALLBACK;
+      }
+      try {
+        System.out.flush();
+      } catch (Throwable ignored) {
+        // the message matters more than what stdout had buffered
+      }
+      STDERR.write(msg);
+      STDERR.flush();
+    } catch (Throwable ignored) {
+      // nothing more can be said; the exit status still tells
     } finally {
       Runtime.getRuntime().halt(1);
     }

@@ -246,6 +246,15 @@ public final class FilterPipeline {
         run.pass("ordered rules", gate);
       }
     }
+    if (c.chain().components().isPresent() && c.chain().components().get() instanceof MinHashComponents) {
+      String ns = FindMinHashComponents.NAMESPACE;
+      run.report().note(String.format(Locale.ROOT,
+          "work: %,d band buckets of two or more records (%,d distinct member lists), %,d shingle sets sent to them, "
+              + "%,d links, %,d components",
+          PipelineRun.counter(result, ns, "shared_buckets"), PipelineRun.counter(result, ns, "distinct_buckets"),
+          PipelineRun.counter(result, ns, "shingle_sets_sent"), PipelineRun.counter(result, ns, "edges"),
+          PipelineRun.counter(result, ns, "components")));
+    }
     if (c.judging() != null) {
       Map<String, Object> m = new LinkedHashMap<>();
       for (String name : List.of("requests", "cache_hits", "failures", "completion_tokens")) {

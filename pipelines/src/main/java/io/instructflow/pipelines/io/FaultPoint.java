@@ -47,4 +47,28 @@ public final class FaultPoint {
       }
     }
   }
+
+  /** The system property naming the point where {@link #exhaustHeap} fills the heap. */
+  public static final String OOM_PROPERTY = "instructflow.faultOom";
+
+  private static final String OOM_ARMED = System.getProperty(OOM_PROPERTY);
+
+  /** What {@link #exhaustHeap} holds: kept reachable, so the heap stays full after the error. */
+  private static final java.util.List<long[]> HELD = new java.util.ArrayList<>();
+
+  /**
+   * Fills the heap for real when {@value #OOM_PROPERTY} names this point, until the JVM throws its own
+   * {@link OutOfMemoryError}, and keeps what it took, as a run whose data outgrew the heap would; else
+   * returns at once. The tests use it to see what a run does when the heap runs out on a worker thread.
+   */
+  public static void exhaustHeap(String name) {
+    if (OOM_ARMED == null || !OOM_ARMED.equals(name)) {
+      return;
+    }
+    synchronized (HELD) {
+      while (true) {
+        HELD.add(new long[1 << 16]);
+      }
+    }
+  }
 }

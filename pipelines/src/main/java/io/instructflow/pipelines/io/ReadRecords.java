@@ -189,6 +189,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
     @ProcessElement
     public void process(@Element FileChunk piece, MultiOutputReceiver out) throws IOException {
+      FaultPoint.exhaustHeap("read.parse");
       InputFile file = piece.file();
       RecordConverter converter = new RecordConverter(file.dataset(), license, file.split());
       RecordStreamParser parser =

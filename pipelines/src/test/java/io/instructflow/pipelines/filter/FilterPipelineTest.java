@@ -243,6 +243,14 @@ class FilterPipelineTest {
       assertEquals(texts.size(), s.counts().read());
       assertTrue(s.counts().filtered() > 10 && s.counts().kept() > 1000, preset + ": " + s.counts());
     }
+    // the MinHash components stage on SparkRunner writes the same bytes as on DirectRunner
+    RunSummary spark = filter(in, dir.resolve("components-spark"), chains.get("components"), List.of(),
+        new Runner("spark", "local[2]"));
+    assertTrue(spark.reconciled());
+    for (OutputLayout.Kind kind : List.of(OutputLayout.Kind.DATA, OutputLayout.Kind.FILTERED)) {
+      assertEquals(TestFiles.lines(new OutputLayout(dir.resolve("components").toString()), kind),
+          TestFiles.lines(new OutputLayout(dir.resolve("components-spark").toString()), kind), kind.toString());
+    }
   }
 
   /**

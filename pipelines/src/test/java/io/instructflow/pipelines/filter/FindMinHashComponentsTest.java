@@ -192,6 +192,47 @@ public class FindMinHashComponentsTest {
     assertEquals(new HashSet<>(want), new HashSet<>(got));
   }
 
+  /**
+   * A shingle set travels only to the distinct shared buckets of its record: none for a record whose
+   * every band bucket holds it alone, once for a bucket met again in another band with the same members.
+   */
+  @Test
+  public void shingleSetsGoOnlyToDistinctSharedBuckets() {
+    MinHashComponents rule = new MinHashComponents(new MinHashDedup(1, 24, 2, 0.7, true));
+    List<Example> records = new ArrayList<>();
+    List<String> texts = texts(11);
+    for (int i = 0; i < texts.size(); i++) {
+      records.add(record(texts.get(i), i + 1));
+    }
+    Map<Long, List<Integer>> byBand = new java.util.HashMap<>();
+    for (int i = 0; i < records.size(); i++) {
+      for (long b : rule.buckets(rule.prepare(GateInput.of(records.get(i))))) {
+        byBand.computeIfAbsent(b, k -> new ArrayList<>()).add(i);
+      }
+    }
+    Set<List<Integer>> distinct = new HashSet<>();
+    byBand.values().stream().filter(m -> m.size() > 1).forEach(distinct::add);
+    long want = distinct.stream().mapToLong(List::size).sum();
+    long everyBand = (long) records.size() * rule.hashing().bands();
+    // the data has what it is meant to: shared buckets, and far fewer copies than one per band
+    assertTrue(want > 100 && want * 4 < everyBand);
+    input(p, records).apply(FindMinHashComponents.of(rule));
+    org.apache.beam.sdk.PipelineResult result = p.run();
+    result.waitUntilFinish();
+    assertEquals(want, counter(result, "shingle_sets_sent"));
+    assertEquals(distinct.size(), counter(result, "distinct_buckets"));
+  }
+
+  static long counter(org.apache.beam.sdk.PipelineResult result, String name) {
+    var q = result.metrics().queryMetrics(org.apache.beam.sdk.metrics.MetricsFilter.builder()
+        .addNameFilter(org.apache.beam.sdk.metrics.MetricNameFilter.named(FindMinHashComponents.NAMESPACE, name)).build());
+    long sum = 0;
+    for (var c : q.getCounters()) {
+      sum += c.getAttempted();
+    }
+    return sum;
+  }
+
   /** A~B and B~C but not A~C: the components rule keeps A only, the ordered greedy rule keeps A and C. */
   @Test
   public void aChainKeepsItsFirstRecordOnlyWhereTheGreedyRuleKeepsTwo() {
