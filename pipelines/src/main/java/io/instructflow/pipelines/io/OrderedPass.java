@@ -136,7 +136,7 @@ public final class OrderedPass {
    * fragment's name and place no longer tell.
    */
   public static String sortedLine(OrderKey key, String json) {
-    return PENDING + key.source() + "." + key.position() + "." + key.sub() + "\t" + json;
+    return String.valueOf(PENDING) + key.source() + "." + key.position() + "." + key.sub() + "\t" + json;
   }
 
   private static OrderKey keyOf(String line, int tab) {
