@@ -2,7 +2,6 @@ package io.instructflow.pipelines.dedup;
 
 import io.instructflow.filters.chain.KeptRefs;
 import io.instructflow.filters.rouge.DedupText;
-import io.instructflow.filters.rouge.GreedyRougeFilter;
 import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.pipelines.io.InputFiles;
@@ -21,8 +20,6 @@ import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -31,21 +28,15 @@ import java.util.Objects;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.SerializableCoder;
-import org.apache.beam.sdk.coders.VarIntCoder;
-import org.apache.beam.sdk.metrics.Counter;
-import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.View;
 import org.apache.beam.sdk.transforms.join.CoGbkResult;
 import org.apache.beam.sdk.transforms.join.CoGroupByKey;
 import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PCollectionView;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 
@@ -57,7 +48,9 @@ import org.apache.beam.sdk.values.TupleTagList;
  *
  * <p>Records are read and tokenized in parallel. By default the decision runs in input order with an
  * incremental Lucene index of the kept records, as a pass over the records staged in order
- * ({@link OrderedPass}; with {@code --order-by}, where all token lists meet as a side input). With
+ * ({@link OrderedPass}). With {@code --order-by} the records are also staged in that order, by ranges
+ * of the sort key ({@link StageInSortOrder}); the pass decides them in that order and spills its
+ * decisions ({@link DecisionRuns}), and a second pass applies them to the records in input order. With
  * {@code components} the pair search spreads over the workers and the rule runs per connected
  * component ({@link FindRougeComponents}); both give exactly the sequential reference result. The
  * sequential form does less work when most records are duplicates (it compares with kept records
@@ -141,40 +134,46 @@ public final class DedupPipeline {
 
   /** Runs the dedup and returns its summary; configuration problems throw before anything runs. */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
+    return run(c, console, StageInSortOrder.DEFAULT_TARGET, DecisionRuns.RUN);
+  }
+
+  /**
+   * {@link #run} with {@code --order-by} ranges of about {@code rangeTarget} records and decision runs
+   * of {@code decisionRun} decisions (tests make them small to show that the result does not depend on
+   * them).
+   */
+  static RunSummary run(Config c, PrintStream console, long rangeTarget, int decisionRun)
+      throws InputFiles.InputException, IOException {
     PipelineRun run = PipelineRun.start("dedup", c.runner(), c.read(), c.out(), c.asMap(), console);
     console.printf(Locale.ROOT, "dedup: a record whose ROUGE-L F against an earlier kept one is > %s is dropped%n", c.threshold());
     Pipeline p = run.pipeline();
     ReadRecords.Result r = run.read();
     PCollection<KV<OrderKey, Example>> examples = r.examples();
-    if (c.orderBy() == null && c.strategy().equals("sequential")) {
-      // input order: staged in order and decided by a pass over the stage (bounded memory)
+    if (c.strategy().equals("sequential")) {
+      // staged in input order and decided by a pass over the stage (bounded memory)
       OrderedPass.stage(run.layout(), examples, p.apply("NoneDecided", Create.empty(
           KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class)))), "Ordered");
+      if (c.orderBy() != null) {
+        // and in --order-by order, by ranges of the sort key, for the decision (issue 23)
+        examples.apply("StageSorted", StageInSortOrder.by(c.orderBy(), run.layout().staging(OrderedPass.SORTED))
+            .withRangeTarget(rangeTarget));
+      }
       run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
       run.execute("read+stage", Progress.READ);
-      try (RougeDedupGate gate = new RougeDedupGate(c)) {
-        run.pass("rouge_l", gate);
-        run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
-            gate.stream.candidates(), gate.stream.verifications()));
+      if (c.orderBy() == null) {
+        try (RougeDedupGate gate = new RougeDedupGate(c)) {
+          run.pass("rouge_l", gate);
+          run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
+              gate.stream.candidates(), gate.stream.verifications()));
+        }
+      } else {
+        decideInSortOrder(run, c, decisionRun, console);
       }
       return run.finish(c.shardSize(), null, null);
     }
-    PCollection<KV<OrderKey, DedupDecision>> decisions;
-    if (c.strategy().equals("components")) {
-      // the pair search spread over the workers, then the rule per connected component (issue 23)
-      decisions = examples.apply("RougeComponents",
-          FindRougeComponents.of(c.threshold(), c.field(), c.tokenizer(), c.stem(), c.orderBy()));
-    } else {
-      PCollectionView<List<DedupItem>> items =
-          examples
-              .apply("Tokenize", ParDo.of(new TokenizeFn(c.field(), c.tokenizer(), c.stem(), c.orderBy())))
-              .setCoder(SerializableCoder.of(DedupItem.class))
-              .apply("AllItems", View.asList());
-      decisions =
-          p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-              .apply("Decide", ParDo.of(new DecideFn(items, c.threshold(), c.strategy())).withSideInputs(items))
-              .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(DedupDecision.class)));
-    }
+    // the pair search spread over the workers, then the rule per connected component (issue 23)
+    PCollection<KV<OrderKey, DedupDecision>> decisions = examples.apply("RougeComponents",
+        FindRougeComponents.of(c.threshold(), c.field(), c.tokenizer(), c.stem(), c.orderBy()));
     TupleTag<Example> exTag = new TupleTag<>() {};
     TupleTag<DedupDecision> decTag = new TupleTag<>() {};
     PCollectionTuple out =
@@ -188,12 +187,78 @@ public final class DedupPipeline {
     run.write(out.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
     run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     PipelineResult result = run.execute("read+dedup+write", Progress.READ, Progress.DECIDED);
-    run.report().note(c.strategy().equals("components")
-        ? String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components", counter(result, "pairs"),
-            counter(result, "components"))
-        : String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications, %,d similar pairs",
-            counter(result, "candidates"), counter(result, "verifications"), counter(result, "pairs")));
+    run.report().note(String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components",
+        counter(result, "pairs"), counter(result, "components")));
     return run.finish(c.shardSize(), null, null);
+  }
+
+  /**
+   * The rule in {@code --order-by} order over the records staged by {@link StageInSortOrder}: a pass
+   * over the sorted fragments with the same gate as input order, whose decisions go to
+   * {@link DecisionRuns}; then a pass over the records staged in input order applies them, so the
+   * outputs are written exactly as in input order.
+   */
+  private static void decideInSortOrder(PipelineRun run, Config c, int decisionRun, PrintStream console) throws IOException {
+    try (DecisionRuns decisions = new DecisionRuns(decisionRun)) {
+      long t0 = System.nanoTime();
+      try (RougeDedupGate gate = new RougeDedupGate(c);
+          Progress.Ticker t = Progress.start("dedup rouge_l (--order-by " + c.orderBy() + ")",
+              new String[] {Progress.DECIDED}, console)) {
+        OrderedPass.decideSorted(run.layout(), gate, (key, e, v) -> decisions.add(v instanceof Verdict.Dropped d
+            ? new DecisionRuns.Entry(key, e.id(), false, (String) d.details().get("matched_id"),
+                (String) d.details().get("matched_location"), (Double) d.details().get("score"))
+            : new DecisionRuns.Entry(key, e.id(), true, null, null, 0)));
+        run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
+            gate.stream.candidates(), gate.stream.verifications()));
+      }
+      run.report().stage("rouge_l", (System.nanoTime() - t0) / 1_000_000);
+      ApplyDecisionsGate apply = new ApplyDecisionsGate(decisions.inInputOrder(), c.stepParameters());
+      run.pass("apply", apply);
+      apply.requireDone();
+    }
+  }
+
+  /**
+   * Replays decisions made in another order onto the records in input order: each record takes the
+   * next decision, which must be its own.
+   */
+  static final class ApplyDecisionsGate implements OrderedPass.Gate<Void> {
+    private final java.util.Iterator<DecisionRuns.Entry> decisions;
+    private final Map<String, Object> parameters;
+
+    ApplyDecisionsGate(java.util.Iterator<DecisionRuns.Entry> decisions, Map<String, Object> parameters) {
+      this.decisions = decisions;
+      this.parameters = new LinkedHashMap<>(parameters);
+    }
+
+    @Override
+    public Void prepare(Example e) {
+      return null;
+    }
+
+    @Override
+    public Verdict decide(Example e, Void prepared) {
+      if (!decisions.hasNext()) {
+        throw new IllegalStateException("no decision left for record " + e.id());
+      }
+      DecisionRuns.Entry d = decisions.next();
+      if (!d.id().equals(e.id())) {
+        throw new IllegalStateException("the decision for record " + d.id() + " at " + d.key() + " met record " + e.id());
+      }
+      return d.kept() ? Verdict.KEPT : dropped(d.matchedId(), d.matchedLocation(), d.score(), parameters);
+    }
+
+    @Override
+    public Example stamp(Example e, Verdict v) {
+      return DedupPipeline.stamp(e, v, parameters);
+    }
+
+    /** Fails when a decision was left over (a record decided but not staged in input order). */
+    void requireDone() {
+      if (decisions.hasNext()) {
+        throw new IllegalStateException("a decision was left over: " + decisions.next().key());
+      }
+    }
   }
 
   private static long counter(PipelineResult result, String name) {
@@ -218,52 +283,6 @@ public final class DedupPipeline {
       Example e = kv.getValue();
       out.output(new DedupItem(kv.getKey(), orderBy == null ? null : SortValue.of(e, orderBy),
           List.copyOf(tokenizer.tokens(field.of(e))), e.id(), e.provenance().origin().location()));
-    }
-  }
-
-  /** Orders every item and runs the greedy rule; one decision per record. */
-  static final class DecideFn extends DoFn<Integer, KV<OrderKey, DedupDecision>> {
-    private static final long serialVersionUID = 1L;
-    private final PCollectionView<List<DedupItem>> items;
-    private final double threshold;
-    private final String strategy;
-    private final Counter candidates = Metrics.counter(NAMESPACE, "candidates");
-    private final Counter verifications = Metrics.counter(NAMESPACE, "verifications");
-    private final Counter pairs = Metrics.counter(NAMESPACE, "pairs");
-
-    DecideFn(PCollectionView<List<DedupItem>> items, double threshold, String strategy) {
-      this.items = items;
-      this.threshold = threshold;
-      this.strategy = strategy;
-    }
-
-    @ProcessElement
-    public void process(ProcessContext c) {
-      List<DedupItem> all = new ArrayList<>(c.sideInput(items));
-      Comparator<DedupItem> byKey = Comparator.comparing(DedupItem::key);
-      all.sort(all.stream().anyMatch(i -> i.sortValue() != null)
-          ? Comparator.comparing(DedupItem::sortValue, SortValue.ORDER).thenComparing(byKey)
-          : byKey);
-      List<List<String>> texts = new ArrayList<>(all.size());
-      for (DedupItem i : all) {
-        texts.add(i.tokens());
-      }
-      GreedyRougeFilter.Result r = strategy.equals("components")
-          ? GreedyRougeFilter.viaComponents(texts, threshold, Runtime.getRuntime().availableProcessors())
-          : GreedyRougeFilter.sequential(texts, threshold, n -> Progress.add(Progress.DECIDED, n));
-      candidates.inc(r.stats().candidates());
-      verifications.inc(r.stats().verifications());
-      pairs.inc(r.stats().pairs());
-      for (int j = 0; j < all.size(); j++) {
-        GreedyRougeFilter.Decision d = r.decisions().get(j);
-        DedupItem item = all.get(j);
-        if (d.kept()) {
-          c.output(KV.of(item.key(), new DedupDecision(true, null, null, 0)));
-        } else {
-          DedupItem m = all.get(d.matched());
-          c.output(KV.of(item.key(), new DedupDecision(false, m.id(), m.location(), d.score())));
-        }
-      }
     }
   }
 

@@ -44,6 +44,10 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  *
  * <p>A record a stage before the decision already dropped is staged as final: it passes to
  * {@code filtered/} in its place, unread.
+ *
+ * <p>A decision in another order than the input's ({@code dedup --order-by}) reads fragments staged in
+ * that order under {@value #SORTED}, whose lines carry their input positions ({@link #sortedLine}),
+ * and hands its verdicts to the caller ({@link #decideSorted}), which applies them in input order.
  */
 public final class OrderedPass {
   private OrderedPass() {}
@@ -115,6 +119,91 @@ public final class OrderedPass {
     }
   }
 
+  /**
+   * The staging sub-folder for records staged in another order than the input's ({@link #sortedLine},
+   * {@link #decideSorted}).
+   */
+  public static final String SORTED = "sorted";
+
+  /** Receives each verdict of {@link #decideSorted} with its record's input position. */
+  public interface Decisions {
+    /** The verdict of {@code e}, at input position {@code key}. */
+    void accept(OrderKey key, Example e, Verdict v) throws IOException;
+  }
+
+  /**
+   * A line of a fragment in {@link #SORTED}: a pending record with its input position, which the
+   * fragment's name and place no longer tell.
+   */
+  public static String sortedLine(OrderKey key, String json) {
+    return String.valueOf(PENDING) + key.source() + "." + key.position() + "." + key.sub() + "\t" + json;
+  }
+
+  private static OrderKey keyOf(String line, int tab) {
+    int a = line.indexOf('.');
+    int b = line.indexOf('.', a + 1);
+    return new OrderKey(Integer.parseInt(line, 1, a, 10), Long.parseLong(line, a + 1, b, 10),
+        Integer.parseInt(line, b + 1, tab, 10));
+  }
+
+  /**
+   * Decides every record staged in {@link #SORTED} with {@code gate}, in the fragments' order (by
+   * name, then line) rather than input order, and hands each verdict to {@code decisions} in that
+   * order instead of writing it: the caller applies them in input order. Memory as for {@link #run}:
+   * one fragment at a time, parsed and prepared in parallel. Removes the staged fragments; returns the
+   * number of records decided.
+   */
+  public static <P> long decideSorted(OutputLayout layout, Gate<P> gate, Decisions decisions) throws IOException {
+    TreeMap<String, ResourceId> fragments = OutputLayout.fragments(layout.staging(SORTED));
+    long decided = 0;
+    for (ResourceId fragment : fragments.values()) {
+      List<String> lines = readLines(fragment);
+      int n = lines.size();
+      OrderKey[] keys = new OrderKey[n];
+      Example[] records = new Example[n];
+      List<P> prepared = new ArrayList<>(java.util.Collections.nCopies(n, null));
+      IntStream.range(0, n).parallel().forEach(i -> {
+        String l = lines.get(i);
+        int tab = l.indexOf('\t');
+        if (l.charAt(0) != PENDING || tab < 0) {
+          throw new IllegalStateException("staged record " + fragment + ":" + (i + 1) + " is not a sorted line");
+        }
+        keys[i] = keyOf(l, tab);
+        try {
+          records[i] = Json.mapper().readValue(l.substring(tab + 1), Example.class);
+        } catch (IOException e) {
+          throw new UncheckedIOException("staged record " + fragment + ":" + (i + 1) + ": " + e.getMessage(), e);
+        }
+        prepared.set(i, gate.prepare(records[i]));
+      });
+      for (int i = 0; i < n; i++) {
+        Verdict v = gate.decide(records[i], prepared.get(i));
+        prepared.set(i, null);
+        decisions.accept(keys[i], records[i], v);
+        records[i] = null;
+      }
+      decided += n;
+      Progress.add(Progress.DECIDED, n);
+    }
+    if (!fragments.isEmpty()) {
+      FileSystems.delete(fragments.values(), MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
+    }
+    layout.removeEmptyStaging(SORTED);
+    return decided;
+  }
+
+  private static List<String> readLines(ResourceId fragment) throws IOException {
+    List<String> lines = new ArrayList<>();
+    try (BufferedReader in = new BufferedReader(
+        new InputStreamReader(Channels.newInputStream(FileSystems.open(fragment)), StandardCharsets.UTF_8), 1 << 16)) {
+      String l;
+      while ((l = in.readLine()) != null) {
+        lines.add(l);
+      }
+    }
+    return lines;
+  }
+
   /** Decides every staged record with {@code gate}, in order; removes the staged fragments. */
   public static <P> Counts run(OutputLayout layout, Gate<P> gate) throws IOException {
     TreeMap<String, ResourceId> fragments = OutputLayout.fragments(layout.staging(STAGING));
@@ -131,14 +220,7 @@ public final class OrderedPass {
 
   private static <P> void pass(OutputLayout layout, String key, ResourceId fragment, Gate<P> gate, long[] counts)
       throws IOException {
-    List<String> lines = new ArrayList<>();
-    try (BufferedReader in = new BufferedReader(
-        new InputStreamReader(Channels.newInputStream(FileSystems.open(fragment)), StandardCharsets.UTF_8), 1 << 16)) {
-      String l;
-      while ((l = in.readLine()) != null) {
-        lines.add(l);
-      }
-    }
+    List<String> lines = readLines(fragment);
     int n = lines.size();
     Example[] records = new Example[n];
     List<P> prepared = new ArrayList<>(java.util.Collections.nCopies(n, null));

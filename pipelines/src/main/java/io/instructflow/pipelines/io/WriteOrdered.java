@@ -94,7 +94,7 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
   }
 
   /** The file name of a fragment with {@code lines} lines. */
-  static String fragmentName(String key, long lines) {
+  public static String fragmentName(String key, long lines) {
     return PREFIX + key + "-n" + lines + ".jsonl";
   }
 
