@@ -29,4 +29,18 @@ public record EvolEliminationFilter() implements RecordFilter {
     return EvolRules.test(parent == null ? null : parent.toString(), e.instructionText(),
         EvolRules.Judge.fromCode(judge == null ? "" : judge.toString()), null, e.outputText().orElse(""));
   }
+
+  /** Makes the filter from its chain config entry, which has no field but {@code type}. */
+  public static final class Factory implements FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(com.fasterxml.jackson.databind.JsonNode config, String at) {
+      FilterChain.only(config, java.util.Set.of("type"), at);
+      return new EvolEliminationFilter();
+    }
+  }
 }

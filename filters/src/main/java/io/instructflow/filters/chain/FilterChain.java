@@ -6,18 +6,7 @@ import io.instructflow.filters.dedup.MinHashComponents;
 import io.instructflow.filters.dedup.MinHashDedup;
 import io.instructflow.filters.dedup.SemanticComponents;
 import io.instructflow.filters.dedup.SemanticDedup;
-import io.instructflow.filters.instruction.InstructionRules;
 import io.instructflow.filters.judge.JudgeRule;
-import io.instructflow.filters.quality.CodeFenceFilter;
-import io.instructflow.filters.quality.DecontaminationFilter;
-import io.instructflow.filters.quality.EchoFilter;
-import io.instructflow.filters.quality.KeywordFilter;
-import io.instructflow.filters.quality.LanguageFilter;
-import io.instructflow.filters.quality.LengthFilter;
-import io.instructflow.filters.quality.PiiFilter;
-import io.instructflow.filters.quality.RefusalFilter;
-import io.instructflow.filters.quality.RepetitionFilter;
-import io.instructflow.filters.quality.SymbolFilter;
 import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.schemas.Example;
@@ -74,10 +63,20 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
   /** Built-in preset names. */
   public static final List<String> PRESETS = List.of("self-instruct", "alpaca", "evol-elimination", "sft-default");
 
-  /** The filter types a chain may use. */
-  public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
-      LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
+  /**
+   * The types the chain reads itself, because where they stand in a chain is part of what they do:
+   * the dedup rules (after every per-record filter), {@code llm_judge} (at most one, after them) and
+   * {@code rouge_l} (last). Every other type is a per-record filter from {@link FilterRegistry}.
+   */
+  public static final List<String> RESERVED_TYPES =
+      List.of(JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
+
+  /** The filter types a chain may use: the registered per-record filters, then the reserved types. */
+  public static List<String> types() {
+    List<String> all = new ArrayList<>(FilterRegistry.installed().types());
+    all.addAll(RESERVED_TYPES);
+    return List.copyOf(all);
+  }
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -221,30 +220,6 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
           }
           judge = JudgeRule.fromJson(f, at);
         }
-        case InstructionRulesFilter.TYPE -> {
-          only(f, Set.of("type", "preset", "allowNonAsciiFirst"), at);
-          String preset = f.path("preset").asText("self-instruct");
-          InstructionRules rules = switch (preset) {
-            case "self-instruct" -> InstructionRules.selfInstruct();
-            case "alpaca" -> InstructionRules.alpaca();
-            default -> throw new IllegalArgumentException(at + ": preset must be self-instruct or alpaca, got '" + preset + "'");
-          };
-          perRecord.add(new InstructionRulesFilter(rules.withAsciiFirst(!f.path("allowNonAsciiFirst").asBoolean(false))));
-        }
-        case EvolEliminationFilter.TYPE -> {
-          only(f, Set.of("type"), at);
-          perRecord.add(new EvolEliminationFilter());
-        }
-        case LengthFilter.TYPE -> perRecord.add(LengthFilter.fromJson(f, at));
-        case KeywordFilter.TYPE -> perRecord.add(KeywordFilter.fromJson(f, at));
-        case RefusalFilter.TYPE -> perRecord.add(RefusalFilter.fromJson(f, at));
-        case RepetitionFilter.TYPE -> perRecord.add(RepetitionFilter.fromJson(f, at));
-        case SymbolFilter.TYPE -> perRecord.add(SymbolFilter.fromJson(f, at));
-        case EchoFilter.TYPE -> perRecord.add(EchoFilter.fromJson(f, at));
-        case CodeFenceFilter.TYPE -> perRecord.add(CodeFenceFilter.fromJson(f, at));
-        case PiiFilter.TYPE -> perRecord.add(PiiFilter.fromJson(f, at));
-        case LanguageFilter.TYPE -> perRecord.add(LanguageFilter.fromJson(f, at));
-        case DecontaminationFilter.TYPE -> perRecord.add(DecontaminationFilter.fromJson(f, at));
         case ROUGE_FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);
           try {
@@ -253,7 +228,8 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
             throw new IllegalArgumentException(at + ": " + e.getMessage());
           }
         }
-        default -> throw new IllegalArgumentException(at + ": unknown filter type '" + type + "', expected one of " + TYPES);
+        default -> perRecord.add(FilterRegistry.installed().factory(type).orElseThrow(() -> new IllegalArgumentException(
+            at + ": unknown filter type '" + type + "', expected one of " + types())).create(f, at));
       }
     }
     String canonical = Json.line(Json.mapper().convertValue(root, Object.class));
@@ -261,7 +237,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
         Ids.sha256Hex(canonical.getBytes(StandardCharsets.UTF_8)));
   }
 
-  private static void only(JsonNode n, Set<String> allowed, String at) {
+  static void only(JsonNode n, Set<String> allowed, String at) {
     for (Iterator<String> it = n.fieldNames(); it.hasNext(); ) {
       String k = it.next();
       if (!allowed.contains(k)) {

@@ -30,4 +30,27 @@ public record InstructionRulesFilter(InstructionRules rules) implements RecordFi
   public Verdict test(Example e) {
     return rules.test(rules.normalize(e.instructionText()));
   }
+
+  /**
+   * Makes the filter from its chain config entry: {@code preset} {@code self-instruct} (the default)
+   * or {@code alpaca}, and {@code allowNonAsciiFirst} (default false).
+   */
+  public static final class Factory implements FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(com.fasterxml.jackson.databind.JsonNode config, String at) {
+      FilterChain.only(config, java.util.Set.of("type", "preset", "allowNonAsciiFirst"), at);
+      String preset = config.path("preset").asText("self-instruct");
+      InstructionRules rules = switch (preset) {
+        case "self-instruct" -> InstructionRules.selfInstruct();
+        case "alpaca" -> InstructionRules.alpaca();
+        default -> throw new IllegalArgumentException(at + ": preset must be self-instruct or alpaca, got '" + preset + "'");
+      };
+      return new InstructionRulesFilter(rules.withAsciiFirst(!config.path("allowNonAsciiFirst").asBoolean(false)));
+    }
+  }
 }

@@ -40,4 +40,17 @@ public record CodeFenceFilter() implements RecordFilter {
     }
     return n % 2 == 1 ? new Verdict.Dropped(TYPE, UNBALANCED, Map.of("fences", n)) : Verdict.KEPT;
   }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
+  }
 }

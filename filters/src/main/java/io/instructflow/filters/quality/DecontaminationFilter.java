@@ -334,4 +334,17 @@ public record DecontaminationFilter(List<String> benchmarks, int ngram, double r
     d.put("ngram", ngram);
     return new Verdict.Dropped(TYPE, NGRAM, d);
   }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
+  }
 }

@@ -66,4 +66,17 @@ public record KeywordFilter(List<TextField> fields, List<String> block, List<Str
     }
     return allowed ? Verdict.KEPT : new Verdict.Dropped(TYPE, NONE_ALLOWED, Map.of("allow", allow));
   }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
+  }
 }

@@ -187,4 +187,17 @@ public record LanguageFilter(List<String> languages, List<TextField> fields, dou
     details.put("languages", languages);
     return new Verdict.Dropped(TYPE, NOT_ALLOWED, details);
   }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
+  }
 }

@@ -74,4 +74,17 @@ public record LengthFilter(TextField field, int minWords, int maxWords, int minC
   private Verdict drop(String reason, int value, int limit) {
     return new Verdict.Dropped(TYPE, reason, Map.of("field", field.code(), "value", value, "limit", limit));
   }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
+  }
 }

@@ -1,6 +1,7 @@
 package io.instructflow.filters.quality;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.filters.chain.RecordFilter;
 import io.instructflow.filters.chain.RecordRewriter;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Message;
@@ -182,5 +183,18 @@ public record PiiFilter(boolean redact) implements RecordRewriter {
     Map<String, Object> p = new LinkedHashMap<>();
     counts.forEach((k, v) -> p.put(k.substring(4).toLowerCase(Locale.ROOT), v));
     return out.withStep(new Step(STEP, "1", p, Verdict.KEPT, List.of(e.id()), null, null, null, null));
+  }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
   }
 }

@@ -231,4 +231,17 @@ public record RepetitionFilter(TextField field, double maxDuplicateLines, double
     }
     return (double) c / chars;
   }
+
+  /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
+  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
+    @Override
+    public String type() {
+      return TYPE;
+    }
+
+    @Override
+    public RecordFilter create(JsonNode config, String at) {
+      return fromJson(config, at);
+    }
+  }
 }

@@ -198,6 +198,6 @@ class QualityFiltersTest {
           () -> FilterChain.parse("{\"filters\":[" + bad + "]}", "bad.json"), bad);
       assertTrue(e.getMessage().startsWith("bad.json: filters[0]"), e.getMessage());
     }
-    assertFalse(FilterChain.TYPES.isEmpty());
+    assertFalse(FilterChain.types().isEmpty());
   }
 }
