@@ -1,6 +1,10 @@
 package io.instructflow.pipelines.dedup;
 
 import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OrderedPass;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.Json;
+import io.instructflow.schemas.Verdict;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.Closeable;
@@ -27,28 +31,27 @@ import java.util.PriorityQueue;
  * buffer per run while merging. The temporary folder is the JVM's ({@code java.io.tmpdir}), on the
  * machine of the pass, and is removed by {@link #close}.
  */
-final class DecisionRuns implements Closeable {
+public final class DecisionRuns implements Closeable {
   /** Decisions per run by default. */
-  static final int RUN = 1 << 16;
+  public static final int RUN = 1 << 16;
 
   /**
    * One record's decision.
    *
    * @param key the record's input position
    * @param id the record's id, checked when the decision is applied
-   * @param kept whether it is kept
-   * @param matchedId for a dropped record, the id of the kept record it matched best
-   * @param matchedLocation that record's origin location
-   * @param score the ROUGE-L F of the match
+   * @param verdict the verdict, kept or dropped with its evidence
    */
-  record Entry(OrderKey key, String id, boolean kept, String matchedId, String matchedLocation, double score) {
-    Entry {
+  public record Entry(OrderKey key, String id, Verdict verdict) {
+    public Entry {
       Objects.requireNonNull(key, "key");
       Objects.requireNonNull(id, "id");
-      if (!kept) {
-        Objects.requireNonNull(matchedId, "matchedId");
-        Objects.requireNonNull(matchedLocation, "matchedLocation");
-      }
+      Objects.requireNonNull(verdict, "verdict");
+    }
+
+    /** Whether the record is kept. */
+    public boolean kept() {
+      return verdict instanceof Verdict.Kept;
     }
   }
 
@@ -63,7 +66,7 @@ final class DecisionRuns implements Closeable {
   private long added;
 
   /** An empty set of runs of {@code runSize} decisions each, in a new temporary folder. */
-  DecisionRuns(int runSize) throws IOException {
+  public DecisionRuns(int runSize) throws IOException {
     if (runSize < 1) {
       throw new IllegalArgumentException("run size must be positive, got " + runSize);
     }
@@ -72,7 +75,7 @@ final class DecisionRuns implements Closeable {
   }
 
   /** Adds a decision, in any order. */
-  void add(Entry e) throws IOException {
+  public void add(Entry e) throws IOException {
     buffer.add(e);
     added++;
     if (buffer.size() >= runSize) {
@@ -101,9 +104,7 @@ final class DecisionRuns implements Closeable {
         writeText(out, e.id());
         out.writeBoolean(e.kept());
         if (!e.kept()) {
-          writeText(out, e.matchedId());
-          writeText(out, e.matchedLocation());
-          out.writeDouble(e.score());
+          writeText(out, Json.line(e.verdict()));
         }
       }
     }
@@ -128,13 +129,13 @@ final class DecisionRuns implements Closeable {
     OrderKey k = new OrderKey(in.readInt(), in.readLong(), in.readInt());
     String id = readText(in);
     if (in.readBoolean()) {
-      return new Entry(k, id, true, null, null, 0);
+      return new Entry(k, id, Verdict.KEPT);
     }
-    return new Entry(k, id, false, readText(in), readText(in), in.readDouble());
+    return new Entry(k, id, Json.mapper().readValue(readText(in), Verdict.class));
   }
 
   /** Every decision added, by input position; call once, after the last {@link #add}. */
-  Iterator<Entry> inInputOrder() throws IOException {
+  public Iterator<Entry> inInputOrder() throws IOException {
     if (!buffer.isEmpty()) {
       spill();
     }
@@ -182,5 +183,52 @@ final class DecisionRuns implements Closeable {
       Files.deleteIfExists(f);
     }
     Files.deleteIfExists(dir);
+  }
+
+  /**
+   * Replays decisions made in another order onto the records in input order (a pass of
+   * {@link OrderedPass#run}): each record takes the next decision, which must be its own.
+   */
+  public static final class Replay implements OrderedPass.Gate<Void> {
+    private final Iterator<Entry> decisions;
+    private final java.util.function.BiFunction<Example, Verdict, Example> stamp;
+
+    /**
+     * @param decisions the decisions, in input order ({@link #inInputOrder})
+     * @param stamp the record as written, with the step of its verdict
+     */
+    public Replay(Iterator<Entry> decisions, java.util.function.BiFunction<Example, Verdict, Example> stamp) {
+      this.decisions = decisions;
+      this.stamp = stamp;
+    }
+
+    @Override
+    public Void prepare(Example e) {
+      return null;
+    }
+
+    @Override
+    public Verdict decide(Example e, Void prepared) {
+      if (!decisions.hasNext()) {
+        throw new IllegalStateException("no decision left for record " + e.id());
+      }
+      Entry d = decisions.next();
+      if (!d.id().equals(e.id())) {
+        throw new IllegalStateException("the decision for record " + d.id() + " at " + d.key() + " met record " + e.id());
+      }
+      return d.verdict();
+    }
+
+    @Override
+    public Example stamp(Example e, Verdict v) {
+      return stamp.apply(e, v);
+    }
+
+    /** Fails when a decision was left over (a record decided but not staged in input order). */
+    public void requireDone() {
+      if (decisions.hasNext()) {
+        throw new IllegalStateException("a decision was left over: " + decisions.next().key());
+      }
+    }
   }
 }

@@ -204,60 +204,15 @@ public final class DedupPipeline {
       try (RougeDedupGate gate = new RougeDedupGate(c);
           Progress.Ticker t = Progress.start("dedup rouge_l (--order-by " + c.orderBy() + ")",
               new String[] {Progress.DECIDED}, console)) {
-        OrderedPass.decideSorted(run.layout(), gate, (key, e, v) -> decisions.add(v instanceof Verdict.Dropped d
-            ? new DecisionRuns.Entry(key, e.id(), false, (String) d.details().get("matched_id"),
-                (String) d.details().get("matched_location"), (Double) d.details().get("score"))
-            : new DecisionRuns.Entry(key, e.id(), true, null, null, 0)));
+        OrderedPass.decideSorted(run.layout(), gate, (key, e, v) -> decisions.add(new DecisionRuns.Entry(key, e.id(), v)));
         run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
             gate.stream.candidates(), gate.stream.verifications()));
       }
       run.report().stage("rouge_l", (System.nanoTime() - t0) / 1_000_000);
-      ApplyDecisionsGate apply = new ApplyDecisionsGate(decisions.inInputOrder(), c.stepParameters());
+      Map<String, Object> params = new LinkedHashMap<>(c.stepParameters());
+      DecisionRuns.Replay apply = new DecisionRuns.Replay(decisions.inInputOrder(), (e, v) -> stamp(e, v, params));
       run.pass("apply", apply);
       apply.requireDone();
-    }
-  }
-
-  /**
-   * Replays decisions made in another order onto the records in input order: each record takes the
-   * next decision, which must be its own.
-   */
-  static final class ApplyDecisionsGate implements OrderedPass.Gate<Void> {
-    private final java.util.Iterator<DecisionRuns.Entry> decisions;
-    private final Map<String, Object> parameters;
-
-    ApplyDecisionsGate(java.util.Iterator<DecisionRuns.Entry> decisions, Map<String, Object> parameters) {
-      this.decisions = decisions;
-      this.parameters = new LinkedHashMap<>(parameters);
-    }
-
-    @Override
-    public Void prepare(Example e) {
-      return null;
-    }
-
-    @Override
-    public Verdict decide(Example e, Void prepared) {
-      if (!decisions.hasNext()) {
-        throw new IllegalStateException("no decision left for record " + e.id());
-      }
-      DecisionRuns.Entry d = decisions.next();
-      if (!d.id().equals(e.id())) {
-        throw new IllegalStateException("the decision for record " + d.id() + " at " + d.key() + " met record " + e.id());
-      }
-      return d.kept() ? Verdict.KEPT : dropped(d.matchedId(), d.matchedLocation(), d.score(), parameters);
-    }
-
-    @Override
-    public Example stamp(Example e, Verdict v) {
-      return DedupPipeline.stamp(e, v, parameters);
-    }
-
-    /** Fails when a decision was left over (a record decided but not staged in input order). */
-    void requireDone() {
-      if (decisions.hasNext()) {
-        throw new IllegalStateException("a decision was left over: " + decisions.next().key());
-      }
     }
   }
 

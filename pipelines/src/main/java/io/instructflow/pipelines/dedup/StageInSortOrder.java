@@ -36,6 +36,7 @@ import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.SerializableFunction;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionView;
@@ -64,36 +65,42 @@ import org.apache.beam.sdk.values.PCollectionView;
  *
  * {@code records.apply("StageSorted", StageInSortOrder.by("metadata.priority", layout.staging(OrderedPass.SORTED)));}
  */
-final class StageInSortOrder extends PTransform<PCollection<KV<OrderKey, Example>>, PCollection<String>> {
+public final class StageInSortOrder extends PTransform<PCollection<KV<OrderKey, Example>>, PCollection<String>> {
   private static final long serialVersionUID = 1L;
 
   /** Records per range by default: as many as input positions in an input-order fragment. */
-  static final long DEFAULT_TARGET = WriteOrdered.FRAGMENT_POSITIONS;
+  public static final long DEFAULT_TARGET = WriteOrdered.FRAGMENT_POSITIONS;
 
   /** Sampled keys per range: the larger, the closer each range comes to the target. */
   static final int SAMPLES_PER_RANGE = 64;
 
-  private final String field;
+  private final SerializableFunction<Example, SortValue> key;
   private final String dir;
   private final long target;
 
-  private StageInSortOrder(String field, String dir, long target) {
-    this.field = field;
+  private StageInSortOrder(SerializableFunction<Example, SortValue> key, String dir, long target) {
+    this.key = key;
     this.dir = dir;
     this.target = target;
   }
 
   /** Stages by {@code field} (as {@link SortValue#of} reads it) into folder {@code dir}. */
-  static StageInSortOrder by(String field, String dir) {
-    return new StageInSortOrder(Objects.requireNonNull(field, "field"), Objects.requireNonNull(dir, "dir"), DEFAULT_TARGET);
+  public static StageInSortOrder by(String field, String dir) {
+    Objects.requireNonNull(field, "field");
+    return by(e -> SortValue.of(e, field), dir);
+  }
+
+  /** Stages by the value {@code key} gives each record (then input position) into folder {@code dir}. */
+  public static StageInSortOrder by(SerializableFunction<Example, SortValue> key, String dir) {
+    return new StageInSortOrder(Objects.requireNonNull(key, "key"), Objects.requireNonNull(dir, "dir"), DEFAULT_TARGET);
   }
 
   /** A copy aiming at {@code records} records per range (and fragment). */
-  StageInSortOrder withRangeTarget(long records) {
+  public StageInSortOrder withRangeTarget(long records) {
     if (records < 1) {
       throw new IllegalArgumentException("range target must be positive, got " + records);
     }
-    return new StageInSortOrder(field, dir, records);
+    return new StageInSortOrder(key, dir, records);
   }
 
   /** One record in this many is sampled. */
@@ -104,7 +111,7 @@ final class StageInSortOrder extends PTransform<PCollection<KV<OrderKey, Example
   @Override
   public PCollection<String> expand(PCollection<KV<OrderKey, Example>> records) {
     KvCoder<SortKey, String> keyed = KvCoder.of(SortKey.Coder.of(), StringUtf8Coder.of());
-    PCollection<KV<SortKey, String>> lines = records.apply("SortKeys", ParDo.of(new SortKeyFn(field))).setCoder(keyed);
+    PCollection<KV<SortKey, String>> lines = records.apply("SortKeys", ParDo.of(new SortKeyFn(key))).setCoder(keyed);
     long every = sampleEvery(target);
     PCollectionView<List<SortKey>> bounds = lines
         .apply("SampleKeys", ParDo.of(new SampleFn(every))).setCoder(SortKey.Coder.of())
@@ -171,16 +178,16 @@ final class StageInSortOrder extends PTransform<PCollection<KV<OrderKey, Example
   /** A record to its sort key and JSON line. */
   static final class SortKeyFn extends DoFn<KV<OrderKey, Example>, KV<SortKey, String>> {
     private static final long serialVersionUID = 1L;
-    private final String field;
+    private final SerializableFunction<Example, SortValue> key;
 
-    SortKeyFn(String field) {
-      this.field = field;
+    SortKeyFn(SerializableFunction<Example, SortValue> key) {
+      this.key = key;
     }
 
     @ProcessElement
     public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<KV<SortKey, String>> out) {
       Example e = kv.getValue();
-      out.output(KV.of(new SortKey(SortValue.of(e, field), kv.getKey()), Json.line(e)));
+      out.output(KV.of(new SortKey(key.apply(e), kv.getKey()), Json.line(e)));
     }
   }
 

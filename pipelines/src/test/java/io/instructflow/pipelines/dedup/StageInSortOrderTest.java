@@ -97,8 +97,9 @@ class StageInSortOrderTest {
     List<DecisionRuns.Entry> all = new ArrayList<>();
     for (int i = 0; i < 1000; i++) {
       OrderKey k = new OrderKey(r.nextInt(3), i, r.nextInt(2));
-      all.add(r.nextBoolean() ? new DecisionRuns.Entry(k, "id-" + i, true, null, null, 0)
-          : new DecisionRuns.Entry(k, "记录-" + i, false, "m-" + r.nextInt(50), "f.jsonl:" + r.nextInt(9), r.nextDouble()));
+      all.add(r.nextBoolean() ? new DecisionRuns.Entry(k, "id-" + i, io.instructflow.schemas.Verdict.KEPT)
+          : new DecisionRuns.Entry(k, "记录-" + i, new io.instructflow.schemas.Verdict.Dropped("rouge_l", "rouge_l.near_duplicate",
+              new java.util.LinkedHashMap<>(java.util.Map.of("matched_id", "m-" + r.nextInt(50), "score", r.nextDouble())))));
     }
     List<DecisionRuns.Entry> shuffled = new ArrayList<>(all);
     java.util.Collections.shuffle(shuffled, r);
