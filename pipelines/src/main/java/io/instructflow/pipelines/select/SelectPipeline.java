@@ -228,7 +228,7 @@ public final class SelectPipeline {
     private final long budget;
     private final Map<String, Object> parameters;
     long seen;
-    long selected;
+    volatile long selected;
     long tooSimilar;
 
     SelectGate(Config c) {
@@ -239,9 +239,10 @@ public final class SelectPipeline {
       parameters = c.stepParameters();
     }
 
+    /** The embedding; none once the budget is full, since every later record is over it (the costly part skipped). */
     @Override
     public SemanticDedup.Prepared prepare(Example e) {
-      return rule.prepare(GateInput.of(e));
+      return selected >= budget ? null : rule.prepare(GateInput.of(e));
     }
 
     @Override
