@@ -29,8 +29,11 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -55,15 +58,21 @@ import org.junit.jupiter.api.io.TempDir;
  * counts) is compared without those fields; {@code MANIFEST.json} by its entries other than the
  * summary's; {@code _SUCCESS} by matching the manifest. The seed is printed; {@code
  * -Dinstructflow.faultSeed=N} replays a run.
+ *
+ * <p>{@code generate}'s runs go on beside {@code filter}'s and {@code blend}'s (a thread started with the
+ * inputs; its test waits for it): the commands share no folder, and each command's plan is drawn from a
+ * generator of its own, seeded from the seed and the command's name, so it does not depend on the
+ * order the two threads draw in.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FaultInjectionTest {
   @TempDir static Path tmp;
 
   static final long SEED = Long.getLong("instructflow.faultSeed", 20261203L);
-  static final Random RANDOM = new Random(SEED);
   /** Kills that landed, over all commands. */
-  static int kills;
+  static final AtomicInteger KILLS = new AtomicInteger();
+  /** {@code generate}'s exercise, running beside the other commands' from {@link #inputs}. */
+  static CompletableFuture<Void> generateRuns;
   /** Kills per rerun chain: the first rerun of a killed run is killed as well. */
   static final int CHAIN = 2;
 
@@ -122,6 +131,18 @@ class FaultInjectionTest {
         + "\"formats\": [\"jsonl\"], \"sources\": [{\"path\": \"" + filterBaseline + "\", \"name\": \"filtered\", "
         + "\"license\": \"Apache-2.0\", \"weight\": 0.5}, {\"path\": \"" + tmp.resolve("blend-b.jsonl") + "\", \"name\": \"wild\", "
         + "\"license\": \"CC-BY-NC-4.0\", \"weight\": 0.5}]}");
+    // generate (a model, three prompt files) shares nothing with filter and blend: it runs beside them
+    generateRuns = new CompletableFuture<>();
+    Thread t = new Thread(() -> {
+      try {
+        exercise(generate(), tmp.resolve("generate-out"));
+        generateRuns.complete(null);
+      } catch (Throwable e) {
+        generateRuns.completeExceptionally(e);
+      }
+    }, "fault-injection-generate");
+    t.setDaemon(true);
+    t.start();
   }
 
   static Path write(String name, List<String> lines) throws IOException {
@@ -160,18 +181,12 @@ class FaultInjectionTest {
 
   @Test
   @Order(1)
-  void generateKilledAnywhereRerunsToTheSameOutput() throws Exception {
-    exercise(generate(), tmp.resolve("generate-out"));
-  }
-
-  @Test
-  @Order(2)
   void filterKilledAnywhereRerunsToTheSameOutput() throws Exception {
     exercise(filter(), filterBaseline);
   }
 
   @Test
-  @Order(3)
+  @Order(2)
   void blendKilledAnywhereRerunsToTheSameOutput() throws Exception {
     if (!Files.isRegularFile(filterBaseline.resolve(OutputLayout.MARKER))) {
       run(filter(), filterBaseline, null, -1);
@@ -179,10 +194,26 @@ class FaultInjectionTest {
     exercise(blend(), tmp.resolve("blend-out"));
   }
 
+  /** Started with the inputs; waits for it and rethrows what failed it. */
+  @Test
+  @Order(3)
+  void generateKilledAnywhereRerunsToTheSameOutput() throws Throwable {
+    try {
+      generateRuns.get(20, TimeUnit.MINUTES);
+    } catch (ExecutionException e) {
+      throw e.getCause();
+    }
+  }
+
   @Test
   @Order(4)
-  void atLeastTwentyKillsLanded() {
-    assertTrue(kills >= 20, "only " + kills + " kills landed (seed " + SEED + ")");
+  void atLeastTwentyKillsLanded() throws Exception {
+    try {
+      generateRuns.get(20, TimeUnit.MINUTES);
+    } catch (ExecutionException e) {
+      // generate's own test reports it
+    }
+    assertTrue(KILLS.get() >= 20, "only " + KILLS.get() + " kills landed (seed " + SEED + ")");
   }
 
   /**
@@ -204,15 +235,16 @@ class FaultInjectionTest {
         .distinct().forEach(p -> (p.startsWith("publish.") ? inPublish : others).add(p));
     System.out.printf(Locale.ROOT, "%s: uninterrupted %d ms, fault points %s %s%n", c.name, baseMillis, inPublish, others);
     // the seeded plan: half the named kills inside publish, the rest anywhere; then kills at seeded times
-    Collections.shuffle(inPublish, RANDOM);
+    Random random = new Random(SEED * 31 + c.name.hashCode());
+    Collections.shuffle(inPublish, random);
     List<Object> plan = new ArrayList<>(inPublish.subList(0, Math.min(inPublish.size(), (c.named + 1) / 2)));
     List<String> rest = new ArrayList<>(others);
     rest.addAll(inPublish.subList(plan.size(), inPublish.size()));
-    Collections.shuffle(rest, RANDOM);
+    Collections.shuffle(rest, random);
     plan.addAll(rest.subList(0, Math.min(rest.size(), c.named - plan.size())));
     for (int i = 0; i < c.timed; i++) {
       // within the first two thirds of an uninterrupted run (later runs start faster than the first)
-      plan.add((long) (baseMillis * (0.15 + 0.5 * RANDOM.nextDouble())));
+      plan.add((long) (baseMillis * (0.15 + 0.5 * random.nextDouble())));
     }
     // kills in chains of two: a run is killed, its rerun is killed too, and the next rerun completes
     for (int from = 0; from < plan.size(); from += CHAIN) {
@@ -225,7 +257,7 @@ class FaultInjectionTest {
         what.append(killed.killed ? " killed " : " not killed (finished first) ")
             .append(at instanceof String ? "at " + at : "after " + at + " ms").append(',');
         if (killed.killed) {
-          kills++;
+          KILLS.incrementAndGet();
           checkKilledState(out, expected, what + " (seed " + SEED + ")");
         } else {
           assertEquals(0, killed.exit, what + ": it finished on its own, but failed:\n" + killed.log);

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.pipelines.io.OutputLayout;
+import io.instructflow.pipelines.runtime.Manifest;
 import io.instructflow.schemas.Json;
 import java.io.IOException;
 import java.io.InputStream;
@@ -174,6 +176,12 @@ class HdfsRoundTripTest {
       JsonNode c = s.path("counts");
       assertEquals(c.path("read").asLong(), c.path("kept").asLong() + c.path("filtered").asLong() + c.path("rejected").asLong(),
           stage + ": counts reconcile " + c);
+      // sealed, and the manifest lists the files in the output's root too (the summary, the card): a
+      // manifest written on HDFS used to leave them out, and audit verify then failed on them
+      OutputLayout out = new OutputLayout(root + "/out/" + stage);
+      assertTrue(Manifest.scan(out).containsKey(OutputLayout.SUMMARY), stage + ": " + Manifest.scan(out).keySet());
+      Manifest.Check check = Manifest.verify(out);
+      assertTrue(check.ok(), stage + ": audit verify on HDFS: " + check);
     }
     JsonNode imported = summary(root + "/out/imported").path("counts");
     assertEquals(323, imported.path("read").asLong());
@@ -188,6 +196,8 @@ class HdfsRoundTripTest {
       outRoot.add(f.getPath().getName());
     }
     assertTrue(outRoot.contains("README.md") && outRoot.contains("blend-plan.json"), outRoot.toString());
+    assertTrue(Manifest.scan(new OutputLayout(root + "/out/blend")).keySet().containsAll(List.of("README.md", "blend-plan.json")),
+        "the blend's manifest lists its card and plan");
   }
 
   @Test
