@@ -17,6 +17,7 @@ import io.instructflow.filters.quality.LengthFilter;
 import io.instructflow.filters.quality.PiiFilter;
 import io.instructflow.filters.quality.RefusalFilter;
 import io.instructflow.filters.quality.RepetitionFilter;
+import io.instructflow.filters.quality.ScoreRangeFilter;
 import io.instructflow.filters.quality.SymbolFilter;
 import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
@@ -77,7 +78,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
   /** The filter types a chain may use. */
   public static final List<String> TYPES = List.of(InstructionRulesFilter.TYPE, EvolEliminationFilter.TYPE,
       LengthFilter.TYPE, KeywordFilter.TYPE, RefusalFilter.TYPE, RepetitionFilter.TYPE, SymbolFilter.TYPE, EchoFilter.TYPE,
-      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
+      CodeFenceFilter.TYPE, PiiFilter.TYPE, LanguageFilter.TYPE, DecontaminationFilter.TYPE, ScoreRangeFilter.TYPE, JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
 
   /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
   public static final String ROUGE_FILTER = "rouge_l";
@@ -245,6 +246,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
         case PiiFilter.TYPE -> perRecord.add(PiiFilter.fromJson(f, at));
         case LanguageFilter.TYPE -> perRecord.add(LanguageFilter.fromJson(f, at));
         case DecontaminationFilter.TYPE -> perRecord.add(DecontaminationFilter.fromJson(f, at));
+        case ScoreRangeFilter.TYPE -> perRecord.add(ScoreRangeFilter.fromJson(f, at));
         case ROUGE_FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);
           try {
