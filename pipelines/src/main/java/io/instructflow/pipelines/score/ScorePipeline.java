@@ -162,7 +162,7 @@ public final class ScorePipeline {
     PipelineResult result = run.execute("read+score+write", Progress.READ, Progress.DECIDED);
     double seconds = (System.nanoTime() - t0) / 1e9;
     Map<String, Object> m = new LinkedHashMap<>();
-    for (String name : List.of("records", "scored", "failed", "requests", "failed_requests")) {
+    for (String name : List.of("records", "scored", "failed", "requests")) {
       m.put(name, PipelineRun.counter(result, STEP, name));
     }
     m.put("records_per_second", Math.round(PipelineRun.counter(result, STEP, "records") / Math.max(seconds, 1e-3)));
@@ -174,8 +174,8 @@ public final class ScorePipeline {
 
   /**
    * Scores one batch of records with one call to the model. Counters (namespace {@value #STEP}):
-   * {@code records} (records seen), {@code scored}, {@code failed} (records rejected), {@code requests}
-   * (score requests sent, cached ones included) and {@code failed_requests}.
+   * {@code records} (records seen), {@code scored}, {@code failed} (records rejected) and {@code requests}
+   * (score requests sent, cached ones included).
    */
   static final class ScoreFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, KV<OrderKey, Example>> {
     private static final long serialVersionUID = 1L;
@@ -186,7 +186,6 @@ public final class ScorePipeline {
     private final Counter scored = Metrics.counter(STEP, "scored");
     private final Counter failed = Metrics.counter(STEP, "failed");
     private final Counter requests = Metrics.counter(STEP, "requests");
-    private final Counter failedRequests = Metrics.counter(STEP, "failed_requests");
     private transient LanguageModel model;
 
     ScoreFn(ModelSpec spec, RecordScorer.Settings settings, List<String> inputs) {
@@ -224,7 +223,6 @@ public final class ScorePipeline {
         } else {
           RecordScorer.Outcome.Failed f = (RecordScorer.Outcome.Failed) o;
           requests.inc(f.requests());
-          failedRequests.inc(f.requests() == 0 ? 0 : 1);
           failed.inc();
           String source = key.source() >= 0 && key.source() < inputs.size() ? inputs.get(key.source()) : "";
           byte[] raw = Json.line(e).getBytes(StandardCharsets.UTF_8);
