@@ -236,6 +236,20 @@ class RecordScorerTest {
       assertTrue(cx >= 1 && cx <= 6, "complexity " + cx);
       assertEquals(model.ref().sha256(), ((Map<?, ?>) score(scored, "ifd").get("model")).get("sha256"));
     }
+    // a call's log-probabilities do not depend on the calls before it (each starts with no prefix held):
+    // the same batch after another one that shares the rubric's prefix gives the same bits
+    List<ScoreRequest> a = DeitaScore.requests("a", s.quality(), Map.of("instruction", en.instruction(),
+        "output", en.output()), false);
+    List<ScoreRequest> b = DeitaScore.requests("b", s.quality(), Map.of("instruction", zh.instruction(),
+        "output", zh.output()), false);
+    List<ScoreResult> first = model.score(a);
+    model.score(b);
+    List<ScoreResult> second = model.score(a);
+    for (int i = 0; i < a.size(); i++) {
+      for (int k = 0; k < first.get(i).tokens().size(); k++) {
+        assertEquals(first.get(i).tokens().get(k).logprob(), second.get(i).tokens().get(k).logprob(), 0.0, "answer " + i);
+      }
+    }
     // deterministic: the same batch again gives the same stored scores
     List<RecordScorer.Outcome> again = RecordScorer.score(model, s, List.of(en, zh));
     for (int i = 0; i < 2; i++) {
