@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
  */
 class FilterRegistryTest {
   static final List<String> BUILT_IN = List.of("instruction_rules", "evol_elimination", "length", "keywords", "refusal",
-      "repetition", "symbols", "echo", "code_fences", "pii", "language", "decontamination");
+      "repetition", "symbols", "echo", "code_fences", "pii", "language", "decontamination", "score_range");
 
   static Example chat(int userTurns) {
     List<Message> m = new java.util.ArrayList<>();

@@ -155,6 +155,9 @@ public interface LlamaApi extends Library {
 
   Pointer llama_get_memory(Pointer ctx);
 
+  /** Empties the memory: every cell freed and the next cell back at the start; {@code data} also zeroes the buffers. */
+  void llama_memory_clear(Pointer mem, byte data);
+
   /** Runs the context's CPU work on {@code threadpool} (and batches on {@code threadpoolBatch}, or the same one when null). */
   void llama_attach_threadpool(Pointer ctx, Pointer threadpool, Pointer threadpoolBatch);
 

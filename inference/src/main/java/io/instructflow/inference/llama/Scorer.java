@@ -20,9 +20,9 @@ import java.util.function.IntFunction;
  * log-probability is the log-softmax of those logits, computed in double precision. Nothing is sampled.
  *
  * <p>Several requests are decoded together, one KV stream each (as the batched schedule does), in calls of
- * at most {@value LlamaCppModel#BATCH} tokens. A stream keeps the cells of the last sequence it scored, and a
- * request that starts with the same tokens computes only the rest (shared-prefix reuse: the IFD pair of a
- * record, a fixed scorer rubric). The position just before the first scored token is always computed
+ * at most {@value LlamaCppModel#BATCH} tokens. Within one call a stream keeps the cells of the last sequence
+ * it scored, and a request that starts with the same tokens computes only the rest (shared-prefix reuse: the
+ * IFD pair of a record, a fixed scorer rubric); a new call starts with nothing held. The position just before the first scored token is always computed
  * again, since its logits are needed. Not thread-safe: the model serializes calls.
  */
 final class Scorer implements AutoCloseable {
@@ -139,6 +139,18 @@ final class Scorer implements AutoCloseable {
    * @throws IllegalStateException when llama.cpp fails a decode (the caller fails the whole batch)
    */
   ScoreResult[] score(List<Item> items) {
+    // each call starts from an empty memory and unused streams (issue 22): which cells are reused, which
+    // stream takes which request and where new cells go, and so the shapes of the decodes and the last bits
+    // of the logits, then depend on this call's requests alone, not on the calls before it, so a batch
+    // scores the same on every run and runner (the score command batches by input position); a prefix is
+    // still shared by the requests of one call
+    api.llama_memory_clear(memory, (byte) 0);
+    for (int s = 0; s < streams; s++) {
+      held[s] = null;
+      heldLen[s] = 0;
+      lastUse[s] = 0;
+    }
+    tick = 0;
     ScoreResult[] results = new ScoreResult[items.size()];
     Deque<Integer> queue = new ArrayDeque<>();
     for (int i = 0; i < items.size(); i++) {

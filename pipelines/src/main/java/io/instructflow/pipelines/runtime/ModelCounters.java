@@ -77,5 +77,11 @@ public final class ModelCounters implements Serializable {
       counters.count(res);
       return res;
     }
+
+    /** Scores pass through uncounted (the score command keeps its own counters). */
+    @Override
+    public List<io.instructflow.inference.ScoreResult> score(List<io.instructflow.inference.ScoreRequest> batch) {
+      return delegate.score(batch);
+    }
   }
 }
