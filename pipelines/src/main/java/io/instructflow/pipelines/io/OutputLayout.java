@@ -303,7 +303,8 @@ public final class OutputLayout {
       deleteShards(dir(k));
     }
     delete(file(SUMMARY));
-    List<ResourceId> staged = files(root + "/" + STAGING + "/", "**");
+    // every file under .staging, at any depth: on HDFS Beam's ** glob leaves out a folder's direct files
+    List<ResourceId> staged = io.instructflow.pipelines.runtime.Storage.filesUnder(root + "/" + STAGING + "/");
     if (!staged.isEmpty()) {
       FileSystems.delete(staged, MoveOptions.StandardMoveOptions.IGNORE_MISSING_FILES);
     }
