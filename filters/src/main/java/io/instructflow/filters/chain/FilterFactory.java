@@ -24,4 +24,28 @@ public interface FilterFactory {
    * @throws IllegalArgumentException on an unknown field or a bad value, naming {@code at} and the field
    */
   RecordFilter create(JsonNode config, String at);
+
+  /**
+   * A factory of a fixed type that hands the config entry to a function, for filters that read their
+   * own config ({@code fromJson}): {@code public Factory() { super(TYPE, MyFilter::fromJson); }}.
+   */
+  abstract class Of implements FilterFactory {
+    private final String type;
+    private final java.util.function.BiFunction<JsonNode, String, ? extends RecordFilter> make;
+
+    protected Of(String type, java.util.function.BiFunction<JsonNode, String, ? extends RecordFilter> make) {
+      this.type = type;
+      this.make = make;
+    }
+
+    @Override
+    public final String type() {
+      return type;
+    }
+
+    @Override
+    public final RecordFilter create(JsonNode config, String at) {
+      return make.apply(config, at);
+    }
+  }
 }

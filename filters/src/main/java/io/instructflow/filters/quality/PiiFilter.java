@@ -1,7 +1,6 @@
 package io.instructflow.filters.quality;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.instructflow.filters.chain.RecordFilter;
 import io.instructflow.filters.chain.RecordRewriter;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Message;
@@ -186,15 +185,9 @@ public record PiiFilter(boolean redact) implements RecordRewriter {
   }
 
   /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
-  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
-    @Override
-    public String type() {
-      return TYPE;
-    }
-
-    @Override
-    public RecordFilter create(JsonNode config, String at) {
-      return fromJson(config, at);
+  public static final class Factory extends io.instructflow.filters.chain.FilterFactory.Of {
+    public Factory() {
+      super(TYPE, PiiFilter::fromJson);
     }
   }
 }

@@ -85,15 +85,9 @@ public record RefusalFilter(List<String> phrases) implements RecordFilter {
   }
 
   /** Makes this filter from its chain config entry; listed in {@code META-INF/services} ({@link io.instructflow.filters.chain.FilterRegistry}). */
-  public static final class Factory implements io.instructflow.filters.chain.FilterFactory {
-    @Override
-    public String type() {
-      return TYPE;
-    }
-
-    @Override
-    public RecordFilter create(JsonNode config, String at) {
-      return fromJson(config, at);
+  public static final class Factory extends io.instructflow.filters.chain.FilterFactory.Of {
+    public Factory() {
+      super(TYPE, RefusalFilter::fromJson);
     }
   }
 }
