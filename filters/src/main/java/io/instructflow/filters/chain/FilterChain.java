@@ -69,7 +69,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
    * {@code rouge_l} (last). Every other type is a per-record filter from {@link FilterRegistry}.
    */
   public static final List<String> RESERVED_TYPES =
-      List.of(JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, "rouge_l");
+      List.of(JudgeRule.TYPE, ExactDedup.TYPE, MinHashDedup.TYPE, SemanticDedup.TYPE, RougeGate.FILTER);
 
   /** The filter types a chain may use: the registered per-record filters, then the reserved types. */
   public static List<String> types() {
@@ -78,10 +78,6 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
     return List.copyOf(all);
   }
 
-  /** Filter: the ROUGE-L rule. Same id as the dedup command's and the generator's. */
-  public static final String ROUGE_FILTER = "rouge_l";
-  /** ROUGE-L F above the threshold against an earlier kept record or a pool text. */
-  public static final String ROUGE_REASON = "rouge_l.near_duplicate";
 
   /**
    * The ROUGE-L rule's settings.
@@ -188,7 +184,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
       }
       String type = f.path("type").asText("");
       boolean ordered = type.equals(ExactDedup.TYPE) || type.equals(MinHashDedup.TYPE) || type.equals(SemanticDedup.TYPE)
-          || type.equals(ROUGE_FILTER);
+          || type.equals(RougeGate.FILTER);
       if (!ordered && !dedup.isEmpty()) {
         throw new IllegalArgumentException(at + ": per-record filters and llm_judge come before the dedup rules");
       }
@@ -220,7 +216,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
           }
           judge = JudgeRule.fromJson(f, at);
         }
-        case ROUGE_FILTER -> {
+        case RougeGate.FILTER -> {
           only(f, Set.of("type", "threshold", "tokenizer"), at);
           try {
             rouge = new Rouge(f.path("threshold").asDouble(0.7), f.path("tokenizer").asText("rouge"));
@@ -360,7 +356,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
       details.put("matched_id", matchedId);
       details.put("matched_location", matchedLocation);
     }
-    return new Verdict.Dropped(ROUGE_FILTER, ROUGE_REASON, details);
+    return new Verdict.Dropped(RougeGate.FILTER, RougeGate.REASON, details);
   }
 
   /** The chain for provenance and the run summary. */
@@ -378,7 +374,7 @@ public record FilterChain(String name, List<RecordFilter> perRecord, JudgeRule j
     }
     dedup.forEach(r -> ids.add(r.id()));
     if (rouge != null) {
-      ids.add(ROUGE_FILTER);
+      ids.add(RougeGate.FILTER);
       m.put("rougeThreshold", rouge.threshold());
       m.put("tokenizer", rouge.tokenizer());
     }

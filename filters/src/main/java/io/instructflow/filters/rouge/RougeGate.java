@@ -16,6 +16,17 @@ import java.util.Objects;
  * {@code List<RougeGate.Drop> d = new RougeGate(0.7, Tokenizer.named("rouge", false)).apply(texts, pool);}
  */
 public final class RougeGate {
+  /**
+   * Filter id of the ROUGE-L rule in dropped verdicts and in filter chains. The one home of this id: the
+   * {@code filter} chain, the {@code dedup} command and the Self-Instruct generator all write it.
+   */
+  public static final String FILTER = "rouge_l";
+  /**
+   * The rule's one reason: ROUGE-L F above the threshold against a pool text or an earlier kept text
+   * (details: the score, the threshold and the match).
+   */
+  public static final String REASON = "rouge_l.near_duplicate";
+
   private final double threshold;
   private final Tokenizer tokenizer;
 

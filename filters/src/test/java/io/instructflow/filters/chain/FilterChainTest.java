@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.RougeL;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.schemas.Example;
@@ -41,7 +42,7 @@ class FilterChainTest {
         "Tell a joke"));
     List<Verdict> v = FilterChain.preset("self-instruct").apply(rs, List.of("Explain why the sky looks blue during the day."));
     Verdict.Dropped pool = (Verdict.Dropped) v.get(0);
-    assertEquals(FilterChain.ROUGE_REASON, pool.reason());
+    assertEquals(RougeGate.REASON, pool.reason());
     assertEquals(0, pool.details().get("matched_pool_index"));
     assertEquals("Explain why the sky looks blue during the day.", pool.details().get("matched_text"));
     assertEquals(Verdict.KEPT, v.get(1));

@@ -80,11 +80,7 @@ public final class Rounds {
     }
     List<SelfInstruct.Outcome> outcomes = new ArrayList<>();
     List<Failure> late = new ArrayList<>();
-    if (gen.settings().preset() == SelfInstruct.Preset.ALPACA) {
-      live.forEach(c -> outcomes.add(gen.keptAlpaca(c, ref)));
-    } else {
-      outcomes.addAll(complete(gen, model, ref, live, batchSize, late));
-    }
+    outcomes.addAll(gen.completeAll(model, ref, live, batchSize, late));
     List<Example> kept = new ArrayList<>();
     List<Example> filtered = new ArrayList<>();
     // merge dropped candidates and completed tasks back into (prompt, item) order
@@ -106,43 +102,8 @@ public final class Rounds {
     return new Result(round, kept, filtered, failures, added, specs.size(), candidates.size());
   }
 
-  /**
-   * Classification then instances for kept candidates, in batches of {@code batchSize}: one outcome
-   * per candidate, null where a request failed (that failure is added to {@code failures}).
-   */
-  public static List<SelfInstruct.Outcome> complete(SelfInstruct gen, LanguageModel model, ModelRef ref, List<Candidate> live,
-      int batchSize, List<Failure> failures) {
-    List<GenerationRequest> creqs = new ArrayList<>();
-    live.forEach(c -> creqs.add(gen.classifyRequest(c)));
-    List<GenerationResult> cres = generate(model, creqs, batchSize);
-    List<GenerationRequest> ireqs = new ArrayList<>();
-    for (int i = 0; i < live.size(); i++) {
-      if (cres.get(i).ok()) {
-        ireqs.add(gen.instancesRequest(live.get(i), SelfInstruct.isYes(cres.get(i).choices().get(0).text())));
-      }
-    }
-    List<GenerationResult> ires = generate(model, ireqs, batchSize);
-    List<SelfInstruct.Outcome> out = new ArrayList<>();
-    int k = 0;
-    for (int i = 0; i < live.size(); i++) {
-      Candidate c = live.get(i);
-      if (!cres.get(i).ok()) {
-        failures.add(new Failure(creqs.get(i).id(), c.location(), cres.get(i), c));
-        out.add(null);
-        continue;
-      }
-      GenerationResult ir = ires.get(k++);
-      if (!ir.ok()) {
-        failures.add(new Failure(ireqs.get(k - 1).id(), c.location(), ir, c));
-        out.add(null);
-        continue;
-      }
-      out.add(gen.complete(c, cres.get(i), ir, ref));
-    }
-    return out;
-  }
-
-  private static List<GenerationResult> generate(LanguageModel model, List<GenerationRequest> reqs, int batchSize) {
+  /** The results of {@code reqs}, in order, sent to {@code model} in batches of {@code batchSize}. */
+  static List<GenerationResult> generate(LanguageModel model, List<GenerationRequest> reqs, int batchSize) {
     List<GenerationResult> out = new ArrayList<>(reqs.size());
     for (int i = 0; i < reqs.size(); i += batchSize) {
       out.addAll(model.generate(reqs.subList(i, Math.min(reqs.size(), i + batchSize))));

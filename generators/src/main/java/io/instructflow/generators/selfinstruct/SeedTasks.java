@@ -40,7 +40,7 @@ public final class SeedTasks {
    * @param problems the unusable lines, in file order
    * @param blankLines blank lines skipped
    * @param unlabeled how many of the tasks have no {@code is_classification} (they count as not
-   *     classification; see {@link SelfInstruct#classificationWarning})
+   *     classification; see {@link SelfInstructGenerator#classificationWarning})
    */
   public record Result(List<SeedTask> tasks, List<Problem> problems, long blankLines, int unlabeled) {
     public Result {

@@ -9,6 +9,7 @@ import io.instructflow.inference.Completion;
 import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
+import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.schemas.Example;
@@ -23,80 +24,42 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 
 /**
- * The Self-Instruct generator (and its Alpaca variant) as plain functions of a round: plan the
- * prompts, parse and test what the model wrote, gate by ROUGE-L against the pool, classify, write and
- * test instances, and build the output records with their provenance. The Beam pipeline and
- * {@link Rounds} call the same functions, so what the unit tests check is what runs.
+ * A Self-Instruct generator as plain functions of a round: plan the prompts, parse and test what the
+ * model wrote, gate by ROUGE-L against the pool, complete the tasks it keeps, and build the output
+ * records with their provenance. The Beam pipeline and {@link Rounds} call the same functions, so what
+ * the unit tests check is what runs. {@link #of} gives the generator of the settings' preset:
  *
- * <p>A round, for the {@code self-instruct} preset:
+ * <ul>
+ *   <li>{@link SelfInstructGenerator} ({@code self-instruct}): numbered instruction lists, then a
+ *       classification check and instances for each kept task ({@link InstanceRules});
+ *   <li>{@link AlpacaGenerator} ({@code alpaca}): whole tasks (instruction, input, output) kept as
+ *       written.
+ * </ul>
  *
- * <ol>
- *   <li>{@link #plan}: each prompt shows {@code seedExamples + machineExamples} instructions, up to
- *       {@code machineExamples} of them sampled from the machine-generated pool and the rest from the
- *       seeds, shuffled, as a numbered list the model continues.
- *   <li>{@link #candidates}: the continuation is split into tasks ({@link ListParser}) and each is tested
- *       by the {@link InstructionRules}; every task of a response cut by the token limit is dropped
- *       ({@value #TRUNCATED}), as the reference discards such responses.
- *   <li>{@link #gate}: in (prompt, item) order, a task whose ROUGE-L F against any pool instruction or
- *       any task kept before it is above the threshold is dropped ({@value #ROUGE_REASON}); a task it
- *       keeps joins the pool at once, with its {@link Similarity} to the pool.
- *   <li>{@link #classifyRequest}, {@link #instancesRequest}, {@link #complete}: a few-shot yes/no
- *       classification check, then instances written input-first (or output-first for classification
- *       tasks), parsed ({@link InstanceParser}) and tested; a task keeps up to {@code maxInstances}
- *       instances.
- * </ol>
- *
- * <p>The {@code alpaca} preset writes whole tasks (instruction, input, output) from 3 seed examples per
- * prompt, tests them with the Alpaca rules and the same ROUGE-L gate, and keeps them directly.
+ * <p>What both share, here: a round's {@link #plan} (one prompt per {@code promptsPerRound}), the
+ * {@link #request} of a prompt, the {@link #gate} (in (prompt, item) order, a task whose ROUGE-L F
+ * against any pool instruction or any task kept before it is above the threshold is dropped with
+ * {@value RougeGate#REASON}; a task it keeps joins the pool at once, with its {@link Similarity} to the
+ * pool), the records of dropped tasks ({@link #dropped}) and the provenance of every record. The ids a
+ * task is dropped with are {@link SelfInstructReasons}'.
  *
  * <p>Everything random is drawn from generators seeded by {@link Seeds#derive} of the run seed and a
  * name of the draw (round, prompt), so a run's prompts, and with a deterministic engine its output, are
  * the same on every run, whatever the batching or the runner.
+ *
+ * {@code SelfInstruct gen = SelfInstruct.of(Settings.defaults(Preset.SELF_INSTRUCT, 0), seeds, null);}
  */
-public final class SelfInstruct implements Serializable {
+public abstract sealed class SelfInstruct implements Serializable permits SelfInstructGenerator, AlpacaGenerator {
   private static final long serialVersionUID = 1L;
-
-  /** Filter: the response was cut by the token limit. */
-  public static final String TRUNCATED_FILTER = "response_truncated";
-  /** A task from a response that stopped at the token limit. */
-  public static final String TRUNCATED = "response_truncated.length";
-  /** Filter: the ROUGE-L rule (the same id as the {@code dedup} command's). */
-  public static final String ROUGE_FILTER = "rouge_l";
-  /** ROUGE-L F above the threshold against an earlier instruction (details: score, matched_id, matched_text). */
-  public static final String ROUGE_REASON = "rouge_l.near_duplicate";
-  /** Filter: Alpaca piece without the three labelled fields. */
-  public static final String FORMAT_FILTER = "task_format";
-  /** A piece of an Alpaca response that is not {@code n. Instruction / n. Input / n. Output}. */
-  public static final String FORMAT_MALFORMED = "task_format.malformed";
-  /** Filter: the instances of a task. */
-  public static final String INSTANCES_FILTER = "instances";
-  /** The model's instance response held no instance. */
-  public static final String INSTANCES_NONE = "instances.none_parsed";
-  /** Every instance of the task was dropped by an instance rule. */
-  public static final String INSTANCES_NONE_KEPT = "instances.none_kept";
-  /** The last instance of a response cut by the token limit. */
-  public static final String INSTANCE_TRUNCATED = "instances.truncated";
-  /** Two instances with the same non-empty input and different outputs: all of the task's are dropped. */
-  public static final String INSTANCE_CONFLICT = "instances.same_input_different_output";
-  /** An exact repeat of an earlier instance of the task. */
-  public static final String INSTANCE_DUPLICATE = "instances.duplicate";
-  /** Input identical to output. */
-  public static final String INSTANCE_SAME = "instances.input_equals_output";
-  /** Empty output. */
-  public static final String INSTANCE_EMPTY_OUTPUT = "instances.empty_output";
-  /** Input or output ending with ':' (usually an unfinished generation). */
-  public static final String INSTANCE_COLON = "instances.ends_with_colon";
-  /** Beyond {@code maxInstances} kept instances. */
-  public static final String INSTANCE_OVER_MAX = "instances.over_max";
 
   /** Provenance step names. */
   public static final String STEP_GENERATE = "self_instruct.generate";
@@ -113,6 +76,7 @@ public final class SelfInstruct implements Serializable {
   public static final String T_INPUT_FIRST = "self-instruct/instances-input-first@1";
   public static final String T_OUTPUT_FIRST = "self-instruct/instances-output-first@1";
   public static final String T_ALPACA = "alpaca/tasks@1";
+
 
   /** The two presets. */
   public enum Preset {
@@ -299,19 +263,17 @@ public final class SelfInstruct implements Serializable {
   private final List<SeedTask> allSeeds;
   private final List<SeedTask> seeds;
   private final Map<String, PromptTemplate> templates;
-  private final String classifyExamples;
-  private final String inputFirstExamples;
-  private final String outputFirstExamples;
 
   /**
    * @param settings the configuration
    * @param seeds the seed file's tasks (at least {@code seedExamples} of them, classification tasks in
-   *     the classification-only mode); all of them give the few-shot examples of the classification
-   *     check and the instance prompts
+   *     the classification-only mode)
    * @param templates folder of template overrides, or null for the built-in ones
+   * @param placeholders the templates the generator uses, in order, each with the placeholders it must
+   *     have
    * @throws IllegalArgumentException on too few seeds or a template with the wrong placeholders
    */
-  public SelfInstruct(Settings settings, List<SeedTask> seeds, Path templates) {
+  SelfInstruct(Settings settings, List<SeedTask> seeds, Path templates, Map<String, Set<String>> placeholders) {
     this.settings = Objects.requireNonNull(settings, "settings");
     this.allSeeds = List.copyOf(seeds);
     this.seeds = settings.classificationOnly()
@@ -323,22 +285,30 @@ public final class SelfInstruct implements Serializable {
     }
     Map<String, PromptTemplate> t = new LinkedHashMap<>();
     try {
-      if (settings.preset() == Preset.ALPACA) {
-        t.put(T_ALPACA, PromptTemplate.load(T_ALPACA, templates).requirePlaceholders(Set.of("count", "examples", "next")));
-      } else {
-        String gen = instructionsTemplate();
-        t.put(gen, PromptTemplate.load(gen, templates).requirePlaceholders(Set.of("examples", "next")));
-        for (String id : List.of(T_CLASSIFY, T_INPUT_FIRST, T_OUTPUT_FIRST)) {
-          t.put(id, PromptTemplate.load(id, templates).requirePlaceholders(Set.of("examples", "instruction")));
-        }
+      for (Map.Entry<String, Set<String>> p : placeholders.entrySet()) {
+        t.put(p.getKey(), PromptTemplate.load(p.getKey(), templates).requirePlaceholders(p.getValue()));
       }
     } catch (IOException e) {
       throw new UncheckedIOException("reading prompt templates: " + e.getMessage(), e);
     }
     this.templates = Collections.unmodifiableMap(t);
-    this.classifyExamples = classifyExamples(this.allSeeds);
-    this.inputFirstExamples = instanceExamples(this.allSeeds, false);
-    this.outputFirstExamples = instanceExamples(this.allSeeds, true);
+  }
+
+  /**
+   * The generator of {@code settings}' preset.
+   *
+   * @param settings the configuration
+   * @param seeds the seed file's tasks (at least {@code seedExamples} of them, classification tasks in
+   *     the classification-only mode); for {@code self-instruct} all of them give the few-shot examples
+   *     of the classification check and the instance prompts
+   * @param templates folder of template overrides, or null for the built-in ones
+   * @throws IllegalArgumentException on too few seeds or a template with the wrong placeholders
+   */
+  public static SelfInstruct of(Settings settings, List<SeedTask> seeds, Path templates) {
+    return switch (settings.preset()) {
+      case SELF_INSTRUCT -> new SelfInstructGenerator(settings, seeds, templates);
+      case ALPACA -> new AlpacaGenerator(settings, seeds, templates);
+    };
   }
 
   /** The configuration. */
@@ -354,31 +324,9 @@ public final class SelfInstruct implements Serializable {
     return seeds;
   }
 
-  /** The id of the instruction-generation template of the self-instruct preset in this mode. */
-  String instructionsTemplate() {
-    return settings.classificationOnly() ? T_INSTRUCTIONS_CLF : T_INSTRUCTIONS;
-  }
-
-  /**
-   * What the seed file lacks when {@code unlabeled} of its tasks have no {@code is_classification}
-   * (they count as not classification), for a warning; empty when nothing is missing or the preset
-   * does not classify. It names what the classification check's few-shot examples (12 classification
-   * and 19 other seed tasks in the reference) and the output-first instance prompt (up to 8 worked
-   * classification tasks) will show.
-   */
-  public java.util.Optional<String> classificationWarning(int unlabeled) {
-    if (unlabeled == 0 || settings.preset() != Preset.SELF_INSTRUCT) {
-      return java.util.Optional.empty();
-    }
-    long clf = allSeeds.stream().filter(SeedTask::classification).count();
-    long other = allSeeds.size() - clf;
-    long worked = Math.min(8, allSeeds.stream().filter(x -> x.classification() && !x.instances().isEmpty()).count());
-    return java.util.Optional.of(String.format(java.util.Locale.ROOT, "%d of %d seed task(s) have no is_classification "
-        + "and count as not classification: the classification check's few-shot prompt shows %d of its 12 "
-        + "classification examples (and %d of 19 others), so it will rarely answer yes; the output-first instance "
-        + "prompt for classification tasks shows %d of up to 8 worked examples%s", unlabeled, allSeeds.size(),
-        Math.min(12, clf), Math.min(19, other), worked,
-        settings.classificationOnly() ? "; the classification-only mode prompts with the " + clf + " marked task(s)" : ""));
+  /** Every task of the seed file, whatever the mode. */
+  List<SeedTask> allSeeds() {
+    return allSeeds;
   }
 
   /** The templates in use, by id. */
@@ -386,51 +334,12 @@ public final class SelfInstruct implements Serializable {
     return templates;
   }
 
-  // ---- few-shot blocks, fixed by the seed pool -------------------------------------------------
-
-  /** The paper's 12 classification and 19 other seed tasks: the first of each kind in file order. */
-  private static String classifyExamples(List<SeedTask> seeds) {
-    StringBuilder b = new StringBuilder();
-    int clf = 0;
-    int other = 0;
-    for (SeedTask s : seeds) {
-      if (s.classification() ? clf++ < 12 : other++ < 19) {
-        b.append("Task: ").append(PyText.collapse(s.instruction())).append("\nClassification: ")
-            .append(s.classification() ? "Yes" : "No").append("\n\n");
-      }
-    }
-    return b.toString();
-  }
-
-  /** Worked examples: the first 8 seed tasks of the kind that have instances, up to 2 instances each. */
-  private static String instanceExamples(List<SeedTask> seeds, boolean classification) {
-    StringBuilder b = new StringBuilder();
-    int shown = 0;
-    for (SeedTask s : seeds) {
-      if (s.classification() != classification || s.instances().isEmpty() || shown >= 8) {
-        continue;
-      }
-      shown++;
-      b.append("Task: ").append(PyText.strip(s.instruction())).append('\n');
-      List<SeedTask.Instance> inst = s.instances().subList(0, Math.min(2, s.instances().size()));
-      for (int i = 0; i < inst.size(); i++) {
-        SeedTask.Instance x = inst.get(i);
-        if (classification) {
-          b.append("Class label: ").append(PyText.strip(x.output())).append('\n');
-          if (!x.input().isBlank()) {
-            b.append("Input: ").append(PyText.strip(x.input())).append('\n');
-          }
-        } else {
-          b.append("Example ").append(i + 1).append('\n');
-          if (!x.input().isBlank()) {
-            b.append("Input: ").append(PyText.strip(x.input())).append('\n');
-          }
-          b.append("Output: ").append(PyText.strip(x.output())).append('\n');
-        }
-      }
-      b.append('\n');
-    }
-    return b.toString();
+  /**
+   * What the seed file lacks when {@code unlabeled} of its tasks have no {@code is_classification}, for
+   * a warning; empty when nothing is missing or the generator does not classify.
+   */
+  public Optional<String> classificationWarning(int unlabeled) {
+    return Optional.empty();
   }
 
   // ---- step 1: prompts -------------------------------------------------------------------------
@@ -444,47 +353,19 @@ public final class SelfInstruct implements Serializable {
     for (int i = 0; i < settings.promptsPerRound(); i++) {
       Random rng = new Random(Seeds.derive(settings.seed(), "plan/round-" + round + "/prompt-" + i));
       long seed = Seeds.derive(settings.seed(), "generate/round-" + round + "/prompt-" + i);
-      out.add(settings.preset() == Preset.ALPACA ? alpacaPrompt(round, i, rng, seed) : prompt(round, i, machine, rng, seed));
+      out.add(prompt(round, i, machine, rng, seed));
     }
     return out;
   }
 
-  private PromptSpec prompt(int round, int index, List<PoolEntry> machine, Random rng, long seed) {
-    int fromMachine = Math.min(settings.machineExamples(), machine.size());
-    int fromSeeds = Math.min(settings.seedExamples() + settings.machineExamples() - fromMachine, seeds.size());
-    List<PoolEntry> shown = new ArrayList<>(sample(machine, fromMachine, rng));
-    for (SeedTask s : sample(seeds, fromSeeds, rng)) {
-      shown.add(PoolEntry.of(s));
-    }
-    Collections.shuffle(shown, rng);
-    StringBuilder list = new StringBuilder();
-    List<String> parents = new ArrayList<>();
-    for (int k = 0; k < shown.size(); k++) {
-      list.append(k + 1).append(". ").append(promptInstruction(shown.get(k).instruction())).append('\n');
-      parents.add(shown.get(k).id());
-    }
-    String prompt = templates.get(instructionsTemplate()).render(
-        Map.of("examples", list.toString(), "next", Integer.toString(shown.size() + 1)));
-    return new PromptSpec(round, index, prompt, parents, fromMachine, seed);
-  }
+  /**
+   * Prompt {@code index} of round {@code round}, its examples drawn with {@code rng}; {@code seed} is
+   * its request's sampling seed.
+   */
+  abstract PromptSpec prompt(int round, int index, List<PoolEntry> machine, Random rng, long seed);
 
-  private PromptSpec alpacaPrompt(int round, int index, Random rng, long seed) {
-    List<SeedTask> shown = sample(seeds, settings.seedExamples(), rng);
-    StringBuilder list = new StringBuilder();
-    List<String> parents = new ArrayList<>();
-    for (int k = 0; k < shown.size(); k++) {
-      SeedTask s = shown.get(k);
-      SeedTask.Instance x = s.instances().isEmpty() ? new SeedTask.Instance("", "") : s.instances().get(0);
-      int n = k + 1;
-      list.append("###\n").append(n).append(". Instruction: ").append(promptInstruction(s.instruction())).append('\n')
-          .append(n).append(". Input:\n").append(x.input().isEmpty() ? "<noinput>" : x.input()).append('\n')
-          .append(n).append(". Output:\n").append(x.output()).append('\n');
-      parents.add(s.taskId());
-    }
-    String prompt = templates.get(T_ALPACA).render(Map.of("count", Integer.toString(settings.alpacaTasks()),
-        "examples", list.toString(), "next", Integer.toString(shown.size() + 1)));
-    return new PromptSpec(round, index, prompt, parents, 0, seed);
-  }
+  /** The id of the instruction-generation template in use. */
+  abstract String generateTemplate();
 
   /**
    * An example instruction as both references write it into a prompt: every run of whitespace made one
@@ -529,39 +410,21 @@ public final class SelfInstruct implements Serializable {
     Completion c = res.choices().get(0);
     boolean truncated = c.finishReason() == FinishReason.LENGTH;
     String finish = c.finishReason().name().toLowerCase(java.util.Locale.ROOT);
-    List<Candidate> out = new ArrayList<>();
-    if (settings.preset() == Preset.ALPACA) {
-      List<AlpacaParser.Task> tasks = AlpacaParser.parse(c.text(), p.parents().size() + 1);
-      for (int i = 0; i < tasks.size(); i++) {
-        AlpacaParser.Task t = tasks.get(i);
-        boolean cut = truncated && i == tasks.size() - 1;
-        if (!t.wellFormed()) {
-          Verdict v = cut ? truncatedVerdict() : new Verdict.Dropped(FORMAT_FILTER, FORMAT_MALFORMED, Map.of());
-          out.add(new Candidate(p.round(), p.index(), i, PyText.collapse(t.raw()), null, null, v, p.parents(), p.seed(),
-              finish, null));
-          continue;
-        }
-        String instruction = settings.rules().normalize(t.instruction());
-        Verdict v = cut ? truncatedVerdict() : settings.rules().test(instruction);
-        if (instruction.isEmpty()) {
-          instruction = PyText.collapse(t.raw());
-        }
-        out.add(new Candidate(p.round(), p.index(), i, instruction, t.input(), t.output(), v, p.parents(), p.seed(),
-            finish, null));
-      }
-      return out;
-    }
-    ListParser.Items items = ListParser.parse(c.text());
-    for (int i = 0; i < items.items().size(); i++) {
-      String instruction = settings.rules().normalize(items.items().get(i));
-      Verdict v = truncated ? truncatedVerdict() : settings.rules().test(instruction);
-      out.add(new Candidate(p.round(), p.index(), i, instruction, null, null, v, p.parents(), p.seed(), finish, null));
-    }
-    return out;
+    return parse(p, c.text(), truncated, finish);
   }
 
-  private static Verdict truncatedVerdict() {
-    return new Verdict.Dropped(TRUNCATED_FILTER, TRUNCATED, Map.of("finish_reason", "length"));
+  /**
+   * The tasks of a response's text with their verdicts.
+   *
+   * @param truncated whether the response stopped at the token limit
+   * @param finish its finish reason, for provenance
+   */
+  abstract List<Candidate> parse(PromptSpec p, String text, boolean truncated, String finish);
+
+  /** The verdict of a task cut by the token limit. */
+  static Verdict truncatedVerdict() {
+    return new Verdict.Dropped(SelfInstructReasons.TRUNCATED_FILTER, SelfInstructReasons.TRUNCATED,
+        Map.of("finish_reason", "length"));
   }
 
   // ---- step 3: ROUGE-L gate --------------------------------------------------------------------
@@ -600,7 +463,7 @@ public final class SelfInstruct implements Serializable {
         details.put("threshold", settings.rougeThreshold());
         details.put("matched_id", id);
         details.put("matched_text", text);
-        dropped.put(live.get(i), new Verdict.Dropped(ROUGE_FILTER, ROUGE_REASON, details));
+        dropped.put(live.get(i), new Verdict.Dropped(RougeGate.FILTER, RougeGate.REASON, details));
       }
     }
     // the kept ones' scores against everything they were checked against: the pool, then the earlier kept
@@ -620,88 +483,7 @@ public final class SelfInstruct implements Serializable {
     return out;
   }
 
-  // ---- step 4: classification and instances ------------------------------------------------------
-
-  /** The classification-check request of a kept candidate. */
-  public GenerationRequest classifyRequest(Candidate c) {
-    String prompt = templates.get(T_CLASSIFY).render(
-        Map.of("examples", classifyExamples, "instruction", PyText.collapse(c.instruction())));
-    return GenerationRequest.text("classify/" + c.taskId(), prompt, settings.classifyParams(),
-        Seeds.derive(settings.seed(), "classify/" + c.taskId()));
-  }
-
-  /** Whether the classification answer says yes: its first word, in any case. */
-  public static boolean isYes(String answer) {
-    List<String> words = PyText.split(answer.replaceAll("[^\\p{L}\\p{N}]+", " "));
-    return !words.isEmpty() && words.get(0).equalsIgnoreCase("yes");
-  }
-
-  /** The instance-generation request of a kept candidate: output-first when it is a classification task. */
-  public GenerationRequest instancesRequest(Candidate c, boolean classification) {
-    String id = classification ? T_OUTPUT_FIRST : T_INPUT_FIRST;
-    String prompt = templates.get(id).render(Map.of("examples", classification ? outputFirstExamples : inputFirstExamples,
-        "instruction", PyText.strip(c.instruction())));
-    return GenerationRequest.text("instances/" + c.taskId(), prompt, settings.instanceParams(),
-        Seeds.derive(settings.seed(), "instances/" + c.taskId()));
-  }
-
-  /**
-   * The verdict of each parsed instance, in order, in the reference's order of filters
-   * ({@code prepare_for_finetuning.py}): the last one dropped when the response was cut; then the
-   * invalid ones: input equal to output, empty output, or a trailing ':'; then, among the rest, all
-   * dropped on a same-input, different-output conflict (the model does not know the task); repeats
-   * dropped; beyond {@code maxInstances} kept, dropped. An invalid instance never takes part in a
-   * conflict, so one empty output does not wipe out a task's good instances (issue 19).
-   */
-  public List<Verdict> instanceVerdicts(List<SeedTask.Instance> parsed, boolean truncated) {
-    int n = parsed.size();
-    Verdict[] v = new Verdict[n];
-    int live = n;
-    if (truncated && n > 0) {
-      v[n - 1] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_TRUNCATED, Map.of("finish_reason", "length"));
-      live = n - 1;
-    }
-    List<Integer> valid = new ArrayList<>();
-    for (int i = 0; i < live; i++) {
-      SeedTask.Instance x = parsed.get(i);
-      if (x.input().equals(x.output())) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_SAME, Map.of());
-      } else if (x.output().isEmpty()) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_EMPTY_OUTPUT, Map.of());
-      } else if (PyText.strip(x.input()).endsWith(":") || PyText.strip(x.output()).endsWith(":")) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_COLON, Map.of());
-      } else {
-        valid.add(i);
-      }
-    }
-    boolean conflict = false;
-    for (int a = 1; a < valid.size() && !conflict; a++) {
-      for (int b = 0; b < a; b++) {
-        SeedTask.Instance x = parsed.get(valid.get(a));
-        SeedTask.Instance y = parsed.get(valid.get(b));
-        if (!x.input().isEmpty() && x.input().equals(y.input()) && !x.output().equals(y.output())) {
-          conflict = true;
-          break;
-        }
-      }
-    }
-    Set<SeedTask.Instance> seen = new HashSet<>();
-    int kept = 0;
-    for (int i : valid) {
-      SeedTask.Instance x = parsed.get(i);
-      if (conflict) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_CONFLICT, Map.of());
-      } else if (!seen.add(x)) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_DUPLICATE, Map.of());
-      } else if (kept >= settings.maxInstances()) {
-        v[i] = new Verdict.Dropped(INSTANCES_FILTER, INSTANCE_OVER_MAX, Map.of("max", settings.maxInstances()));
-      } else {
-        v[i] = Verdict.KEPT;
-        kept++;
-      }
-    }
-    return List.of(v);
-  }
+  // ---- step 4: the kept tasks ------------------------------------------------------------------
 
   /**
    * What became of one task after the model's answers.
@@ -718,6 +500,16 @@ public final class SelfInstruct implements Serializable {
     }
   }
 
+  /**
+   * The outcomes of the tasks the gate kept, in their order, asking {@code model} in batches of
+   * {@code batchSize} where the generator needs more answers: one outcome per candidate, null where a
+   * request failed (that failure is added to {@code failures}).
+   *
+   * @param ref the model named in provenance
+   */
+  public abstract List<Outcome> completeAll(LanguageModel model, ModelRef ref, List<Candidate> live, int batchSize,
+      List<Rounds.Failure> failures);
+
   /** The outcome of a candidate the rules dropped (its one filtered record). */
   public Outcome dropped(Candidate c, ModelRef model) {
     Provenance p = generated(c, model).plus(filterStep(c));
@@ -725,81 +517,22 @@ public final class SelfInstruct implements Serializable {
     return new Outcome(List.of(), List.of(Example.single(c.instruction(), c.input(), c.output(), meta, p)), null);
   }
 
-  /** The outcome of an Alpaca task that passed every rule: kept as written. */
-  public Outcome keptAlpaca(Candidate c, ModelRef model) {
-    if (settings.preset() != Preset.ALPACA || !c.kept()) {
-      throw new IllegalStateException("keptAlpaca takes a kept Alpaca candidate, got " + c.location());
-    }
-    Provenance p = generated(c, model).plus(filterStep(c));
-    Example e = Example.single(c.instruction(), emptyToNull(c.input()), c.output(), meta(c, null), p);
-    return new Outcome(List.of(e), List.of(), c.poolEntry());
-  }
-
-  /**
-   * The outcome of a kept Self-Instruct candidate given its classification and instance responses
-   * (both successful).
-   */
-  public Outcome complete(Candidate c, GenerationResult classify, GenerationResult instances, ModelRef model) {
-    if (!classify.ok() || !instances.ok()) {
-      throw new IllegalArgumentException("task " + c.location() + ": failed requests go to the rejects");
-    }
-    String answer = classify.choices().get(0).text();
-    boolean clf = isYes(answer);
-    Completion ic = instances.choices().get(0);
-    boolean truncated = ic.finishReason() == FinishReason.LENGTH;
-    List<SeedTask.Instance> parsed = clf ? InstanceParser.outputFirst(ic.text()) : InstanceParser.inputFirst(ic.text());
-    GenerationRequest creq = classifyRequest(c);
-    GenerationRequest ireq = instancesRequest(c, clf);
-    Map<String, Object> cp = new LinkedHashMap<>();
-    cp.put("answer", answer);
-    cp.put("is_classification", clf);
-    cp.put("sampling", settings.classifyParams().asMap());
-    Step classifyStep = new Step(STEP_CLASSIFY, VERSION, cp, Verdict.KEPT, List.of(), null, model,
-        templates.get(T_CLASSIFY).ref(), creq.seed());
-    Provenance base = generated(c, model).plus(filterStep(c)).plus(classifyStep);
-    Map<String, Object> meta = meta(c, clf);
-    List<Verdict> verdicts = instanceVerdicts(parsed, truncated);
-    long keptCount = verdicts.stream().filter(v -> v instanceof Verdict.Kept).count();
-    List<Example> kept = new ArrayList<>();
-    List<Example> filtered = new ArrayList<>();
-    String templateId = clf ? T_OUTPUT_FIRST : T_INPUT_FIRST;
-    for (int i = 0; i < parsed.size(); i++) {
-      SeedTask.Instance x = parsed.get(i);
-      Map<String, Object> ip = instanceParams(clf, i, parsed.size(), keptCount, ic);
-      Step st = new Step(STEP_INSTANCES, VERSION, ip, verdicts.get(i), List.of(c.taskId()), null, model,
-          templates.get(templateId).ref(), ireq.seed());
-      Example e = Example.single(c.instruction(), emptyToNull(x.input()), x.output(), meta, base.plus(st));
-      (verdicts.get(i) instanceof Verdict.Kept ? kept : filtered).add(e);
-    }
-    if (parsed.isEmpty()) {
-      Map<String, Object> ip = instanceParams(clf, -1, 0, 0, ic);
-      ip.put("response", ic.text());
-      Step st = new Step(STEP_INSTANCES, VERSION, ip, new Verdict.Dropped(INSTANCES_FILTER, INSTANCES_NONE, Map.of()),
-          List.of(), null, model, templates.get(templateId).ref(), ireq.seed());
-      filtered.add(Example.single(c.instruction(), null, null, meta, base.plus(st)));
-    }
-    return new Outcome(kept, filtered, c.poolEntry());
-  }
-
-  private Map<String, Object> instanceParams(boolean clf, int index, int parsed, long kept, Completion ic) {
-    Map<String, Object> ip = new LinkedHashMap<>();
-    ip.put("order", clf ? "output_first" : "input_first");
-    if (index >= 0) {
-      ip.put("instance", index);
-    }
-    ip.put("parsed", parsed);
-    ip.put("kept", kept);
-    ip.put("max_instances", settings.maxInstances());
-    ip.put("finish_reason", ic.finishReason().name().toLowerCase(java.util.Locale.ROOT));
-    ip.put("sampling", settings.instanceParams().asMap());
-    return ip;
-  }
-
-  private static String emptyToNull(String s) {
+  static String emptyToNull(String s) {
     return s == null || s.isEmpty() ? null : s;
   }
 
-  private Map<String, Object> meta(Candidate c, Boolean clf) {
+  /**
+   * The metadata key of a kept task's most similar pool instructions: each reference's own key
+   * (self-instruct's bootstrap_instructions.py writes most_similar, Alpaca's generate_instruction.py
+   * most_similar_instructions; both avg_similarity_score).
+   */
+  abstract String similarityKey();
+
+  /** The filters a task passes before the instruction rules, in order. */
+  abstract List<String> taskFilters();
+
+  /** A record's metadata; {@code clf} is the classification answer, or null before (or without) it. */
+  Map<String, Object> meta(Candidate c, Boolean clf) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("task_id", c.taskId());
     m.put("round", c.round());
@@ -808,15 +541,14 @@ public final class SelfInstruct implements Serializable {
       m.put("is_classification", clf);
     }
     if (c.similarity() != null) {
-      // the references' own keys: self-instruct's bootstrap_instructions.py writes most_similar, Alpaca's
-      // generate_instruction.py most_similar_instructions; both avg_similarity_score
-      m.put(settings.preset() == Preset.ALPACA ? "most_similar_instructions" : "most_similar", c.similarity().asMap());
+      m.put(similarityKey(), c.similarity().asMap());
       m.put("avg_similarity_score", c.similarity().average());
     }
     return m;
   }
 
-  private Provenance generated(Candidate c, ModelRef model) {
+  /** A record's provenance from the start: its origin and the instruction-generation step. */
+  Provenance generated(Candidate c, ModelRef model) {
     Origin origin = new Origin(settings.dataset(), settings.license(), c.location(), null, "generated", null);
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("preset", settings.preset().id());
@@ -826,21 +558,18 @@ public final class SelfInstruct implements Serializable {
     params.put("examples", c.parents().size());
     params.put("finish_reason", c.finishReason());
     params.put("sampling", settings.instructionParams().asMap());
-    String template = settings.preset() == Preset.ALPACA ? T_ALPACA : instructionsTemplate();
     Step gen = new Step(STEP_GENERATE, VERSION, params, Verdict.KEPT, c.parents(), null, model,
-        templates.get(template).ref(), c.seed());
+        templates.get(generateTemplate()).ref(), c.seed());
     return new Provenance(origin, List.of(gen));
   }
 
-  private Step filterStep(Candidate c) {
+  /** The task's filter step: every filter it went through and its verdict. */
+  Step filterStep(Candidate c) {
     Map<String, Object> params = new LinkedHashMap<>();
-    List<String> applied = new ArrayList<>();
-    if (settings.preset() == Preset.ALPACA) {
-      applied.add(FORMAT_FILTER);
-    }
-    applied.add(TRUNCATED_FILTER);
+    List<String> applied = new ArrayList<>(taskFilters());
+    applied.add(SelfInstructReasons.TRUNCATED_FILTER);
     applied.addAll(settings.rules().filterIds());
-    applied.add(ROUGE_FILTER);
+    applied.add(RougeGate.FILTER);
     params.put("filters", applied);
     params.put("rules", settings.rules().preset());
     params.put("rouge_threshold", settings.rougeThreshold());

@@ -73,11 +73,11 @@ class ParsersTest {
 
   @Test
   void classificationAnswers() {
-    assertTrue(SelfInstruct.isYes(" Yes"));
-    assertTrue(SelfInstruct.isYes("YES."));
-    assertTrue(SelfInstruct.isYes("yes, it is"));
-    assertFalse(SelfInstruct.isYes(" No"));
-    assertFalse(SelfInstruct.isYes("Yesterday"));
-    assertFalse(SelfInstruct.isYes(""));
+    assertTrue(SelfInstructGenerator.isYes(" Yes"));
+    assertTrue(SelfInstructGenerator.isYes("YES."));
+    assertTrue(SelfInstructGenerator.isYes("yes, it is"));
+    assertFalse(SelfInstructGenerator.isYes(" No"));
+    assertFalse(SelfInstructGenerator.isYes("Yesterday"));
+    assertFalse(SelfInstructGenerator.isYes(""));
   }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.inference.Completion;
 import io.instructflow.inference.FinishReason;
 import io.instructflow.inference.GenerationRequest;
@@ -49,8 +50,8 @@ class SelfInstructTest {
     return s;
   }
 
-  static SelfInstruct generator(long seed) {
-    return new SelfInstruct(SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, seed).withPromptsPerRound(3),
+  static SelfInstructGenerator generator(long seed) {
+    return new SelfInstructGenerator(SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, seed).withPromptsPerRound(3),
         seeds(), null);
   }
 
@@ -138,35 +139,12 @@ class SelfInstructTest {
     assertEquals(List.of(0, 0, 1, 1), out.stream().map(Candidate::prompt).toList());
     assertTrue(out.get(0).kept());
     Verdict.Dropped seedDup = (Verdict.Dropped) out.get(1).verdict();
-    assertEquals(SelfInstruct.ROUGE_REASON, seedDup.reason());
+    assertEquals(RougeGate.REASON, seedDup.reason());
     assertEquals(SeedTask.taskId("Explain why the sky looks blue during the day."), seedDup.details().get("matched_id"));
     Verdict.Dropped earlier = (Verdict.Dropped) out.get(2).verdict();
     assertEquals(SeedTask.taskId("Write a poem about the sea at night time."), earlier.details().get("matched_id"));
     assertTrue((double) earlier.details().get("score") > 0.7);
     assertEquals("x.y", ((Verdict.Dropped) out.get(3).verdict()).reason(), "an earlier verdict stands");
-  }
-
-  @Test
-  void instanceRules() {
-    SelfInstruct g = generator(1);
-    SeedTask.Instance a = new SeedTask.Instance("in", "out");
-    List<Verdict> v = g.instanceVerdicts(List.of(a, a, new SeedTask.Instance("same", "same"),
-        new SeedTask.Instance("x", ""), new SeedTask.Instance("x:", "y"), new SeedTask.Instance("", "ends:"),
-        new SeedTask.Instance("", "fine"), new SeedTask.Instance("", "cut off")), true);
-    List<String> reasons = v.stream().map(x -> x instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
-    assertEquals(List.of("kept", SelfInstruct.INSTANCE_DUPLICATE, SelfInstruct.INSTANCE_SAME,
-        SelfInstruct.INSTANCE_EMPTY_OUTPUT, SelfInstruct.INSTANCE_COLON, SelfInstruct.INSTANCE_COLON, "kept",
-        SelfInstruct.INSTANCE_TRUNCATED), reasons);
-    List<Verdict> conflict = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("b", "2"),
-        new SeedTask.Instance("a", "3")), false);
-    assertTrue(conflict.stream().allMatch(x -> ((Verdict.Dropped) x).reason().equals(SelfInstruct.INSTANCE_CONFLICT)));
-    List<SeedTask.Instance> many = new ArrayList<>();
-    for (int i = 0; i < 7; i++) {
-      many.add(new SeedTask.Instance("i" + i, "o" + i));
-    }
-    List<Verdict> capped = g.instanceVerdicts(many, false);
-    assertEquals(5, capped.stream().filter(x -> x instanceof Verdict.Kept).count());
-    assertEquals(SelfInstruct.INSTANCE_OVER_MAX, ((Verdict.Dropped) capped.get(6)).reason());
   }
 
   @Test
@@ -178,16 +156,16 @@ class SelfInstructTest {
     // prompt 0: 5 tasks, prompt 1: 4, prompt 2 (cut by the length limit): 2
     assertEquals(11, r.candidates());
     Map<String, Long> reasons = countReasons(r.filtered());
-    assertEquals(2L, reasons.get(SelfInstruct.TRUNCATED));
+    assertEquals(2L, reasons.get(SelfInstructReasons.TRUNCATED));
     assertEquals(1L, reasons.get(InstructionRules.BLOCKED_FOUND));
     assertEquals(1L, reasons.get(InstructionRules.TOO_FEW_WORDS));
-    assertEquals(2L, reasons.get(SelfInstruct.ROUGE_REASON), "the seed repeat and the second haiku");
+    assertEquals(2L, reasons.get(RougeGate.REASON), "the seed repeat and the second haiku");
     assertEquals(1L, reasons.get(InstructionRules.FIRST_NON_ASCII));
-    assertEquals(2L, reasons.get(SelfInstruct.INSTANCE_CONFLICT));
-    assertEquals(1L, reasons.get(SelfInstruct.INSTANCES_NONE));
+    assertEquals(2L, reasons.get(InstanceRules.CONFLICT));
+    assertEquals(1L, reasons.get(InstanceRules.NONE_PARSED));
     // the haiku: x->y kept, z kept, z duplicate, q cut off
-    assertEquals(1L, reasons.get(SelfInstruct.INSTANCE_DUPLICATE));
-    assertEquals(1L, reasons.get(SelfInstruct.INSTANCE_TRUNCATED));
+    assertEquals(1L, reasons.get(InstanceRules.DUPLICATE));
+    assertEquals(1L, reasons.get(InstanceRules.TRUNCATED));
     assertEquals(4, r.kept().size(), "2 haiku instances + 2 spam/ham instances");
     // issue 19: every task that passed the ROUGE-L gate joined the pool, also the two whose instances all failed
     assertEquals(List.of("Write a haiku about the first snow of winter.", "Classify the email as spam or ham.",
@@ -237,7 +215,7 @@ class SelfInstructTest {
         2, r1.added(), 4);
     Verdict.Dropped d = r2.filtered().stream().filter(e -> e.instruction().startsWith("Show a conflict"))
         .map(e -> (Verdict.Dropped) e.provenance().steps().get(1).verdict()).findFirst().orElseThrow();
-    assertEquals(SelfInstruct.ROUGE_REASON, d.reason());
+    assertEquals(RougeGate.REASON, d.reason());
     assertEquals(conflict.id(), d.details().get("matched_id"));
     assertEquals(List.of("Plan a three day trip to the mountains in spring."),
         r2.added().stream().map(PoolEntry::instruction).toList());
@@ -283,25 +261,10 @@ class SelfInstructTest {
         .noneMatch(e -> e.metadata().containsKey("most_similar")), "only tasks the gate kept carry it");
   }
 
-  /** Issue 19 (reference order): invalid instances go first, so they take no part in a conflict. */
-  @Test
-  void invalidInstancesAreRemovedBeforeTheConflictCheck() {
-    SelfInstruct g = generator(1);
-    List<String> one = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("a", ""),
-        new SeedTask.Instance("b", "2")), false).stream().map(v -> v instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
-    assertEquals(List.of("kept", SelfInstruct.INSTANCE_EMPTY_OUTPUT, "kept"), one, "one empty output no longer wipes out the task");
-    List<String> colon = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("a", "2:")),
-        false).stream().map(v -> v instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
-    assertEquals(List.of("kept", SelfInstruct.INSTANCE_COLON), colon);
-    List<String> real = g.instanceVerdicts(List.of(new SeedTask.Instance("a", "1"), new SeedTask.Instance("a", "2"),
-        new SeedTask.Instance("c", "c")), false).stream().map(v -> v instanceof Verdict.Dropped d ? d.reason() : "kept").toList();
-    assertEquals(List.of(SelfInstruct.INSTANCE_CONFLICT, SelfInstruct.INSTANCE_CONFLICT, SelfInstruct.INSTANCE_SAME), real);
-  }
-
   /** Issue 19: the instance prompt ends with a newline after the task, as the reference's. */
   @Test
   void instancePromptsEndWithANewlineAfterTheTask() {
-    SelfInstruct g = generator(1);
+    SelfInstructGenerator g = generator(1);
     Candidate c = new Candidate(1, 0, 0, "Write a poem about the sea at night.", null, null, Verdict.KEPT, List.of(), 1,
         "stop", null);
     for (boolean clf : new boolean[] {false, true}) {
@@ -319,7 +282,7 @@ class SelfInstructTest {
         new SeedTask("s1", "Question: in which year did Yao Ming retire?\nAnswer:", List.of(new SeedTask.Instance("", "2011")),
             false, "s:2"),
         new SeedTask("s2", "Name a colour.", List.of(new SeedTask.Instance("", "Red")), false, "s:3"));
-    SelfInstruct g = new SelfInstruct(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 5).withPromptsPerRound(1),
+    SelfInstruct g = SelfInstruct.of(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 5).withPromptsPerRound(1),
         messy, null);
     String p = g.plan(1, List.of()).get(0).prompt();
     assertTrue(p.contains(". Instruction: Generate a haiku using the following word\n"), p);
@@ -334,7 +297,7 @@ class SelfInstructTest {
   void classificationOnlyPromptsWithClassificationSeedsUnderItsOwnHeader() {
     SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 2).withPromptsPerRound(4)
         .withExamples(2, 1).withClassificationOnly(true);
-    SelfInstruct g = new SelfInstruct(s, seeds(), null);
+    SelfInstructGenerator g = new SelfInstructGenerator(s, seeds(), null);
     assertEquals(3, g.seeds().size());
     assertTrue(g.seeds().stream().allMatch(SeedTask::classification));
     Set<String> clfIds = new HashSet<>();
@@ -351,7 +314,7 @@ class SelfInstructTest {
     Candidate c = new Candidate(1, 0, 0, "Write a poem about the sea at night.", null, null, Verdict.KEPT, List.of(), 1,
         "stop", null);
     assertTrue(g.classifyRequest(c).prompt().contains("Classification: No"));
-    IllegalArgumentException few = assertThrows(IllegalArgumentException.class, () -> new SelfInstruct(
+    IllegalArgumentException few = assertThrows(IllegalArgumentException.class, () -> SelfInstruct.of(
         s.withExamples(4, 0), seeds(), null));
     assertTrue(few.getMessage().contains("3 classification task(s)"), few.getMessage());
     assertThrows(IllegalArgumentException.class,
@@ -365,13 +328,13 @@ class SelfInstructTest {
     for (SeedTask t : seeds()) {
       plain.add(new SeedTask(t.rowId(), t.instruction(), t.instances(), false, t.location()));
     }
-    SelfInstruct g = new SelfInstruct(generator(1).settings(), plain, null);
+    SelfInstruct g = SelfInstruct.of(generator(1).settings(), plain, null);
     String w = g.classificationWarning(plain.size()).orElseThrow();
     assertTrue(w.startsWith("11 of 11 seed task(s) have no is_classification"), w);
     assertTrue(w.contains("shows 0 of its 12 classification examples"), w);
     assertTrue(w.contains("shows 0 of up to 8 worked examples"), w);
     assertTrue(g.classificationWarning(0).isEmpty());
-    assertTrue(new SelfInstruct(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 1), plain, null)
+    assertTrue(SelfInstruct.of(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 1), plain, null)
         .classificationWarning(11).isEmpty(), "Alpaca does not classify");
   }
 
@@ -388,7 +351,7 @@ class SelfInstructTest {
 
   @Test
   void alpacaPresetKeepsWholeTasks() {
-    SelfInstruct g = new SelfInstruct(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 5).withPromptsPerRound(1),
+    SelfInstruct g = SelfInstruct.of(SelfInstruct.Settings.defaults(SelfInstruct.Preset.ALPACA, 5).withPromptsPerRound(1),
         seeds(), null);
     PromptSpec p = g.plan(1, List.of()).get(0);
     assertEquals(3, p.parents().size());
@@ -402,7 +365,7 @@ class SelfInstructTest {
     assertNull(r.kept().get(0).input());
     assertEquals("2, 3", r.kept().get(1).input());
     Map<String, Long> reasons = countReasons(r.filtered());
-    assertEquals(Map.of(InstructionRules.BLOCKED_FOUND, 1L, SelfInstruct.FORMAT_MALFORMED, 1L, SelfInstruct.TRUNCATED, 1L),
+    assertEquals(Map.of(InstructionRules.BLOCKED_FOUND, 1L, SelfInstructReasons.FORMAT_MALFORMED, 1L, SelfInstructReasons.TRUNCATED, 1L),
         reasons);
     assertEquals(List.of(SelfInstruct.STEP_GENERATE, SelfInstruct.STEP_FILTER),
         r.kept().get(0).provenance().steps().stream().map(Step::name).toList());
@@ -414,13 +377,13 @@ class SelfInstructTest {
     SelfInstruct builtin = generator(1);
     Files.createDirectories(dir.resolve("self-instruct"));
     Files.writeString(dir.resolve("self-instruct/instructions@1.txt"), "Tasks:\n{{examples}}{{next}}.");
-    SelfInstruct custom = new SelfInstruct(builtin.settings(), seeds(), dir);
+    SelfInstruct custom = SelfInstruct.of(builtin.settings(), seeds(), dir);
     assertNotEquals(builtin.templates().get(SelfInstruct.T_INSTRUCTIONS).hash(),
         custom.templates().get(SelfInstruct.T_INSTRUCTIONS).hash());
     assertTrue(custom.plan(1, List.of()).get(0).prompt().startsWith("Tasks:\n1. "));
     Files.writeString(dir.resolve("self-instruct/instructions@1.txt"), "Tasks: {{example}}");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> new SelfInstruct(builtin.settings(), seeds(), dir));
+        () -> SelfInstruct.of(builtin.settings(), seeds(), dir));
     assertTrue(e.getMessage().contains("[examples, next]"), e.getMessage());
   }
 

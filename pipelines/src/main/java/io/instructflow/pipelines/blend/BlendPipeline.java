@@ -75,6 +75,13 @@ public final class BlendPipeline {
 
   /** Provenance step name and filter id. */
   public static final String STEP = "blend";
+  /**
+   * A record left out as an exact copy (normalized text) of a record of the same or an earlier source
+   * (evidence: the kept record and its source).
+   */
+  public static final String DUPLICATE = "blend.duplicate";
+  /** A record its source's quota left out (evidence: the quota, the records available, its rank). */
+  public static final String NOT_SELECTED = "blend.not_selected";
   static final String VERSION = "1";
   static final String NAMESPACE = "blend";
   /** The quota plan, written next to the data. */
@@ -276,7 +283,7 @@ public final class BlendPipeline {
       params.put("license", license);
       Progress.add(Progress.DECIDED, 1);
       if (!d.outcome().equals("selected")) {
-        String reason = d.outcome().equals("duplicate") ? "blend.duplicate" : "blend.not_selected";
+        String reason = d.outcome().equals("duplicate") ? DUPLICATE : NOT_SELECTED;
         out.get(FILTERED).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, VERSION, params,
             new Verdict.Dropped(STEP, reason, d.evidence()), null))));
         return;

@@ -62,10 +62,6 @@ public final class DedupPipeline {
   public static final String STEP = "dedup.rouge_l";
   /** Version of the step's logic. */
   public static final String STEP_VERSION = "1";
-  /** Filter id in dropped verdicts. */
-  public static final String FILTER = "rouge_l";
-  /** The one reason this filter drops for. */
-  public static final String REASON = "rouge_l.near_duplicate";
 
   static final String NAMESPACE = "dedup";
 
@@ -269,7 +265,7 @@ public final class DedupPipeline {
     details.put("matched_location", matchedLocation);
     details.put("score", score);
     details.put("threshold", parameters.get("threshold"));
-    return new Verdict.Dropped(FILTER, REASON, details);
+    return new Verdict.Dropped(RougeGate.FILTER, RougeGate.REASON, details);
   }
 
   static Example stamp(Example e, Verdict v, Map<String, Object> parameters) {

@@ -5,13 +5,10 @@ import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.pipelines.io.WriteOrdered;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Json;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.Serializable;
-import java.nio.channels.Channels;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -28,9 +25,6 @@ import org.apache.beam.sdk.coders.ListCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
-import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
-import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
@@ -313,15 +307,9 @@ public final class StageInSortOrder extends PTransform<PCollection<KV<OrderKey, 
       List<KV<SortKey, String>> rows = new ArrayList<>();
       range.getValue().forEach(rows::add);
       rows.sort((a, b) -> SortKey.ORDER.compare(a.getKey(), b.getKey()));
-      ResourceId file = FileSystems.matchNewResource(dir, true)
-          .resolve(WriteOrdered.fragmentName(fragmentKey(range.getKey()), rows.size()), StandardResolveOptions.RESOLVE_FILE);
-      try (OutputStream os = new BufferedOutputStream(Channels.newOutputStream(FileSystems.create(file, "application/jsonl")), 1 << 16)) {
-        for (KV<SortKey, String> r : rows) {
-          os.write(OrderedPass.sortedLine(r.getKey().key(), r.getValue()).getBytes(StandardCharsets.UTF_8));
-          os.write('\n');
-        }
-      }
-      out.output(file.toString());
+      List<String> lines = new ArrayList<>(rows.size());
+      rows.forEach(r -> lines.add(OrderedPass.sortedLine(r.getKey().key(), r.getValue())));
+      out.output(WriteOrdered.writeFragment(dir, fragmentKey(range.getKey()), lines).toString());
     }
   }
 }

@@ -4,11 +4,9 @@ import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.Verdict;
-import java.io.BufferedOutputStream;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +18,6 @@ import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.MoveOptions;
-import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
@@ -267,20 +264,10 @@ public final class OrderedPass {
     write(layout.staging(OutputLayout.Kind.FILTERED), key, filtered);
   }
 
-  /** Writes a fragment under a temporary name, then renames it to its final one. */
+  /** Writes a non-empty fragment ({@link WriteOrdered#writeFragment}: a temporary name, then renamed). */
   private static void write(String dir, String key, List<String> lines) throws IOException {
-    if (lines.isEmpty()) {
-      return;
+    if (!lines.isEmpty()) {
+      WriteOrdered.writeFragment(dir, key, lines);
     }
-    ResourceId d = FileSystems.matchNewResource(dir, true);
-    ResourceId tmp = d.resolve("tmp-" + key + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
-    try (OutputStream os = new BufferedOutputStream(Channels.newOutputStream(FileSystems.create(tmp, "application/jsonl")), 1 << 16)) {
-      for (String l : lines) {
-        os.write(l.getBytes(StandardCharsets.UTF_8));
-        os.write('\n');
-      }
-    }
-    FileSystems.rename(List.of(tmp),
-        List.of(d.resolve(WriteOrdered.fragmentName(key, lines.size()), StandardResolveOptions.RESOLVE_FILE)));
   }
 }

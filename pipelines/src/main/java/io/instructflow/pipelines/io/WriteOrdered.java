@@ -113,6 +113,31 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     return Long.parseLong(fileName.substring(fileName.lastIndexOf("-n") + 2, fileName.length() - ".jsonl".length()));
   }
 
+  /**
+   * Writes {@code lines} (each without its newline) as the staged fragment {@code key} in folder
+   * {@code dir}: UTF-8, one line each, under the temporary name {@code tmp-<key>.jsonl} first and then
+   * renamed to {@link #fragmentName}. {@link OutputLayout#publish} packs only fragment names, so a task
+   * that fails while writing leaves at most a temporary file, never a half fragment; its retry writes
+   * the same temporary name again and renames it. Every writer of ordered fragments goes through here,
+   * so their bytes and names agree.
+   *
+   * @return the fragment file
+   * @throws IOException when the file cannot be written or renamed
+   */
+  public static ResourceId writeFragment(String dir, String key, List<String> lines) throws IOException {
+    ResourceId d = FileSystems.matchNewResource(dir, true);
+    ResourceId tmp = d.resolve(OutputLayout.TMP_PREFIX + key + ".jsonl", StandardResolveOptions.RESOLVE_FILE);
+    try (OutputStream os = new BufferedOutputStream(Channels.newOutputStream(FileSystems.create(tmp, "application/jsonl")), 1 << 16)) {
+      for (String l : lines) {
+        os.write(l.getBytes(StandardCharsets.UTF_8));
+        os.write('\n');
+      }
+    }
+    ResourceId file = d.resolve(fragmentName(key, lines.size()), StandardResolveOptions.RESOLVE_FILE);
+    FileSystems.rename(List.of(tmp), List.of(file));
+    return file;
+  }
+
   /** Sorts one fragment and writes it. */
   static final class WriteFragmentFn extends DoFn<KV<String, Iterable<KV<OrderKey, String>>>, String> {
     private static final long serialVersionUID = 1L;
@@ -128,16 +153,9 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
       List<KV<OrderKey, String>> rows = new ArrayList<>();
       fragment.getValue().forEach(rows::add);
       rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
-      ResourceId file =
-          FileSystems.matchNewResource(dir, true)
-              .resolve(fragmentName(fragment.getKey(), rows.size()), StandardResolveOptions.RESOLVE_FILE);
-      try (OutputStream os = new BufferedOutputStream(Channels.newOutputStream(FileSystems.create(file, "application/jsonl")), 1 << 16)) {
-        for (KV<OrderKey, String> r : rows) {
-          os.write(r.getValue().getBytes(StandardCharsets.UTF_8));
-          os.write('\n');
-        }
-      }
-      out.output(file.toString());
+      List<String> lines = new ArrayList<>(rows.size());
+      rows.forEach(r -> lines.add(r.getValue()));
+      out.output(writeFragment(dir, fragment.getKey(), lines).toString());
     }
   }
 }

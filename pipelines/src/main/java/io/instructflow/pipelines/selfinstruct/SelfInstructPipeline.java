@@ -156,7 +156,7 @@ public final class SelfInstructPipeline {
     c.model().check();
     ModelRef ref = c.model().ref();
     SeedTasks.Result seeds = SeedTasks.read(c.seeds());
-    SelfInstruct gen = new SelfInstruct(c.settings(), seeds.tasks(), c.templates());
+    SelfInstruct gen = SelfInstruct.of(c.settings(), seeds.tasks(), c.templates());
     Path out = Paths.get(c.out());
     Path rounds = out.resolve(ROUNDS);
     new OutputLayout(c.out()).lock("self-instruct");
@@ -496,11 +496,7 @@ public final class SelfInstructPipeline {
       batch.sort(java.util.Comparator.comparingInt(Candidate::prompt).thenComparingInt(Candidate::item));
       List<SelfInstruct.Outcome> outcomes = new ArrayList<>();
       List<Rounds.Failure> failures = new ArrayList<>();
-      if (gen.settings().preset() == SelfInstruct.Preset.ALPACA) {
-        batch.forEach(cand -> outcomes.add(gen.keptAlpaca(cand, ref)));
-      } else {
-        outcomes.addAll(Rounds.complete(gen, counters.counting(model), ref, batch, batchSize, failures));
-      }
+      outcomes.addAll(gen.completeAll(counters.counting(model), ref, batch, batchSize, failures));
       for (int i = 0; i < batch.size(); i++) {
         Candidate cand = batch.get(i);
         SelfInstruct.Outcome o = outcomes.get(i);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.instruction.InstructionRules;
+import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.pipelines.TestFiles;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
@@ -76,7 +77,7 @@ class FilterPipelineTest {
         List.of("Explain why the sky looks blue during the day."), DIRECT);
     assertTrue(s.reconciled());
     assertEquals(new RunSummary.Counts(7, 2, 4, 1), s.counts());
-    assertEquals(Map.of("filter", Map.of(FilterChain.ROUGE_REASON, 2L, InstructionRules.BLOCKED_FOUND, 1L,
+    assertEquals(Map.of("filter", Map.of(RougeGate.REASON, 2L, InstructionRules.BLOCKED_FOUND, 1L,
         InstructionRules.TOO_FEW_WORDS, 1L)), s.filtered());
     OutputLayout layout = new OutputLayout(out.toString());
     List<String> kept = TestFiles.lines(layout, OutputLayout.Kind.DATA);
@@ -90,7 +91,7 @@ class FilterPipelineTest {
     List<String> filtered = TestFiles.lines(layout, OutputLayout.Kind.FILTERED);
     assertEquals(4, filtered.size());
     JsonNode pool = lastStep(filtered.get(0)).path("verdict");
-    assertEquals(FilterChain.ROUGE_REASON, pool.path("reason").asText());
+    assertEquals(RougeGate.REASON, pool.path("reason").asText());
     assertEquals(0, pool.path("details").path("matched_pool_index").asInt());
     JsonNode dup = lastStep(filtered.get(2)).path("verdict");
     assertEquals(Json.mapper().readTree(kept.get(0)).path("id").asText(), dup.path("details").path("matched_id").asText());
@@ -278,7 +279,7 @@ class FilterPipelineTest {
         + "{\"type\":\"rouge_l\"}]}", "t");
     RunSummary s = filter(in, dir.resolve("c"), components, List.of(), DIRECT);
     assertTrue(s.reconciled());
-    assertEquals(Map.of("filter", Map.of("minhash_dedup.component_duplicate", 2L, FilterChain.ROUGE_REASON, 1L)), s.filtered());
+    assertEquals(Map.of("filter", Map.of("minhash_dedup.component_duplicate", 2L, RougeGate.REASON, 1L)), s.filtered());
     OutputLayout layout = new OutputLayout(dir.resolve("c").toString());
     List<String> kept = TestFiles.lines(layout, OutputLayout.Kind.DATA);
     assertEquals(List.of("alpha beta gamma delta", "Describe the water cycle to a child in simple words", "写一首关于春天的短诗"),

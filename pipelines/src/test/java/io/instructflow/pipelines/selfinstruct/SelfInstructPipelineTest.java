@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.instructflow.generators.selfinstruct.InstanceRules;
 import io.instructflow.generators.selfinstruct.SelfInstruct;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
@@ -174,7 +175,7 @@ class SelfInstructPipelineTest {
       assertTrue(r.reconciled());
       assertEquals(0, r.counts().kept(), "no instance survived");
       assertTrue(metric(r, "tasks_kept") >= 5, "the target counts the pool: " + metric(r, "tasks_kept"));
-      assertTrue(r.filtered().get(SelfInstruct.STEP_INSTANCES).containsKey(SelfInstruct.INSTANCES_NONE), r.filtered().toString());
+      assertTrue(r.filtered().get(SelfInstruct.STEP_INSTANCES).containsKey(InstanceRules.NONE_PARSED), r.filtered().toString());
       List<String> added = Files.readAllLines(dir.resolve("out/rounds/round-0001/added/data/part-00000.jsonl"));
       assertTrue(added.size() > 0 && added.get(0).contains("\"round\":1"), added.toString());
       assertTrue(text.contains("warning: 175 of 175 seed task(s) have no is_classification"), text);
