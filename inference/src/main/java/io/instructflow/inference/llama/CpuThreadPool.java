@@ -22,8 +22,12 @@ final class CpuThreadPool implements AutoCloseable {
   /** {@code sizeof(struct ggml_threadpool_params)}: bool[512] mask, int threads, int prio, uint32 poll, two bools, padded to 4. */
   static final int PARAMS_SIZE = 528;
   private static final int POLL_OFFSET = 520;
-  /** Set to {@code off} to let ggml make a pool per graph, as before (for comparisons). */
+  /**
+   * {@code on} (the default: ggml's polling level, 50), a polling level from 0 (sleep at once between
+   * graphs) to 100, or {@code off} to let ggml make a pool per graph, as before (for comparisons).
+   */
   static final String PROPERTY = "instructflow.threadPool";
+  static final int DEFAULT_POLL = 50;
 
   private final Function free;
   private Pointer pool;
@@ -36,6 +40,23 @@ final class CpuThreadPool implements AutoCloseable {
   /** Whether pools are attached in this JVM ({@value #PROPERTY}, on unless set to {@code off}). */
   static boolean enabled() {
     return !"off".equalsIgnoreCase(System.getProperty(PROPERTY, "on").trim());
+  }
+
+  /** The polling level of this JVM's pools ({@value #PROPERTY}: {@code on} is {@value #DEFAULT_POLL}). */
+  static int pollLevel() {
+    String v = System.getProperty(PROPERTY, "on").trim();
+    if (v.equalsIgnoreCase("on") || v.equalsIgnoreCase("off")) {
+      return DEFAULT_POLL;
+    }
+    try {
+      int level = Integer.parseInt(v);
+      if (level >= 0 && level <= 100) {
+        return level;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("-D" + PROPERTY + " must be on, off or a polling level from 0 to 100, got '" + v + "'");
   }
 
   /**
@@ -60,11 +81,12 @@ final class CpuThreadPool implements AutoCloseable {
     Memory params = new Memory(PARAMS_SIZE);
     params.clear();
     g.ggml_threadpool_params_init(params, threads);
-    if (params.getInt(POLL_OFFSET) != 50) {
+    if (params.getInt(POLL_OFFSET) != DEFAULT_POLL) {
       // the layout is not the one mirrored here: better no pool than a misread one
       throw new IllegalStateException("ggml_threadpool_params has an unexpected layout (poll read as "
           + params.getInt(POLL_OFFSET) + ")");
     }
+    params.setInt(POLL_OFFSET, pollLevel());
     Pointer pool = Function.getFunction(create).invokePointer(new Object[] {params});
     return pool == null ? null : new CpuThreadPool(pool, Function.getFunction(free));
   }
