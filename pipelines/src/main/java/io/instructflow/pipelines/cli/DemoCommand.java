@@ -195,7 +195,7 @@ public final class DemoCommand implements Callable<Integer> {
           + "with llama.cpp (greedy, one slot and one thread: reproducible, and the fastest setting for this toy "
           + "story model, which proves the engine, cache and provenance, not answer quality)%n", gguf.getFileName());
       Path genOut = root.resolve("generate");
-      ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
+      ModelSpec spec = ModelSpec.local(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
           genOut.resolve("cache").toAbsolutePath().toString());
       try {
         RunSummary g = GeneratePipeline.run(new GeneratePipeline.Config(
@@ -250,7 +250,7 @@ public final class DemoCommand implements Callable<Integer> {
         + "each with its filter and reason)%n", seedFile.getFileName(), gguf.getFileName());
     Path siOut = root.resolve("self-instruct");
     deleteTree(siOut.resolve("rounds"));
-    ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 4096, 1, 0, false,
+    ModelSpec spec = ModelSpec.local(gguf.toAbsolutePath().toString(), 1, 4096, 1, 0, false,
         siOut.resolve("cache").toAbsolutePath().toString());
     SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 0).withPromptsPerRound(3);
     s = s.withParams(new SamplingParams(48, 0.7, 0.5, 0, List.of("."), 1), s.classifyParams(),
@@ -278,7 +278,7 @@ public final class DemoCommand implements Callable<Integer> {
         + "answers cut at the first sentence, so the toy's stories end before the token limit)%n", gguf.getFileName());
     Path evolOut = root.resolve("evol");
     deleteTree(evolOut.resolve("epochs"));
-    ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
+    ModelSpec spec = ModelSpec.local(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
         evolOut.resolve("cache").toAbsolutePath().toString());
     Evol.Settings d = Evol.Settings.defaults(0);
     // small limits for the toy's context and speed, and a stop at the first sentence: a rewrite or answer that
@@ -317,7 +317,7 @@ public final class DemoCommand implements Callable<Integer> {
         + "ratings: the plumbing, not the judgement)%n", gguf.getFileName());
     Path out = root.resolve("pairs");
     String model = gguf.toAbsolutePath().toString();
-    ModelSpec spec = new ModelSpec(model, 2, 0, 0, 0, false, out.resolve("cache").toAbsolutePath().toString());
+    ModelSpec spec = ModelSpec.local(model, 2, 0, 0, 0, false, out.resolve("cache").toAbsolutePath().toString());
     List<CandidateSpec> cands = CandidateSpec.parseList(model + ":t=0.7:n=2:max=48," + model + ":t=1.0:n=2:max=48");
     try {
       RunSummary r = PairsPipeline.run(PairsPipeline.Config.of(prompts.toString(), out.toString(), "Apache-2.0", cands,

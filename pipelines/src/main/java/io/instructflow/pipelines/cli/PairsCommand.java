@@ -120,7 +120,7 @@ public final class PairsCommand implements Callable<Integer> {
       return ModelSpec.remote(model.substring(model.indexOf('@') + 1), model.substring(0, model.indexOf('@')), apiKeyEnv,
           parallel, cache);
     }
-    return new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, 0, 0, false, cache);
+    return ModelSpec.local(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, 0, 0, false, cache);
   }
 
   @Override
