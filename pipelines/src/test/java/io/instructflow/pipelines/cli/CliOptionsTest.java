@@ -59,7 +59,7 @@ class CliOptionsTest {
       String type = o.type().isPrimitive() ? box(o.type()).getSimpleName() : o.type().getSimpleName();
       lines.add(String.format("%s %s names=%s type=%s arity=%s required=%s hidden=%s label=%s split=%s value=%s",
           spec.qualifiedName(), o.longestName(), String.join("|", o.names()), type, o.arity(), o.required(),
-          o.hidden(), o.paramLabel(), o.splitRegex(), o.required() ? "(given)" : String.valueOf(v)));
+          o.hidden(), o.paramLabel(), o.splitRegex(), o.required() ? "(given)" : render(v)));
     }
     lines.sort(null);
     out.addAll(lines);
@@ -68,6 +68,11 @@ class CliOptionsTest {
         describe(sub.getValue(), out);
       }
     }
+  }
+
+  /** A value as text; arrays by their elements. */
+  private static String render(Object v) {
+    return v != null && v.getClass().isArray() ? java.util.Arrays.deepToString(new Object[] {v}) : String.valueOf(v);
   }
 
   private static Class<?> box(Class<?> c) {
