@@ -89,4 +89,62 @@ class CliOptionsTest {
     List<String> before = Files.readAllLines(SNAPSHOT, StandardCharsets.UTF_8);
     assertEquals(String.join("\n", before), String.join("\n", now));
   }
+
+  /** The class that declares an option's field: a mixin's options are declared by the mixin class. */
+  private static Class<?> owner(OptionSpec o) {
+    return ((java.lang.reflect.Field) o.userObject()).getDeclaringClass();
+  }
+
+  /** Each model command takes these options from the shared classes, none from a declaration of its own. */
+  @ParameterizedTest
+  @ValueSource(strings = {"generate", "evol", "self-instruct", "filter", "score", "pairs"})
+  void theModelCommandsTakeTheSharedOptions(String command) {
+    CommandSpec spec = new CommandLine(new Main()).getSubcommands().get(command).getCommandSpec();
+    Map<String, Class<?>> shared = Map.of("--seed", SeedOptions.class, "--batch-size", BatchOptions.class,
+        "--templates", TemplatesOptions.class, "--max-tokens", SamplingOptions.class, "--temperature",
+        SamplingOptions.class, "--top-p", SamplingOptions.class);
+    int found = 0;
+    for (Map.Entry<String, Class<?>> e : shared.entrySet()) {
+      OptionSpec o = spec.findOption(e.getKey());
+      if (o != null) {
+        assertEquals(e.getValue(), owner(o), command + " " + e.getKey());
+        found++;
+      }
+    }
+    assertTrue(found >= 2, command + " has " + found + " of the shared options");
+  }
+
+  /** Where a command's defaults differ (or depend on a preset), its help says so in its own words. */
+  @Test
+  void theHelpShowsEachCommandsOwnDefaults() {
+    String generate = MainTest.cli(0, "generate", "--help")[0];
+    assertTrue(generate.contains("Tokens per completion, at most. Default: 256."), generate);
+    String evol = MainTest.cli(0, "evol", "--help")[0].replaceAll("\\s+", " ");
+    assertTrue(evol.contains("--max-tokens=N Tokens per rewrite, at most. Default: 2048 (the reference's)."), evol);
+    assertTrue(evol.contains("Sampling temperature of each rewrite; 0 is greedy decoding (the same text on every run). "
+        + "Default: 1.0 (the reference's)."), evol);
+    assertTrue(evol.contains("e.g. DIR/evol/deepen@1.txt; README lists the ids."), evol);
+    String si = MainTest.cli(0, "self-instruct", "--help")[0].replaceAll("\\s+", " ");
+    assertTrue(si.contains("Tokens per instruction-generation response, at most. Default: 1024 (alpaca 3072)."), si);
+    assertTrue(si.contains("Default: 0.5 (alpaca 1.0)."), si);
+    assertFalse(si.contains("null"), si);
+    String filter = MainTest.cli(0, "filter", "--help")[0].replaceAll("\\s+", " ");
+    assertTrue(filter.contains("Requests sent to the llm_judge model in one call"), filter);
+    for (String c : new String[] {"generate", "evol", "self-instruct", "filter", "score", "pairs"}) {
+      String help = MainTest.cli(0, c, "--help")[0];
+      assertFalse(help.contains("${"), c + ": every variable resolved\n" + help);
+    }
+  }
+
+  /** A self-instruct option left out keeps the preset's value; one given replaces it. */
+  @Test
+  void selfInstructSamplingFallsBackToThePreset() {
+    SelfInstructCommand alpaca = new SelfInstructCommand();
+    new CommandLine(alpaca).parseArgs("--seeds", "s.jsonl", "--target", "1", "--out", "o", "--preset", "alpaca",
+        "--top-p", "0.8");
+    io.instructflow.inference.SamplingParams g = alpaca.settings().instructionParams();
+    assertEquals(3072, g.maxTokens());
+    assertEquals(1.0, g.temperature());
+    assertEquals(0.8, g.topP());
+  }
 }
