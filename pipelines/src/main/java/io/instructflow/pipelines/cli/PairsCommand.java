@@ -85,9 +85,7 @@ public final class PairsCommand extends PipelineCommand<PairsPipeline.Config> {
   @Option(names = "--license", defaultValue = "unknown", paramLabel = "SPDX", description = "License of the input.")
   String license;
 
-  @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "Sequences the embedded engine decodes at once, or requests in flight to an endpoint. Default: ${DEFAULT-VALUE}.")
-  int parallel;
+  @Mixin ParallelOptions slots;
 
   @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
       description = "Context tokens per sequence of the embedded engine (prompt + completion); 0: the model's training "
@@ -136,7 +134,7 @@ public final class PairsCommand extends PipelineCommand<PairsPipeline.Config> {
   /** A GGUF file or NAME@URL ({@link ModelSpec#parse}); a bad one is named with its option. */
   private ModelSpec spec(String option, String model, String cache) {
     try {
-      return ModelSpec.parse(model, apiKeyEnv, parallel, contextPerSlot, cache);
+      return ModelSpec.parse(model, apiKeyEnv, slots.parallel, contextPerSlot, cache);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
     }

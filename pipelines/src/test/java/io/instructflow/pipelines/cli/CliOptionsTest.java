@@ -102,7 +102,7 @@ class CliOptionsTest {
     CommandSpec spec = new CommandLine(new Main()).getSubcommands().get(command).getCommandSpec();
     Map<String, Class<?>> shared = Map.of("--seed", SeedOptions.class, "--batch-size", BatchOptions.class,
         "--templates", TemplatesOptions.class, "--max-tokens", SamplingOptions.class, "--temperature",
-        SamplingOptions.class, "--top-p", SamplingOptions.class);
+        SamplingOptions.class, "--top-p", SamplingOptions.class, "--parallel", ParallelOptions.class);
     int found = 0;
     for (Map.Entry<String, Class<?>> e : shared.entrySet()) {
       OptionSpec o = spec.findOption(e.getKey());
