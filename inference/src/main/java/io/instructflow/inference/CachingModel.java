@@ -68,6 +68,11 @@ public final class CachingModel implements LanguageModel {
     return id;
   }
 
+  /** Whether creating the model failed (every later request that needs it fails at once). */
+  public synchronized boolean failedToLoad() {
+    return failed != null;
+  }
+
   /** Requests answered from the cache so far. */
   public long hits() {
     return hits.get();

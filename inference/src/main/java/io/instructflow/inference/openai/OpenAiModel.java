@@ -153,6 +153,14 @@ public final class OpenAiModel implements LanguageModel {
     return new ModelRef(config.modelName(), null, "openai");
   }
 
+  /**
+   * Whether the model can still serve requests: false once a server answered 401, 403 or 404, after which
+   * every request fails at once.
+   */
+  public boolean usable() {
+    return unusable == null;
+  }
+
   /** HTTP attempts made so far (retries included). */
   public int attempts() {
     return attempts.get();
@@ -229,24 +237,11 @@ public final class OpenAiModel implements LanguageModel {
     out.put("backend", "openai");
     out.put("endpoint", config.baseUrl());
     out.put("model", config.modelName());
-    String lastError = "no attempt";
-    long retryAfter = -1;
-    for (int attempt = 0; attempt <= config.maxRetries(); attempt++) {
-      if (attempt > 0) {
-        sleep(attempt, retryAfter);
-      }
-      retryAfter = -1;
-      Response resp;
-      try {
-        resp = exchange(HttpRequest.newBuilder(URI.create(config.baseUrl() + "/models")).GET());
-      } catch (IOException e) {
-        lastError = e.getMessage();
-        continue;
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted while asking " + config.baseUrl() + "/models", e);
-      }
-      int code = resp.status();
+    String why;
+    try {
+      Tried t = send(() -> HttpRequest.newBuilder(URI.create(config.baseUrl() + "/models")).GET());
+      Response resp = t.response();
+      int code = resp == null ? 0 : resp.status();
       if (code == 401 || code == 403) {
         throw unusable(code, resp.body(), "/models");
       }
@@ -263,15 +258,15 @@ public final class OpenAiModel implements LanguageModel {
         }
         return Json.line(out);
       }
-      lastError = "HTTP " + code + ": " + errorMessage(resp.body());
-      if (code == 429 || code >= 500) {
-        retryAfter = resp.retryAfter();
-        continue;
-      }
-      break;
+      why = resp == null ? t.error() : "HTTP " + code + ": " + errorMessage(resp.body());
+    } catch (CappedBody.TooLarge e) {
+      why = e.getMessage();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while asking " + config.baseUrl() + "/models", e);
     }
     throw new ModelUnusableException("cannot ask " + config.baseUrl() + "/models which model it serves (needed to "
-        + "key the response cache and check a resumed run): " + lastError);
+        + "key the response cache and check a resumed run): " + why);
   }
 
   /** The stable fields of the server's entry for the served name, keys sorted; null when it has none. */
@@ -472,12 +467,21 @@ public final class OpenAiModel implements LanguageModel {
   /** The 200 answer to a POST, or the kind of failure and why. */
   private record Posted(Response ok, ErrorKind kind, String error) {}
 
+  /** The outcome of {@link #send}: the first answer that is not retried, or (response null) why none came. */
+  private record Tried(Response response, String error) {}
+
   /**
-   * POSTs a JSON body with the retry policy: 429, 5xx, timeouts and connection errors are retried with
-   * backoff (or as {@code Retry-After} says); 401, 403 and 404 make the model unusable (thrown); other 4xx
-   * fail the request.
+   * Sends a request under the retry policy every call shares (the identity's GET and every POST):
+   * connection errors, timeouts, 429 and 5xx are retried with capped backoff (or as {@code Retry-After}
+   * says), at most {@code maxRetries} times; any other answer is returned for the caller to judge. A
+   * model found unusable before an attempt (by another request) stops it.
+   *
+   * @param request a fresh request for each attempt
+   * @throws CappedBody.TooLarge for a body over the cap (not retried: it would be as large again)
+   * @throws ModelUnusableException when the model was found unusable
    */
-  private Posted post(String path, String body) {
+  private Tried send(java.util.function.Supplier<HttpRequest.Builder> request) throws CappedBody.TooLarge,
+      InterruptedException {
     String lastError = "no attempt";
     long retryAfter = -1;
     for (int attempt = 0; attempt <= config.maxRetries(); attempt++) {
@@ -489,39 +493,58 @@ public final class OpenAiModel implements LanguageModel {
       if (stop != null) {
         throw stop;
       }
-      HttpRequest.Builder req = HttpRequest.newBuilder(URI.create(config.baseUrl() + path))
-          .header("Content-Type", "application/json")
-          .POST(HttpRequest.BodyPublishers.ofString(body));
       Response resp;
       try {
-        resp = exchange(req);
+        resp = exchange(request.get());
       } catch (CappedBody.TooLarge e) {
-        return new Posted(null, ErrorKind.REJECTED, e.getMessage());
+        throw e;
       } catch (IOException e) {
         lastError = e.getMessage();
         continue;
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return new Posted(null, ErrorKind.UNAVAILABLE, "interrupted");
       }
       int code = resp.status();
-      if (code == 200) {
-        return new Posted(resp, null, null);
-      }
-      if (code == 401 || code == 403 || code == 404) {
-        ModelUnusableException u = unusable(code, resp.body(), path);
-        unusable = u;
-        throw u;
-      }
-      lastError = "HTTP " + code + ": " + errorMessage(resp.body());
       if (code == 429 || code >= 500) {
+        lastError = "HTTP " + code + ": " + errorMessage(resp.body());
         retryAfter = resp.retryAfter();
         continue;
       }
-      ErrorKind kind = lastError.contains("context") && code == 400 ? ErrorKind.PROMPT_TOO_LONG : ErrorKind.REJECTED;
-      return new Posted(null, kind, lastError);
+      return new Tried(resp, null);
     }
-    return new Posted(null, ErrorKind.UNAVAILABLE, lastError + " (after " + (config.maxRetries() + 1) + " attempts)");
+    return new Tried(null, lastError + " (after " + (config.maxRetries() + 1) + " attempts)");
+  }
+
+  /**
+   * POSTs a JSON body with the retry policy of {@link #send}; 401, 403 and 404 make the model unusable
+   * (thrown, and every later request fails at once); other 4xx fail the request.
+   */
+  private Posted post(String path, String body) {
+    Tried t;
+    try {
+      t = send(() -> HttpRequest.newBuilder(URI.create(config.baseUrl() + path))
+          .header("Content-Type", "application/json")
+          .POST(HttpRequest.BodyPublishers.ofString(body)));
+    } catch (CappedBody.TooLarge e) {
+      return new Posted(null, ErrorKind.REJECTED, e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return new Posted(null, ErrorKind.UNAVAILABLE, "interrupted");
+    }
+    Response resp = t.response();
+    if (resp == null) {
+      return new Posted(null, ErrorKind.UNAVAILABLE, t.error());
+    }
+    int code = resp.status();
+    if (code == 200) {
+      return new Posted(resp, null, null);
+    }
+    if (code == 401 || code == 403 || code == 404) {
+      ModelUnusableException u = unusable(code, resp.body(), path);
+      unusable = u;
+      throw u;
+    }
+    String error = "HTTP " + code + ": " + errorMessage(resp.body());
+    ErrorKind kind = error.contains("context") && code == 400 ? ErrorKind.PROMPT_TOO_LONG : ErrorKind.REJECTED;
+    return new Posted(null, kind, error);
   }
 
   /**

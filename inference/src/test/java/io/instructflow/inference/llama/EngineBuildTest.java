@@ -28,7 +28,7 @@ class EngineBuildTest {
     assertEquals(64, id.path("llama_cpp").asText().length() - "sha256:".length());
     // the loaded engine reports the identity computed without loading, as serve's /v1/models does
     assertEquals(EngineBuild.identity(c), LlamaCppModel.shared(c).identity());
-    assertEquals(EngineBuild.identity(c), new ModelSpec(TestModels.stories().toString(), 1, 256, 1, 0, false, null)
+    assertEquals(EngineBuild.identity(c), ModelSpec.local(TestModels.stories().toString(), 1, 256, 1, 0, false, null)
         .identity());
   }
 

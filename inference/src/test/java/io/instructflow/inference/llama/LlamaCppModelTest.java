@@ -287,7 +287,7 @@ class LlamaCppModelTest {
   @Test
   void gpuLayersWithTheBundledCpuBuildFailBeforeAnything() throws Exception {
     org.junit.jupiter.api.Assumptions.assumeTrue(NativeLibs.ownBuild() == null, "a build of our own is named");
-    io.instructflow.inference.ModelSpec spec = new io.instructflow.inference.ModelSpec(TestModels.stories().toString(),
+    io.instructflow.inference.ModelSpec spec = io.instructflow.inference.ModelSpec.local(TestModels.stories().toString(),
         1, 256, 1, 10, false, null);
     InvalidModelException e = assertThrows(InvalidModelException.class, spec::check);
     assertTrue(e.getMessage().contains("needs a CUDA build of llama.cpp named by INSTRUCTFLOW_LLAMA_LIB"), e.getMessage());

@@ -136,6 +136,49 @@ class OpenAiModelTest {
     }
   }
 
+  /**
+   * Issue 20: the identity's {@code GET /models} goes through the same retry policy as every POST (it had a
+   * loop of its own): 503s are retried, the answer after them is used, and a 400 is not retried.
+   */
+  @Test
+  void theIdentityRequestSharesTheRetryPolicy() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    HttpServer s = server(2, 503, 0, calls);
+    try {
+      OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of("http://127.0.0.1:" + s.getAddress().getPort() + "/v1", "m")
+          .withRetries(3, Duration.ofMillis(1)));
+      // the scripted OK is not a model list: the model is known by endpoint and name alone
+      assertTrue(m.identity().contains("\"listed\":false"), m.identity());
+      assertEquals(3, calls.get());
+      assertEquals(3, m.attempts());
+    } finally {
+      s.stop(0);
+    }
+    AtomicInteger calls503 = new AtomicInteger();
+    HttpServer always = server(100, 503, 0, calls503);
+    try {
+      OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of(
+          "http://127.0.0.1:" + always.getAddress().getPort() + "/v1", "m").withRetries(2, Duration.ofMillis(1)));
+      ModelUnusableException e = assertThrows(ModelUnusableException.class, m::identity);
+      assertTrue(e.getMessage().contains("HTTP 503: scripted 503 (after 3 attempts)"), e.getMessage());
+      assertEquals(3, calls503.get());
+    } finally {
+      always.stop(0);
+    }
+    AtomicInteger calls400 = new AtomicInteger();
+    HttpServer s400 = server(100, 400, 0, calls400);
+    try {
+      OpenAiModel m = new OpenAiModel(OpenAiModel.Config.of(
+          "http://127.0.0.1:" + s400.getAddress().getPort() + "/v1", "m").withRetries(5, Duration.ofMillis(1)));
+      ModelUnusableException e = assertThrows(ModelUnusableException.class, m::identity);
+      assertTrue(e.getMessage().contains("HTTP 400: scripted 400"), e.getMessage());
+      assertEquals(1, calls400.get(), "a 400 is not retried");
+      assertTrue(m.usable(), "an identity that cannot be asked does not make the model unusable");
+    } finally {
+      s400.stop(0);
+    }
+  }
+
   /** Issue 21: a refused key, a forbidden model or a wrong endpoint stop the run, not one reject per record. */
   @Test
   void unauthorizedForbiddenAndNotFoundStopAtOnce() throws Exception {

@@ -3,8 +3,8 @@ package io.instructflow.pipelines.cli;
 import io.instructflow.pipelines.audit.AuditPipeline;
 import io.instructflow.pipelines.audit.AuditTerms;
 import io.instructflow.pipelines.audit.AuditTrace;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.Json;
+import io.instructflow.schemas.RunSummary;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,7 +29,7 @@ import picocli.CommandLine.Parameters;
       "audit trace ID: a record's chain back to its roots. audit find TEXT: the records most like a text, with their "
           + "origins. audit verify --in DIR: the output against its MANIFEST.json."
     })
-public final class AuditCommand implements Callable<Integer> {
+public final class AuditCommand extends PipelineCommand<AuditPipeline.Config> {
   @Mixin RunOptions run;
 
   @Option(names = "--in", split = ",", paramLabel = "DIR", description = "Datasets to audit (comma-separated or repeated).")
@@ -47,17 +47,16 @@ public final class AuditCommand implements Callable<Integer> {
   Path terms;
 
   @Override
-  public Integer call() throws Exception {
-    AuditPipeline.Config c;
-    try {
-      if (terms != null && !Files.isRegularFile(terms)) {
-        throw new IllegalArgumentException("--terms: no such file: " + terms);
-      }
-      c = new AuditPipeline.Config(in, report, use, AuditTerms.load(terms), run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
+  AuditPipeline.Config configure() throws Exception {
+    if (terms != null && !Files.isRegularFile(terms)) {
+      throw new IllegalArgumentException("--terms: no such file: " + terms);
     }
-    return RunReport.exitCode(AuditPipeline.run(c, System.out));
+    return new AuditPipeline.Config(in, report, use, AuditTerms.load(terms), run.toRunner());
+  }
+
+  @Override
+  RunSummary run(AuditPipeline.Config c) throws Exception {
+    return AuditPipeline.run(c, System.out);
   }
 
   /** {@code audit find TEXT}. */

@@ -2,10 +2,9 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.pipelines.blend.BlendPipeline;
 import io.instructflow.pipelines.blend.BlendSpec;
-import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.schemas.RunSummary;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -21,7 +20,7 @@ import picocli.CommandLine.Option;
           + "(records left out, with the reason), OUT/rejects/, OUT/README.md (dataset card), the spec, the quota plan "
           + "and OUT/run-summary.json."
     })
-public final class BlendCommand implements Callable<Integer> {
+public final class BlendCommand extends PipelineCommand<BlendPipeline.Config> {
   @Mixin RunOptions run;
 
   @Option(names = "--spec", required = true, paramLabel = "FILE", description = "The blend spec (.json, .yaml or .yml).")
@@ -31,16 +30,15 @@ public final class BlendCommand implements Callable<Integer> {
   String out;
 
   @Override
-  public Integer call() throws Exception {
-    BlendPipeline.Config c;
-    try {
-      if (!Files.isRegularFile(spec)) {
-        throw new IllegalArgumentException("--spec: no such file: " + spec);
-      }
-      c = new BlendPipeline.Config(BlendSpec.read(spec), out, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
+  BlendPipeline.Config configure() throws Exception {
+    if (!Files.isRegularFile(spec)) {
+      throw new IllegalArgumentException("--spec: no such file: " + spec);
     }
-    return RunReport.exitCode(BlendPipeline.run(c, System.out));
+    return new BlendPipeline.Config(BlendSpec.read(spec), out, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(BlendPipeline.Config c) throws Exception {
+    return BlendPipeline.run(c, System.out);
   }
 }

@@ -2,9 +2,7 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.pipelines.dedup.DedupPipeline;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.RunSummary;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -19,7 +17,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (kept), OUT/filtered/ (dropped, naming the kept record matched and the score), OUT/rejects/, "
           + "OUT/run-summary.json."
     })
-public final class DedupCommand implements Callable<Integer> {
+public final class DedupCommand extends PipelineCommand<DedupPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
@@ -52,14 +50,13 @@ public final class DedupCommand implements Callable<Integer> {
 
 
   @Override
-  public Integer call() throws Exception {
-    DedupPipeline.Config c;
-    try {
-      c = new DedupPipeline.Config(input.toReadOptions(), output.out, threshold, DedupText.fromCode(field), tokenizer,
-          stem, orderBy, strategy, output.shardSize, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    return RunReport.exitCode(DedupPipeline.run(c, System.out));
+  DedupPipeline.Config configure() {
+    return new DedupPipeline.Config(input.toReadOptions(), output.out, threshold, DedupText.fromCode(field), tokenizer,
+        stem, orderBy, strategy, output.shardSize, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(DedupPipeline.Config c) throws Exception {
+    return DedupPipeline.run(c, System.out);
   }
 }

@@ -195,19 +195,15 @@ public final class DemoCommand implements Callable<Integer> {
           + "with llama.cpp (greedy, one slot and one thread: reproducible, and the fastest setting for this toy "
           + "story model, which proves the engine, cache and provenance, not answer quality)%n", gguf.getFileName());
       Path genOut = root.resolve("generate");
-      ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
+      ModelSpec spec = ModelSpec.local(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
           genOut.resolve("cache").toAbsolutePath().toString());
-      try {
-        RunSummary g = GeneratePipeline.run(new GeneratePipeline.Config(
-            ReadOptions.of(root.resolve("import").resolve("instructflow-seeds").resolve("data").toString()),
-            genOut.toString(), spec, SamplingParams.greedy(48), 0, 16, 50_000, runner), con);
-        rows.add(new String[] {"generate (llama.cpp)", g.status(), String.valueOf(g.counts().read()),
-            String.valueOf(g.counts().kept()), String.valueOf(g.counts().filtered()), String.valueOf(g.counts().rejected()),
-            genOut.toString()});
-        worst = Math.max(worst, RunReport.exitCode(g));
-      } catch (InvalidModelException e) {
-        throw new Main.UsageException(e.getMessage());
-      }
+      RunSummary g = GeneratePipeline.run(new GeneratePipeline.Config(
+          ReadOptions.of(root.resolve("import").resolve("instructflow-seeds").resolve("data").toString()),
+          genOut.toString(), spec, SamplingParams.greedy(48), 0, 16, 50_000, runner), con);
+      rows.add(new String[] {"generate (llama.cpp)", g.status(), String.valueOf(g.counts().read()),
+          String.valueOf(g.counts().kept()), String.valueOf(g.counts().filtered()), String.valueOf(g.counts().rejected()),
+          genOut.toString()});
+      worst = Math.max(worst, RunReport.exitCode(g));
       worst = Math.max(worst, selfInstruct(gguf, data, seeds, root, runner, rows, con));
       worst = Math.max(worst, evol(gguf, seeds, root, runner, rows, con));
       worst = Math.max(worst, pairs(gguf, root, runner, rows, con));
@@ -242,7 +238,7 @@ public final class DemoCommand implements Callable<Integer> {
    * and instance steps. The toy writes stories, so nearly everything lands in filtered/ with its reason.
    */
   private static int selfInstruct(Path gguf, Path data, Path ownSeeds, Path root, Runner runner, List<String[]> rows,
-      PrintStream con) throws IOException {
+      PrintStream con) throws IOException, InvalidModelException {
     Path published = data.resolve("seed/self-instruct_seed_tasks.jsonl");
     Path seedFile = Files.isRegularFile(published) ? published : ownSeeds;
     con.printf("%ndemo: self-instruct — 2 rounds of 3 prompts from %s on %s (instructions cut at the first sentence "
@@ -250,21 +246,17 @@ public final class DemoCommand implements Callable<Integer> {
         + "each with its filter and reason)%n", seedFile.getFileName(), gguf.getFileName());
     Path siOut = root.resolve("self-instruct");
     deleteTree(siOut.resolve("rounds"));
-    ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 4096, 1, 0, false,
+    ModelSpec spec = ModelSpec.local(gguf.toAbsolutePath().toString(), 1, 4096, 1, 0, false,
         siOut.resolve("cache").toAbsolutePath().toString());
     SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.SELF_INSTRUCT, 0).withPromptsPerRound(3);
     s = s.withParams(new SamplingParams(48, 0.7, 0.5, 0, List.of("."), 1), s.classifyParams(),
         new SamplingParams(32, 0, 1, 0, s.instanceParams().stop(), 1)).withOrigin("self-instruct-demo", "Apache-2.0");
-    try {
-      RunSummary r = SelfInstructPipeline.run(new SelfInstructPipeline.Config(seedFile.toAbsolutePath(), siOut.toString(),
-          spec, s, null, 100, 2, 16, 50_000, runner, 0), con);
-      rows.add(new String[] {"self-instruct (2 rounds)", r.status(), String.valueOf(r.counts().read()),
-          String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
-          siOut.toString()});
-      return RunReport.exitCode(r);
-    } catch (InvalidModelException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    RunSummary r = SelfInstructPipeline.run(new SelfInstructPipeline.Config(seedFile.toAbsolutePath(), siOut.toString(),
+        spec, s, null, 100, 2, 16, 50_000, runner, 0), con);
+    rows.add(new String[] {"self-instruct (2 rounds)", r.status(), String.valueOf(r.counts().read()),
+        String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
+        siOut.toString()});
+    return RunReport.exitCode(r);
   }
 
   /**
@@ -272,30 +264,26 @@ public final class DemoCommand implements Callable<Integer> {
    * judge answer and elimination is recorded; the toy's rewrites are stories, not harder tasks.
    */
   private static int evol(Path gguf, Path seeds, Path root, Runner runner, List<String[]> rows, PrintStream con)
-      throws IOException {
+      throws IOException, InvalidModelException, InputFiles.InputException {
     con.printf("%ndemo: evol — 2 Evol-Instruct epochs over instructflow's seed instructions on %s (rewrite, "
         + "equality judge, response, the truncation and four elimination rules; lineage on every record; rewrites and "
         + "answers cut at the first sentence, so the toy's stories end before the token limit)%n", gguf.getFileName());
     Path evolOut = root.resolve("evol");
     deleteTree(evolOut.resolve("epochs"));
-    ModelSpec spec = new ModelSpec(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
+    ModelSpec spec = ModelSpec.local(gguf.toAbsolutePath().toString(), 1, 0, 1, 0, false,
         evolOut.resolve("cache").toAbsolutePath().toString());
     Evol.Settings d = Evol.Settings.defaults(0);
     // small limits for the toy's context and speed, and a stop at the first sentence: a rewrite or answer that
     // ran into its limit would be eliminated as truncated (issue 19), leaving nothing to show the lineage with
     Evol.Settings s = d.withParams(new SamplingParams(48, 0.7, 0.95, 0, List.of("."), 1), d.judgeParams(),
         new SamplingParams(48, 0, 1, 0, List.of("."), 1));
-    try {
-      ReadOptions read = new ReadOptions(seeds.toString(), null, "instructflow-seeds", "Apache-2.0", 1 << 20);
-      RunSummary r = EvolPipeline.run(new EvolPipeline.Config(read, evolOut.toString(), spec, s, null, 2, false, 16, 50_000,
-          runner, 0), con);
-      rows.add(new String[] {"evol (2 epochs)", r.status(), String.valueOf(r.counts().read()),
-          String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
-          evolOut.toString()});
-      return RunReport.exitCode(r);
-    } catch (InvalidModelException | InputFiles.InputException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    ReadOptions read = new ReadOptions(seeds.toString(), null, "instructflow-seeds", "Apache-2.0", 1 << 20);
+    RunSummary r = EvolPipeline.run(new EvolPipeline.Config(read, evolOut.toString(), spec, s, null, 2, false, 16, 50_000,
+        runner, 0), con);
+    rows.add(new String[] {"evol (2 epochs)", r.status(), String.valueOf(r.counts().read()),
+        String.valueOf(r.counts().kept()), String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()),
+        evolOut.toString()});
+    return RunReport.exitCode(r);
   }
 
   /**
@@ -304,7 +292,7 @@ public final class DemoCommand implements Callable<Integer> {
    * at 1.0 so the toy's ratings vary), and best-vs-random makes the pairs.
    */
   private static int pairs(Path gguf, Path root, Runner runner, List<String[]> rows, PrintStream con)
-      throws IOException {
+      throws IOException, InvalidModelException, InputFiles.InputException {
     Path prompts = root.resolve("inputs").resolve("pair-prompts.jsonl");
     List<String> lines = Files.readAllLines(root.resolve("inputs").resolve("instructflow-seeds.jsonl"));
     StringBuilder b = new StringBuilder();
@@ -317,17 +305,13 @@ public final class DemoCommand implements Callable<Integer> {
         + "ratings: the plumbing, not the judgement)%n", gguf.getFileName());
     Path out = root.resolve("pairs");
     String model = gguf.toAbsolutePath().toString();
-    ModelSpec spec = new ModelSpec(model, 2, 0, 0, 0, false, out.resolve("cache").toAbsolutePath().toString());
+    ModelSpec spec = ModelSpec.local(model, 2, 0, 0, 0, false, out.resolve("cache").toAbsolutePath().toString());
     List<CandidateSpec> cands = CandidateSpec.parseList(model + ":t=0.7:n=2:max=48," + model + ":t=1.0:n=2:max=48");
-    try {
-      RunSummary r = PairsPipeline.run(PairsPipeline.Config.of(prompts.toString(), out.toString(), "Apache-2.0", cands,
-          List.of(spec, spec), spec, 1.0, Binarize.Strategy.BEST_VS_RANDOM, 0, 0, 50_000, runner), con);
-      rows.add(new String[] {"pairs (DPO)", r.status(), String.valueOf(r.counts().read()), String.valueOf(r.counts().kept()),
-          String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()), out.toString()});
-      return RunReport.exitCode(r);
-    } catch (InvalidModelException | InputFiles.InputException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    RunSummary r = PairsPipeline.run(PairsPipeline.Config.of(prompts.toString(), out.toString(), "Apache-2.0", cands,
+        List.of(spec, spec), spec, 1.0, Binarize.Strategy.BEST_VS_RANDOM, 0, 0, 50_000, runner), con);
+    rows.add(new String[] {"pairs (DPO)", r.status(), String.valueOf(r.counts().read()), String.valueOf(r.counts().kept()),
+        String.valueOf(r.counts().filtered()), String.valueOf(r.counts().rejected()), out.toString()});
+    return RunReport.exitCode(r);
   }
 
   /**

@@ -2,14 +2,12 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.inference.llama.LlamaCppModel;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** How the embedded llama.cpp engine runs: the options {@code generate} and {@code serve} share. */
 final class EngineOptions {
-  @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "Sequences decoded at once by the embedded engine; with generate --endpoint, requests in "
-          + "flight. Outputs do not depend on it under the default invariant schedule. Default: ${DEFAULT-VALUE}.")
-  int parallel;
+  @Mixin ParallelOptions slots;
 
   @Option(names = "--schedule", defaultValue = "invariant", paramLabel = "S",
       description = "invariant: one llama.cpp context whose running sequences share each decoding step (one read of "
@@ -55,6 +53,11 @@ final class EngineOptions {
   @Option(names = "--verbose-native", description = "Show llama.cpp's own log (silenced by default).")
   boolean verboseNative;
 
+  /** Sequences decoded at once, or requests in flight to an endpoint. */
+  int parallel() {
+    return slots.parallel;
+  }
+
   /** The schedule asked for. */
   LlamaCppModel.Schedule schedule() {
     return LlamaCppModel.Schedule.parse(schedule);
@@ -62,7 +65,7 @@ final class EngineOptions {
 
   /** The engine configuration for a model file. */
   LlamaCppModel.Config config(Path model) {
-    return LlamaCppModel.Config.of(model).withParallel(parallel).withContextPerSlot(contextPerSlot).withThreads(threads)
+    return LlamaCppModel.Config.of(model).withParallel(parallel()).withContextPerSlot(contextPerSlot).withThreads(threads)
         .withGpuLayers(gpuLayers).withVerboseNative(verboseNative)
         .withSchedule(schedule())
         .withFlashAttention(LlamaCppModel.FlashAttention.parse(flashAttention))

@@ -2,14 +2,11 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.generators.evol.Evol;
 import io.instructflow.generators.prompt.PromptFormat;
-import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.evol.EvolPipeline;
-import io.instructflow.pipelines.runtime.RunReport;
-import java.nio.file.Files;
+import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,6 +15,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "evol",
     mixinStandardHelpOptions = true,
+    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Evol",
     description = {
       "Evol-Instruct (WizardLM): each epoch rewrites every instruction of the pool with one operation (add "
           + "constraints, deepen, concretize, add reasoning steps, complicate the input, or in-breadth mutation), asks "
@@ -34,7 +32,7 @@ import picocli.CommandLine.Option;
           + "evidence), OUT/rejects/ (bad input lines, failed requests), OUT/epochs/ (per-epoch state), "
           + "OUT/run-summary.json. A rerun with the same settings continues after the last finished epoch."
     })
-public final class EvolCommand implements Callable<Integer> {
+public final class EvolCommand extends PipelineCommand<EvolPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
@@ -64,25 +62,13 @@ public final class EvolCommand implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   String promptFormat;
 
-  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
-      description = "Run seed: operation draws and every request's seed derive from it. Default: ${DEFAULT-VALUE}.")
-  long seed;
+  @Mixin SeedOptions seed;
 
   @Option(names = "--max-added-words", defaultValue = "20", paramLabel = "N",
       description = "Words an in-depth rewrite may add (the paper: 10 to 20). Default: ${DEFAULT-VALUE}.")
   int maxAddedWords;
 
-  @Option(names = "--max-tokens", defaultValue = "2048", paramLabel = "N",
-      description = "Tokens per rewrite. Default: ${DEFAULT-VALUE} (the reference's).")
-  int maxTokens;
-
-  @Option(names = "--temperature", defaultValue = "1.0", paramLabel = "T",
-      description = "Rewrites. Default: ${DEFAULT-VALUE} (the reference's).")
-  double temperature;
-
-  @Option(names = "--top-p", defaultValue = "0.95", paramLabel = "P",
-      description = "Rewrites. Default: ${DEFAULT-VALUE} (the reference's).")
-  double topP;
+  @Mixin SamplingOptions sampling = SamplingOptions.defaults(2048, 1.0, 0.95);
 
   @Option(names = "--response-max-tokens", defaultValue = "2048", paramLabel = "N",
       description = "Tokens per response. Default: ${DEFAULT-VALUE} (the reference's).")
@@ -96,42 +82,32 @@ public final class EvolCommand implements Callable<Integer> {
       description = "Responses. Default: ${DEFAULT-VALUE} (the reference's).")
   double responseTopP;
 
-  @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/evol/deepen@1.txt.")
-  Path templates;
+  @Mixin TemplatesOptions templates;
 
-  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
-      description = "Instructions per call to the model. Default: ${DEFAULT-VALUE}.")
-  int batchSize;
+  @Mixin BatchOptions batch;
 
   @Option(names = "--stop-after-epoch", defaultValue = "0", hidden = true,
       description = "Stop after this epoch as if killed (for resume tests).")
   int stopAfterEpoch;
 
   @Override
-  public Integer call() throws Exception {
-    EvolPipeline.Config c;
-    try {
-      if (templates != null && !Files.isDirectory(templates)) {
-        throw new IllegalArgumentException("--templates: no such folder: " + templates);
-      }
-      // epochs, state and resume live beside the output, written with local file operations
-      output.out = io.instructflow.pipelines.io.OutputLayout.requireLocal(output.out, "evol --out");
-      ModelSpec spec = models.toSpec(output.out, engine);
-      Evol.Settings d = Evol.Settings.defaults(seed);
-      Evol.Settings s = new Evol.Settings(seed, ops == null ? d.weights() : Evol.Settings.parseWeights(ops), maxAddedWords,
-          new SamplingParams(maxTokens, temperature, topP, 0, d.evolveParams().stop(), 1), d.judgeParams(),
-          new SamplingParams(responseMaxTokens, responseTemperature, responseTopP, 0, d.responseParams().stop(), 1),
-          PromptFormat.parse(promptFormat));
-      c = new EvolPipeline.Config(input.toReadOptions(), output.out, spec, s, templates, epochs, keepOriginal, batchSize,
-          output.shardSize, run.toRunner(), stopAfterEpoch, EvolPipeline.Mix.parse(mix));
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    try {
-      return RunReport.exitCode(EvolPipeline.run(c, System.out));
-    } catch (InvalidModelException | IllegalStateException | IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+  EvolPipeline.Config configure() {
+    Path overrides = templates.folder();
+    // epochs, state and resume live beside the output, written with local file operations
+    output.out = io.instructflow.pipelines.io.OutputLayout.requireLocal(output.out, "evol --out");
+    ModelSpec spec = models.toSpec(output.out, engine);
+    Evol.Settings d = Evol.Settings.defaults(seed.seed);
+    Evol.Settings s = new Evol.Settings(seed.seed, ops == null ? d.weights() : Evol.Settings.parseWeights(ops),
+        maxAddedWords, new SamplingParams(sampling.maxTokens, sampling.temperature, sampling.topP, 0,
+            d.evolveParams().stop(), 1), d.judgeParams(),
+        new SamplingParams(responseMaxTokens, responseTemperature, responseTopP, 0, d.responseParams().stop(), 1),
+        PromptFormat.parse(promptFormat));
+    return new EvolPipeline.Config(input.toReadOptions(), output.out, spec, s, overrides, epochs, keepOriginal,
+        batch.batchSize, output.shardSize, run.toRunner(), stopAfterEpoch, EvolPipeline.Mix.parse(mix));
+  }
+
+  @Override
+  RunSummary run(EvolPipeline.Config c) throws Exception {
+    return EvolPipeline.run(c, System.out);
   }
 }

@@ -5,17 +5,15 @@ import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
-import io.instructflow.inference.InvalidModelException;
 import io.instructflow.pipelines.filter.FilterPipeline;
 import io.instructflow.pipelines.filter.JudgeStage;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.Ids;
+import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -24,6 +22,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "filter",
     mixinStandardHelpOptions = true,
+    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Filter",
     description = {
       "Apply a filter chain: per-record filters in order (the first drop decides), then, when the chain ends with "
           + "rouge_l, the ROUGE-L rule in input order against the records kept before and the --pool texts.",
@@ -32,26 +31,16 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (kept), OUT/filtered/ (dropped, with filter, reason and evidence), OUT/rejects/, "
           + "OUT/run-summary.json."
     })
-public final class FilterCommand implements Callable<Integer> {
+public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
   @Mixin ModelOptions models;
   @Mixin EngineOptions engine;
 
-  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
-      description = "Run seed for the llm_judge requests (each record's seed derives from it and its id). "
-          + "Default: ${DEFAULT-VALUE}.")
-  long seed;
-
-  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
-      description = "Records per call to the llm_judge model. Default: ${DEFAULT-VALUE}.")
-  int batchSize;
-
-  @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/alpagasus-accuracy@1.txt (the anchored "
-          + "llm_judge rubric), DIR/judge/alpagasus-paper@1.txt and DIR/judge/alpagasus-paper-system@1.txt (the paper's).")
-  Path templates;
+  @Mixin SeedOptions seed;
+  @Mixin BatchOptions batch;
+  @Mixin TemplatesOptions templates;
 
   @Option(names = "--preset", paramLabel = "NAME",
       description = "A built-in chain: self-instruct, alpaca, evol-elimination or sft-default.")
@@ -77,41 +66,36 @@ public final class FilterCommand implements Callable<Integer> {
   Path pool;
 
   @Override
-  public Integer call() throws Exception {
-    FilterPipeline.Config c;
-    try {
-      if (preset != null && config != null
-          || preset == null && config == null && benchmarks.isEmpty() && languages.isEmpty()) {
-        throw new IllegalArgumentException("give --preset NAME or --config FILE (or only --benchmarks / --languages)");
-      }
-      FilterChain chain = preset != null ? FilterChain.preset(preset)
-          : config != null ? FilterChain.read(config) : FilterChain.parse("{\"name\":\"none\",\"filters\":[]}", "none");
-      if (!languages.isEmpty()) {
-        LanguageFilter lf = LanguageFilter.of(languages);
-        chain = chain.plus(lf, "languages " + String.join(",", lf.languages()));
-      }
-      if (!benchmarks.isEmpty()) {
-        List<String> files = new ArrayList<>();
-        StringBuilder hashes = new StringBuilder();
-        for (Path b : benchmarks) {
-          if (!Files.isRegularFile(b)) {
-            throw new IllegalArgumentException("--benchmarks: no such file: " + b);
-          }
-          files.add(b.toAbsolutePath().toString());
-          hashes.append(b.getFileName()).append(' ').append(Ids.sha256Hex(Files.readAllBytes(b))).append('\n');
+  FilterPipeline.Config configure() throws IOException {
+    if (preset != null && config != null
+        || preset == null && config == null && benchmarks.isEmpty() && languages.isEmpty()) {
+      throw new IllegalArgumentException("give --preset NAME or --config FILE (or only --benchmarks / --languages)");
+    }
+    FilterChain chain = preset != null ? FilterChain.preset(preset)
+        : config != null ? FilterChain.read(config) : FilterChain.parse("{\"name\":\"none\",\"filters\":[]}", "none");
+    if (!languages.isEmpty()) {
+      LanguageFilter lf = LanguageFilter.of(languages);
+      chain = chain.plus(lf, "languages " + String.join(",", lf.languages()));
+    }
+    if (!benchmarks.isEmpty()) {
+      List<String> files = new ArrayList<>();
+      StringBuilder hashes = new StringBuilder();
+      for (Path b : benchmarks) {
+        if (!Files.isRegularFile(b)) {
+          throw new IllegalArgumentException("--benchmarks: no such file: " + b);
         }
-        chain = chain.plus(DecontaminationFilter.of(files), hashes.toString());
+        files.add(b.toAbsolutePath().toString());
+        hashes.append(b.getFileName()).append(' ').append(Ids.sha256Hex(Files.readAllBytes(b))).append('\n');
       }
-      c = new FilterPipeline.Config(input.toReadOptions(), output.out, chain, poolTexts(),
-          pool == null ? null : pool.toString(), output.shardSize, run.toRunner(), judging(chain));
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
+      chain = chain.plus(DecontaminationFilter.of(files), hashes.toString());
     }
-    try {
-      return RunReport.exitCode(FilterPipeline.run(c, System.out));
-    } catch (InvalidModelException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    return new FilterPipeline.Config(input.toReadOptions(), output.out, chain, poolTexts(),
+        pool == null ? null : pool.toString(), output.shardSize, run.toRunner(), judging(chain));
+  }
+
+  @Override
+  RunSummary run(FilterPipeline.Config c) throws Exception {
+    return FilterPipeline.run(c, System.out);
   }
 
   /** The judge's settings when the chain has an llm_judge; a model without one is a usage error. */
@@ -124,10 +108,9 @@ public final class FilterCommand implements Callable<Integer> {
       }
       return null;
     }
-    if (templates != null && !Files.isDirectory(templates)) {
-      throw new IllegalArgumentException("--templates: no such folder: " + templates);
-    }
-    return FilterPipeline.Config.judging(models.toSpec(output.out, engine), chain.judge(), templates, seed, batchSize);
+    Path overrides = templates.folder();
+    return FilterPipeline.Config.judging(models.toSpec(output.out, engine), chain.judge(), overrides, seed.seed,
+        batch.batchSize);
   }
 
   /** The pool's instructions; a pool with a bad line is a usage error (it is configuration, not data). */

@@ -1,13 +1,11 @@
 package io.instructflow.pipelines.cli;
 
-import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.generate.GeneratePipeline;
-import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.schemas.RunSummary;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -26,7 +24,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/, OUT/rejects/ (prompt too long, no chat template, generation failed), OUT/run-summary.json. "
           + "Finished generations are cached (default OUT/cache/), so a rerun after a crash resumes."
     })
-public final class GenerateCommand implements Callable<Integer> {
+public final class GenerateCommand extends PipelineCommand<GeneratePipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
@@ -35,15 +33,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Mixin EngineOptions engine;
 
-  @Option(names = "--max-tokens", defaultValue = "256", paramLabel = "N", description = "Default: ${DEFAULT-VALUE}.")
-  int maxTokens;
-
-  @Option(names = "--temperature", defaultValue = "0", paramLabel = "T",
-      description = "0 is greedy decoding (the same text on every run). Default: ${DEFAULT-VALUE}.")
-  double temperature;
-
-  @Option(names = "--top-p", defaultValue = "1", paramLabel = "P", description = "Default: ${DEFAULT-VALUE}.")
-  double topP;
+  @Mixin SamplingOptions sampling = SamplingOptions.defaults(256, 0, 1);
 
   @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "0 turns it off. Default: ${DEFAULT-VALUE}.")
   int topK;
@@ -62,33 +52,24 @@ public final class GenerateCommand implements Callable<Integer> {
           + "Default: ${DEFAULT-VALUE}.")
   double repetitionPenalty;
 
-  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
-      description = "Run seed; each record's seed is derived from it and the record id. Default: ${DEFAULT-VALUE}.")
-  long seed;
+  @Mixin SeedOptions seed;
 
   @Option(names = "--stop", paramLabel = "STR", description = "A stop string (repeatable); not included in the output.")
   List<String> stop = new ArrayList<>();
 
-  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
-      description = "Records per call from one worker. Default: ${DEFAULT-VALUE}.")
-  int batchSize;
+  @Mixin BatchOptions batch;
 
   @Override
-  public Integer call() throws Exception {
-    GeneratePipeline.Config c;
-    try {
-      ModelSpec spec = models.toSpec(output.out, engine);
-      SamplingParams params = new SamplingParams(maxTokens, temperature, topP, topK, stop, 1)
-          .withPenalties(presencePenalty, frequencyPenalty, repetitionPenalty);
-      c = new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed, batchSize,
-          output.shardSize, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    try {
-      return RunReport.exitCode(GeneratePipeline.run(c, System.out));
-    } catch (InvalidModelException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+  GeneratePipeline.Config configure() {
+    ModelSpec spec = models.toSpec(output.out, engine);
+    SamplingParams params = new SamplingParams(sampling.maxTokens, sampling.temperature, sampling.topP, topK, stop, 1)
+        .withPenalties(presencePenalty, frequencyPenalty, repetitionPenalty);
+    return new GeneratePipeline.Config(input.toReadOptions(), output.out, spec, params, seed.seed, batch.batchSize,
+        output.shardSize, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(GeneratePipeline.Config c) throws Exception {
+    return GeneratePipeline.run(c, System.out);
   }
 }

@@ -1,8 +1,7 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.pipelines.importer.ImportPipeline;
-import io.instructflow.pipelines.runtime.RunReport;
-import java.util.concurrent.Callable;
+import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -16,7 +15,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (records), OUT/rejects/ (bad input with file:line and reason), "
           + "OUT/filtered/ (empty for import) and OUT/run-summary.json."
     })
-public final class ImportCommand implements Callable<Integer> {
+public final class ImportCommand extends PipelineCommand<ImportPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
@@ -27,13 +26,12 @@ public final class ImportCommand implements Callable<Integer> {
   Double maxRejectRatio;
 
   @Override
-  public Integer call() throws Exception {
-    ImportPipeline.Config c;
-    try {
-      c = new ImportPipeline.Config(input.toReadOptions(), output.out, output.shardSize, maxRejectRatio, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    return RunReport.exitCode(ImportPipeline.run(c, System.out));
+  ImportPipeline.Config configure() {
+    return new ImportPipeline.Config(input.toReadOptions(), output.out, output.shardSize, maxRejectRatio, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(ImportPipeline.Config c) throws Exception {
+    return ImportPipeline.run(c, System.out);
   }
 }

@@ -33,17 +33,18 @@ public final class Main implements Runnable {
   public static int execute(String... args) {
     io.instructflow.pipelines.runtime.Storage.pinRegion();
     CommandLine cl = new CommandLine(new Main());
+    // the one place that turns bad arguments into usage errors (issue 20): picocli's own (a missing, unknown
+    // or unconvertible option) here, those found while configuring or before anything runs below
+    cl.setParameterExceptionHandler((ex, badArgs) -> {
+      PrintWriter err = ex.getCommandLine().getErr();
+      err.println("error: " + usageMessage(ex));
+      err.flush();
+      return EXIT_USAGE;
+    });
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
           PrintWriter err = cmd.getErr();
-          // a missing or unreadable --in is found before anything runs: a usage error too
-          // so is an output folder that another live run holds, an earlier output read as input that is not
-          // complete, and a path on a file system this build lacks
-          if (ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException
-              || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException
-              || ex instanceof io.instructflow.pipelines.io.OutputLayout.IncompleteException
-              || ex instanceof io.instructflow.pipelines.io.OutputLayout.UnsupportedOutputException
-              || ex instanceof io.instructflow.pipelines.runtime.Storage.UnsupportedStorageException) {
+          if (usageError(ex)) {
             err.println("error: " + ex.getMessage());
             err.flush();
             return EXIT_USAGE;
@@ -64,6 +65,39 @@ public final class Main implements Runnable {
           return 1;
         });
     return cl.execute(args);
+  }
+
+  /**
+   * Whether {@code ex} is bad usage or configuration found before anything ran (exit status 2, the message
+   * alone): a bad argument ({@link UsageException}, from {@link PipelineCommand#configure} and the option
+   * classes); a missing or unreadable {@code --in}; an output folder that another live run holds, an
+   * earlier output read as input that is not complete, a path on a file system this build lacks; a model
+   * file that is missing or not GGUF; a setting the pipeline finds unusable as it starts (a token limit
+   * over the context, a template override without its placeholders); rounds or epochs in OUT from a run
+   * with other settings.
+   */
+  static boolean usageError(Throwable ex) {
+    return ex instanceof UsageException || ex instanceof io.instructflow.pipelines.io.InputFiles.InputException
+        || ex instanceof io.instructflow.pipelines.io.OutputLayout.LockedException
+        || ex instanceof io.instructflow.pipelines.io.OutputLayout.IncompleteException
+        || ex instanceof io.instructflow.pipelines.io.OutputLayout.UnsupportedOutputException
+        || ex instanceof io.instructflow.pipelines.runtime.Storage.UnsupportedStorageException
+        || ex instanceof io.instructflow.inference.InvalidModelException
+        || ex instanceof io.instructflow.pipelines.runtime.SettingsException
+        || ex instanceof io.instructflow.pipelines.runtime.StageState.MismatchException;
+  }
+
+  /**
+   * Picocli's complaint about the arguments as one line, naming the option (a missing, unknown or
+   * unconvertible one), with picocli's guesses for an unknown one and where the options are listed.
+   */
+  static String usageMessage(CommandLine.ParameterException ex) {
+    StringBuilder b = new StringBuilder(String.join(" ", String.valueOf(ex.getMessage()).strip().split("\\s*\\R\\s*")));
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+      b.append("; did you mean ").append(String.join(" or ", u.getSuggestions())).append('?');
+    }
+    return b.append(" (").append(ex.getCommandLine().getCommandSpec().qualifiedName()).append(" --help lists the options)")
+        .toString();
   }
 
   /**

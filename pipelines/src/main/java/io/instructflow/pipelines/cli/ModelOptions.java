@@ -50,8 +50,8 @@ public final class ModelOptions {
       throw new IllegalArgumentException("--endpoint needs --model-name");
     }
     return endpoint != null
-        ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, engine.parallel, cachePath)
-        : new ModelSpec(Paths.get(model).toAbsolutePath().toString(), engine.parallel, engine.contextPerSlot,
+        ? ModelSpec.remote(endpoint, modelName, apiKeyEnv, engine.parallel(), cachePath)
+        : ModelSpec.local(Paths.get(model).toAbsolutePath().toString(), engine.parallel(), engine.contextPerSlot,
             engine.threads, engine.gpuLayers, engine.verboseNative, cachePath, engine.schedule())
             .withEngine(io.instructflow.inference.llama.LlamaCppModel.FlashAttention.parse(engine.flashAttention),
                 engine.reuse(), engine.prefixCache);

@@ -4,16 +4,13 @@ import io.instructflow.generators.pairs.Binarize;
 import io.instructflow.generators.pairs.CandidateSpec;
 import io.instructflow.generators.pairs.PairJudge;
 import io.instructflow.generators.prompt.PromptFormat;
-import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.pairs.PairsPipeline;
-import io.instructflow.pipelines.runtime.RunReport;
-import java.nio.file.Files;
+import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -22,6 +19,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "pairs",
     mixinStandardHelpOptions = true,
+    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Pairs",
     description = {
       "Build DPO preference pairs. Input rows: UltraFeedback rows (instruction, completions[] with annotations), "
           + "{prompt, candidates[{text, score, model}]}, responses ({instruction, response|output}; rows with the same "
@@ -32,7 +30,7 @@ import picocli.CommandLine.Option;
           + "orders, the score being the win rate), then paired by --strategy. Writes OUT/data/ (prompt/chosen/rejected "
           + "for TRL, with messages, scores, margin and provenance), OUT/filtered/, OUT/rejects/, OUT/run-summary.json."
     })
-public final class PairsCommand implements Callable<Integer> {
+public final class PairsCommand extends PipelineCommand<PairsPipeline.Config> {
   @Mixin RunOptions run;
 
   @Option(names = "--in", required = true, paramLabel = "PATH", description = "Input file, folder or glob (JSONL or JSON arrays).")
@@ -82,15 +80,12 @@ public final class PairsCommand implements Callable<Integer> {
       description = "Smallest score margin of a pair. Default: ${DEFAULT-VALUE}.")
   double minMargin;
 
-  @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed. Default: ${DEFAULT-VALUE}.")
-  long seed;
+  @Mixin SeedOptions seed;
 
   @Option(names = "--license", defaultValue = "unknown", paramLabel = "SPDX", description = "License of the input.")
   String license;
 
-  @Option(names = "--parallel", defaultValue = "1", paramLabel = "P",
-      description = "Sequences the embedded engine decodes at once, or requests in flight to an endpoint. Default: ${DEFAULT-VALUE}.")
-  int parallel;
+  @Mixin ParallelOptions slots;
 
   @Option(names = "--ctx-per-slot", defaultValue = "0", paramLabel = "N",
       description = "Context tokens per sequence of the embedded engine (prompt + completion); 0: the model's training "
@@ -107,53 +102,46 @@ public final class PairsCommand implements Callable<Integer> {
   @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
   boolean noCache;
 
-  @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/judge/ultrafeedback-aspects@1.txt, "
-          + "DIR/judge/ultrafeedback-honesty@1.txt, DIR/judge/pairwise@1.txt.")
-  Path templates;
+  @Mixin TemplatesOptions templates;
 
   @Option(names = "--shard-size", defaultValue = "100000", paramLabel = "N", description = "Pairs per shard.")
   long shardSize;
 
-  private ModelSpec spec(String model, String cache) {
-    if (model.matches("[^/@]+@https?://.+")) {
-      return ModelSpec.remote(model.substring(model.indexOf('@') + 1), model.substring(0, model.indexOf('@')), apiKeyEnv,
-          parallel, cache);
+  @Override
+  PairsPipeline.Config configure() throws java.io.IOException {
+    if (noCache && cacheDir != null) {
+      throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
     }
-    return new ModelSpec(Paths.get(model).toAbsolutePath().toString(), parallel, contextPerSlot, 0, 0, false, cache);
+    // the cache is local files: an object-store path would become a local folder named after its scheme
+    String dir = io.instructflow.pipelines.io.OutputLayout.requireLocal(cacheDir, "--cache-dir");
+    String cache = noCache ? null : Paths.get(dir != null ? dir : Paths.get(io.instructflow.pipelines.io.OutputLayout
+        .requireLocal(out, "With the response cache under it (give --cache-dir DIR or --no-cache), --out"), "cache")
+        .toString())
+        .toAbsolutePath().toString();
+    List<CandidateSpec> specs = candidates == null ? List.of() : CandidateSpec.parseList(candidates);
+    List<ModelSpec> gens = new ArrayList<>();
+    for (CandidateSpec s : specs) {
+      gens.add(spec("--candidates", s.model(), cache));
+    }
+    Path overrides = templates.folder();
+    PairJudge.Protocol protocol = PairJudge.Protocol.fromCode(judgeProtocol);
+    return new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec("--judge", judge, cache),
+        protocol, judge == null ? java.util.Map.of() : PairJudge.templates(protocol, overrides), judgeTemperature,
+        PromptFormat.parse(promptFormat), Binarize.Strategy.fromCode(strategy), Binarize.Ties.fromCode(ties), minMargin,
+        seed.seed, shardSize, run.toRunner());
+  }
+
+  /** A GGUF file or NAME@URL ({@link ModelSpec#parse}); a bad one is named with its option. */
+  private ModelSpec spec(String option, String model, String cache) {
+    try {
+      return ModelSpec.parse(model, apiKeyEnv, slots.parallel, contextPerSlot, cache);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
+    }
   }
 
   @Override
-  public Integer call() throws Exception {
-    PairsPipeline.Config c;
-    try {
-      if (noCache && cacheDir != null) {
-        throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
-      }
-      // the cache is local files: an object-store path would become a local folder named after its scheme
-      String dir = io.instructflow.pipelines.io.OutputLayout.requireLocal(cacheDir, "--cache-dir");
-      String cache = noCache ? null : Paths.get(dir != null ? dir : Paths.get(io.instructflow.pipelines.io.OutputLayout
-          .requireLocal(out, "With the response cache under it (give --cache-dir DIR or --no-cache), --out"), "cache")
-          .toString())
-          .toAbsolutePath().toString();
-      List<CandidateSpec> specs = candidates == null ? List.of() : CandidateSpec.parseList(candidates);
-      List<ModelSpec> gens = new ArrayList<>();
-      specs.forEach(s -> gens.add(spec(s.model(), cache)));
-      if (templates != null && !Files.isDirectory(templates)) {
-        throw new IllegalArgumentException("--templates: no such folder: " + templates);
-      }
-      PairJudge.Protocol protocol = PairJudge.Protocol.fromCode(judgeProtocol);
-      c = new PairsPipeline.Config(in, out, license, specs, gens, judge == null ? null : spec(judge, cache), protocol,
-          judge == null ? java.util.Map.of() : PairJudge.templates(protocol, templates), judgeTemperature,
-          PromptFormat.parse(promptFormat), Binarize.Strategy.fromCode(strategy), Binarize.Ties.fromCode(ties), minMargin,
-          seed, shardSize, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    try {
-      return RunReport.exitCode(PairsPipeline.run(c, System.out));
-    } catch (InvalidModelException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+  RunSummary run(PairsPipeline.Config c) throws Exception {
+    return PairsPipeline.run(c, System.out);
   }
 }

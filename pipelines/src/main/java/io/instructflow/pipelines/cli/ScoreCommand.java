@@ -2,14 +2,11 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.score.RecordScorer;
-import io.instructflow.inference.InvalidModelException;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.score.ScorePipeline;
-import java.nio.file.Files;
+import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,6 +15,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "score",
     mixinStandardHelpOptions = true,
+    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Score",
     description = {
       "Score every record with a model's token log-probabilities, nothing sampled (issue 22): ifd (perplexity of "
           + "the response after the instruction / perplexity of the response alone, Cherry LLM), complexity and "
@@ -27,7 +25,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (scored), OUT/rejects/ (no response, too long for the context, no chat template), "
           + "OUT/run-summary.json. Scores are cached (default OUT/cache/)."
     })
-public final class ScoreCommand implements Callable<Integer> {
+public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
@@ -43,36 +41,24 @@ public final class ScoreCommand implements Callable<Integer> {
           + "template, else text (an --endpoint scores text only). Default: ${DEFAULT-VALUE}.")
   String promptFormat;
 
-  @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/score/deita-complexity@1.txt ({{instruction}}) and "
-          + "DIR/score/deita-quality@1.txt ({{instruction}}, {{output}}).")
-  Path templates;
+  @Mixin TemplatesOptions templates;
 
-  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
-      description = "Records per call to the model. Default: ${DEFAULT-VALUE}.")
-  int batchSize;
+  @Mixin BatchOptions batch;
 
   @Override
-  public Integer call() throws Exception {
-    ScorePipeline.Config c;
-    try {
-      if (templates != null && !Files.isDirectory(templates)) {
-        throw new IllegalArgumentException("--templates: no such folder: " + templates);
-      }
-      List<RecordScorer.Kind> kinds = new ArrayList<>();
-      for (String s : scores) {
-        kinds.add(RecordScorer.Kind.parse(s));
-      }
-      c = new ScorePipeline.Config(input.toReadOptions(), output.out, models.toSpec(output.out, engine),
-          RecordScorer.Settings.of(kinds, false, templates), PromptFormat.parse(promptFormat), batchSize,
-          output.shardSize, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
+  ScorePipeline.Config configure() throws java.io.IOException {
+    Path overrides = templates.folder();
+    List<RecordScorer.Kind> kinds = new ArrayList<>();
+    for (String s : scores) {
+      kinds.add(RecordScorer.Kind.parse(s));
     }
-    try {
-      return RunReport.exitCode(ScorePipeline.run(c, System.out));
-    } catch (InvalidModelException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    return new ScorePipeline.Config(input.toReadOptions(), output.out, models.toSpec(output.out, engine),
+        RecordScorer.Settings.of(kinds, false, overrides), PromptFormat.parse(promptFormat), batch.batchSize,
+        output.shardSize, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(ScorePipeline.Config c) throws Exception {
+    return ScorePipeline.run(c, System.out);
   }
 }

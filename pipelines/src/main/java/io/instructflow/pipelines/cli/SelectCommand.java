@@ -1,9 +1,8 @@
 package io.instructflow.pipelines.cli;
 
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.select.ScoreExpression;
 import io.instructflow.pipelines.select.SelectPipeline;
-import java.util.concurrent.Callable;
+import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,7 +17,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (selected, in input order), OUT/filtered/ (the rest: too similar, naming the nearest selected "
           + "record and the cosine; over the budget; no score), OUT/rejects/, OUT/run-summary.json."
     })
-public final class SelectCommand implements Callable<Integer> {
+public final class SelectCommand extends PipelineCommand<SelectPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
@@ -46,14 +45,13 @@ public final class SelectCommand implements Callable<Integer> {
   String field;
 
   @Override
-  public Integer call() throws Exception {
-    SelectPipeline.Config c;
-    try {
-      c = new SelectPipeline.Config(input.toReadOptions(), output.out, budget, ScoreExpression.parse(by), diversity,
-          embedder, field, output.shardSize, run.toRunner());
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
-    return RunReport.exitCode(SelectPipeline.run(c, System.out));
+  SelectPipeline.Config configure() {
+    return new SelectPipeline.Config(input.toReadOptions(), output.out, budget, ScoreExpression.parse(by), diversity,
+        embedder, field, output.shardSize, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(SelectPipeline.Config c) throws Exception {
+    return SelectPipeline.run(c, System.out);
   }
 }

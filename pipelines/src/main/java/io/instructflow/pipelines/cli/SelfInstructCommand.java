@@ -1,14 +1,12 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.generators.selfinstruct.SelfInstruct;
-import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.selfinstruct.SelfInstructPipeline;
+import io.instructflow.schemas.RunSummary;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -17,6 +15,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "self-instruct",
     mixinStandardHelpOptions = true,
+    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$SelfInstruct",
     description = {
       "Self-Instruct: from a seed pool, each round prompts the model with 8 pool instructions (6 seeds, 2 generated), "
           + "parses the new tasks it lists, drops those failing the reference rules (word count, unsuitable words, "
@@ -30,7 +29,7 @@ import picocli.CommandLine.Option;
           + "OUT/run-summary.json. A rerun with the same settings continues after the last finished round.",
       "Sampling defaults are the published ones; a small model needs a smaller --max-tokens to fit its context."
     })
-public final class SelfInstructCommand implements Callable<Integer> {
+public final class SelfInstructCommand extends PipelineCommand<SelfInstructPipeline.Config> {
   @Option(names = "--seeds", required = true, paramLabel = "JSONL",
       description = "Seed tasks: Self-Instruct's seed file shape (instruction, instances, is_classification) or "
           + "instruction records.")
@@ -56,9 +55,7 @@ public final class SelfInstructCommand implements Callable<Integer> {
   @Option(names = "--prompts-per-round", paramLabel = "N", description = "Default: 20.")
   Integer promptsPerRound;
 
-  @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
-      description = "Run seed: example sampling and every request's seed derive from it. Default: ${DEFAULT-VALUE}.")
-  long seed;
+  @Mixin SeedOptions seed;
 
   @Option(names = "--seed-examples", paramLabel = "N", description = "Seed instructions per prompt. Default: 6 (alpaca 3).")
   Integer seedExamples;
@@ -66,18 +63,10 @@ public final class SelfInstructCommand implements Callable<Integer> {
   @Option(names = "--machine-examples", paramLabel = "N", description = "Generated instructions per prompt. Default: 2 (alpaca 0).")
   Integer machineExamples;
 
-  @Option(names = "--max-tokens", paramLabel = "N",
-      description = "Tokens per instruction-generation response. Default: 1024 (alpaca 3072).")
-  Integer maxTokens;
+  @Mixin SamplingOptions sampling = SamplingOptions.fromPreset();
 
   @Option(names = "--instance-max-tokens", paramLabel = "N", description = "Tokens per instance response. Default: 350.")
   Integer instanceMaxTokens;
-
-  @Option(names = "--temperature", paramLabel = "T", description = "Instruction generation. Default: 0.7 (alpaca 1.0).")
-  Double temperature;
-
-  @Option(names = "--top-p", paramLabel = "P", description = "Instruction generation. Default: 0.5 (alpaca 1.0).")
-  Double topP;
 
   @Option(names = "--presence-penalty", paramLabel = "X",
       description = "Instruction generation, in [-2, 2]. Default: 2 as the self-instruct reference (alpaca 0).")
@@ -110,10 +99,7 @@ public final class SelfInstructCommand implements Callable<Integer> {
           + "self-instruct preset only.")
   boolean classificationOnly;
 
-  @Option(names = "--templates", paramLabel = "DIR",
-      description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/self-instruct/instructions@1.txt. Every "
-          + "built-in template is our own wording of the published prompt; README lists the ids.")
-  Path templates;
+  @Mixin TemplatesOptions templates;
 
   @Option(names = "--dataset-name", paramLabel = "NAME", description = "Origin dataset of the records. Default: the preset.")
   String datasetName;
@@ -122,49 +108,40 @@ public final class SelfInstructCommand implements Callable<Integer> {
       description = "License recorded in every record's origin (the model's terms decide it). Default: ${DEFAULT-VALUE}.")
   String license;
 
-  @Option(names = "--batch-size", defaultValue = "16", paramLabel = "N",
-      description = "Requests per call to the model. Default: ${DEFAULT-VALUE}.")
-  int batchSize;
+  @Mixin BatchOptions batch;
 
   @Option(names = "--stop-after-round", defaultValue = "0", hidden = true,
       description = "Stop after this round as if killed (for resume tests).")
   int stopAfterRound;
 
   @Override
-  public Integer call() throws Exception {
-    SelfInstructPipeline.Config c;
-    try {
-      if (!Files.isRegularFile(seeds)) {
-        throw new IllegalArgumentException("--seeds: no such file: " + seeds);
-      }
-      // rounds, state and resume live beside the output, written with local file operations
-      output.out = io.instructflow.pipelines.io.OutputLayout.requireLocal(output.out, "self-instruct --out");
-      if (templates != null && !Files.isDirectory(templates)) {
-        throw new IllegalArgumentException("--templates: no such folder: " + templates);
-      }
-      ModelSpec spec = models.toSpec(output.out, engine);
-      c = new SelfInstructPipeline.Config(seeds.toAbsolutePath(), output.out, spec, settings(), templates, target,
-          maxRounds, batchSize, output.shardSize, run.toRunner(), stopAfterRound);
-    } catch (IllegalArgumentException e) {
-      throw new Main.UsageException(e.getMessage());
+  SelfInstructPipeline.Config configure() {
+    if (!Files.isRegularFile(seeds)) {
+      throw new IllegalArgumentException("--seeds: no such file: " + seeds);
     }
-    try {
-      return RunReport.exitCode(SelfInstructPipeline.run(c, System.out));
-    } catch (InvalidModelException | IllegalStateException e) {
-      throw new Main.UsageException(e.getMessage());
-    }
+    // rounds, state and resume live beside the output, written with local file operations
+    output.out = io.instructflow.pipelines.io.OutputLayout.requireLocal(output.out, "self-instruct --out");
+    Path overrides = templates.folder();
+    ModelSpec spec = models.toSpec(output.out, engine);
+    return new SelfInstructPipeline.Config(seeds.toAbsolutePath(), output.out, spec, settings(), overrides, target,
+        maxRounds, batch.batchSize, output.shardSize, run.toRunner(), stopAfterRound);
+  }
+
+  @Override
+  RunSummary run(SelfInstructPipeline.Config c) throws Exception {
+    return SelfInstructPipeline.run(c, System.out);
   }
 
   SelfInstruct.Settings settings() {
-    SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.named(preset), seed);
+    SelfInstruct.Settings s = SelfInstruct.Settings.defaults(SelfInstruct.Preset.named(preset), seed.seed);
     if (promptsPerRound != null) {
       s = s.withPromptsPerRound(promptsPerRound);
     }
     s = s.withExamples(seedExamples != null ? seedExamples : s.seedExamples(),
         machineExamples != null ? machineExamples : s.machineExamples());
     SamplingParams g = s.instructionParams();
-    g = new SamplingParams(maxTokens != null ? maxTokens : g.maxTokens(), temperature != null ? temperature : g.temperature(),
-        topP != null ? topP : g.topP(), g.topK(), stop != null ? stop : g.stop(), 1)
+    g = new SamplingParams(sampling.maxTokens(g.maxTokens()), sampling.temperature(g.temperature()),
+        sampling.topP(g.topP()), g.topK(), stop != null ? stop : g.stop(), 1)
         .withPenalties(presencePenalty != null ? presencePenalty : g.presencePenalty(), g.frequencyPenalty(),
             g.repetitionPenalty());
     SamplingParams i = s.instanceParams();

@@ -75,7 +75,7 @@ public final class ServeCommand implements Callable<Integer> {
       throw new Main.UsageException("--header-timeout and --body-timeout are at least 1 second");
     }
     try {
-      return new OpenAiServer.Settings(key, Math.max(16, 4 * engine.parallel), queue, perClient, maxConnections,
+      return new OpenAiServer.Settings(key, Math.max(16, 4 * engine.parallel()), queue, perClient, maxConnections,
           Duration.ofSeconds(headerTimeout), Duration.ofSeconds(bodyTimeout));
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());

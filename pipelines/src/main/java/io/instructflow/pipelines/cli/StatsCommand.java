@@ -1,8 +1,7 @@
 package io.instructflow.pipelines.cli;
 
-import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.stats.StatsPipeline;
-import java.util.concurrent.Callable;
+import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -15,7 +14,7 @@ import picocli.CommandLine.Option;
       "Count records, show composition by dataset / license / format and the length distribution of each field.",
       "Reads any supported shape. Writes OUT/stats.json, OUT/rejects/ and OUT/run-summary.json."
     })
-public final class StatsCommand implements Callable<Integer> {
+public final class StatsCommand extends PipelineCommand<StatsPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
@@ -23,8 +22,12 @@ public final class StatsCommand implements Callable<Integer> {
   String out;
 
   @Override
-  public Integer call() throws Exception {
-    StatsPipeline.Config c = new StatsPipeline.Config(input.toReadOptions(), out, run.toRunner());
-    return RunReport.exitCode(StatsPipeline.run(c, System.out));
+  StatsPipeline.Config configure() {
+    return new StatsPipeline.Config(input.toReadOptions(), out, run.toRunner());
+  }
+
+  @Override
+  RunSummary run(StatsPipeline.Config c) throws Exception {
+    return StatsPipeline.run(c, System.out);
   }
 }

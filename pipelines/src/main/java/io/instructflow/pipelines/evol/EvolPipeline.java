@@ -204,7 +204,13 @@ public final class EvolPipeline {
         meta != null && meta.chatTemplate().isPresent())));
     checkContext(c, meta);
     ModelRef ref = c.model().ref();
-    Evol evol = new Evol(c.settings(), c.templates());
+    Evol evol;
+    try {
+      evol = new Evol(c.settings(), c.templates());
+    } catch (IllegalArgumentException e) {
+      // a template override without the placeholders its prompt needs: a setting, found before the run
+      throw io.instructflow.pipelines.runtime.SettingsException.of(e);
+    }
     List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
     Path out = Paths.get(c.out());
     Path epochs = out.resolve(EPOCHS);
@@ -325,18 +331,19 @@ public final class EvolPipeline {
    * above 2,048 plus the prompt.
    */
   static void checkContext(Config c, GgufMetadata meta) {
-    if (meta == null) {
+    if (meta == null || !(c.model() instanceof ModelSpec.Local local)) {
       return;
     }
-    long ctx = c.model().contextPerSlot() > 0 ? c.model().contextPerSlot()
+    long ctx = local.contextPerSlot() > 0 ? local.contextPerSlot()
         : Math.min(meta.contextLength().orElse((long) LlamaCppModel.DEFAULT_CONTEXT_PER_SLOT),
             LlamaCppModel.DEFAULT_CONTEXT_PER_SLOT);
     int rewrite = c.settings().evolveParams().maxTokens();
     int response = c.settings().responseParams().maxTokens();
     if (Math.max(rewrite, response) >= ctx) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT, "--max-tokens %d and --response-max-tokens %d leave "
+      throw new io.instructflow.pipelines.runtime.SettingsException(String.format(Locale.ROOT,
+          "--max-tokens %d and --response-max-tokens %d leave "
           + "no room for the prompt in the %d-token context per sequence of %s: give --ctx-per-slot above the prompt "
-          + "plus the larger limit (e.g. %d), or smaller limits", rewrite, response, ctx, c.model().model(),
+          + "plus the larger limit (e.g. %d), or smaller limits", rewrite, response, ctx, local.path(),
           Math.max(rewrite, response) + 2048));
     }
   }

@@ -151,10 +151,10 @@ public final class GeneratePipeline {
     GgufMetadata meta = c.model().check();
     ModelRef ref = c.model().ref();
     PipelineRun run = PipelineRun.start("generate", c.runner(), c.read(), c.out(), c.asMap(), console);
-    String what = meta != null
-        ? String.format(Locale.ROOT, "%s (sha256 %s..., %s, llama.cpp in-process)", ref.id(), ref.sha256().substring(0, 12),
-            meta.architecture().orElse("?"))
-        : String.format(Locale.ROOT, "%s at %s (OpenAI-compatible)", ref.id(), c.model().endpoint());
+    String what = c.model() instanceof ModelSpec.Remote r
+        ? String.format(Locale.ROOT, "%s at %s (OpenAI-compatible)", ref.id(), r.endpoint())
+        : String.format(Locale.ROOT, "%s (sha256 %s..., %s, llama.cpp in-process)", ref.id(), ref.sha256().substring(0, 12),
+            meta.architecture().orElse("?"));
     console.printf(Locale.ROOT, "generate: %s, max %d tokens, temperature %s, seed %d, cache %s%n", what,
         c.params().maxTokens(), c.params().temperature(), c.seed(),
         c.model().cacheDir() == null ? "off" : c.model().cacheDir());

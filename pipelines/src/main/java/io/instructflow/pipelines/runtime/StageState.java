@@ -73,14 +73,14 @@ public final class StageState {
     }
     RunState s = Json.mapper().readValue(state.toFile(), RunState.class);
     if (!s.configHash().equals(hash) && model != null && s.model() != null && !s.model().equals(model)) {
-      throw new IllegalStateException(String.format(
+      throw new MismatchException(String.format(
           "%s holds %s of a run made with another model: it was %s, now it is %s (the model file, the llama.cpp "
               + "build, the backend or GPU layers, or the endpoint or what its server reports for the model changed); "
               + "a resumed run must use the same model: use another --out, or delete %s to start over",
           dir.getParent(), dir.getFileName(), s.model(), model, dir));
     }
     if (!s.configHash().equals(hash)) {
-      throw new IllegalStateException(String.format(
+      throw new MismatchException(String.format(
           "%s holds %s of a run with another configuration (%s); use another --out, or delete %s to start over",
           dir.getParent(), dir.getFileName(), what, dir));
     }
@@ -106,5 +106,17 @@ public final class StageState {
     Path tmp = Files.createTempFile(target.getParent(), target.getFileName().toString(), ".tmp");
     Files.writeString(tmp, text, StandardCharsets.UTF_8);
     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  /**
+   * OUT holds the rounds or epochs of a run with another configuration or model, so this run cannot
+   * resume them: found before anything runs, a usage error on the command line (exit status 2).
+   */
+  public static final class MismatchException extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    public MismatchException(String message) {
+      super(message);
+    }
   }
 }

@@ -156,7 +156,13 @@ public final class SelfInstructPipeline {
     c.model().check();
     ModelRef ref = c.model().ref();
     SeedTasks.Result seeds = SeedTasks.read(c.seeds());
-    SelfInstruct gen = SelfInstruct.of(c.settings(), seeds.tasks(), c.templates());
+    SelfInstruct gen;
+    try {
+      gen = SelfInstruct.of(c.settings(), seeds.tasks(), c.templates());
+    } catch (IllegalArgumentException e) {
+      // a template override without the placeholders its prompt needs: a setting, found before the run
+      throw io.instructflow.pipelines.runtime.SettingsException.of(e);
+    }
     Path out = Paths.get(c.out());
     Path rounds = out.resolve(ROUNDS);
     new OutputLayout(c.out()).lock("self-instruct");

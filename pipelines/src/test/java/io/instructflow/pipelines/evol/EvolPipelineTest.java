@@ -283,7 +283,7 @@ class EvolPipelineTest {
   void tokenLimitsThatCannotFitTheContextFailBeforeTheRun(@TempDir Path dir) throws Exception {
     Path model = io.instructflow.pipelines.ChatmlModel.stories();
     Path in = input(dir, 2);
-    ModelSpec spec = new ModelSpec(model.toString(), 1, 0, 1, 0, false, null);
+    ModelSpec spec = ModelSpec.local(model.toString(), 1, 0, 1, 0, false, null);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EvolPipeline.run(
         new EvolPipeline.Config(ReadOptions.of(in.toString()), dir.resolve("out").toString(), spec,
             Evol.Settings.defaults(1), null, 1, false, 4, 1000, new Runner("direct", null), 0),
@@ -302,7 +302,7 @@ class EvolPipelineTest {
     List<String> outs = new ArrayList<>();
     for (String name : List.of("a", "b")) {
       Path out = dir.resolve(name);
-      ModelSpec spec = new ModelSpec(model.toAbsolutePath().toString(), 1, 0, 1, 0, false, null);
+      ModelSpec spec = ModelSpec.local(model.toAbsolutePath().toString(), 1, 0, 1, 0, false, null);
       RunSummary r = run(new EvolPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec, s, null, 2, false, 4,
           1000, new Runner("direct", null), 0));
       assertTrue(r.reconciled());

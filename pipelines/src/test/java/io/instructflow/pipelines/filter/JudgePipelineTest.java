@@ -178,7 +178,7 @@ class JudgePipelineTest {
     FilterChain chain = FilterChain.parse("{\"filters\":[{\"type\":\"refusal\"},{\"type\":\"llm_judge\",\"maxTokens\":24}]}", "t");
     Path in = input(dir);
     String cache = dir.resolve("cache").toString();
-    ModelSpec spec = new ModelSpec(model.toString(), 2, 0, 0, 0, false, cache);
+    ModelSpec spec = ModelSpec.local(model.toString(), 2, 0, 0, 0, false, cache);
     RunSummary s = run(in, dir.resolve("a"), chain, spec);
     assertTrue(s.reconciled());
     assertEquals(7, s.counts().read());
@@ -202,7 +202,7 @@ class JudgePipelineTest {
       assertTrue(outcome.equals("kept") || Set.of(JudgeRule.BELOW, JudgeRule.NO_SCORE).contains(
           st.path("verdict").path("reason").asText()), st.toString());
     }
-    RunSummary again = run(in, dir.resolve("b"), chain, new ModelSpec(model.toString(), 1, 0, 0, 0, false, cache));
+    RunSummary again = run(in, dir.resolve("b"), chain, ModelSpec.local(model.toString(), 1, 0, 0, 0, false, cache));
     assertEquals(5L, ((Map<?, ?>) again.metrics().get(JudgeStage.NAMESPACE)).get("cache_hits"));
     assertEquals(TestFiles.fingerprint(a, OutputLayout.Kind.FILTERED),
         TestFiles.fingerprint(new OutputLayout(dir.resolve("b").toString()), OutputLayout.Kind.FILTERED));
@@ -265,7 +265,7 @@ class JudgePipelineTest {
           + "\"rubric\":\"" + rubric + "\"}]}", "t");
       for (Path m : List.of(chatml, model)) {
         Path out = dir.resolve(rubric + "-" + m.getFileName());
-        RunSummary s = run(in, out, chain, new ModelSpec(m.toString(), 2, 2048, 0, 0, false, null));
+        RunSummary s = run(in, out, chain, ModelSpec.local(m.toString(), 2, 2048, 0, 0, false, null));
         assertTrue(s.reconciled());
         assertEquals(0L, ((Map<?, ?>) s.metrics().get(JudgeStage.NAMESPACE)).get("failures"), rubric + " " + m);
         OutputLayout o = new OutputLayout(out.toString());

@@ -65,7 +65,7 @@ class GeneratePipelineTest {
   }
 
   static RunSummary generate(Path in, Path out, int parallel, int batch, String cache, Runner runner) throws Exception {
-    ModelSpec spec = new ModelSpec(model().toString(), parallel, 256, 1, 0, false, cache);
+    ModelSpec spec = ModelSpec.local(model().toString(), parallel, 256, 1, 0, false, cache);
     return GeneratePipeline.run(new GeneratePipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
         SamplingParams.greedy(24), 7, batch, 1000, runner), new PrintStream(new ByteArrayOutputStream(), true,
         StandardCharsets.UTF_8));
@@ -164,7 +164,7 @@ class GeneratePipelineTest {
     // exact counts of what reached the model, from the JVM's shared caching model (the summary's
     // figures come from runner metrics, checked in the first test)
     io.instructflow.inference.CachingModel shared = (io.instructflow.inference.CachingModel)
-        new ModelSpec(model().toString(), 1, 256, 1, 0, false, cache).open();
+        ModelSpec.local(model().toString(), 1, 256, 1, 0, false, cache).open();
     long misses0 = shared.misses();
     RunSummary first = generate(part, tmp.resolve("out1"), 1, 4, cache, DIRECT);
     assertEquals(new RunSummary.Counts(4, 4, 0, 0), first.counts(), first.notes().toString());
@@ -282,7 +282,7 @@ class GeneratePipelineTest {
   @Test
   void aFileThatIsNotAModelFailsBeforeTheRun() throws Exception {
     Path bogus = Files.writeString(tmp.resolve("bogus.gguf"), "not a model");
-    ModelSpec spec = new ModelSpec(bogus.toString(), 8, 0, 0, 0, false, null);
+    ModelSpec spec = ModelSpec.local(bogus.toString(), 8, 0, 0, 0, false, null);
     Path in = input(tmp.resolve("in"), 2);
     InvalidModelException e = org.junit.jupiter.api.Assertions.assertThrows(InvalidModelException.class,
         () -> GeneratePipeline.run(new GeneratePipeline.Config(ReadOptions.of(in.toString()),

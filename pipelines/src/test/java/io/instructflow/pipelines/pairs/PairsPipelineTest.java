@@ -245,7 +245,7 @@ class PairsPipelineTest {
     Files.writeString(in, "{\"prompt\": \"Once upon a time, a little fox\"}\n{\"instruction\": \"Tell a story about a boat.\"}\n"
         + "{\"prompt\": \"Lily found a red ball\"}\n");
     String cache = dir.resolve("cache").toString();
-    ModelSpec gen = new ModelSpec(model.toString(), 2, 0, 0, 0, false, cache);
+    ModelSpec gen = ModelSpec.local(model.toString(), 2, 0, 0, 0, false, cache);
     List<CandidateSpec> cands = CandidateSpec.parseList(model + ":t=0.7:n=2:max=24," + model + ":t=1.0:n=2:max=24");
     RunSummary s = pairs(in.toString(), dir.resolve("out"), cands, List.of(gen, gen), gen, Binarize.Strategy.BEST_VS_RANDOM, 0,
         DIRECT);
@@ -290,7 +290,7 @@ class PairsPipelineTest {
   @Test
   void realEngineRunsTheUltraFeedbackAndPairwiseProtocols(@TempDir Path dir) throws Exception {
     Path in = answers(dir);
-    ModelSpec judge = new ModelSpec(stories().toString(), 2, 4096, 0, 0, false, dir.resolve("cache").toString());
+    ModelSpec judge = ModelSpec.local(stories().toString(), 2, 4096, 0, 0, false, dir.resolve("cache").toString());
     RunSummary uf = pairs(in.toString(), dir.resolve("uf"), List.of(), List.of(), judge, PairJudge.Protocol.ULTRAFEEDBACK,
         PromptFormat.AUTO, Binarize.Strategy.BEST_VS_RANDOM, Binarize.Ties.KEEP_TOP, 0, DIRECT);
     assertTrue(uf.reconciled());
@@ -350,7 +350,7 @@ class PairsPipelineTest {
   @Test
   void realEngineChatModelGetsChatRequests(@TempDir Path dir) throws Exception {
     Path chatml = ChatmlModel.write(dir.resolve("stories-chatml.gguf"));
-    ModelSpec model = new ModelSpec(chatml.toString(), 2, 4096, 0, 0, false, dir.resolve("cache").toString());
+    ModelSpec model = ModelSpec.local(chatml.toString(), 2, 4096, 0, 0, false, dir.resolve("cache").toString());
     Path in = dir.resolve("prompts.jsonl");
     Files.writeString(in, "{\"prompt\": \"Tell a story about a fox.\"}\n{\"prompt\": \"Tell a story about a boat.\"}\n");
     // per-candidate and ultrafeedback judge one prompt: with the chat toy their two-prompt runs took 164 s
@@ -405,7 +405,7 @@ class PairsPipelineTest {
       }
     }
     // a 512-token context cannot hold the ultrafeedback prompt: every request fails, before any decoding
-    ModelSpec small = new ModelSpec(stories().toString(), 1, 512, 0, 0, false, null);
+    ModelSpec small = ModelSpec.local(stories().toString(), 1, 512, 0, 0, false, null);
     RunSummary s = pairs(in.toString(), dir.resolve("small"), List.of(), List.of(), small, PairJudge.Protocol.ULTRAFEEDBACK,
         PromptFormat.AUTO, Binarize.Strategy.BEST_VS_RANDOM, Binarize.Ties.KEEP_TOP, 0, DIRECT);
     assertTrue(s.reconciled());

@@ -70,7 +70,7 @@ class ScorePipelineTest {
 
   /** The model with {@code ctx} tokens per sequence: 256 rejects the long record, and the Deita prompts need 2048. */
   static ModelSpec spec(Path model, String cache, int ctx) {
-    return new ModelSpec(model.toString(), 2, ctx, 1, 0, false, cache);
+    return ModelSpec.local(model.toString(), 2, ctx, 1, 0, false, cache);
   }
 
   static RunSummary score(Path in, Path out, ModelSpec spec, List<RecordScorer.Kind> kinds, int batch, Runner runner)

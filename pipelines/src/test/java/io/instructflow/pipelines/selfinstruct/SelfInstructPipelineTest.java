@@ -211,7 +211,7 @@ class SelfInstructPipelineTest {
     List<String> outs = new ArrayList<>();
     for (String name : List.of("a", "b")) {
       Path out = dir.resolve(name);
-      ModelSpec spec = new ModelSpec(model.toString(), 1, 4096, 1, 0, false, null);
+      ModelSpec spec = ModelSpec.local(model.toString(), 1, 4096, 1, 0, false, null);
       RunSummary r = run(new SelfInstructPipeline.Config(seeds(), out.toString(), spec, s, null, 50, 2, 4, 1000,
           new Runner("direct", null), 0));
       assertTrue(r.reconciled());
