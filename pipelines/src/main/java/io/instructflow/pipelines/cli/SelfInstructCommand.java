@@ -112,7 +112,7 @@ public final class SelfInstructCommand implements Callable<Integer> {
 
   @Option(names = "--templates", paramLabel = "DIR",
       description = "Prompt-template overrides: DIR/<id>.txt, e.g. DIR/self-instruct/instructions@1.txt. Every "
-          + "built-in template is our own wording of the published prompt; README lists the ids.")
+          + "built-in template is our own wording of the published prompt; docs/algorithms.md lists the ids.")
   Path templates;
 
   @Option(names = "--dataset-name", paramLabel = "NAME", description = "Origin dataset of the records. Default: the preset.")
