@@ -21,7 +21,7 @@ import java.util.Objects;
  * cuts the records into {@code blocks} blocks (by a hash of their place in the input) and compares
  * each pair of blocks in one task, so each pair of records is compared exactly once, in some task,
  * whatever the blocks; the links, and so the result, do not depend on the number of blocks or workers.
- * The cost is quadratic in the records of one model (see README: semantic dedup, components).
+ * The cost is quadratic in the records of one model (see docs/commands.md, filter: semantic dedup, components).
  *
  * <p>Like the MinHash components rule it does not depend on the order of decisions, and the price is
  * transitivity: with A~B and B~C but not A~C the greedy rule keeps A and C, this rule keeps A only.

@@ -7,7 +7,7 @@ import java.util.Iterator;
 import java.util.Map;
 
 /**
- * The worked example of README's "Adding a filter": a filter that is not built in, added with this one
+ * The worked example of docs/extending.md, "Adding a filter": a filter that is not built in, added with this one
  * class, its factory and a line in a {@code META-INF/services} file (here the test resources'). It
  * drops a chat record with more than {@code max} user turns.
  *

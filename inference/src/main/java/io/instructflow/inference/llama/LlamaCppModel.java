@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  *       text at temperature 0, and with a seed, is a function of the request only: the same for any
  *       {@code parallel}, batch, runner or arrival order, and the same as decoding it alone (tested). This
  *       holds for llama.cpp's CPU backend; on CUDA the kernels choose by batch size in ways padding does
- *       not pin (README).
+ *       not pin (docs/engine.md, Schedules).
  *   <li>{@link Schedule#CONTEXTS}: {@code parallel} contexts, each decoding one sequence at a time on its
  *       own thread (the invariant schedule before issue 18). Also a function of the request only, but
  *       every sequence reads all the weights for every token, so it does not batch on a real model.
@@ -337,7 +337,7 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
     if (config.gpuLayers() > 0 && api.llama_supports_gpu_offload() == 0) {
       throw new InvalidModelException("--gpu-layers " + config.gpuLayers() + " needs a GPU build of llama.cpp, and "
           + NativeLibs.dir() + " is CPU-only: build one with bin/build-llama --cuda and name its folder with "
-          + NativeLibs.ENV + " (README, GPU nodes)");
+          + NativeLibs.ENV + " (docs/engine.md, GPU nodes)");
     }
     long t0 = System.nanoTime();
     this.weights = Weights.acquire(api, config);
@@ -1167,7 +1167,8 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
 
   /**
    * Rows of an invariant decoding step come in multiples of this: at least two keeps llamafile's tinyBLAS
-   * on every product, four keeps the repacked Q4_0 kernels on their four-row path (README).
+   * on every product, four keeps the repacked Q4_0 kernels on their four-row path (docs/engine.md,
+   * Batch-invariant decoding).
    */
   static final int STEP_ROWS = 4;
 
@@ -1484,7 +1485,7 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
      * {@link Schedule#INVARIANT}: one padded decoding step for the sequences past their prompts, then the
      * next prompt chunk of each sequence still reading its prompt, each chunk in a {@code llama_decode} of
      * its own. What llama.cpp's CPU kernels compute for a row then depends on that row's sequence only
-     * (README, "Batch-invariant decoding"):
+     * (docs/engine.md, Batch-invariant decoding):
      * <ul>
      *   <li>a prompt is cut at the multiples of {@value #BATCH} it is cut at alone, and a chunk never
      *       shares a call, so its rows, its KV window and its kernels are those it gets alone;

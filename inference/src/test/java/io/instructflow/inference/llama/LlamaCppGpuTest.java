@@ -14,7 +14,7 @@ import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
 
 /**
  * The engine on a GPU: opt-in, for a machine with an NVIDIA GPU and a CUDA build of llama.cpp named by
- * {@code INSTRUCTFLOW_LLAMA_LIB} (README, GPU nodes). Run with {@code INSTRUCTFLOW_GPU_TEST=1}.
+ * {@code INSTRUCTFLOW_LLAMA_LIB} (docs/engine.md, GPU nodes). Run with {@code INSTRUCTFLOW_GPU_TEST=1}.
  */
 @EnabledIfEnvironmentVariable(named = "INSTRUCTFLOW_GPU_TEST", matches = "1")
 class LlamaCppGpuTest {
@@ -30,7 +30,7 @@ class LlamaCppGpuTest {
   @Test
   void decodesOnTheGpuAndTheInvariantScheduleKeepsOutputsWhateverTheParallelism() throws Exception {
     assertTrue(NativeLibs.gpuOffload(), "INSTRUCTFLOW_LLAMA_LIB must name a GPU build; it is " + NativeLibs.dir());
-    // one context per sequence: the padded invariant schedule pins CPU kernels, not CUDA's (README)
+    // one context per sequence: the padded invariant schedule pins CPU kernels, not CUDA's (docs/engine.md, Schedules)
     LlamaCppModel.Config base = LlamaCppModel.Config.of(TestModels.stories()).withContextPerSlot(256).withGpuLayers(99)
         .withSchedule(Schedule.CONTEXTS);
     List<String> one = LlamaCppModelTest.texts(LlamaCppModel.shared(base).generate(requests(16)));

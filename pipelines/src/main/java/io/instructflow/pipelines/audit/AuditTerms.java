@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
 
 /**
  * What the audit knows about licenses, model terms and the generators behind public datasets: the
- * table in {@code io/instructflow/audit/terms.json} (documented in README), optionally extended by a
+ * table in {@code io/instructflow/audit/terms.json} (documented in docs/commands.md, audit), optionally extended by a
  * user file of the same shape.
  *
  * @param licenses by SPDX id (case-insensitive)

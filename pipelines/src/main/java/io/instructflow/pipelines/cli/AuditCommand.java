@@ -43,7 +43,7 @@ public final class AuditCommand extends PipelineCommand<AuditPipeline.Config> {
   String report;
 
   @Option(names = "--terms", paramLabel = "FILE",
-      description = "More license and model terms (the shape of the built-in table, see README).")
+      description = "More license and model terms (the shape of the built-in table, see docs/commands.md, audit).")
   Path terms;
 
   @Override

@@ -53,7 +53,8 @@ public final class BenchCommand implements Runnable {
     List<String> schedules;
 
     @Option(names = "--gpu-layers", defaultValue = "0",
-        description = "Layers to offload to a GPU (needs a CUDA build, see README). Default: ${DEFAULT-VALUE}.")
+        description = "Layers to offload to a GPU (needs a CUDA build, see docs/engine.md, GPU nodes). "
+            + "Default: ${DEFAULT-VALUE}.")
     int gpuLayers;
 
     @Option(names = "--against", paramLabel = "DIR",
@@ -193,7 +194,7 @@ public final class BenchCommand implements Runnable {
     return data;
   }
 
-  /** A large composed input file for the scale runs of the pipeline commands (README, Memory). */
+  /** A large composed input file for the scale runs of the pipeline commands (docs/memory.md). */
   @Command(name = "compose", mixinStandardHelpOptions = true,
       description = {"Writes N records as JSON Lines: the instructions of the shared T0 and GPTeacher corpora (85,867 "
           + "records) in order, then seeded copies with word edits (as bench dedup --scale composes them), each with "

@@ -30,7 +30,7 @@ final class EngineOptions {
 
   @Option(names = "--gpu-layers", defaultValue = "0", paramLabel = "N",
       description = "Layers offloaded to the GPU (needs a CUDA build of llama.cpp named by INSTRUCTFLOW_LLAMA_LIB, "
-          + "see README). "
+          + "see docs/engine.md, GPU nodes). "
           + "Default: ${DEFAULT-VALUE}.")
   int gpuLayers;
 

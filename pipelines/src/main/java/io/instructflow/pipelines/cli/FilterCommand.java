@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
       "Apply a filter chain: per-record filters in order (the first drop decides), then, when the chain ends with "
           + "rouge_l, the ROUGE-L rule in input order against the records kept before and the --pool texts.",
       "Presets: self-instruct and alpaca (the instruction rules of those papers, then ROUGE-L F > 0.7). "
-          + "--config FILE gives a chain as JSON (see README).",
+          + "--config FILE gives a chain as JSON (see docs/commands.md, filter).",
       "Writes OUT/data/ (kept), OUT/filtered/ (dropped, with filter, reason and evidence), OUT/rejects/, "
           + "OUT/run-summary.json."
     })
@@ -57,7 +57,7 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
 
   @Option(names = "--languages", paramLabel = "CODES", split = ",",
       description = "Keep only records in these languages (ISO 639-1 codes, e.g. en,zh), identified by Lingua over "
-          + "instruction, input and output joined (see the language filter in README for its settings).")
+          + "instruction, input and output joined (see the language filter in docs/commands.md for its settings).")
   List<String> languages = new ArrayList<>();
 
   @Option(names = "--pool", paramLabel = "JSONL",

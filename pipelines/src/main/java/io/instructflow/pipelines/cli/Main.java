@@ -140,7 +140,7 @@ public final class Main implements Runnable {
   static String outOfMemoryMessage(Throwable t) {
     return String.format(java.util.Locale.ROOT,
         "error: out of memory (%s) with a maximum heap of %,d MiB. The run is stopped. Give the JVM more heap with "
-            + "INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see README, Memory, for "
+            + "INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see docs/memory.md for "
             + "what each command keeps per record.",
         String.valueOf(t).lines().findFirst().orElse("OutOfMemoryError"), Runtime.getRuntime().maxMemory() >> 20);
   }
@@ -154,8 +154,8 @@ public final class Main implements Runnable {
   /** The message when even the reserve is not enough to build {@link #outOfMemoryMessage}: made at start-up. */
   private static final byte[] FALLBACK = (String.format(java.util.Locale.ROOT,
       "error: out of memory (java.lang.OutOfMemoryError) with a maximum heap of %,d MiB. The run is stopped. Give the "
-          + "JVM more heap with INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see README, "
-          + "Memory, for what each command keeps per record.%n", Runtime.getRuntime().maxMemory() >> 20))
+          + "JVM more heap with INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see "
+          + "docs/memory.md for what each command keeps per record.%n", Runtime.getRuntime().maxMemory() >> 20))
       .getBytes(java.nio.charset.StandardCharsets.UTF_8);
 
   /** Standard error as a plain file stream, opened at start-up (no allocation of a writer later). */

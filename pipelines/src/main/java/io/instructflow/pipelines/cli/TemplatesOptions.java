@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 final class TemplatesOptions {
   @Option(names = "--templates", paramLabel = "DIR",
       description = "Prompt-template overrides: DIR/<id>.txt replaces the built-in template <id>${bundle:templates.example:-}; "
-          + "README lists the ids.")
+          + "docs/algorithms.md lists the ids.")
   Path templates;
 
   /**

@@ -192,7 +192,7 @@ public final class OutputLayout {
    * command. A lock another live process holds stops this run at once ({@link LockedException}, exit
    * status 2) with a message naming it; one left by a process on this host that no longer runs (a run
    * killed with {@code kill -9}) is taken over. This process may take its own lock again. Local
-   * folders only: for other file systems nothing is locked (README). Released at exit or by
+   * folders only: for other file systems nothing is locked (docs/formats.md, Output layout). Released at exit or by
    * {@link #unlock}.
    */
   public void lock(String command) throws IOException {

@@ -74,13 +74,13 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
       System.setProperty("spark.driver.bindAddress", System.getProperty("spark.driver.bindAddress", "127.0.0.1"));
     }
     if (!sparkMaster.startsWith("local") && System.getProperty("spark.executor.extraJavaOptions") == null) {
-      // executors on Java 17 need the same module openings as the driver (README, DESIGN §6)
+      // executors on Java 17 need the same module openings as the driver (docs/cluster.md, DESIGN §6)
       System.setProperty("spark.executor.extraJavaOptions", JAVA_OPENS);
     }
     if (!sparkMaster.startsWith("local") && System.getProperty("spark.executor.extraClassPath") == null) {
       // Beam's SerializableCoder deserializes with the JVM's application class loader, which does not see
       // the jars Spark ships to executors; so the executors load this jar from the same path (same
-      // machine, or a path every node mounts; README)
+      // machine, or a path every node mounts; docs/cluster.md)
       String self = ownJar();
       if (self != null) {
         System.setProperty("spark.executor.extraClassPath", self);
@@ -102,7 +102,7 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
    * read twice): {@value #STORAGE_LEVEL} unless {@code -Dinstructflow.storageLevel} says otherwise. On disk,
    * so that a cache never competes with the tasks for heap: measured with a million records and a
    * 4 GB heap, {@code MEMORY_AND_DISK_SER} filled 2 GB of heap with cached blocks and the run died of
-   * it (README, Memory). The operating system's page cache still keeps recent blocks in memory.
+   * it (docs/memory.md, Spark's cache). The operating system's page cache still keeps recent blocks in memory.
    */
   static String storageLevel() {
     return System.getProperty("instructflow.storageLevel", STORAGE_LEVEL);

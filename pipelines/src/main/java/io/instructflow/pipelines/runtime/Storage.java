@@ -30,7 +30,7 @@ import software.amazon.awssdk.regions.providers.SystemSettingsRegionProvider;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
 
 /**
- * Which file systems paths may name, and their configuration (issue 23 item 5; README, Storage).
+ * Which file systems paths may name, and their configuration (issue 23 item 5; docs/storage.md).
  *
  * <p>Local paths and {@code file://} need nothing. {@code hdfs://} (and {@code webhdfs://}) go through
  * Beam's Hadoop file system: its configuration is the one Hadoop users expect, {@code core-site.xml}
@@ -52,7 +52,7 @@ public final class Storage {
    */
   public static final Set<String> SCHEMES = Set.of("file", "hdfs", "webhdfs", "viewfs", "s3");
 
-  /** Schemes of object stores: no folders, and a rename is a copy then a delete (README, Storage). */
+  /** Schemes of object stores: no folders, and a rename is a copy then a delete (docs/storage.md). */
   public static final Set<String> OBJECT_STORES = Set.of("s3");
 
   /** The region the S3 client gets when none is configured: S3's own default. */
@@ -278,8 +278,8 @@ public final class Storage {
       return;
     }
     String hint = s.equals("s3a") || s.equals("s3n")
-        ? " S3 buckets are named s3://bucket/key here (Beam's AWS file system, README, Storage)."
-        : " Supported: local paths, file://, hdfs://, webhdfs:// and s3:// (README, Storage).";
+        ? " S3 buckets are named s3://bucket/key here (Beam's AWS file system, docs/storage.md)."
+        : " Supported: local paths, file://, hdfs://, webhdfs:// and s3:// (docs/storage.md).";
     throw new UnsupportedStorageException(what + " " + path + ": no file system for '" + s + "://' in this build." + hint);
   }
 

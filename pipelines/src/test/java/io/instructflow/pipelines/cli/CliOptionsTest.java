@@ -123,7 +123,7 @@ class CliOptionsTest {
     assertTrue(evol.contains("--max-tokens=N Tokens per rewrite, at most. Default: 2048 (the reference's)."), evol);
     assertTrue(evol.contains("Sampling temperature of each rewrite; 0 is greedy decoding (the same text on every run). "
         + "Default: 1.0 (the reference's)."), evol);
-    assertTrue(evol.contains("e.g. DIR/evol/deepen@1.txt; README lists the ids."), evol);
+    assertTrue(evol.contains("e.g. DIR/evol/deepen@1.txt; docs/algorithms.md lists the ids."), evol);
     String si = MainTest.cli(0, "self-instruct", "--help")[0].replaceAll("\\s+", " ");
     assertTrue(si.contains("Tokens per instruction-generation response, at most. Default: 1024 (alpaca 3072)."), si);
     assertTrue(si.contains("Default: 0.5 (alpaca 1.0)."), si);
