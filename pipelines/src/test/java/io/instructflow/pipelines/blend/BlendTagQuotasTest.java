@@ -218,7 +218,11 @@ class BlendTagQuotasTest {
     assertEquals(60, coding.path("sourceCaps").path("en").asLong() + coding.path("sourceCaps").path("zh").asLong());
     assertTrue(coding.path("wanted").asLong() > 60, coding.toString());
     assertTrue(plan.path("notes").isEmpty(), plan.path("notes").toString());
-    assertTrue(Files.readString(dir.resolve("direct/README.md")).contains("blend.tag_quota"));
+    String card = Files.readString(dir.resolve("direct/README.md"));
+    assertTrue(card.contains("blend.tag_quota"), card);
+    assertTrue(card.contains("Tag quota: task_category = coding at most 60 rows (max 0.2; by source: en "
+        + coding.path("sourceCaps").path("en").asLong() + ", zh " + coding.path("sourceCaps").path("zh").asLong() + ")."),
+        card);
 
     // SparkRunner local[2]: the same bytes
     blend(SPEC, "spark", new Runner("spark", "local[2]"));
