@@ -37,7 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class BlendTagQuotasTest {
   static final Runner DIRECT = new Runner("direct", null);
-  static final String SPEC = "{\"target\": 300, \"seed\": 11, \"sources\": ["
+  static final String SPEC = "{\"target\": 300, \"seed\": 11, \"validation\": 0.1, \"sources\": ["
       + "{\"path\": \"en.jsonl\", \"name\": \"en\", \"weight\": 1}, {\"path\": \"zh.jsonl\", \"name\": \"zh\", \"weight\": 1}],"
       + " \"tagQuotas\": {\"task_category\": {\"coding\": {\"max\": 0.2}, \"math\": {\"maxRows\": 10}}}}";
 
@@ -160,6 +160,8 @@ class BlendTagQuotasTest {
     assertEquals(60L, byCategory.get("coding"), byCategory.toString());
     assertEquals(10L, byCategory.get("math"), byCategory.toString());
     assertEquals(Map.of("en", 150L, "zh", 150L), bySource, "the source quotas stand");
+    assertEquals(30, rows.stream().filter(r -> r.path("metadata").path("blend").path("split").asText().equals("validation"))
+        .count());
 
     // the same rows as the rule's definition computed in one place
     BlendSpec spec = BlendSpec.read(dir.resolve("direct-spec.json"));
@@ -231,7 +233,7 @@ class BlendTagQuotasTest {
 
   @Test
   void aSourceWithoutEnoughOtherRecordsShrinksWithANote() throws Exception {
-    String spec = "{\"seed\": 3, \"sources\": [{\"path\": \"en.jsonl\", \"name\": \"en\", \"count\": 400},"
+    String spec = "{\"seed\": 3, \"validation\": 35, \"sources\": [{\"path\": \"en.jsonl\", \"name\": \"en\", \"count\": 400},"
         + " {\"path\": \"zh.jsonl\", \"name\": \"zh\", \"count\": 50}],"
         + " \"tagQuotas\": {\"task_category\": {\"coding\": {\"maxRows\": 0}}}}";
     RunSummary s = blend(spec, "shrunk", DIRECT);
@@ -246,6 +248,11 @@ class BlendTagQuotasTest {
         plan.path("notes").get(0).asText());
     assertEquals(300, plan.path("sources").get(0).path("selected").asLong());
     assertEquals(350, plan.path("distinct").asLong());
+    // the validation count is shared by the records selected, 300 and 50, not by the quotas
+    assertEquals(30, plan.path("sources").get(0).path("validation").asLong());
+    assertEquals(5, plan.path("sources").get(1).path("validation").asLong());
+    assertEquals(315, plan.path("splitRows").path("train").asLong());
+    assertEquals(35, plan.path("splitRows").path("validation").asLong());
   }
 
   @Test
