@@ -181,7 +181,7 @@ public final class BlendPipeline {
     String planPath = layout.file(PLAN);
     PCollectionView<Long> count = records.apply("CountRecords", Count.globally()).apply("RecordsView", View.asSingleton());
     PCollection<KV<OrderKey, BlendPlan.Decision>> decisions = records
-        .apply("PlanItems", ParDo.of(new ItemFn(sourceOf)))
+        .apply("PlanItems", ParDo.of(new ItemFn(sourceOf, spec.tagQuotas())))
         .setCoder(BlendPlan.ItemCoder.INSTANCE)
         .apply("Plan", new BlendPlanner(spec, planPath, count));
     // each record meets its decision in a hash bucket of records, not in a shuffle group of its own
@@ -232,9 +232,11 @@ public final class BlendPipeline {
   static final class ItemFn extends DoFn<KV<OrderKey, Example>, BlendPlan.Item> {
     private static final long serialVersionUID = 1L;
     private final List<Integer> sourceOf;
+    private final TagQuotas tagQuotas;
 
-    ItemFn(List<Integer> sourceOf) {
+    ItemFn(List<Integer> sourceOf, TagQuotas tagQuotas) {
       this.sourceOf = List.copyOf(sourceOf);
+      this.tagQuotas = tagQuotas;
     }
 
     @ProcessElement
@@ -244,7 +246,8 @@ public final class BlendPipeline {
       Object pref = e.metadata().get(io.instructflow.schemas.io.RecordConverter.PREFERENCE_KEY);
       String text = GateInput.of(e).text() + (pref instanceof Map<?, ?> p ? "\n" + p.get("rejected") : "");
       out.output(new BlendPlan.Item(kv.getKey(), sourceOf.get(kv.getKey().source()), e.id(),
-          e.provenance().origin().location(), ExactDedup.key(text), Tokens.of(e)));
+          e.provenance().origin().location(), ExactDedup.key(text), Tokens.of(e),
+          tagQuotas == null ? -1 : tagQuotas.classOf(e)));
     }
   }
 
@@ -283,7 +286,8 @@ public final class BlendPipeline {
       params.put("license", license);
       Progress.add(Progress.DECIDED, 1);
       if (!d.outcome().equals("selected")) {
-        String reason = d.outcome().equals("duplicate") ? DUPLICATE : NOT_SELECTED;
+        String reason = d.outcome().equals("duplicate") ? DUPLICATE
+            : d.outcome().equals("tag_quota") ? TagQuotas.REASON : NOT_SELECTED;
         out.get(FILTERED).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, VERSION, params,
             new Verdict.Dropped(STEP, reason, d.evidence()), null))));
         return;

@@ -55,16 +55,22 @@ public final class BlendPlan {
    * @param location {@code file:line}
    * @param dedupKey normalized-text hash
    * @param tokens estimated tokens
+   * @param tagClass the index of its value among the spec's capped tag values ({@link TagQuotas}), -1 for none
    */
-  public record Item(OrderKey key, int source, String id, String location, String dedupKey, int tokens)
+  public record Item(OrderKey key, int source, String id, String location, String dedupKey, int tokens, int tagClass)
       implements Serializable {
     private static final long serialVersionUID = 1L;
+
+    /** An item without a capped tag value. */
+    public Item(OrderKey key, int source, String id, String location, String dedupKey, int tokens) {
+      this(key, source, id, location, dedupKey, tokens, -1);
+    }
   }
 
   /**
    * The fate of one record.
    *
-   * @param outcome {@code selected}, {@code duplicate} or {@code not_selected}
+   * @param outcome {@code selected}, {@code duplicate}, {@code not_selected} or {@code tag_quota} (left out by a tag quota)
    * @param source source name
    * @param split {@code train} or {@code validation} for a selected record, else null
    * @param rows its rows' positions within the split, one per copy, in copy order
@@ -177,12 +183,14 @@ public final class BlendPlan {
       StringUtf8Coder.of().encode(it.location(), out);
       StringUtf8Coder.of().encode(it.dedupKey(), out);
       VarIntCoder.of().encode(it.tokens(), out);
+      VarIntCoder.of().encode(it.tagClass() + 1, out);
     }
 
     @Override
     public Item decode(InputStream in) throws IOException {
       return new Item(OrderKey.Coder.of().decode(in), VarIntCoder.of().decode(in), StringUtf8Coder.of().decode(in),
-          StringUtf8Coder.of().decode(in), StringUtf8Coder.of().decode(in), VarIntCoder.of().decode(in));
+          StringUtf8Coder.of().decode(in), StringUtf8Coder.of().decode(in), VarIntCoder.of().decode(in),
+          VarIntCoder.of().decode(in) - 1);
     }
 
     @Override

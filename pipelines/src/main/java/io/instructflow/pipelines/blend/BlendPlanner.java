@@ -68,6 +68,8 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
   private static final TupleTag<KV<OrderKey, Decision>> DUPLICATE = new TupleTag<>() {};
   private static final TupleTag<Entry> SELECTED = new TupleTag<>() {};
   private static final TupleTag<KV<OrderKey, Decision>> MISSED = new TupleTag<>() {};
+  private static final TupleTag<Item> ELIGIBLE = new TupleTag<>() {};
+  private static final TupleTag<KV<OrderKey, Decision>> OVER_CAP = new TupleTag<>() {};
 
   private final BlendSpec spec;
   private final String planPath;
@@ -117,13 +119,47 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
         .apply("SumStats", Sum.longsPerKey())
         .apply("StatsView", View.asMap());
     long seed = spec.seed();
-    PCollectionTuple selection = live
-        .apply("RankToSelect", HashRank.by(new SelectKeys(seed)).sizedBy(stats, (m, g) -> get(m, g, LIVE_RECORDS)))
+    PCollection<KV<Item, Long>> ranked = live
+        .apply("RankToSelect", HashRank.by(new SelectKeys(seed)).sizedBy(stats, (m, g) -> get(m, g, LIVE_RECORDS)));
+    PCollectionView<Map<Integer, Long>> eligible = null;
+    PCollectionView<Map<Integer, Long>> tagStats = null;
+    PCollection<KV<OrderKey, Decision>> overCap = null;
+    if (spec.tagQuotas() != null) {
+      // tag quotas (issue 22): count each capped value's records and demand per source, rank a source's
+      // records of a value among themselves, leave out those beyond the source's share of the cap, and
+      // rank the rest again for the selection (TagQuotas has the rule)
+      int classes = spec.tagQuotas().limits().size() + 1;
+      tagStats = ranked
+          .apply("TagStats", ParDo.of(new TagStatFn(spec, stats)).withSideInputs(stats))
+          .setCoder(KvCoder.of(VarIntCoder.of(), VarLongCoder.of()))
+          .apply("SumTagStats", Sum.longsPerKey())
+          .apply("TagStatsView", View.asMap());
+      PCollectionTuple capped = live
+          .apply("RankInTagValue", HashRank.by(new ValueKeys(seed, classes))
+              .sizedBy(tagStats, (m, g) -> m.getOrDefault(tagStat(g, AVAILABLE), 0L)))
+          .apply("TagCaps", ParDo.of(new TagCapFn(spec, stats, tagStats)).withSideInputs(stats, tagStats)
+              .withOutputTags(ELIGIBLE, TupleTagList.of(OVER_CAP)));
+      PCollection<Item> ok = capped.get(ELIGIBLE).setCoder(BlendPlan.ItemCoder.INSTANCE);
+      overCap = capped.get(OVER_CAP).setCoder(decisionCoder());
+      eligible = ok
+          .apply("EligibleStats", MapElements.into(TypeDescriptors.kvs(TypeDescriptors.integers(), TypeDescriptors.longs()))
+              .via((Item it) -> KV.of(it.source(), 1L)))
+          .apply("SumEligible", Sum.longsPerKey())
+          .apply("EligibleView", View.asMap());
+      ranked = ok.apply("RankEligibleToSelect", HashRank.by(new SelectKeys(seed))
+          .sizedBy(eligible, (m, g) -> m.getOrDefault(g, 0L)));
+    }
+    List<PCollectionView<?>> sides = new ArrayList<>(List.of(stats));
+    if (eligible != null) {
+      sides.add(eligible);
+      sides.add(tagStats);
+    }
+    PCollectionTuple selection = ranked
         .apply("Select", ParDo.of(new SelectFn(spec, stats)).withSideInputs(stats)
             .withOutputTags(SELECTED, TupleTagList.of(MISSED)));
     PCollection<Entry> rows = selection.get(SELECTED).setCoder(BlendPlan.EntryCoder.INSTANCE)
         .apply("RankToSplit", HashRank.by(new SplitKeys(seed)).sizedBy(stats, (m, g) -> BlendPlan.selected(quotas(sp, m))[g]))
-        .apply("Split", ParDo.of(new SplitFn(spec, stats)).withSideInputs(stats))
+        .apply("Split", ParDo.of(new SplitFn(spec, stats, eligible)).withSideInputs(sides))
         .setCoder(BlendPlan.EntryCoder.INSTANCE);
     PCollection<KV<OrderKey, Decision>> placed = rows
         .apply("RankToOrder", HashRank.by(new OrderKeys(seed)).sizedBy(stats, (m, g) -> quotas(sp, m).total()))
@@ -136,10 +172,11 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
 
     rows.apply("RowSplits", MapElements.into(TypeDescriptors.integers()).via((Entry e) -> e.split()))
         .apply("RowsPerSplit", Combine.globally(new CountSplits()))
-        .apply("WriteReport", ParDo.of(new ReportFn(spec, planPath, stats)).withSideInputs(stats));
+        .apply("WriteReport", ParDo.of(new ReportFn(spec, planPath, stats, eligible, tagStats)).withSideInputs(sides));
 
-    return PCollectionList.of(duplicates).and(selection.get(MISSED).setCoder(decisionCoder())).and(placed)
-        .apply("Decisions", Flatten.pCollections());
+    PCollectionList<KV<OrderKey, Decision>> all = PCollectionList.of(duplicates)
+        .and(selection.get(MISSED).setCoder(decisionCoder())).and(placed);
+    return (overCap == null ? all : all.and(overCap)).apply("Decisions", Flatten.pCollections());
   }
 
   /** A 64-bit hash of an input position. */
@@ -255,11 +292,18 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     private static final long serialVersionUID = 1L;
     final BlendSpec spec;
     final PCollectionView<Map<Integer, Long>> stats;
+    /** Records per source left after tag quotas, or null without tag quotas. */
+    final PCollectionView<Map<Integer, Long>> eligible;
     private transient Quotas.Result quotas;
 
     QuotaFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats) {
+      this(spec, stats, null);
+    }
+
+    QuotaFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats, PCollectionView<Map<Integer, Long>> eligible) {
       this.spec = spec;
       this.stats = stats;
+      this.eligible = eligible;
     }
 
     Quotas.Result quotas(ProcessContext c) {
@@ -267,6 +311,114 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
         quotas = BlendPlanner.quotas(spec, c.sideInput(stats));
       }
       return quotas;
+    }
+
+    /**
+     * Distinct records selected per source: the quotas' ({@link BlendPlan#selected}), each held at the
+     * records that tag quotas left it.
+     */
+    long[] selected(ProcessContext c) {
+      long[] out = BlendPlan.selected(quotas(c));
+      if (eligible != null) {
+        Map<Integer, Long> left = c.sideInput(eligible);
+        for (int s = 0; s < out.length; s++) {
+          out[s] = Math.min(out[s], left.getOrDefault(s, 0L));
+        }
+      }
+      return out;
+    }
+  }
+
+  /** Kinds of per-(source, tag class) counts in the tag stats side input. */
+  static final int AVAILABLE = 0;
+  static final int DEMAND = 1;
+
+  /** The tag stats key of a (source, tag class) group's count of a kind. */
+  static int tagStat(int group, int kind) {
+    return group * 2 + kind;
+  }
+
+  /** The (source, tag class) group of an item: class 0 is no capped value, class v + 1 the v-th capped value. */
+  static int tagGroup(Item it, int classes) {
+    return it.source() * classes + it.tagClass() + 1;
+  }
+
+  /**
+   * Per (source, tag class): its records ({@code AVAILABLE}), and those ranked within the source's quota by
+   * the selection hash ({@code DEMAND}: what the selection would take without tag quotas).
+   */
+  static final class TagStatFn extends QuotaFn<KV<Item, Long>, KV<Integer, Long>> {
+    private static final long serialVersionUID = 1L;
+
+    TagStatFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats) {
+      super(spec, stats);
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      Item it = c.element().getKey();
+      int g = tagGroup(it, spec.tagQuotas().limits().size() + 1);
+      c.output(KV.of(tagStat(g, AVAILABLE), 1L));
+      if (c.element().getValue() < quotas(c).quotas().get(it.source()).rows()) {
+        c.output(KV.of(tagStat(g, DEMAND), 1L));
+      }
+    }
+  }
+
+  /** A (source, capped value) count of a kind from the tag stats, per source and value. */
+  static long[][] tagCounts(BlendSpec spec, Map<Integer, Long> tagStats, int kind) {
+    int classes = spec.tagQuotas().limits().size() + 1;
+    long[][] out = new long[spec.sources().size()][classes - 1];
+    for (int s = 0; s < out.length; s++) {
+      for (int v = 0; v < classes - 1; v++) {
+        out[s][v] = tagStats.getOrDefault(tagStat(s * classes + v + 1, kind), 0L);
+      }
+    }
+    return out;
+  }
+
+  /** Each source's share of each capped value's cap ({@link TagQuotas#caps}). */
+  static long[][] tagCaps(BlendSpec spec, Quotas.Result q, Map<Integer, Long> tagStats) {
+    long[] rows = new long[spec.sources().size()];
+    for (int s = 0; s < rows.length; s++) {
+      rows[s] = q.quotas().get(s).rows();
+    }
+    return spec.tagQuotas().caps(rows, tagCounts(spec, tagStats, DEMAND), tagCounts(spec, tagStats, AVAILABLE));
+  }
+
+  /** Leaves out a source's records of a capped value ranked at or beyond its share of the cap. */
+  static final class TagCapFn extends QuotaFn<KV<Item, Long>, Item> {
+    private static final long serialVersionUID = 1L;
+    private final PCollectionView<Map<Integer, Long>> tagStats;
+    private transient long[][] caps;
+    private transient long[] totals;
+
+    TagCapFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats, PCollectionView<Map<Integer, Long>> tagStats) {
+      super(spec, stats);
+      this.tagStats = tagStats;
+    }
+
+    @ProcessElement
+    public void process(ProcessContext c) {
+      TagQuotas tq = spec.tagQuotas();
+      if (caps == null) {
+        Quotas.Result q = quotas(c);
+        caps = tagCaps(spec, q, c.sideInput(tagStats));
+        totals = new long[tq.limits().size()];
+        for (int v = 0; v < totals.length; v++) {
+          totals[v] = tq.limits().get(v).cap(q.total());
+        }
+      }
+      Item it = c.element().getKey();
+      long rank = c.element().getValue();
+      int v = it.tagClass();
+      if (v < 0 || rank < caps[it.source()][v]) {
+        c.output(it);
+        return;
+      }
+      Progress.add(Progress.PLANNED, 1);
+      c.output(OVER_CAP, KV.of(it.key(), new Decision("tag_quota", spec.sources().get(it.source()).name(), null,
+          List.of(), tq.evidence(v, totals[v], caps[it.source()][v], rank))));
     }
   }
 
@@ -299,14 +451,14 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     private static final long serialVersionUID = 1L;
     private transient long[] held;
 
-    SplitFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats) {
-      super(spec, stats);
+    SplitFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats, PCollectionView<Map<Integer, Long>> eligible) {
+      super(spec, stats, eligible);
     }
 
     @ProcessElement
     public void process(ProcessContext c) {
       if (held == null) {
-        held = BlendPlan.validation(spec, BlendPlan.selected(quotas(c)));
+        held = BlendPlan.validation(spec, selected(c));
       }
       Entry e = c.element().getKey();
       int split = c.element().getValue() < held[e.item().source()] ? 1 : 0;
@@ -347,15 +499,19 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     private static final long serialVersionUID = 1L;
     private final String planPath;
 
-    ReportFn(BlendSpec spec, String planPath, PCollectionView<Map<Integer, Long>> stats) {
-      super(spec, stats);
+    private final PCollectionView<Map<Integer, Long>> tagStats;
+
+    ReportFn(BlendSpec spec, String planPath, PCollectionView<Map<Integer, Long>> stats,
+        PCollectionView<Map<Integer, Long>> eligible, PCollectionView<Map<Integer, Long>> tagStats) {
+      super(spec, stats, eligible);
       this.planPath = planPath;
+      this.tagStats = tagStats;
     }
 
     @ProcessElement
     public void process(ProcessContext c) throws IOException {
       Quotas.Result q = quotas(c);
-      long[] selected = BlendPlan.selected(q);
+      long[] selected = selected(c);
       long[] validation = BlendPlan.validation(spec, selected);
       long[] duplicates = all(spec, c.sideInput(stats), DUPLICATES);
       long distinct = 0;
@@ -366,8 +522,52 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       for (int split = 0; split < BlendPlan.SPLITS.size(); split++) {
         rows.put(BlendPlan.SPLITS.get(split), c.element().getOrDefault(split, 0L));
       }
-      BlendReport.write(planPath, q, duplicates, selected, validation, rows, distinct);
+      List<Map<String, Object>> tags = null;
+      List<String> notes = new ArrayList<>(q.notes());
+      if (spec.tagQuotas() != null) {
+        tags = tagReport(spec, q, c.sideInput(tagStats));
+        for (int s = 0; s < selected.length; s++) {
+          Quotas.Quota quota = q.quotas().get(s);
+          if (selected[s] < quota.rows()) {
+            notes.add(String.format(java.util.Locale.ROOT, "source %s: %,d rows instead of its quota of %,d: tag quotas "
+                + "left too few other records", quota.name(), selected[s], quota.rows()));
+          }
+        }
+      }
+      BlendReport.write(planPath, q, duplicates, selected, validation, rows, distinct, tags, notes);
     }
+  }
+
+  /**
+   * The tag quotas' part of the plan: per capped value its quota as given, the cap in rows, what the
+   * sources would take without it ({@code wanted}), the records of the value, and each source's share.
+   */
+  static List<Map<String, Object>> tagReport(BlendSpec spec, Quotas.Result q, Map<Integer, Long> tagStats) {
+    TagQuotas tq = spec.tagQuotas();
+    long[][] caps = tagCaps(spec, q, tagStats);
+    long[][] demand = tagCounts(spec, tagStats, DEMAND);
+    long[][] available = tagCounts(spec, tagStats, AVAILABLE);
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (int v = 0; v < tq.limits().size(); v++) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("tag", tq.tag());
+      m.put("value", tq.limits().get(v).value());
+      m.put("quota", tq.limits().get(v).asMap());
+      m.put("cap", tq.limits().get(v).cap(q.total()));
+      long wanted = 0;
+      long records = 0;
+      Map<String, Long> perSource = new LinkedHashMap<>();
+      for (int s = 0; s < caps.length; s++) {
+        wanted += demand[s][v];
+        records += available[s][v];
+        perSource.put(spec.sources().get(s).name(), caps[s][v]);
+      }
+      m.put("wanted", wanted);
+      m.put("records", records);
+      m.put("sourceCaps", perSource);
+      out.add(m);
+    }
+    return out;
   }
 
   /** Selection order: the source, then the seeded hash of the record id, then input position. */
@@ -375,6 +575,24 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     @Override
     public int group(Item t) {
       return t.source();
+    }
+
+    @Override
+    public long hash(Item t) {
+      return BlendPlan.keyed(BlendPlan.SELECT, seed, t.id(), 0);
+    }
+
+    @Override
+    public int tie(Item a, Item b) {
+      return a.key().compareTo(b.key());
+    }
+  }
+
+  /** Rank within a source's records of one tag class: the (source, class) group, then as selection. */
+  record ValueKeys(long seed, int classes) implements HashRank.Keys<Item> {
+    @Override
+    public int group(Item t) {
+      return tagGroup(t, classes);
     }
 
     @Override

@@ -21,8 +21,11 @@ import org.apache.beam.sdk.io.FileSystems;
  * @param splitRows rows per split
  * @param distinct distinct records selected
  * @param notes e.g. a target that could not be reached
+ * @param tagQuotas per capped tag value: tag, value, quota, cap, wanted, records, sourceCaps
+ *     ({@link BlendPlanner#tagReport}); null (and not written) without tag quotas
  */
-public record BlendReport(List<SourceReport> sources, Map<String, Long> splitRows, long distinct, List<String> notes) {
+public record BlendReport(List<SourceReport> sources, Map<String, Long> splitRows, long distinct, List<String> notes,
+    List<Map<String, Object>> tagQuotas) {
   /**
    * One source's line of the plan.
    *
@@ -50,16 +53,19 @@ public record BlendReport(List<SourceReport> sources, Map<String, Long> splitRow
    * @param validation distinct records held out, per source index
    * @param splitRows rows per split, in split order
    * @param distinct distinct records selected in all
+   * @param tagQuotas the tag quotas' report, or null without them
+   * @param notes the quotas' notes and any of the tag quotas
    */
   static void write(String path, Quotas.Result quotas, long[] duplicates, long[] selected, long[] validation,
-      Map<String, Long> splitRows, long distinct) throws IOException {
+      Map<String, Long> splitRows, long distinct, List<Map<String, Object>> tagQuotas, List<String> notes)
+      throws IOException {
     List<SourceReport> out = new ArrayList<>();
     for (int s = 0; s < quotas.quotas().size(); s++) {
       Quotas.Quota q = quotas.quotas().get(s);
       out.add(new SourceReport(q.name(), q.available() + duplicates[s], duplicates[s], q.available(), q.weight(),
           Math.round(q.share() * 1000) / 1000.0, q.rows(), q.limitedBy(), q.fullCopies(), selected[s], validation[s]));
     }
-    BlendReport r = new BlendReport(out, new LinkedHashMap<>(splitRows), distinct, quotas.notes());
+    BlendReport r = new BlendReport(out, new LinkedHashMap<>(splitRows), distinct, notes, tagQuotas);
     try (OutputStream os = Channels.newOutputStream(FileSystems.create(FileSystems.matchNewResource(path, false),
         "application/json"))) {
       os.write((Json.pretty(r) + "\n").getBytes(StandardCharsets.UTF_8));

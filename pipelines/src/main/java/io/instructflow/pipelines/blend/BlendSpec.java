@@ -33,9 +33,11 @@ import java.util.Set;
  * @param formats exports to write
  * @param sources the sources, in priority order (dedup keeps the first copy)
  * @param specText the spec exactly as read, written next to the data
+ * @param tagQuotas caps on rows per tag value ({@link TagQuotas}), or null for none
  */
 public record BlendSpec(String name, Long target, Long targetTokens, long seed, Double temperature, boolean dedup,
-    double validation, long shardSize, List<String> formats, List<Source> sources, String specText) implements Serializable {
+    double validation, long shardSize, List<String> formats, List<Source> sources, String specText, TagQuotas tagQuotas)
+    implements Serializable {
   private static final long serialVersionUID = 1L;
 
   /** The export formats. */
@@ -144,8 +146,18 @@ public record BlendSpec(String name, Long target, Long targetTokens, long seed, 
     } else {
       formats.add("jsonl");
     }
+    TagQuotas tagQuotas = null;
+    if (root.has("tagQuotas")) {
+      tagQuotas = TagQuotas.parse(root.get("tagQuotas"), where);
+      for (Source s : sources) {
+        if (s.upsample()) {
+          throw new IllegalArgumentException(where + ": source '" + s.name() + "' upsamples; tag quotas count distinct "
+              + "records, so they need every source without upsample");
+        }
+      }
+    }
     return new BlendSpec(root.path("name").asText("blend"), target, targetTokens, root.path("seed").asLong(0), temperature,
         root.path("dedup").asBoolean(true), root.path("validation").asDouble(0), root.path("shardSize").asLong(100_000),
-        new ArrayList<>(new LinkedHashSet<>(formats)), sources, text);
+        new ArrayList<>(new LinkedHashSet<>(formats)), sources, text, tagQuotas);
   }
 }

@@ -176,6 +176,21 @@ public final class DatasetCard {
     for (String n : plan.notes()) {
       b.append("Note: ").append(n).append("\n\n");
     }
+    if (plan.tagQuotas() != null) {
+      // tag quotas (issue 22): each capped value, its cap in rows and the sources' shares of it
+      for (Map<String, Object> t : plan.tagQuotas()) {
+        List<String> shares = new ArrayList<>();
+        if (t.get("sourceCaps") instanceof Map<?, ?> m) {
+          m.forEach((k, v) -> shares.add(k + " " + v));
+        }
+        List<String> quota = new ArrayList<>();
+        if (t.get("quota") instanceof Map<?, ?> m) {
+          m.forEach((k, v) -> quota.add(k + " " + v));
+        }
+        b.append(String.format(Locale.ROOT, "Tag quota: %s = %s at most %s rows (%s; by source: %s).%n%n", t.get("tag"),
+            t.get("value"), t.get("cap"), String.join(", ", quota), String.join(", ", shares)));
+      }
+    }
     b.append("## Filters and steps\n\n");
     b.append("Steps in the rows' provenance (rows that went through each):\n\n");
     table(b, "step", c.bySteps, c.rows);

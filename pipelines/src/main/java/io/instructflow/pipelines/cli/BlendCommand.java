@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Blend datasets by a spec (JSON or YAML; see docs/commands.md, blend): weights, fractions or counts per source, "
-          + "caps, upsampling, a row or token target, temperature sampling, cross-source exact dedup, a validation split.",
+          + "caps, upsampling, a row or token target, temperature sampling, cross-source exact dedup, a validation split, "
+          + "caps on rows per tag value (tagQuotas, e.g. at most 20% task_category coding).",
       "Writes OUT/data/ (the rows), OUT/export/<format>/ (jsonl, alpaca, messages, sharegpt, parquet), OUT/filtered/ "
           + "(records left out, with the reason), OUT/rejects/, OUT/README.md (dataset card), the spec, the quota plan "
           + "and OUT/run-summary.json."

@@ -76,4 +76,15 @@ public final class CommandHelp {
       };
     }
   }
+
+  /** {@code tag}: the tag rubrics. */
+  public static final class Tag extends ListResourceBundle {
+    @Override
+    protected Object[][] getContents() {
+      return new Object[][] {
+        {"templates.example", ", e.g. DIR/tag/task-category@1.txt, DIR/tag/difficulty@1.txt, DIR/tag/input-quality@1.txt "
+            + "(each with {{instruction}})"},
+      };
+    }
+  }
 }
