@@ -97,7 +97,7 @@ class CliOptionsTest {
 
   /** Each model command takes these options from the shared classes, none from a declaration of its own. */
   @ParameterizedTest
-  @ValueSource(strings = {"generate", "evol", "self-instruct", "filter", "score", "pairs"})
+  @ValueSource(strings = {"generate", "evol", "self-instruct", "filter", "score", "tag", "pairs"})
   void theModelCommandsTakeTheSharedOptions(String command) {
     CommandSpec spec = new CommandLine(new Main()).getSubcommands().get(command).getCommandSpec();
     Map<String, Class<?>> shared = Map.of("--seed", SeedOptions.class, "--batch-size", BatchOptions.class,

@@ -64,7 +64,7 @@ class ReasonIdsTest {
       // generators
       SelfInstructReasons.class, InstanceRules.class, Evol.class, PairJudge.class, Binarize.class,
       // pipelines
-      SelectPipeline.class, BlendPipeline.class);
+      SelectPipeline.class, BlendPipeline.class, io.instructflow.pipelines.blend.TagQuotas.class);
 
   /** {@code filter.reason}, both lower_snake_case. */
   static final Pattern ID = Pattern.compile("[a-z][a-z0-9_]*\\.[a-z][a-z0-9_]*");
