@@ -7,8 +7,12 @@ import io.instructflow.filters.chain.OrderedRule;
 import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
@@ -18,26 +22,15 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import org.apache.lucene.document.Document;
-import org.apache.lucene.document.Field;
-import org.apache.lucene.document.IntField;
-import org.apache.lucene.document.KnnFloatVectorField;
-import org.apache.lucene.index.DirectoryReader;
-import org.apache.lucene.index.FloatVectorValues;
-import org.apache.lucene.index.IndexWriter;
-import org.apache.lucene.index.IndexWriterConfig;
-import org.apache.lucene.index.LeafReaderContext;
-import org.apache.lucene.index.ReaderUtil;
-import org.apache.lucene.index.SerialMergeScheduler;
-import org.apache.lucene.index.SortedNumericDocValues;
-import org.apache.lucene.index.TieredMergePolicy;
+import org.apache.lucene.codecs.hnsw.DefaultFlatVectorScorer;
 import org.apache.lucene.index.VectorSimilarityFunction;
-import org.apache.lucene.search.IndexSearcher;
-import org.apache.lucene.search.KnnFloatVectorQuery;
+import org.apache.lucene.search.KnnCollector;
 import org.apache.lucene.search.ScoreDoc;
-import org.apache.lucene.search.TopDocs;
-import org.apache.lucene.store.Directory;
-import org.apache.lucene.store.FSDirectory;
+import org.apache.lucene.util.hnsw.HnswGraphBuilder;
+import org.apache.lucene.util.hnsw.HnswGraphSearcher;
+import org.apache.lucene.util.hnsw.RandomAccessVectorValues;
+import org.apache.lucene.util.hnsw.RandomVectorScorer;
+import org.apache.lucene.util.hnsw.RandomVectorScorerSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -193,22 +186,22 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
     return new Prepared(m, m.embed(List.of(t), 1, n -> {}).get(0));
   }
 
-  /** The decider: the kept records' embeddings in an on-disk HNSW index per model (see {@link KeptVectors}). */
+  /** The decider: the kept records' embeddings in one growing HNSW graph per model (see {@link KeptVectors}). */
   @Override
   public Decider open() {
-    return new KeptVectors(KeptVectors.REFRESH);
+    return new KeptVectors(KeptVectors.CHUNK);
   }
 
   /** The stream over a list, with the embeddings computed {@value #BATCH} texts at a time per model. */
   @Override
   public List<Verdict> apply(List<GateInput> items) {
-    return apply(items, KeptVectors.REFRESH);
+    return apply(items, KeptVectors.CHUNK);
   }
 
-  List<Verdict> apply(List<GateInput> items, int refresh) {
+  List<Verdict> apply(List<GateInput> items, int chunk) {
     List<Prepared> prepared = prepareAll(items);
     List<Verdict> out = new ArrayList<>(items.size());
-    try (KeptVectors d = new KeptVectors(refresh)) {
+    try (KeptVectors d = new KeptVectors(chunk)) {
       for (int i = 0; i < items.size(); i++) {
         out.add(d.decide(items.get(i), prepared.get(i)));
       }
@@ -268,129 +261,163 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
   }
 
   /**
-   * The decider's state: for each model, the embeddings of the records it kept, in a Lucene index in a
-   * temporary folder (deleted on close), plus the ids and locations of the kept records
-   * ({@link KeptRefs}). A record's candidates are the {@code neighbours} nearest kept records the HNSW
-   * search of the index finds, plus every kept record not yet searchable (those kept since the last
-   * refresh of the reader, at most {@code refresh} of them, compared one by one); each candidate is
-   * verified with the exact cosine ({@link #dot}) and the best one at or above the threshold (ties: the
-   * earliest) is named.
+   * The decider's state: for each model, the embeddings of the records it kept, in one HNSW graph that
+   * grows by one node per kept record (Lucene's {@link HnswGraphBuilder}, as Lucene's own index writer
+   * builds a segment's graph while documents arrive), plus the ids and locations of the kept records
+   * ({@link KeptRefs}). A record's candidates are the {@code neighbours} nearest kept records the graph
+   * search finds; each is verified with the exact cosine ({@link #dot}) and the best one at or above the
+   * threshold (ties: the earliest) is named. A kept record is searchable by the very next record.
    *
-   * <p>Memory. The vectors and the HNSW graphs live in the index files (memory-mapped, so in the page
-   * cache, not on the heap). The heap holds per kept record its id and location (about 90 bytes, see
-   * {@link KeptRefs}), the vectors kept since the last refresh (at most {@code refresh} × 4 × dims bytes:
-   * 1.5 MB with MiniLM), and while Lucene merges segments the HNSW graph of the merged segment (about
-   * 300 bytes per record of it; merged segments are capped at {@value #MAX_SEGMENT_MB} MB of vectors,
-   * about 170,000 MiniLM records, so at most about 50 MB). Determinism: segments are flushed every
-   * {@code refresh} kept records and merged in the deciding thread ({@link SerialMergeScheduler}), and
-   * Lucene's HNSW builder uses a fixed seed, so the same input gives the same graphs and verdicts.
+   * <p>Until this form the kept vectors went into a Lucene index flushed every 1,024 kept records: each
+   * search then walked every segment's graph, and merges rebuilt graphs. On 300,000 synthetic 384-d
+   * vectors the per-record cost grew with the segments (docs/benchmarks.md); one graph is searched once.
+   *
+   * <p>Memory. The vectors live in a temporary file, memory-mapped {@code chunk} vectors at a time (in
+   * the page cache, not on the heap: 1.5 KB per kept record with MiniLM, 2 KB with BGE-zh). The heap holds
+   * per kept record its graph node (its neighbour lists: about 300 bytes at Lucene's defaults, 16
+   * connections, 32 on the bottom level) and its id and location (about 90 bytes, see {@link KeptRefs}).
+   * Determinism: the graph is built in the deciding thread, in input order, with a fixed seed, so the same
+   * input gives the same graph and verdicts.
    */
   final class KeptVectors implements Decider {
-    static final int REFRESH = 1024;
-    static final int MAX_SEGMENT_MB = 256;
+    /** Vectors per mapped piece of the vector file (96 MB of MiniLM vectors). */
+    static final int CHUNK = 65_536;
+    static final int MAX_CONN = 16;
+    static final int BEAM_WIDTH = 100;
+    static final long SEED = 42;
 
-    private final int refresh;
+    private final int chunk;
     private final KeptRefs kept = new KeptRefs();
     private final Map<Embedders, Shelf> shelves = new EnumMap<>(Embedders.class);
     private final List<Path> dirs = new ArrayList<>();
 
-    KeptVectors(int refresh) {
-      this.refresh = refresh;
+    KeptVectors(int chunk) {
+      if (chunk < 1) {
+        throw new IllegalArgumentException("chunk must be positive");
+      }
+      this.chunk = chunk;
     }
 
-    /** One model's kept vectors. */
-    private final class Shelf {
-      final Directory dir;
-      final IndexWriter writer;
-      DirectoryReader reader;
-      final List<float[]> recent = new ArrayList<>();
-      final List<Integer> recentOrd = new ArrayList<>();
+    /** One model's kept vectors: a growing file of floats, mapped piece by piece. */
+    private final class VectorFile {
+      final FileChannel channel;
+      final List<FloatBuffer> pieces = new ArrayList<>();
+      int dim = -1;
+      int size;
 
-      Shelf(Path path) throws IOException {
-        dir = FSDirectory.open(path);
-        TieredMergePolicy merge = new TieredMergePolicy();
-        merge.setMaxMergedSegmentMB(MAX_SEGMENT_MB);
-        IndexWriterConfig cfg = new IndexWriterConfig()
-            .setMergeScheduler(new SerialMergeScheduler())
-            .setMergePolicy(merge)
-            .setMaxBufferedDocs(refresh + 1)
-            .setRAMBufferSizeMB(IndexWriterConfig.DISABLE_AUTO_FLUSH)
-            .setCommitOnClose(false);
-        writer = new IndexWriter(dir, cfg);
+      VectorFile(Path file) throws IOException {
+        channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
+      }
+
+      int add(float[] v) throws IOException {
+        if (dim < 0) {
+          dim = v.length;
+        } else if (v.length != dim) {
+          throw new IllegalStateException("semantic_dedup: vector of " + v.length + " dimensions, expected " + dim);
+        }
+        if (size == pieces.size() * chunk) {
+          long bytes = (long) chunk * dim * Float.BYTES;
+          pieces.add(channel.map(FileChannel.MapMode.READ_WRITE, pieces.size() * bytes, bytes)
+              .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
+        }
+        pieces.get(size / chunk).put((size % chunk) * dim, v);
+        return size++;
+      }
+
+      void read(int ord, float[] into) {
+        pieces.get(ord / chunk).get((ord % chunk) * dim, into);
+      }
+
+      void close() throws IOException {
+        pieces.clear();
+        channel.close();
+      }
+    }
+
+    /** The kept vectors as Lucene reads them; each copy has its own buffer (Lucene may hold one per copy). */
+    private static final class Values implements RandomAccessVectorValues.Floats {
+      private final VectorFile file;
+      private final float[] scratch;
+
+      Values(VectorFile file) {
+        this.file = file;
+        this.scratch = new float[file.dim];
+      }
+
+      @Override
+      public int size() {
+        return file.size;
+      }
+
+      @Override
+      public int dimension() {
+        return file.dim;
+      }
+
+      @Override
+      public float[] vectorValue(int ord) {
+        file.read(ord, scratch);
+        return scratch;
+      }
+
+      @Override
+      public Values copy() {
+        return new Values(file);
+      }
+    }
+
+    /** One model's kept vectors and their graph. */
+    private final class Shelf {
+      final VectorFile file;
+      Values values;
+      HnswGraphBuilder builder;
+      final List<Integer> ordinals = new ArrayList<>();
+      final float[] candidate;
+
+      Shelf(Path dir, int dim) throws IOException {
+        file = new VectorFile(dir.resolve("vectors.f32"));
+        file.dim = dim;
+        candidate = new float[dim];
       }
 
       void add(float[] v, int ord) throws IOException {
-        Document doc = new Document();
-        doc.add(new KnnFloatVectorField("v", v, VectorSimilarityFunction.DOT_PRODUCT));
-        doc.add(new IntField("ord", ord, Field.Store.NO));
-        writer.addDocument(doc);
-        recent.add(v);
-        recentOrd.add(ord);
-        if (recent.size() >= refresh) {
-          DirectoryReader next = reader == null ? DirectoryReader.open(writer) : DirectoryReader.openIfChanged(reader, writer);
-          if (next != null) {
-            if (reader != null) {
-              reader.close();
-            }
-            reader = next;
-          }
-          recent.clear();
-          recentOrd.clear();
+        int node = file.add(v);
+        if (builder == null) {
+          values = new Values(file);
+          RandomVectorScorerSupplier scorers = DefaultFlatVectorScorer.INSTANCE
+              .getRandomVectorScorerSupplier(VectorSimilarityFunction.DOT_PRODUCT, values);
+          builder = HnswGraphBuilder.create(scorers, MAX_CONN, BEAM_WIDTH, SEED);
         }
+        builder.addGraphNode(node);
+        ordinals.add(ord);
       }
 
       /** The best kept match at or above {@code t}: {ordinal, cosine}, or null. */
       double[] best(float[] v, double t) throws IOException {
+        if (builder == null) {
+          return null;
+        }
+        RandomVectorScorer scorer = DefaultFlatVectorScorer.INSTANCE
+            .getRandomVectorScorer(VectorSimilarityFunction.DOT_PRODUCT, values.copy(), v);
+        KnnCollector found = HnswGraphSearcher.search(scorer, neighbours, builder.getGraph(), null, Integer.MAX_VALUE);
         int best = -1;
         double bestCos = -2;
-        for (int k = 0; k < recent.size(); k++) {
-          double cos = dot(recent.get(k), v);
-          int ord = recentOrd.get(k);
+        for (ScoreDoc sd : found.topDocs().scoreDocs) {
+          file.read(sd.doc, candidate);
+          double cos = dot(candidate, v);
+          int ord = ordinals.get(sd.doc);
           if (cos >= t && (cos > bestCos || cos == bestCos && ord < best)) {
             best = ord;
             bestCos = cos;
-          }
-        }
-        if (reader != null && reader.numDocs() > 0) {
-          TopDocs top = new IndexSearcher(reader).search(new KnnFloatVectorQuery("v", v, neighbours), neighbours);
-          List<Integer> docs = new ArrayList<>();
-          for (ScoreDoc sd : top.scoreDocs) {
-            docs.add(sd.doc);
-          }
-          Collections.sort(docs);
-          List<LeafReaderContext> leaves = reader.leaves();
-          int leaf = -1;
-          SortedNumericDocValues ords = null;
-          FloatVectorValues vectors = null;
-          for (int doc : docs) {
-            int l = ReaderUtil.subIndex(doc, leaves);
-            LeafReaderContext ctx = leaves.get(l);
-            if (l != leaf) {
-              leaf = l;
-              ords = ctx.reader().getSortedNumericDocValues("ord");
-              vectors = ctx.reader().getFloatVectorValues("v");
-            }
-            int local = doc - ctx.docBase;
-            if (!ords.advanceExact(local) || vectors.advance(local) != local) {
-              throw new IllegalStateException("semantic_dedup: kept vector " + doc + " has no ordinal or vector");
-            }
-            int ord = (int) ords.nextValue();
-            double cos = dot(vectors.vectorValue(), v);
-            if (cos >= t && (cos > bestCos || cos == bestCos && ord < best)) {
-              best = ord;
-              bestCos = cos;
-            }
           }
         }
         return best < 0 ? null : new double[] {best, bestCos};
       }
 
       void close() throws IOException {
-        if (reader != null) {
-          reader.close();
-        }
-        writer.rollback();
-        dir.close();
+        builder = null;
+        values = null;
+        file.close();
       }
     }
 
@@ -402,7 +429,7 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
         if (s == null) {
           Path d = Files.createTempDirectory("instructflow-semantic-");
           dirs.add(d);
-          s = new Shelf(d);
+          s = new Shelf(d, p.vector().length);
           shelves.put(p.model(), s);
         }
         double[] b = s.best(p.vector(), thresholdOf(p.model()));

@@ -206,12 +206,12 @@ class SemanticDedupTest {
   }
 
   /**
-   * The stream keeps only kept records' embeddings, in an on-disk index refreshed every few kept
-   * records: with a refresh of 4 (many segments, merged as they grow) and of 1024 (every kept record
-   * compared one by one) it decides as the exhaustive greedy rule, on English and Chinese.
+   * The stream keeps only kept records' embeddings, in one graph over a vector file mapped a few vectors
+   * at a time: with pieces of 4 vectors (many pieces) and of the default size it decides as the
+   * exhaustive greedy rule, on English and Chinese.
    */
   @Test
-  void streamOverKeptRecordsMatchesTheExhaustiveRuleAcrossIndexRefreshes() {
+  void streamOverKeptRecordsMatchesTheExhaustiveRuleAcrossMappedPieces() {
     SemanticDedup r = new SemanticDedup("auto", null, "prompt", 32, 1000);
     List<GateInput> in = prompts(paraphrases(5));
     List<String> want = exhaustive(r, in);
