@@ -20,10 +20,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The context has one KV stream per running sequence plus {@code spare} streams. A finished job's
  * stream keeps the cells of its prompt (under the invariant schedules, of its whole
- * {@value LlamaCppModel#BATCH}-token chunks only), so a later prompt that starts the same way is admitted to the free stream holding the
- * longest such prefix and computes only the rest; with no prefix to reuse it takes the least recently
- * used free stream. Under the batched schedule a prompt may also copy the prefix from a running
- * sequence (a whole-stream copy, waiting until that sequence has computed it).
+ * {@value LlamaCppModel#BATCH}-token chunks only), so a later prompt that starts the same way is
+ * admitted to the free stream holding the longest such prefix and computes only the rest; with no
+ * prefix to reuse it takes the least recently used free stream. Under the batched schedule a prompt may
+ * also copy the prefix from a running sequence (a whole-stream copy, waiting until that sequence has
+ * computed it). How the jobs become {@code llama_decode} calls is the schedule's ({@link DecodeSteps});
+ * what a sampled token does to its job is here ({@link #accept}).
  */
 final class DecodeLoop implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
@@ -61,8 +63,8 @@ final class DecodeLoop implements Runnable {
   static volatile java.util.function.IntPredicate impossibleContext = k -> false;
 
   /** Its model's queue, closed flag and counts. */
-  private final Scheduler scheduler;
-  private final LlamaApi api;
+  final Scheduler scheduler;
+  final LlamaApi api;
   private final Pointer vocab;
   private final LlamaConfig settings;
   /** Whether prompts reuse computed prefixes. */
@@ -73,7 +75,7 @@ final class DecodeLoop implements Runnable {
   Thread thread;
   private final int seqs;
   /** Streams jobs run in and prefixes are kept in: the running sequences' plus the spare ones. */
-  private final int streams;
+  final int streams;
   /** Invariant schedules: prefixes are whole chunks, so a prompt's chunks are those it has alone. */
   private final boolean aligned;
   /**
@@ -83,14 +85,14 @@ final class DecodeLoop implements Runnable {
    */
   private final boolean padded;
   /** The token a padding row carries (any valid token: its row's results are never read). */
-  private final int padToken;
+  final int padToken;
   private final int[][] held;
   private final int[] heldLen;
   private final long[] lastUse;
   private final boolean[] busy;
   private long tick;
-  private Pointer ctx;
-  private Pointer memory;
+  Pointer ctx;
+  Pointer memory;
   /** This context's persistent CPU threads (null with one thread per context, or {@code -Dinstructflow.threadPool=off}). */
   private final CpuThreadPool pool;
   private final Memory tokens = new Memory(4L * BATCH);
@@ -99,8 +101,10 @@ final class DecodeLoop implements Runnable {
   private final Memory seqIds = new Memory(4L * BATCH);
   private final Memory seqPtrs = new Memory((long) Native.POINTER_SIZE * BATCH);
   private final Memory logits = new Memory(BATCH);
-  private final LlamaApi.Batch batch = new LlamaApi.Batch();
+  final LlamaApi.Batch batch = new LlamaApi.Batch();
   private final byte[] pieceBuf = new byte[256];
+  /** How this context's schedule turns running jobs into {@code llama_decode} calls. */
+  private final DecodeSteps steps;
 
   DecodeLoop(Scheduler scheduler, int id, int seqs, int spare) {
     this.scheduler = scheduler;
@@ -160,6 +164,7 @@ final class DecodeLoop implements Runnable {
     batch.n_seq_id = nSeq;
     batch.seq_id = seqPtrs;
     batch.logits = logits;
+    this.steps = DecodeSteps.of(settings.options().schedule(), this);
   }
 
   void freeContext() {
@@ -205,11 +210,7 @@ final class DecodeLoop implements Runnable {
           // tokens in sequence-id order: with one KV stream per sequence, llama.cpp splits a batch whose
           // sequences are out of order into more micro-batches (more graph runs) than one in order
           active.sort(Job.BY_SEQ);
-          if (padded) {
-            stepInvariant(active);
-          } else {
-            step(active);
-          }
+          steps.step(active);
           startWaiting(active);
           for (int i = active.size() - 1; i >= 0; i--) {
             Job j = active.get(i);
@@ -353,121 +354,9 @@ final class DecodeLoop implements Runnable {
     j.release();
   }
 
-  /**
-   * {@link Schedule#INVARIANT}: one padded decoding step for the sequences past their prompts, then the
-   * next prompt chunk of each sequence still reading its prompt, each chunk in a {@code llama_decode} of
-   * its own. What llama.cpp's CPU kernels compute for a row then depends on that row's sequence only
-   * (README, "Batch-invariant decoding"):
-   * <ul>
-   *   <li>a prompt is cut at the multiples of {@value LlamaCppModel#BATCH} it is cut at alone, and a chunk never
-   *       shares a call, so its rows, its KV window and its kernels are those it gets alone;
-   *   <li>a decoding step carries one row for every stream from 0 up to a multiple of
-   *       {@value #STEP_ROWS}: every sequence's row, and a padding row for each other stream in that range.
-   *       With at least {@value #STEP_ROWS} rows every matrix product stays on the many-row kernels
-   *       (llamafile's tinyBLAS refuses one-row products; the repacked Q4_0 path runs rows in groups of
-   *       four and only the rest one by one), the streams are consecutive so llama.cpp runs the step as one
-   *       micro-batch, and with two or more streams flash attention never takes its one-query split-KV
-   *       path, whose partial sums depend on the thread count and the KV length;
-   *   <li>every row asks for logits, so the output projection has the same many-row shape too.
-   * </ul>
-   * A padding row is one token at the next free position of its stream, so it attends to that stream's
-   * cells but changes none of them; its cell is removed right after the step and its logits are never
-   * sampled.
-   */
-  private void stepInvariant(List<Job> active) {
-    decodePadded(active);
-    for (Job j : active) {
-      if (!j.done.isDone() && j.fed < j.prompt.length) {
-        prefillChunk(j);
-      }
-    }
-  }
-
-  /** The next {@value LlamaCppModel#BATCH}-aligned chunk of a job's prompt, alone in a {@code llama_decode}. */
-  private void prefillChunk(Job j) {
-    int end = Math.min(j.prompt.length, (j.fed / BATCH + 1) * BATCH);
-    int n = 0;
-    while (j.fed < end) {
-      n = put(n, j.prompt[j.fed], j.fed, j.seq, j.fed == j.prompt.length - 1);
-      j.fed++;
-    }
-    batch.n_tokens = n;
-    String failure = decodeFailure();
-    if (failure != null) {
-      j.done.completeExceptionally(new IllegalStateException(failure));
-      return;
-    }
-    if (j.fed == j.prompt.length) {
-      accept(j, api.llama_sampler_sample(j.sampler, ctx, n - 1));
-    }
-  }
-
-  /** One decoding step for every job past its prompt, padded as {@link #stepInvariant} says. */
-  private void decodePadded(List<Job> active) {
-    Job[] at = new Job[roundUp(streams, STEP_ROWS)];
-    int top = -1;
-    for (Job j : active) {
-      if (!j.done.isDone() && j.fed >= j.prompt.length) {
-        at[j.seq] = j;
-        top = Math.max(top, j.seq);
-      }
-    }
-    if (top < 0) {
-      return;
-    }
-    int rows = roundUp(top + 1, STEP_ROWS);
-    int[] padAt = new int[rows];
-    int n = 0;
-    int real = 0;
-    for (int s = 0; s < rows; s++) {
-      if (at[s] != null) {
-        n = put(n, at[s].last, at[s].fed, s, true);
-        real++;
-        padAt[s] = -1;
-      } else {
-        padAt[s] = api.llama_memory_seq_pos_max(memory, s) + 1;
-        n = put(n, padToken, padAt[s], s, true);
-      }
-    }
-    long t0 = System.nanoTime();
-    batch.n_tokens = n;
-    String failure;
-    try {
-      failure = decodeFailure();
-    } finally {
-      for (int s = 0; s < rows; s++) {
-        if (padAt[s] >= 0) {
-          api.llama_memory_seq_rm(memory, s, padAt[s], -1);
-        }
-      }
-    }
-    List<Job> stepped = new ArrayList<>(real);
-    for (int s = 0; s < rows; s++) {
-      if (at[s] != null) {
-        stepped.add(at[s]);
-      }
-    }
-    if (failure != null) {
-      for (Job j : stepped) {
-        j.done.completeExceptionally(new IllegalStateException(failure));
-      }
-      return;
-    }
-    for (Job j : stepped) {
-      j.fed++;
-      // row s is stream s
-      j.sampled = api.llama_sampler_sample(j.sampler, ctx, j.seq);
-    }
-    scheduler.decodeSteps.incrementAndGet();
-    scheduler.decodeTokens.addAndGet(real);
-    scheduler.decodeNanos.addAndGet(System.nanoTime() - t0);
-    for (Job j : stepped) {
-      accept(j, j.sampled);
-    }
-  }
 
   /** Runs {@code llama_decode} on the batch as filled; null when it succeeded, else why not. */
-  private String decodeFailure() {
+  String decodeFailure() {
     int rc;
     try {
       rc = api.llama_decode(ctx, batch);
@@ -477,70 +366,8 @@ final class DecodeLoop implements Runnable {
     return rc == 0 ? null : "llama_decode returned " + rc + (rc == 1 ? " (no room in the KV cache)" : "");
   }
 
-  /** One llama_decode: the next token of every decoding sequence, then prompt chunks while room is left. */
-  private void step(List<Job> active) {
-    int n = 0;
-    for (Job j : active) {
-      j.out = -1;
-      if (j.source == null && j.fed >= j.prompt.length) {
-        n = put(n, j.last, j.fed++, j.seq, true);
-        j.out = n - 1;
-      }
-    }
-    for (Job j : active) {
-      while (j.source == null && j.fed < j.prompt.length && n < BATCH) {
-        boolean lastOfPrompt = j.fed == j.prompt.length - 1;
-        n = put(n, j.prompt[j.fed], j.fed, j.seq, lastOfPrompt);
-        j.fed++;
-        if (lastOfPrompt) {
-          j.out = n - 1;
-        }
-      }
-    }
-    if (n == 0) {
-      return;
-    }
-    boolean decodeOnly = true;
-    for (Job j : active) {
-      decodeOnly &= j.source == null && j.fed > j.prompt.length;
-    }
-    long t0 = System.nanoTime();
-    batch.n_tokens = n;
-    int rc;
-    try {
-      rc = api.llama_decode(ctx, batch);
-    } catch (RuntimeException | Error e) {
-      for (Job j : active) {
-        j.done.completeExceptionally(new IllegalStateException("llama_decode failed: " + e));
-      }
-      return;
-    }
-    if (rc != 0) {
-      for (Job j : active) {
-        j.done.completeExceptionally(new IllegalStateException("llama_decode returned " + rc
-            + (rc == 1 ? " (no room in the KV cache)" : "")));
-      }
-      return;
-    }
-    for (Job j : active) {
-      if (j.out >= 0) {
-        j.sampled = api.llama_sampler_sample(j.sampler, ctx, j.out);
-      }
-    }
-    // counted before any job completes, so a caller that sees its results sees their steps too
-    if (decodeOnly) {
-      scheduler.decodeSteps.incrementAndGet();
-      scheduler.decodeTokens.addAndGet(n);
-      scheduler.decodeNanos.addAndGet(System.nanoTime() - t0);
-    }
-    for (Job j : active) {
-      if (j.out >= 0) {
-        accept(j, j.sampled);
-      }
-    }
-  }
 
-  private int put(int n, int token, int position, int seq, boolean output) {
+  int put(int n, int token, int position, int seq, boolean output) {
     tokens.setInt(4L * n, token);
     pos.setInt(4L * n, position);
     seqIds.setInt(4L * n, seq);
@@ -548,7 +375,7 @@ final class DecodeLoop implements Runnable {
     return n + 1;
   }
 
-  private void accept(Job j, int token) {
+  void accept(Job j, int token) {
     if (api.llama_vocab_is_eog(vocab, token) != 0) {
       finish(j, FinishReason.STOP, null);
       return;

@@ -41,7 +41,7 @@ import org.slf4j.LoggerFactory;
  *       stream each. A prompt is cut into the {@value #BATCH}-token chunks it gets alone, each chunk
  *       decoded in a call of its own; the running sequences' next tokens go together in one
  *       {@code llama_decode} step (one read of the weights for all of them), padded to a shape that keeps
- *       every row on the same CPU kernels whatever else runs (see {@code stepInvariant}). So a completion's
+ *       every row on the same CPU kernels whatever else runs (see {@code InvariantSteps}). So a completion's
  *       text at temperature 0, and with a seed, is a function of the request only: the same for any
  *       {@code parallel}, batch, runner or arrival order, and the same as decoding it alone (tested). This
  *       holds for llama.cpp's CPU backend; on CUDA the kernels choose by batch size in ways padding does

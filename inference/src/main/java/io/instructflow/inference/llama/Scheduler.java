@@ -103,7 +103,10 @@ final class Scheduler {
     }
   }
 
-  /** Marks the scheduler closed: true the first time, false after. Not thread-safe alone (see {@link ModelRegistry#retire}). */
+  /**
+   * Marks the scheduler closed: true the first time, false after. Called under the registry's lock
+   * ({@link ModelRegistry#retire}).
+   */
   boolean closeOnce() {
     if (closed) {
       return false;
