@@ -76,6 +76,13 @@ import org.slf4j.LoggerFactory;
  * common template families (ChatML, Llama 2/3, Mistral, Gemma, Phi, Qwen, DeepSeek and more) by their
  * markers; a model without a template, or with one llama.cpp does not recognize, gets a clear
  * {@code NO_CHAT_TEMPLATE} failure.
+ *
+ * <p>This class is the facade: requests, prompts, tokens and results. The engine behind it is in this
+ * package, one concern a class: {@code LlamaConfig} (a {@link Config} resolved for its file and machine),
+ * {@code ModelRegistry} (one instance per configuration, weights shared and counted), {@code Scheduler}
+ * (admission, the queue, one thread per context), {@code DecodeLoop} (one context: streams, prefix reuse,
+ * sampled tokens), {@code DecodeSteps} (a schedule's {@code llama_decode} calls: {@code InvariantSteps},
+ * {@code ContinuousSteps}), {@code Samplers} and {@link Scorer}.
  */
 public final class LlamaCppModel implements LanguageModel, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
