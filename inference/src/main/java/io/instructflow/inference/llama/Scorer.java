@@ -80,13 +80,13 @@ final class Scorer implements AutoCloseable {
     if (ctx == null) {
       throw new IllegalStateException("llama.cpp could not create a scoring context of " + cp.n_ctx + " tokens");
     }
-    LlamaCppModel.NATIVE.contextsMade.incrementAndGet();
+    NativeCounts.NATIVE.contextsMade.incrementAndGet();
     CpuThreadPool p;
     try {
       p = CpuThreadPool.create(threads);
     } catch (RuntimeException | Error e) {
       api.llama_free(ctx);
-      LlamaCppModel.NATIVE.contextsFreed.incrementAndGet();
+      NativeCounts.NATIVE.contextsFreed.incrementAndGet();
       ctx = null;
       throw e;
     }
@@ -355,7 +355,7 @@ final class Scorer implements AutoCloseable {
   public void close() {
     if (ctx != null) {
       api.llama_free(ctx);
-      LlamaCppModel.NATIVE.contextsFreed.incrementAndGet();
+      NativeCounts.NATIVE.contextsFreed.incrementAndGet();
       ctx = null;
     }
     if (pool != null) {

@@ -106,9 +106,9 @@ class InvariantScheduleTest {
 
   @Test
   void aStepCarriesEveryStreamUpToAMultipleOfFourRows() {
-    assertEquals(4, LlamaCppModel.roundUp(1, LlamaCppModel.STEP_ROWS));
-    assertEquals(4, LlamaCppModel.roundUp(4, LlamaCppModel.STEP_ROWS));
-    assertEquals(8, LlamaCppModel.roundUp(5, LlamaCppModel.STEP_ROWS));
-    assertEquals(16, LlamaCppModel.roundUp(16, LlamaCppModel.STEP_ROWS));
+    assertEquals(4, DecodeLoop.roundUp(1, DecodeLoop.STEP_ROWS));
+    assertEquals(4, DecodeLoop.roundUp(4, DecodeLoop.STEP_ROWS));
+    assertEquals(8, DecodeLoop.roundUp(5, DecodeLoop.STEP_ROWS));
+    assertEquals(16, DecodeLoop.roundUp(16, DecodeLoop.STEP_ROWS));
   }
 }

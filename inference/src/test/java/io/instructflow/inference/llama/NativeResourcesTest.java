@@ -52,7 +52,7 @@ class NativeResourcesTest {
 
   /** The counts now, to compare with those after. */
   private static long[] counts() {
-    LlamaCppModel.NativeCounts c = LlamaCppModel.NATIVE;
+    NativeCounts c = NativeCounts.NATIVE;
     return new long[] {c.modelsLoaded.get(), c.modelsFreed.get(), c.contextsMade.get(), c.contextsFreed.get(),
         c.samplersMade.get(), c.samplersFreed.get()};
   }
@@ -94,14 +94,14 @@ class NativeResourcesTest {
   void aConstructorThatFailsAtTheThirdContextFreesTheTwoBeforeAndTheWeights() throws Exception {
     Path model = copy();
     long[] before = counts();
-    LlamaCppModel.impossibleContext = k -> k == 2;
+    DecodeLoop.impossibleContext = k -> k == 2;
     try {
       // one context per sequence: the third of four contexts fails
       InvalidModelException e = assertThrows(InvalidModelException.class,
           () -> LlamaCppModel.shared(config(model).withParallel(4).withSchedule(LlamaCppModel.Schedule.CONTEXTS)));
       assertTrue(e.getMessage().contains("context 3 of 4"), e.getMessage());
     } finally {
-      LlamaCppModel.impossibleContext = k -> false;
+      DecodeLoop.impossibleContext = k -> false;
     }
     long[] d = since(before);
     assertEquals(2, d[2], "contexts 1 and 2 were made");
@@ -150,7 +150,7 @@ class NativeResourcesTest {
         LlamaCppModel.Schedule.INVARIANT, LlamaCppModel.FlashAttention.AUTO, true, 1, false));
     long[] before = counts();
     List<String> expected = LlamaCppModelTest.texts(m.generate(requests("e", 8, 12)));
-    m.beforeStep = () -> {
+    m.scheduler.beforeStep = () -> {
       throw new OutOfMemoryError("injected");
     };
     List<GenerationResult> failed = assertTimeoutPreemptively(Duration.ofSeconds(60),
@@ -160,7 +160,7 @@ class NativeResourcesTest {
       assertTrue(r.error().contains("injected"), r.error());
     }
     AtomicInteger steps = new AtomicInteger();
-    m.beforeStep = () -> {
+    m.scheduler.beforeStep = () -> {
       if (steps.incrementAndGet() == 5) {
         throw new AssertionError("injected once");
       }
@@ -169,7 +169,7 @@ class NativeResourcesTest {
         () -> m.generate(requests("g", 8, 12)));
     long failedOnce = once.stream().filter(r -> !r.ok()).count();
     assertTrue(failedOnce >= 1 && failedOnce <= 2, failedOnce + " failed: the jobs in hand at the failure");
-    m.beforeStep = null;
+    m.scheduler.beforeStep = null;
     List<String> after = assertTimeoutPreemptively(Duration.ofSeconds(60),
         () -> LlamaCppModelTest.texts(m.generate(requests("e", 8, 12))));
     assertEquals(expected, after, "the same texts as before the failures");

@@ -121,9 +121,9 @@ class PrefixReuseTest {
   @Test
   void commonPrefixStopsAtTheFirstDifferenceOrTheHeldLength() {
     int[] prompt = {1, 2, 3, 4, 5};
-    assertEquals(3, LlamaCppModel.commonPrefix(prompt, new int[] {1, 2, 3, 9}, 4));
-    assertEquals(2, LlamaCppModel.commonPrefix(prompt, new int[] {1, 2, 3, 4}, 2));
-    assertEquals(5, LlamaCppModel.commonPrefix(prompt, new int[] {1, 2, 3, 4, 5, 6}, 6));
-    assertEquals(0, LlamaCppModel.commonPrefix(prompt, null, 0));
+    assertEquals(3, DecodeLoop.commonPrefix(prompt, new int[] {1, 2, 3, 9}, 4));
+    assertEquals(2, DecodeLoop.commonPrefix(prompt, new int[] {1, 2, 3, 4}, 2));
+    assertEquals(5, DecodeLoop.commonPrefix(prompt, new int[] {1, 2, 3, 4, 5, 6}, 6));
+    assertEquals(0, DecodeLoop.commonPrefix(prompt, null, 0));
   }
 }
