@@ -36,7 +36,6 @@ import java.util.Objects;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
@@ -119,32 +118,17 @@ public final class BlendPipeline {
     return Ids.sha256Hex(spec.specText().getBytes(StandardCharsets.UTF_8));
   }
 
-  /** The folder (or file) read for a source: an instructflow output folder means its {@code data/}. */
+  /**
+   * The folder (or file) read for a source: an instructflow output folder means its {@code data/}, as
+   * for {@code --in} ({@link InputFiles#resolve}); a path that cannot be looked at is returned as given,
+   * for the input listing to report.
+   */
   public static String readPath(String path) {
-    if (!io.instructflow.pipelines.runtime.Storage.isUri(path) || path.startsWith("file://")) {
-      Path p = Paths.get(path.startsWith("file://") ? path.substring("file://".length()) : path);
-      if (Files.isDirectory(p) && Files.isRegularFile(p.resolve(OutputLayout.SUMMARY)) && Files.isDirectory(p.resolve("data"))) {
-        return p.resolve("data").toString();
-      }
+    try {
+      return InputFiles.resolve(path).read();
+    } catch (InputFiles.InputException e) {
       return path;
     }
-    // another file system (hdfs://): an output folder is one with a run summary and data shards (issue 23)
-    String dir = path.endsWith("/") ? path : path + "/";
-    try {
-      if (exists(dir + OutputLayout.SUMMARY) && !FileSystems.match(dir + "data/part-*.jsonl",
-          org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW).metadata().isEmpty()) {
-        return dir + "data";
-      }
-    } catch (IOException | IllegalArgumentException e) {
-      // not listable here: read the path as given, and let the input listing report it
-    }
-    return path;
-  }
-
-  /** Whether a file exists, through Beam's FileSystems. */
-  static boolean exists(String file) throws IOException {
-    MatchResult m = FileSystems.match(file, org.apache.beam.sdk.io.fs.EmptyMatchTreatment.ALLOW);
-    return m.status() == MatchResult.Status.OK && !m.metadata().isEmpty();
   }
 
   /** The file name the spec is written under, next to the data. */
@@ -163,7 +147,8 @@ public final class BlendPipeline {
     FileSystems.setDefaultPipelineOptions(c.runner().options("blend"));
     List<ReadOptions> reads = new ArrayList<>();
     for (BlendSpec.Source s : spec.sources()) {
-      reads.add(new ReadOptions(readPath(s.path()), null, s.name(), s.license() == null ? "unknown" : s.license(), 1 << 20));
+      // an output folder of ours is read as its data/ (said on the console), as for --in
+      reads.add(new ReadOptions(s.path(), null, s.name(), s.license() == null ? "unknown" : s.license(), 1 << 20));
     }
     PipelineRun run = PipelineRun.startMany("blend", c.runner(), reads, c.out(), c.asMap(), console);
     OutputLayout layout = run.layout();

@@ -7,7 +7,8 @@ import picocli.CommandLine.Option;
 public final class InputOptions {
   @Option(names = "--in", required = true, paramLabel = "PATH",
       description = "Input: a .json/.jsonl file, a folder (every .json/.jsonl/.ndjson under it) or a glob. "
-          + "Files are read sorted by path, records in file order.")
+          + "An instructflow output folder means its data/ (the kept records). Files are read sorted by path, records "
+          + "in file order.")
   String in;
 
   @Option(names = "--format", paramLabel = "SHAPE",

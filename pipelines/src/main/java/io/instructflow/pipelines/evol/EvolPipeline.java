@@ -211,7 +211,11 @@ public final class EvolPipeline {
       // a template override without the placeholders its prompt needs: a setting, found before the run
       throw io.instructflow.pipelines.runtime.SettingsException.of(e);
     }
-    List<InputFile> files = InputFiles.expand(c.read().in(), c.read().datasetName());
+    InputFiles.Input input = InputFiles.resolve(c.read().in());
+    List<InputFile> files = InputFiles.expand(input, c.read().datasetName());
+    if (input.output()) {
+      console.println(input.note("evol", "--in"));
+    }
     Path out = Paths.get(c.out());
     Path epochs = out.resolve(EPOCHS);
     new OutputLayout(c.out()).lock("evol");

@@ -22,7 +22,9 @@ import org.apache.beam.sdk.io.fs.MatchResult;
  * origin (issue 20). Paths may
  * be local or any scheme Beam's FileSystems knows. An output of ours (or its {@code data/},
  * {@code filtered/} or {@code rejects/}) whose run did not finish is refused
- * ({@link OutputLayout#requireComplete}).
+ * ({@link OutputLayout#requireComplete}). A finished output's root folder ({@code --in OUT}) means its
+ * {@code data/}, the kept records, exactly as {@code --in OUT/data} ({@link #resolve}): read whole, its
+ * summary and manifest would be rejects and its dropped and rejected records would come back as input.
  */
 public final class InputFiles {
   private InputFiles() {}
@@ -44,13 +46,81 @@ public final class InputFiles {
   }
 
   /**
-   * The input files of {@code spec}.
+   * What an input path is read as.
+   *
+   * @param given the path as given ({@code --in}, a blend source)
+   * @param read the path read: {@code given}, or the {@code data/} folder of the output {@code given} names
+   * @param output whether {@code given} is the root folder of a finished output of ours
+   */
+  public record Input(String given, String read, boolean output) {
+    public Input {
+      java.util.Objects.requireNonNull(given, "given");
+      java.util.Objects.requireNonNull(read, "read");
+    }
+
+    /**
+     * The console line saying that an output folder is read as its {@code data/}, e.g. {@code filter:
+     * --in runs/seeds is an output folder; reading its data/ (kept records)}; null for any other input.
+     *
+     * @param command the command's name
+     * @param what how the path was given ({@code --in}, {@code source})
+     */
+    public String note(String command, String what) {
+      return output ? command + ": " + what + " " + given + " is an output folder; reading its " + OutputLayout.Kind.DATA.dir()
+          + "/ (kept records)" : null;
+    }
+  }
+
+  /**
+   * Resolves {@code spec}: the root folder of a finished output of ours ({@link OutputLayout#isOutputRoot},
+   * locally or through Beam's FileSystems) is read as its {@code data/} folder; any other path (a plain
+   * folder, a file, a glob, a Hub layout, Parquet, or a folder inside an output) as it is.
+   *
+   * @throws InputException when {@code spec} is an output whose run did not finish, or cannot be looked at
+   */
+  public static Input resolve(String spec) throws InputException {
+    File local = new File(spec.startsWith("file://") ? spec.substring("file://".length()) : spec);
+    boolean hasScheme = spec.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !spec.startsWith("file://");
+    boolean glob = !(!hasScheme && local.exists()) && (spec.contains("*") || spec.contains("?") || spec.contains("["));
+    if (glob) {
+      return new Input(spec, spec, false);
+    }
+    OutputLayout layout;
+    try {
+      if (!OutputLayout.isOutputRoot(spec)) {
+        return new Input(spec, spec, false);
+      }
+      layout = new OutputLayout(spec);
+      layout.requireComplete();
+    } catch (OutputLayout.IncompleteException e) {
+      throw new InputException(e.getMessage());
+    } catch (IOException | IllegalArgumentException e) {
+      throw new InputException("cannot check input " + spec + ": " + e.getMessage());
+    }
+    String data = layout.dir(OutputLayout.Kind.DATA);
+    return new Input(spec, data.substring(0, data.length() - 1), true);
+  }
+
+  /**
+   * The input files of {@code spec}, resolved first ({@link #resolve}): an output folder of ours gives
+   * the files of its {@code data/}.
    *
    * @param spec a file, a directory or a glob
    * @param datasetName the dataset name for every file, or null for the default (the folder's name
    *     for a directory, the parent folder's name for a glob, the file's base name for a file)
    */
   public static List<InputFile> expand(String spec, String datasetName) throws InputException {
+    return expand(resolve(spec), datasetName);
+  }
+
+  /**
+   * The input files of a resolved input: those of {@link Input#read}, named relative to it (so an
+   * output folder's records name {@code part-00000.jsonl}, as with {@code --in OUT/data}).
+   *
+   * @param datasetName as for {@link #expand(String, String)}
+   */
+  public static List<InputFile> expand(Input input, String datasetName) throws InputException {
+    String spec = input.read();
     try {
       // an earlier output of ours, or a folder of one, is read only when its run finished (issue 21)
       OutputLayout.requireComplete(spec);

@@ -483,12 +483,49 @@ public final class OutputLayout {
     if (root.isEmpty()) {
       return;
     }
-    String problem = new OutputLayout(root.get()).completeness();
+    new OutputLayout(root.get()).requireComplete();
+  }
+
+  /**
+   * Checks that this output is complete: its marker is there and matches its manifest.
+   *
+   * @throws IncompleteException naming the output, what is wrong, and what to do
+   */
+  public void requireComplete() throws IOException {
+    String problem = completeness();
     if (problem != null) {
-      throw new IncompleteException(root.get() + " is not a complete output: " + problem + ". Rerun the command that "
+      throw new IncompleteException(root + " is not a complete output: " + problem + ". Rerun the command that "
           + "wrote it into the same --out (the rerun replaces what is there), then read it again; `instructflow audit "
-          + "verify --in " + root.get() + "` checks an output.");
+          + "verify --in " + root + "` checks an output.");
     }
+  }
+
+  /**
+   * Whether {@code path} names the root folder of an output of ours, finished or not: a folder that
+   * directly holds {@value #MANIFEST} or {@value #SUMMARY} (files only our runs write there), or, for a
+   * local folder, our three folders ({@link #outputRootOf}'s rule). The root files let an output copied
+   * without its empty folders (by git, or to an object store, where empty folders do not exist) still be
+   * recognised; a bare {@code _SUCCESS}, as Spark and Hadoop jobs leave beside their part files, is not
+   * enough. Other file systems are asked through Beam's FileSystems; a glob is never a root.
+   */
+  public static boolean isOutputRoot(String path) throws IOException {
+    String p = path.startsWith("file://") ? path.substring("file://".length()) : path;
+    if (isLocal(p)) {
+      Path q = Paths.get(p).toAbsolutePath().normalize();
+      return Files.isDirectory(q) && (Files.isRegularFile(q.resolve(MANIFEST)) || Files.isRegularFile(q.resolve(SUMMARY))
+          || isRoot(q));
+    }
+    if (p.contains("*") || p.contains("?") || p.contains("[")) {
+      return false;
+    }
+    String dir = p.endsWith("/") ? p : p + "/";
+    for (String name : List.of(MANIFEST, SUMMARY)) {
+      MatchResult m = FileSystems.match(dir + name, EmptyMatchTreatment.ALLOW);
+      if (m.status() == MatchResult.Status.OK && !m.metadata().isEmpty()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Null when this output is sealed and its manifest matches the marker, else what is wrong. */

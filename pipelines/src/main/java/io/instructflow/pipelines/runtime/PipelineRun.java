@@ -59,8 +59,9 @@ public final class PipelineRun {
   }
 
   /**
-   * Lists the input (a bad {@code --in} throws here, before any output is touched), then clears the
-   * outputs of an earlier run in {@code out} and creates an empty pipeline.
+   * Lists the input (a bad {@code --in} throws here, before any output is touched; an output folder of
+   * ours is read as its {@code data/}, said on the console, see {@link InputFiles#resolve}), then clears
+   * the outputs of an earlier run in {@code out} and creates an empty pipeline.
    */
   public static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
       PrintStream console) throws InputFiles.InputException, IOException {
@@ -68,7 +69,11 @@ public final class PipelineRun {
     Storage.require("--out", out);
     PipelineOptions options = runner.options(command);
     FileSystems.setDefaultPipelineOptions(options);
-    List<InputFile> files = InputFiles.expand(read.in(), read.datasetName());
+    InputFiles.Input input = InputFiles.resolve(read.in());
+    List<InputFile> files = InputFiles.expand(input, read.datasetName());
+    if (input.output()) {
+      console.println(input.note(command, "--in"));
+    }
     OutputLayout layout = new OutputLayout(out);
     layout.lock(command);
     layout.prepare();
@@ -97,7 +102,11 @@ public final class PipelineRun {
     List<List<InputFile>> per = new ArrayList<>();
     for (ReadOptions r : reads) {
       List<InputFile> mine = new ArrayList<>();
-      for (InputFile f : InputFiles.expand(r.in(), r.datasetName())) {
+      InputFiles.Input input = InputFiles.resolve(r.in());
+      if (input.output()) {
+        console.println(input.note(command, "source"));
+      }
+      for (InputFile f : InputFiles.expand(input, r.datasetName())) {
         InputFile g = f.at(all.size());
         all.add(g);
         mine.add(g);

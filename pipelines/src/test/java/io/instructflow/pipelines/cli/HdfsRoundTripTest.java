@@ -198,6 +198,14 @@ class HdfsRoundTripTest {
     assertTrue(outRoot.contains("README.md") && outRoot.contains("blend-plan.json"), outRoot.toString());
     assertTrue(Manifest.scan(new OutputLayout(root + "/out/blend")).keySet().containsAll(List.of("README.md", "blend-plan.json")),
         "the blend's manifest lists its card and plan");
+
+    // --in OUT on HDFS (its summary, manifest and rejects/ beside data/) reads OUT/data, as the local run did
+    String[] out = MainTest.cli(0, "filter", "--in", root + "/out/imported", "--out", root + "/out/filtered-root", "--preset",
+        "sft-default", "--runner", "spark", "--spark-master", "local[2]");
+    assertTrue(out[0].contains("filter: --in " + root + "/out/imported is an output folder; reading its data/ (kept records)"),
+        out[0]);
+    assertEquals(hdfsFiles(root + "/out/filtered"), hdfsFiles(root + "/out/filtered-root"), "the same shards as --in OUT/data");
+    assertEquals(summary(root + "/out/filtered").path("counts"), summary(root + "/out/filtered-root").path("counts"));
   }
 
   @Test

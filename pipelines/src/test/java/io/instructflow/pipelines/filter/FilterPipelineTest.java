@@ -343,4 +343,62 @@ class FilterPipelineTest {
     assertTrue(direct.filtered().get("filter").get("semantic_dedup.component_duplicate") > 10, direct.filtered().toString());
     assertEquals(null, direct.filtered().get("filter").get("exact_dedup.duplicate"), "exact copies are in a component already");
   }
+
+  /** The shards of data/, filtered/ and rejects/ by relative path, as text. */
+  static Map<String, String> shards(Path out) throws Exception {
+    Map<String, String> m = new java.util.TreeMap<>();
+    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
+      for (String f : new OutputLayout(out.toString()).shardFiles(k)) {
+        m.put(k.dir() + "/" + Path.of(f).getFileName(), Files.readString(Path.of(f)));
+      }
+    }
+    return m;
+  }
+
+  @Test
+  void anOutputFolderGivenAsInputIsReadAsItsKeptRecords(@TempDir Path dir) throws Exception {
+    Path in = write(dir, List.of(
+        "请用三句话解释光合作用，并举一个生活中的例子。",
+        "Write a short poem about the sea at night.",
+        "{broken",
+        "Tell a joke",
+        "用简单的语言说明为什么天空在白天是蓝色的。",
+        "List three rivers that flow through Africa."));
+    Path seeds = dir.resolve("seeds");
+    RunSummary imported = io.instructflow.pipelines.importer.ImportPipeline.run(new io.instructflow.pipelines.importer
+        .ImportPipeline.Config(ReadOptions.of(in.toString()), seeds.toString(), 50_000, null, DIRECT),
+        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    assertEquals(new RunSummary.Counts(6, 5, 0, 1), imported.counts());
+    assertTrue(Files.exists(seeds.resolve(OutputLayout.MARKER)) && Files.exists(seeds.resolve(OutputLayout.MANIFEST)));
+
+    ByteArrayOutputStream console = new ByteArrayOutputStream();
+    RunSummary s = FilterPipeline.run(new FilterPipeline.Config(ReadOptions.of(seeds.toString()), dir.resolve("f").toString(),
+        FilterChain.preset("self-instruct"), List.of(), null, 3, DIRECT), new PrintStream(console, true, StandardCharsets.UTF_8));
+    assertTrue(console.toString(StandardCharsets.UTF_8).contains(
+        "filter: --in " + seeds + " is an output folder; reading its data/ (kept records)"), console.toString(StandardCharsets.UTF_8));
+    // the summary, the manifest and the import's reject are not read: no invalid_json, just the kept records
+    assertTrue(s.reconciled());
+    assertEquals(imported.counts().kept(), s.counts().read());
+    assertEquals(0, s.counts().rejected(), s.rejected().toString());
+    assertEquals(null, s.rejected().get("invalid_json"));
+
+    RunSummary viaData = filter(seeds.resolve("data"), dir.resolve("f-data"), FilterChain.preset("self-instruct"), List.of(), DIRECT);
+    assertEquals(viaData.counts(), s.counts());
+    Map<String, String> got = shards(dir.resolve("f"));
+    assertEquals(shards(dir.resolve("f-data")), got, "the same bytes as --in OUT/data");
+    // each record's read step names its real file under data/, and the Chinese text survives
+    List<String> records = new ArrayList<>(TestFiles.lines(new OutputLayout(dir.resolve("f").toString()), OutputLayout.Kind.DATA));
+    records.addAll(TestFiles.lines(new OutputLayout(dir.resolve("f").toString()), OutputLayout.Kind.FILTERED));
+    List<String> where = new ArrayList<>();
+    for (String line : records) {
+      String last = null;
+      for (JsonNode step : Json.mapper().readTree(line).path("provenance").path("steps")) {
+        last = step.path("location").isTextual() ? step.path("location").asText() : last;
+      }
+      where.add(last);
+    }
+    assertEquals(imported.counts().kept(), where.size());
+    assertTrue(where.stream().allMatch(w -> w.matches("part-00000\\.jsonl:[1-5]")), where.toString());
+    assertTrue(got.get("data/part-00000.jsonl").contains("光合作用") || got.get("filtered/part-00000.jsonl").contains("光合作用"));
+  }
 }

@@ -1,7 +1,9 @@
 package io.instructflow.pipelines.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -30,8 +32,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * What {@code --in} reads besides plain JSON (issue 20): compressed JSON and JSON Lines ({@code .gz},
- * {@code .zst}), read whole as a stream with the plain file's line numbers, and a Hugging Face Hub
- * layout folder, whose files give their split to their records' origin.
+ * {@code .zst}), read whole as a stream with the plain file's line numbers, a Hugging Face Hub
+ * layout folder, whose files give their split to their records' origin, and an output folder of ours,
+ * read as its {@code data/}.
  */
 class InputFilesTest {
   static final Runner DIRECT = new Runner("direct", null);
@@ -184,5 +187,49 @@ class InputFilesTest {
     for (String line : TestFiles.lines(new OutputLayout(tmp.resolve("out").toString()), OutputLayout.Kind.DATA)) {
       assertTrue(Json.mapper().readTree(line).path("provenance").path("origin").path("split").isMissingNode(), line);
     }
+  }
+
+  @Test
+  void aFinishedOutputFolderIsReadAsItsDataFolder(@TempDir Path tmp) throws Exception {
+    Path in = tmp.resolve("in");
+    Files.createDirectories(in);
+    Files.writeString(in.resolve("seeds.jsonl"), "{\"instruction\": \"用一句话解释光合作用。\", \"output\": \"植物把光变成糖。\"}\n"
+        + "{broken\n{\"instruction\": \"Name a primary color.\", \"output\": \"Red.\"}\n");
+    Path out = tmp.resolve("seeds");
+    assertEquals(new RunSummary.Counts(3, 2, 0, 1), importTo(in, out, 1 << 20).counts());
+    String data = out.resolve("data").toString();
+
+    InputFiles.Input r = InputFiles.resolve(out.toString());
+    assertEquals(new InputFiles.Input(out.toString(), data, true), r);
+    assertEquals("filter: --in " + out + " is an output folder; reading its data/ (kept records)", r.note("filter", "--in"));
+    // the files of data/, named as with --in OUT/data: never the summary, the manifest or rejects/
+    List<InputFile> files = InputFiles.expand(out.toString(), null);
+    assertEquals(InputFiles.expand(data, null), files);
+    assertEquals(List.of("part-00000.jsonl " + data + "/part-00000.jsonl"),
+        files.stream().map(f -> f.name() + " " + f.path()).toList());
+    for (String same : List.of(out + "/", "file://" + out)) {
+      assertEquals(data, InputFiles.resolve(same).read(), same);
+    }
+    // copied without its empty filtered/ (git keeps no empty folder): its manifest still says what it is
+    Files.delete(out.resolve("filtered"));
+    assertEquals(data, InputFiles.resolve(out.toString()).read());
+
+    // anything else is read as given: the folders and files inside an output, globs, plain folders
+    for (String p : List.of(data, data + "/part-00000.jsonl", out + "/*/*.jsonl", in.toString())) {
+      assertEquals(new InputFiles.Input(p, p, false), InputFiles.resolve(p), p);
+      assertNull(InputFiles.resolve(p).note("filter", "--in"), p);
+    }
+    // a Spark or Hadoop job's folder: a bare _SUCCESS beside its part files is not our marker
+    Path spark = tmp.resolve("spark");
+    Files.createDirectories(spark);
+    Files.writeString(spark.resolve("_SUCCESS"), "");
+    Files.writeString(spark.resolve("part-00000.json"), "{\"instruction\": \"写一首诗\"}\n");
+    assertFalse(InputFiles.resolve(spark.toString()).output());
+    assertEquals(List.of("part-00000.json"), InputFiles.expand(spark.toString(), null).stream().map(InputFile::name).toList());
+
+    // an output whose run did not finish is refused, not read as a plain folder
+    Files.delete(out.resolve(OutputLayout.MARKER));
+    InputFiles.InputException e = assertThrows(InputFiles.InputException.class, () -> InputFiles.resolve(out.toString()));
+    assertTrue(e.getMessage().contains(out + " is not a complete output: it has no completion marker"), e.getMessage());
   }
 }
