@@ -269,8 +269,9 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
    * threshold (ties: the earliest) is named. A kept record is searchable by the very next record.
    *
    * <p>Until this form the kept vectors went into a Lucene index flushed every 1,024 kept records: each
-   * search then walked every segment's graph, and merges rebuilt graphs. On 300,000 synthetic 384-d
-   * vectors the per-record cost grew with the segments (docs/benchmarks.md); one graph is searched once.
+   * search then walked every segment's graph, and merges rebuilt graphs; one graph is searched once
+   * (on synthetic 384-d vectors, 592 records a second against under 88 for the first 50,000, quiet:
+   * docs/benchmarks.md).
    *
    * <p>Memory. The vectors live in a temporary file, memory-mapped {@code chunk} vectors at a time (in
    * the page cache, not on the heap: 1.5 KB per kept record with MiniLM, 2 KB with BGE-zh). The heap holds

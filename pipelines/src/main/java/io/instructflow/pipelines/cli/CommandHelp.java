@@ -1,18 +1,30 @@
 package io.instructflow.pipelines.cli;
 
 import java.util.ListResourceBundle;
+import java.util.Map;
+import java.util.ResourceBundle;
+import picocli.CommandLine;
 
 /**
  * What the shared option classes say differently per command (issue 20). An option class's help text is
  * one text for every command; where a command needs its own words (which templates it has, what its
  * sampling options sample, defaults that depend on a preset) the text reads a key of the command's
- * resource bundle, {@code ${bundle:KEY:-fallback}}, and the command names one of the bundles below with
- * {@code @Command(resourceBundle = ...)}. Keys: {@code templates.example} ({@link TemplatesOptions});
+ * resource bundle, {@code ${bundle:KEY:-fallback}}, and {@link #attach} gives each command its bundle
+ * below as an object. (Not by name through {@code @Command(resourceBundle = ...)}: picocli then looks the
+ * bundle up through its own class loader, which under {@code spark-submit} with the dependencies on
+ * Spark's class path cannot see this jar's classes, and every command failed to start.) Keys: {@code templates.example} ({@link TemplatesOptions});
  * {@code sampling.what}, {@code max-tokens.default}, {@code temperature.default} and
  * {@code top-p.default} ({@link SamplingOptions}); {@code batch-size.model} ({@link BatchOptions}).
  */
 public final class CommandHelp {
   private CommandHelp() {}
+
+  /** Gives each command of {@code root} that words its shared options its own way its bundle. */
+  static void attach(CommandLine root) {
+    Map<String, ResourceBundle> bundles = Map.of("evol", new Evol(), "self-instruct", new SelfInstruct(),
+        "filter", new Filter(), "score", new Score(), "pairs", new Pairs(), "tag", new Tag());
+    bundles.forEach((name, bundle) -> root.getSubcommands().get(name).setResourceBundle(bundle));
+  }
 
   /** {@code evol}: its sampling options are the rewrites', WizardLM's reference values. */
   public static final class Evol extends ListResourceBundle {

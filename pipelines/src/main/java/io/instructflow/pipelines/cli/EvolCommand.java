@@ -15,7 +15,6 @@ import picocli.CommandLine.Option;
 @Command(
     name = "evol",
     mixinStandardHelpOptions = true,
-    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Evol",
     description = {
       "Evol-Instruct (WizardLM): each epoch rewrites every instruction of the pool with one operation (add "
           + "constraints, deepen, concretize, add reasoning steps, complicate the input, or in-breadth mutation), asks "

@@ -22,7 +22,6 @@ import picocli.CommandLine.Option;
 @Command(
     name = "filter",
     mixinStandardHelpOptions = true,
-    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Filter",
     description = {
       "Apply a filter chain: per-record filters in order (the first drop decides), then, when the chain ends with "
           + "rouge_l, the ROUGE-L rule in input order against the records kept before and the --pool texts.",

@@ -33,6 +33,7 @@ public final class Main implements Runnable {
   public static int execute(String... args) {
     io.instructflow.pipelines.runtime.Storage.pinRegion();
     CommandLine cl = new CommandLine(new Main());
+    CommandHelp.attach(cl);
     // the one place that turns bad arguments into usage errors (issue 20): picocli's own (a missing, unknown
     // or unconvertible option) here, those found while configuring or before anything runs below
     cl.setParameterExceptionHandler((ex, badArgs) -> {

@@ -19,7 +19,6 @@ import picocli.CommandLine.Option;
 @Command(
     name = "pairs",
     mixinStandardHelpOptions = true,
-    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Pairs",
     description = {
       "Build DPO preference pairs. Input rows: UltraFeedback rows (instruction, completions[] with annotations), "
           + "{prompt, candidates[{text, score, model}]}, responses ({instruction, response|output}; rows with the same "

@@ -15,7 +15,6 @@ import picocli.CommandLine.Option;
 @Command(
     name = "score",
     mixinStandardHelpOptions = true,
-    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Score",
     description = {
       "Score every record with a model's token log-probabilities, nothing sampled (issue 22): ifd (perplexity of "
           + "the response after the instruction / perplexity of the response alone, Cherry LLM), complexity and "

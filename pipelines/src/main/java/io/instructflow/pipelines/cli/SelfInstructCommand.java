@@ -15,7 +15,6 @@ import picocli.CommandLine.Option;
 @Command(
     name = "self-instruct",
     mixinStandardHelpOptions = true,
-    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$SelfInstruct",
     description = {
       "Self-Instruct: from a seed pool, each round prompts the model with 8 pool instructions (6 seeds, 2 generated), "
           + "parses the new tasks it lists, drops those failing the reference rules (word count, unsuitable words, "

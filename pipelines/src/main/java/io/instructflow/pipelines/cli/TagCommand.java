@@ -15,7 +15,6 @@ import picocli.CommandLine.Option;
 @Command(
     name = "tag",
     mixinStandardHelpOptions = true,
-    resourceBundle = "io.instructflow.pipelines.cli.CommandHelp$Tag",
     description = {
       "Tag every record's instruction with a judge model (issue 22): task_category (information_seeking, reasoning, "
           + "planning, editing, coding, math, role_playing, data_analysis, creative_writing, advice_seeking, "
