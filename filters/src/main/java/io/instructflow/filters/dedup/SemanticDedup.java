@@ -303,17 +303,16 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
     private final class VectorFile {
       final FileChannel channel;
       final List<FloatBuffer> pieces = new ArrayList<>();
-      int dim = -1;
+      final int dim;
       int size;
 
-      VectorFile(Path file) throws IOException {
+      VectorFile(Path file, int dim) throws IOException {
+        this.dim = dim;
         channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
       }
 
       int add(float[] v) throws IOException {
-        if (dim < 0) {
-          dim = v.length;
-        } else if (v.length != dim) {
+        if (v.length != dim) {
           throw new IllegalStateException("semantic_dedup: vector of " + v.length + " dimensions, expected " + dim);
         }
         if (size == pieces.size() * chunk) {
@@ -370,32 +369,29 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
     /** One model's kept vectors and their graph. */
     private final class Shelf {
       final VectorFile file;
-      Values values;
-      HnswGraphBuilder builder;
+      final Values values;
+      final HnswGraphBuilder builder;
       final List<Integer> ordinals = new ArrayList<>();
       final float[] candidate;
 
       Shelf(Path dir, int dim) throws IOException {
-        file = new VectorFile(dir.resolve("vectors.f32"));
-        file.dim = dim;
+        file = new VectorFile(dir.resolve("vectors.f32"), dim);
         candidate = new float[dim];
+        // the values grow with the file; the builder reads them as nodes are added (as Lucene's writer does)
+        values = new Values(file);
+        RandomVectorScorerSupplier scorers = DefaultFlatVectorScorer.INSTANCE
+            .getRandomVectorScorerSupplier(VectorSimilarityFunction.DOT_PRODUCT, values);
+        builder = HnswGraphBuilder.create(scorers, MAX_CONN, BEAM_WIDTH, SEED);
       }
 
       void add(float[] v, int ord) throws IOException {
-        int node = file.add(v);
-        if (builder == null) {
-          values = new Values(file);
-          RandomVectorScorerSupplier scorers = DefaultFlatVectorScorer.INSTANCE
-              .getRandomVectorScorerSupplier(VectorSimilarityFunction.DOT_PRODUCT, values);
-          builder = HnswGraphBuilder.create(scorers, MAX_CONN, BEAM_WIDTH, SEED);
-        }
-        builder.addGraphNode(node);
+        builder.addGraphNode(file.add(v));
         ordinals.add(ord);
       }
 
       /** The best kept match at or above {@code t}: {ordinal, cosine}, or null. */
       double[] best(float[] v, double t) throws IOException {
-        if (builder == null) {
+        if (file.size == 0) {
           return null;
         }
         RandomVectorScorer scorer = DefaultFlatVectorScorer.INSTANCE
@@ -416,8 +412,6 @@ public record SemanticDedup(String model, Double threshold, String field, int ne
       }
 
       void close() throws IOException {
-        builder = null;
-        values = null;
         file.close();
       }
     }
