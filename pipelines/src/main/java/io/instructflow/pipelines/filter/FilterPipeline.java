@@ -20,10 +20,11 @@ import io.instructflow.pipelines.io.ReadRecords;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.ApplyFilters;
+import io.instructflow.pipelines.stage.StageResult;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RunSummary;
-import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -71,8 +72,7 @@ public final class FilterPipeline {
   private FilterPipeline() {}
 
   /** Provenance step name. */
-  public static final String STEP = "filter";
-  static final String STEP_VERSION = "1";
+  public static final String STEP = ApplyFilters.STEP;
 
   /**
    * Settings of a filter run.
@@ -180,12 +180,11 @@ public final class FilterPipeline {
     ReadRecords.Result r = run.read();
     Map<String, Object> params = c.chain().asMap();
     KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    PCollectionTuple tested = r.examples().apply("ApplyRecordFilters",
-        ParDo.of(new RecordFiltersFn(c.chain(), params)).withOutputTags(PASSED, TupleTagList.of(FILTERED)));
-    PCollection<KV<OrderKey, Example>> passed = tested.get(PASSED).setCoder(coder);
+    StageResult tested = r.examples().apply("ApplyRecordFilters", ApplyFilters.of(c.chain()));
+    PCollection<KV<OrderKey, Example>> passed = tested.kept();
     PCollection<KV<OrderKey, Example>> kept = null;
-    PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.get(FILTERED).setCoder(coder));
-    PCollectionList<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects());
+    PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.filtered());
+    PCollectionList<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects()).and(tested.rejects());
     if (c.chain().judge() != null) {
       console.printf(Locale.ROOT, "filter: llm_judge %s, rubric %s, %s requests, threshold %s%n",
           c.judging().model().ref().id(), c.chain().judge().rubric().code(), chat ? "chat" : "text",
@@ -273,37 +272,7 @@ public final class FilterPipeline {
   }
 
   static Example withVerdict(Example e, Map<String, Object> params, Verdict v) {
-    return e.withStep(Step.of(STEP, STEP_VERSION, params, v, null));
-  }
-
-  /**
-   * The per-record filters. Without a ROUGE-L rule a passing record is final and gets its step here;
-   * with one it passes on unchanged.
-   */
-  static final class RecordFiltersFn extends DoFn<KV<OrderKey, Example>, KV<OrderKey, Example>> {
-    private static final long serialVersionUID = 1L;
-    private final FilterChain chain;
-    private final Map<String, Object> params;
-
-    RecordFiltersFn(FilterChain chain, Map<String, Object> params) {
-      this.chain = chain;
-      this.params = new LinkedHashMap<>(params);
-    }
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Example> kv, MultiOutputReceiver out) {
-      FilterChain.Result r = chain.run(kv.getValue());
-      Verdict v = r.verdict();
-      if (v instanceof Verdict.Dropped) {
-        Progress.add(Progress.DECIDED, 1);
-        out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
-      } else if (!chain.ordered() && chain.judge() == null) {
-        Progress.add(Progress.DECIDED, 1);
-        out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(r.record(), params, v)));
-      } else {
-        out.get(PASSED).output(KV.of(kv.getKey(), r.record()));
-      }
-    }
+    return ApplyFilters.withVerdict(e, params, v);
   }
 
   /** What the order-dependent rules compare. */
