@@ -29,10 +29,14 @@ public final class InputOptions {
       description = "Longest accepted JSONL line or array element; longer ones are rejected. Default: ${DEFAULT-VALUE}.")
   int maxLineBytes;
 
+  @Option(names = "--head", hidden = true, defaultValue = "0", paramLabel = "N",
+      description = "Read only the first N records of each input file (0: all). A recipe's --dry-run sets it.")
+  long head;
+
   /** The validated read options; a bad value is a usage error. */
   public io.instructflow.pipelines.io.ReadOptions toReadOptions() {
     try {
-      return new io.instructflow.pipelines.io.ReadOptions(in, shape(), datasetName, license, maxLineBytes);
+      return new io.instructflow.pipelines.io.ReadOptions(in, shape(), datasetName, license, maxLineBytes, head);
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }

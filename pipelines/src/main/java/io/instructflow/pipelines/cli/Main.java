@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "Generate, clean, mix and audit instruction and preference data for LLM post-training.",
-    subcommands = {ImportCommand.class, DedupCommand.class, GenerateCommand.class, FilterCommand.class, BlendCommand.class, PairsCommand.class, AuditCommand.class, SelfInstructCommand.class, EvolCommand.class, ScoreCommand.class, TagCommand.class, SelectCommand.class, ServeCommand.class, StatsCommand.class, DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {ImportCommand.class, DedupCommand.class, GenerateCommand.class, FilterCommand.class, BlendCommand.class, PairsCommand.class, AuditCommand.class, SelfInstructCommand.class, EvolCommand.class, ScoreCommand.class, TagCommand.class, SelectCommand.class, ServeCommand.class, StatsCommand.class, DemoCommand.class, RunCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   /** Exit status for bad usage or configuration. */
   public static final int EXIT_USAGE = 2;

@@ -15,8 +15,9 @@ import java.util.Objects;
  * @param datasetName dataset name for every record, or null for the default
  * @param license SPDX id for every record
  * @param maxLineBytes longest accepted record in bytes, 16 B to 256 MiB
+ * @param head read only the first {@code head} records of each file (0: all); a recipe's dry run uses it
  */
-public record ReadOptions(String in, InputShape format, String datasetName, String license, int maxLineBytes)
+public record ReadOptions(String in, InputShape format, String datasetName, String license, int maxLineBytes, long head)
     implements Serializable {
   /** Upper bound of {@code --max-line-bytes}: the longest string the JSON parser accepts. */
   public static final int MAX_LINE_BYTES_LIMIT = 256 * 1024 * 1024;
@@ -33,6 +34,14 @@ public record ReadOptions(String in, InputShape format, String datasetName, Stri
       throw new IllegalArgumentException(
           "--max-line-bytes must be within [16, " + MAX_LINE_BYTES_LIMIT + "], got " + maxLineBytes);
     }
+    if (head < 0) {
+      throw new IllegalArgumentException("--head must not be negative, got " + head);
+    }
+  }
+
+  /** Options that read every record. */
+  public ReadOptions(String in, InputShape format, String datasetName, String license, int maxLineBytes) {
+    this(in, format, datasetName, license, maxLineBytes, 0);
   }
 
   /** Reading {@code in} with detected shapes, default dataset names, license {@code unknown}, 1 MiB lines. */
@@ -42,7 +51,7 @@ public record ReadOptions(String in, InputShape format, String datasetName, Stri
 
   /** The reader transform for these options over {@code files}. */
   public ReadRecords reader(java.util.List<InputFile> files) {
-    ReadRecords r = ReadRecords.of(files).withLicense(license).withMaxRecordBytes(maxLineBytes);
+    ReadRecords r = ReadRecords.of(files).withLicense(license).withMaxRecordBytes(maxLineBytes).withHead(head);
     return format == null ? r : r.withFormat(format);
   }
 
@@ -54,6 +63,9 @@ public record ReadOptions(String in, InputShape format, String datasetName, Stri
     m.put("datasetName", datasetName == null ? "(default)" : datasetName);
     m.put("license", license);
     m.put("maxLineBytes", maxLineBytes);
+    if (head > 0) {
+      m.put("head", head);
+    }
     return m;
   }
 }

@@ -67,13 +67,28 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
   private final InputShape format;
   private final int maxRecordBytes;
   private final String countsDir;
+  private final long head;
 
-  private ReadRecords(List<InputFile> files, String license, InputShape format, int maxRecordBytes, String countsDir) {
+  private ReadRecords(List<InputFile> files, String license, InputShape format, int maxRecordBytes, String countsDir,
+      long head) {
     this.files = List.copyOf(files);
     this.license = license;
     this.format = format;
     this.maxRecordBytes = maxRecordBytes;
     this.countsDir = countsDir;
+    this.head = head;
+  }
+
+  /**
+   * A copy that reads only the first {@code n} records of each file (0: all): JSONL lines 1 to n, or
+   * the first n elements of a JSON array or rows of a Parquet file. What lies after is not read and not
+   * counted. A recipe's {@code --dry-run} reads its inputs this way.
+   */
+  public ReadRecords withHead(long n) {
+    if (n < 0) {
+      throw new IllegalArgumentException("head must not be negative, got " + n);
+    }
+    return new ReadRecords(files, license, format, maxRecordBytes, countsDir, n);
   }
 
   /**
@@ -82,7 +97,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
    * when Spark re-runs a task, a re-run rewrites the same file, so the totals stay exact.
    */
   public ReadRecords withCountsDir(String dir) {
-    return new ReadRecords(files, license, format, maxRecordBytes, Objects.requireNonNull(dir, "dir"));
+    return new ReadRecords(files, license, format, maxRecordBytes, Objects.requireNonNull(dir, "dir"), head);
   }
 
   /** Reads {@code files} with license {@code unknown}, detected shapes and a 1 MiB line limit. */
@@ -90,7 +105,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     if (files.isEmpty()) {
       throw new IllegalArgumentException("no input files");
     }
-    return new ReadRecords(files, "unknown", null, 1 << 20, null);
+    return new ReadRecords(files, "unknown", null, 1 << 20, null, 0);
   }
 
   /** A copy that writes {@code license} (an SPDX id) into every origin. */
@@ -98,12 +113,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     if (license == null || license.isBlank()) {
       throw new IllegalArgumentException("license must be non-blank, got '" + license + "'");
     }
-    return new ReadRecords(files, license, format, maxRecordBytes, countsDir);
+    return new ReadRecords(files, license, format, maxRecordBytes, countsDir, head);
   }
 
   /** A copy that reads every object as {@code format} instead of detecting it. */
   public ReadRecords withFormat(InputShape format) {
-    return new ReadRecords(files, license, Objects.requireNonNull(format, "format"), maxRecordBytes, countsDir);
+    return new ReadRecords(files, license, Objects.requireNonNull(format, "format"), maxRecordBytes, countsDir, head);
   }
 
   /** A copy with another line (record) size limit in bytes. */
@@ -111,7 +126,7 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     if (bytes < 16) {
       throw new IllegalArgumentException("max record bytes must be at least 16, got " + bytes);
     }
-    return new ReadRecords(files, license, format, bytes, countsDir);
+    return new ReadRecords(files, license, format, bytes, countsDir, head);
   }
 
   /** The records and the rejects. */
@@ -137,12 +152,12 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
         begin
             .apply("ListFiles", Create.of(files).withCoder(org.apache.beam.sdk.coders.SerializableCoder.of(InputFile.class)))
             .apply("SpreadFiles", Reshuffle.viaRandomKey())
-            .apply("SplitFiles", ParDo.of(new SplitFileFn(format, maxRecordBytes)))
+            .apply("SplitFiles", ParDo.of(new SplitFileFn(format, maxRecordBytes, head)))
             .setCoder(org.apache.beam.sdk.coders.SerializableCoder.of(FileChunk.class))
             .apply("SpreadPieces", Reshuffle.viaRandomKey())
             .apply(
                 "ParseFiles",
-                ParDo.of(new ParseFileFn(license, format, maxRecordBytes, countsDir))
+                ParDo.of(new ParseFileFn(license, format, maxRecordBytes, countsDir, head))
                     .withOutputTags(EXAMPLES, TupleTagList.of(REJECTS)));
     PCollection<KV<OrderKey, Example>> examples =
         out.get(EXAMPLES)
@@ -158,15 +173,21 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private static final long serialVersionUID = 1L;
     private final InputShape format;
     private final int maxRecordBytes;
+    private final long head;
 
-    SplitFileFn(InputShape format, int maxRecordBytes) {
+    SplitFileFn(InputShape format, int maxRecordBytes, long head) {
       this.format = format;
       this.maxRecordBytes = maxRecordBytes;
+      this.head = head;
     }
 
     @ProcessElement
     public void process(@Element InputFile file, OutputReceiver<FileChunk> out) throws IOException {
-      FileChunk.split(file, format, maxRecordBytes, FileChunk.TARGET_BYTES).forEach(out::output);
+      for (FileChunk c : FileChunk.split(file, format, maxRecordBytes, FileChunk.TARGET_BYTES)) {
+        if (head == 0 || !c.lines() || c.firstLine() <= head) {
+          out.output(c);
+        }
+      }
     }
   }
 
@@ -177,14 +198,21 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
     private final InputShape format;
     private final int maxRecordBytes;
     private final String countsDir;
+    private final long head;
     private final Counter read = Metrics.counter(NAMESPACE, READ);
     private final Counter blank = Metrics.counter(NAMESPACE, BLANK);
 
-    ParseFileFn(String license, InputShape format, int maxRecordBytes, String countsDir) {
+    ParseFileFn(String license, InputShape format, int maxRecordBytes, String countsDir, long head) {
       this.license = license;
       this.format = format;
       this.maxRecordBytes = maxRecordBytes;
       this.countsDir = countsDir;
+      this.head = head;
+    }
+
+    /** Whether a record at {@code position} lies past the head (JSONL lines count from 1, elements from 0). */
+    private boolean pastHead(FileChunk piece, long position) {
+      return head > 0 && (piece.lines() ? position > head : position >= head);
     }
 
     @ProcessElement
@@ -200,6 +228,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
             new RecordStreamParser.Sink() {
               @Override
               public void example(Example example, long position, int sub) {
+                if (pastHead(piece, position)) {
+                  return;
+                }
                 out.get(EXAMPLES).output(KV.of(new OrderKey(file.index(), position, sub), example));
                 counts[0]++;
                 read.inc();
@@ -208,6 +239,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
               @Override
               public void reject(Reject reject, long position) {
+                if (pastHead(piece, position)) {
+                  return;
+                }
                 out.get(REJECTS).output(KV.of(new OrderKey(file.index(), position, 0), reject));
                 counts[0]++;
                 read.inc();
@@ -216,6 +250,9 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
 
               @Override
               public void blankLine(long line) {
+                if (pastHead(piece, line)) {
+                  return;
+                }
                 counts[1]++;
                 blank.inc();
               }

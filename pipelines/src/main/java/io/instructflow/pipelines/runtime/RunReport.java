@@ -42,6 +42,21 @@ public final class RunReport {
   private final List<String> notes = new ArrayList<>();
   private final Map<String, Object> metrics = new TreeMap<>();
 
+  /** The recipe and stage a run belongs to, when a recipe runs it ({@code instructflow run}); else null. */
+  private static final InheritableThreadLocal<Map<String, Object>> RECIPE = new InheritableThreadLocal<>();
+
+  /**
+   * Names the recipe (name, hash) and stage that the runs started on this thread belong to; their summaries
+   * carry it as {@code config.recipe}. Null clears it.
+   */
+  public static void inRecipe(Map<String, Object> recipe) {
+    if (recipe == null) {
+      RECIPE.remove();
+    } else {
+      RECIPE.set(new TreeMap<>(recipe));
+    }
+  }
+
   /**
    * @param command the command name
    * @param runner description of the runner
@@ -52,6 +67,10 @@ public final class RunReport {
     this.command = command;
     this.runner = runner;
     this.config = new TreeMap<>(config);
+    Map<String, Object> recipe = RECIPE.get();
+    if (recipe != null) {
+      this.config.put("recipe", recipe);
+    }
     this.inputs = List.copyOf(inputs);
   }
 
