@@ -8,8 +8,6 @@ import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Json;
-import io.instructflow.schemas.Origin;
-import io.instructflow.schemas.Provenance;
 import io.instructflow.schemas.Verdict;
 import java.io.Serializable;
 import java.text.Normalizer;
@@ -60,12 +58,7 @@ public class DecideGloballyTest {
       "请列出三种常见的排序算法,并说明它们的时间复杂度。");         // copy of 5
 
   static List<KV<OrderKey, Example>> records() {
-    List<KV<OrderKey, Example>> out = new ArrayList<>();
-    for (int i = 0; i < TEXTS.size(); i++) {
-      out.add(KV.of(new OrderKey(0, i + 1, 0), Example.single(TEXTS.get(i), null, "An answer.", Map.of(),
-          new Provenance(new Origin("in", "unknown", "in.jsonl:" + (i + 1), null, "instruction", null), List.of()))));
-    }
-    return out;
+    return StageRecords.of(TEXTS, "An answer.");
   }
 
   /** What the rule needs of a record: its input line and its normalized text. */
