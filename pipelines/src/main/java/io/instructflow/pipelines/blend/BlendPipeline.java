@@ -1,10 +1,6 @@
 package io.instructflow.pipelines.blend;
 
-import io.instructflow.filters.chain.GateInput;
-import io.instructflow.filters.dedup.ExactDedup;
-import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.pipelines.io.InputFiles;
-import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
@@ -12,12 +8,11 @@ import io.instructflow.pipelines.io.ReadRecords;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.StageResult;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.RunSummary;
-import io.instructflow.schemas.Step;
-import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -40,24 +35,12 @@ import org.apache.beam.sdk.io.fs.MoveOptions;
 import org.apache.beam.sdk.io.fs.ResourceId;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
-import org.apache.beam.sdk.transforms.Count;
-import org.apache.beam.sdk.transforms.Flatten;
-import org.apache.beam.sdk.transforms.MapElements;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.View;
 import org.apache.beam.sdk.transforms.WithKeys;
-import org.apache.beam.sdk.transforms.join.RawUnionValue;
-import org.apache.beam.sdk.transforms.join.UnionCoder;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
-import org.apache.beam.sdk.values.PCollectionList;
-import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PCollectionView;
-import org.apache.beam.sdk.values.TupleTag;
-import org.apache.beam.sdk.values.TupleTagList;
-import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
@@ -82,6 +65,7 @@ public final class BlendPipeline {
   /** A record its source's quota left out (evidence: the quota, the records available, its rank). */
   public static final String NOT_SELECTED = "blend.not_selected";
   static final String VERSION = "1";
+  /** The metadata key of a row's blend fields, and the namespace of the blend's counters. */
   static final String NAMESPACE = "blend";
   /** The quota plan, written next to the data. */
   public static final String PLAN = "blend-plan.json";
@@ -160,32 +144,13 @@ public final class BlendPipeline {
             : spec.targetTokens() != null ? String.format(Locale.ROOT, "%,d tokens", spec.targetTokens()) : "(the shares)",
         spec.formats());
     ReadRecords.Result r = run.readAll();
-    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    PCollection<KV<OrderKey, Example>> records = r.examples().setCoder(coder);
-    List<Integer> sourceOf = run.sourceOfFile();
-    String planPath = layout.file(PLAN);
-    PCollectionView<Long> count = records.apply("CountRecords", Count.globally()).apply("RecordsView", View.asSingleton());
-    PCollection<KV<OrderKey, BlendPlan.Decision>> decisions = records
-        .apply("PlanItems", ParDo.of(new ItemFn(sourceOf, spec.tagQuotas())))
-        .setCoder(BlendPlan.ItemCoder.INSTANCE)
-        .apply("Plan", new BlendPlanner(spec, planPath, count));
-    // each record meets its decision in a hash bucket of records, not in a shuffle group of its own
-    KvCoder<OrderKey, RawUnionValue> unionCoder = KvCoder.of(OrderKey.Coder.of(),
-        UnionCoder.of(List.of(JsonCoder.of(Example.class), JsonCoder.of(BlendPlan.Decision.class))));
-    PCollection<KV<OrderKey, RawUnionValue>> tagged = PCollectionList
-        .of(records.apply("TagRecords", MapElements.into(new TypeDescriptor<KV<OrderKey, RawUnionValue>>() {})
-            .via((KV<OrderKey, Example> kv) -> KV.of(kv.getKey(), new RawUnionValue(0, kv.getValue())))).setCoder(unionCoder))
-        .and(decisions.apply("TagDecisions", MapElements.into(new TypeDescriptor<KV<OrderKey, RawUnionValue>>() {})
-            .via((KV<OrderKey, BlendPlan.Decision> kv) -> KV.of(kv.getKey(), new RawUnionValue(1, kv.getValue()))))
-            .setCoder(unionCoder))
-        .apply("Tagged", Flatten.pCollections());
-    PCollectionTuple applied = tagged
-        .apply("JoinPlan", BucketGroup.of(BlendPlanner::hash, count, n -> n))
-        .apply("ApplyPlan", ParDo.of(new ApplyFn(spec)).withOutputTags(ROWS, TupleTagList.of(FILTERED)));
-    PCollection<KV<OrderKey, Example>> rows = applied.get(ROWS).setCoder(coder);
+    KvCoder<OrderKey, Example> coder = StageResult.RECORDS;
+    StageResult blended = r.examples().setCoder(coder)
+        .apply("Blend", BlendRecords.of(spec, run.sourceOfFile(), layout.file(PLAN)));
+    PCollection<KV<OrderKey, Example>> rows = blended.kept();
     run.write(rows, OutputLayout.Kind.DATA, "Data");
-    run.write(applied.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
-    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+    run.write(blended.filtered(), OutputLayout.Kind.FILTERED, "Filtered");
+    run.write(blended.withRejects("AllRejects", r.rejects()).rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     long shard = spec.shardSize();
     String staging = layout.file(".staging/" + EXPORT);
     String chunks = layout.file(".staging/" + EXPORT + "-chunks");
@@ -204,92 +169,10 @@ public final class BlendPipeline {
     publishExports(staging, layout.file(EXPORT));
     io.instructflow.pipelines.io.FaultPoint.reach("blend.exports-published");
     deleteTree(chunks + "/");
-    BlendReport plan = BlendReport.read(planPath);
+    BlendReport plan = BlendReport.read(layout.file(PLAN));
     RunSummary s = run.finish(spec.shardSize(), plan.distinct(), null);
     DatasetCard.write(layout, spec, plan, s, console);
     return s;
-  }
-
-  static final TupleTag<KV<OrderKey, Example>> ROWS = new TupleTag<>() {};
-  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
-
-  /** The light description of a record the plan needs. */
-  static final class ItemFn extends DoFn<KV<OrderKey, Example>, BlendPlan.Item> {
-    private static final long serialVersionUID = 1L;
-    private final List<Integer> sourceOf;
-    private final TagQuotas tagQuotas;
-
-    ItemFn(List<Integer> sourceOf, TagQuotas tagQuotas) {
-      this.sourceOf = List.copyOf(sourceOf);
-      this.tagQuotas = tagQuotas;
-    }
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<BlendPlan.Item> out) {
-      Example e = kv.getValue();
-      // a preference pair is the same pair only with the same rejected answer too
-      Object pref = e.metadata().get(io.instructflow.schemas.io.RecordConverter.PREFERENCE_KEY);
-      String text = GateInput.of(e).text() + (pref instanceof Map<?, ?> p ? "\n" + p.get("rejected") : "");
-      out.output(new BlendPlan.Item(kv.getKey(), sourceOf.get(kv.getKey().source()), e.id(),
-          e.provenance().origin().location(), ExactDedup.key(text), Tokens.of(e),
-          tagQuotas == null ? -1 : tagQuotas.classOf(e)));
-    }
-  }
-
-  /** Turns each record into its rows, or its filtered line. */
-  static final class ApplyFn extends DoFn<KV<OrderKey, Iterable<RawUnionValue>>, KV<OrderKey, Example>> {
-    private static final long serialVersionUID = 1L;
-    private final BlendSpec spec;
-    private final String specHash;
-
-    ApplyFn(BlendSpec spec) {
-      this.spec = spec;
-      this.specHash = specHash(spec);
-    }
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Iterable<RawUnionValue>> kv, MultiOutputReceiver out) {
-      Example e = null;
-      BlendPlan.Decision d = null;
-      for (RawUnionValue v : kv.getValue()) {
-        if (v.getUnionTag() == 0) {
-          e = (Example) v.getValue();
-        } else {
-          d = (BlendPlan.Decision) v.getValue();
-        }
-      }
-      if (e == null || d == null) {
-        throw new IllegalStateException("record " + kv.getKey() + " without " + (e == null ? "its record" : "a decision"));
-      }
-      BlendSpec.Source src = spec.sources().get(BlendPlanner.sourceIndex(spec, d.source()));
-      String license = src.license() != null ? src.license() : e.provenance().origin().license();
-      Map<String, Object> params = new LinkedHashMap<>();
-      params.put("blend", spec.name());
-      params.put("specSha256", specHash);
-      params.put("seed", spec.seed());
-      params.put("source", src.name());
-      params.put("license", license);
-      Progress.add(Progress.DECIDED, 1);
-      if (!d.outcome().equals("selected")) {
-        String reason = d.outcome().equals("duplicate") ? DUPLICATE
-            : d.outcome().equals("tag_quota") ? TagQuotas.REASON : NOT_SELECTED;
-        out.get(FILTERED).output(KV.of(kv.getKey(), e.withStep(Step.of(STEP, VERSION, params,
-            new Verdict.Dropped(STEP, reason, d.evidence()), null))));
-        return;
-      }
-      int split = BlendPlan.SPLITS.indexOf(d.split());
-      String language = LanguageFilter.identify(GateInput.of(e).text());
-      for (int copy = 0; copy < d.rows().size(); copy++) {
-        Map<String, Object> meta = new LinkedHashMap<>();
-        meta.put("source", src.name());
-        meta.put("license", license);
-        meta.put("split", d.split());
-        meta.put("copy", copy);
-        meta.put("language", language);
-        Example row = e.withMetadata(NAMESPACE, meta).withStep(Step.of(STEP, VERSION, params, Verdict.KEPT, null));
-        out.get(ROWS).output(KV.of(new OrderKey(split, d.rows().get(copy), 0), row));
-      }
-    }
   }
 
   /** Rows per export chunk: what one worker holds at once while writing exports. */

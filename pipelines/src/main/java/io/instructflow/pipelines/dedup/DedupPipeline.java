@@ -1,11 +1,8 @@
 package io.instructflow.pipelines.dedup;
 
-import io.instructflow.filters.chain.KeptRefs;
 import io.instructflow.filters.rouge.DedupText;
-import io.instructflow.filters.rouge.RougeGate;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.pipelines.io.InputFiles;
-import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.pipelines.io.OutputLayout;
@@ -14,10 +11,9 @@ import io.instructflow.pipelines.io.ReadRecords;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.StageResult;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.RunSummary;
-import io.instructflow.schemas.Step;
-import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
@@ -25,20 +21,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
-import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.join.CoGbkResult;
-import org.apache.beam.sdk.transforms.join.CoGroupByKey;
-import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
 import org.apache.beam.sdk.values.KV;
-import org.apache.beam.sdk.values.PCollection;
-import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
-import org.apache.beam.sdk.values.TupleTagList;
 
 /**
  * The {@code dedup} command: the Self-Instruct ROUGE-L rule over any input. In input order (or
@@ -59,9 +46,9 @@ import org.apache.beam.sdk.values.TupleTagList;
  */
 public final class DedupPipeline {
   /** Step name written into provenance. */
-  public static final String STEP = "dedup.rouge_l";
+  public static final String STEP = DedupRecords.STEP;
   /** Version of the step's logic. */
-  public static final String STEP_VERSION = "1";
+  public static final String STEP_VERSION = DedupRecords.STEP_VERSION;
 
   static final String NAMESPACE = "dedup";
 
@@ -89,29 +76,25 @@ public final class DedupPipeline {
       Objects.requireNonNull(out, "out");
       Objects.requireNonNull(field, "field");
       Objects.requireNonNull(runner, "runner");
-      if (!(threshold > 0 && threshold <= 1)) {
-        throw new IllegalArgumentException("--threshold must be in (0, 1], got " + threshold);
-      }
-      Tokenizer.named(tokenizer, stem);
-      if (!strategy.equals("sequential") && !strategy.equals("components")) {
-        throw new IllegalArgumentException("--strategy must be sequential or components, got '" + strategy + "'");
-      }
-      if (orderBy != null && orderBy.isBlank()) {
-        throw new IllegalArgumentException("--order-by must name a field");
-      }
+      stage(threshold, field, tokenizer, stem, orderBy, strategy);
       if (shardSize < 1) {
         throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
       }
     }
 
-    /** The step parameters recorded in provenance. */
+    /** The records part of the run: the rule with these settings. */
+    public DedupRecords stage() {
+      return stage(threshold, field, tokenizer, stem, orderBy, strategy);
+    }
+
+    private static DedupRecords stage(double threshold, DedupText field, String tokenizer, boolean stem, String orderBy,
+        String strategy) {
+      return DedupRecords.of(threshold, field, tokenizer, stem).withStrategy(strategy).withOrderBy(orderBy);
+    }
+
+    /** The step parameters recorded in provenance ({@link DedupRecords#params()}). */
     Map<String, Object> stepParameters() {
-      Map<String, Object> m = new LinkedHashMap<>();
-      m.put("threshold", threshold);
-      m.put("field", field.code());
-      m.put("tokenizer", Tokenizer.named(tokenizer, stem).id());
-      m.put("order", orderBy == null ? "input" : orderBy);
-      return m;
+      return stage().params();
     }
 
     Map<String, Object> asMap() {
@@ -140,48 +123,35 @@ public final class DedupPipeline {
    */
   static RunSummary run(Config c, PrintStream console, long rangeTarget, int decisionRun)
       throws InputFiles.InputException, IOException {
+    DedupRecords stage = c.stage();
     PipelineRun run = PipelineRun.start("dedup", c.runner(), c.read(), c.out(), c.asMap(), console);
     console.printf(Locale.ROOT, "dedup: a record whose ROUGE-L F against an earlier kept one is > %s is dropped%n", c.threshold());
-    Pipeline p = run.pipeline();
     ReadRecords.Result r = run.read();
-    PCollection<KV<OrderKey, Example>> examples = r.examples();
-    if (c.strategy().equals("sequential")) {
+    StageResult deduped = r.examples().apply("Dedup", stage).withRejects("AllRejects", r.rejects());
+    if (stage.needsOrderedPass()) {
       // staged in input order and decided by a pass over the stage (bounded memory)
-      OrderedPass.stage(run.layout(), examples, p.apply("NoneDecided", Create.empty(
-          KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class)))), "Ordered");
+      OrderedPass.stage(run.layout(), deduped.kept(), deduped.filtered(), "Ordered");
       if (c.orderBy() != null) {
         // and in --order-by order, by ranges of the sort key, for the decision (issue 23)
-        examples.apply("StageSorted", StageInSortOrder.by(c.orderBy(), run.layout().staging(OrderedPass.SORTED))
+        r.examples().apply("StageSorted", StageInSortOrder.by(c.orderBy(), run.layout().staging(OrderedPass.SORTED))
             .withRangeTarget(rangeTarget));
       }
-      run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+      run.write(deduped.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
       run.execute("read+stage", Progress.READ);
       if (c.orderBy() == null) {
-        try (RougeDedupGate gate = new RougeDedupGate(c)) {
+        try (DedupRecords.RougeDedupGate gate = stage.orderedPass()) {
           run.pass("rouge_l", gate);
           run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
               gate.stream.candidates(), gate.stream.verifications()));
         }
       } else {
-        decideInSortOrder(run, c, decisionRun, console);
+        decideInSortOrder(run, stage, c, decisionRun, console);
       }
       return run.finish(c.shardSize(), null, null);
     }
-    // the pair search spread over the workers, then the rule per connected component (issue 23)
-    PCollection<KV<OrderKey, DedupDecision>> decisions = examples.apply("RougeComponents",
-        FindRougeComponents.of(c.threshold(), c.field(), c.tokenizer(), c.stem(), c.orderBy()));
-    TupleTag<Example> exTag = new TupleTag<>() {};
-    TupleTag<DedupDecision> decTag = new TupleTag<>() {};
-    PCollectionTuple out =
-        KeyedPCollectionTuple.of(exTag, examples)
-            .and(decTag, decisions)
-            .apply("JoinDecisions", CoGroupByKey.create())
-            .apply("ApplyDecisions", ParDo.of(new ApplyFn(exTag, decTag, c.stepParameters()))
-                .withOutputTags(KEPT, TupleTagList.of(FILTERED)));
-    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    run.write(out.get(KEPT).setCoder(coder), OutputLayout.Kind.DATA, "Data");
-    run.write(out.get(FILTERED).setCoder(coder), OutputLayout.Kind.FILTERED, "Filtered");
-    run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
+    run.write(deduped.kept(), OutputLayout.Kind.DATA, "Data");
+    run.write(deduped.filtered(), OutputLayout.Kind.FILTERED, "Filtered");
+    run.write(deduped.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     PipelineResult result = run.execute("read+dedup+write", Progress.READ, Progress.DECIDED);
     run.report().note(String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components",
         counter(result, "pairs"), counter(result, "components")));
@@ -194,10 +164,11 @@ public final class DedupPipeline {
    * {@link DecisionRuns}; then a pass over the records staged in input order applies them, so the
    * outputs are written exactly as in input order.
    */
-  private static void decideInSortOrder(PipelineRun run, Config c, int decisionRun, PrintStream console) throws IOException {
+  private static void decideInSortOrder(PipelineRun run, DedupRecords stage, Config c, int decisionRun, PrintStream console)
+      throws IOException {
     try (DecisionRuns decisions = new DecisionRuns(decisionRun)) {
       long t0 = System.nanoTime();
-      try (RougeDedupGate gate = new RougeDedupGate(c);
+      try (DedupRecords.RougeDedupGate gate = stage.orderedPass();
           Progress.Ticker t = Progress.start("dedup rouge_l (--order-by " + c.orderBy() + ")",
               new String[] {Progress.DECIDED}, console)) {
         OrderedPass.decideSorted(run.layout(), gate, (key, e, v) -> decisions.add(new DecisionRuns.Entry(key, e.id(), v)));
@@ -205,8 +176,8 @@ public final class DedupPipeline {
             gate.stream.candidates(), gate.stream.verifications()));
       }
       run.report().stage("rouge_l", (System.nanoTime() - t0) / 1_000_000);
-      Map<String, Object> params = new LinkedHashMap<>(c.stepParameters());
-      DecisionRuns.Replay apply = new DecisionRuns.Replay(decisions.inInputOrder(), (e, v) -> stamp(e, v, params));
+      Map<String, Object> params = stage.params();
+      DecisionRuns.Replay apply = new DecisionRuns.Replay(decisions.inInputOrder(), (e, v) -> DedupRecords.stamp(e, v, params));
       run.pass("apply", apply);
       apply.requireDone();
     }
@@ -237,7 +208,11 @@ public final class DedupPipeline {
     }
   }
 
-  /** Adds the dedup step to each record and routes it to kept or filtered. */
+  /**
+   * Adds the dedup step to each record and routes it to kept or filtered, after a CoGroupByKey of the
+   * records and their decisions (the form the test reference of {@code --order-by} joins with; the
+   * command joins through {@link DedupRecords}).
+   */
   static final class ApplyFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
     private static final long serialVersionUID = 1L;
     private final TupleTag<Example> exTag;
@@ -252,64 +227,9 @@ public final class DedupPipeline {
 
     @ProcessElement
     public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
-      Example e = kv.getValue().getOnly(exTag);
       DedupDecision d = kv.getValue().getOnly(decTag);
-      Verdict v = d.kept() ? Verdict.KEPT : dropped(d.matchedId(), d.matchedLocation(), d.score(), parameters);
-      out.get(d.kept() ? KEPT : FILTERED).output(KV.of(kv.getKey(), stamp(e, v, parameters)));
-    }
-  }
-
-  static Verdict.Dropped dropped(String matchedId, String matchedLocation, double score, Map<String, Object> parameters) {
-    Map<String, Object> details = new LinkedHashMap<>();
-    details.put("matched_id", matchedId);
-    details.put("matched_location", matchedLocation);
-    details.put("score", score);
-    details.put("threshold", parameters.get("threshold"));
-    return new Verdict.Dropped(RougeGate.FILTER, RougeGate.REASON, details);
-  }
-
-  static Example stamp(Example e, Verdict v, Map<String, Object> parameters) {
-    return e.withStep(Step.of(STEP, STEP_VERSION, parameters, v, null));
-  }
-
-  /** The rule in input order as a pass over the staged records: an incremental index of the kept ones. */
-  static final class RougeDedupGate implements OrderedPass.Gate<List<String>> {
-    private final DedupText field;
-    private final Tokenizer tokenizer;
-    private final Map<String, Object> parameters;
-    final RougeGate.Stream stream;
-    private final KeptRefs kept = new KeptRefs();
-
-    RougeDedupGate(Config c) {
-      field = c.field();
-      tokenizer = Tokenizer.named(c.tokenizer(), c.stem());
-      parameters = c.stepParameters();
-      stream = new RougeGate(c.threshold(), tokenizer).open(List.of());
-    }
-
-    @Override
-    public List<String> prepare(Example e) {
-      return List.copyOf(tokenizer.tokens(field.of(e)));
-    }
-
-    @Override
-    public Verdict decide(Example e, List<String> tokens) {
-      RougeGate.Drop d = stream.decide(tokens);
-      if (d == null) {
-        kept.add(e.id(), e.provenance().origin().location());
-        return Verdict.KEPT;
-      }
-      return dropped(kept.id(d.matched()), kept.location(d.matched()), d.score(), parameters);
-    }
-
-    @Override
-    public Example stamp(Example e, Verdict v) {
-      return DedupPipeline.stamp(e, v, parameters);
-    }
-
-    @Override
-    public void close() {
-      stream.close();
+      Example e = DedupRecords.stamp(kv.getValue().getOnly(exTag), DedupRecords.verdict(d, parameters), parameters);
+      out.get(d.kept() ? KEPT : FILTERED).output(KV.of(kv.getKey(), e));
     }
   }
 }

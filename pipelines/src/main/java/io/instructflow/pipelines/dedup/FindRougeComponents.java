@@ -5,7 +5,6 @@ import io.instructflow.filters.rouge.Match;
 import io.instructflow.filters.rouge.RougeIndex;
 import io.instructflow.filters.rouge.Tokenizer;
 import io.instructflow.pipelines.io.OrderKey;
-import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.schemas.Example;
 import java.io.IOException;
 import java.io.Serializable;
@@ -289,7 +288,6 @@ final class FindRougeComponents extends PTransform<PCollection<KV<OrderKey, Exam
       Member m = kv.getValue().getOnly(mTag);
       Integer label = kv.getValue().getOnly(lTag, null);
       if (label == null) {
-        Progress.add(Progress.DECIDED, 1);
         out.get(alone).output(KV.of(m.key(), new DedupDecision(true, null, null, 0)));
       } else {
         out.get(grouped).output(KV.of(label, m));
@@ -325,7 +323,6 @@ final class FindRougeComponents extends PTransform<PCollection<KV<OrderKey, Exam
           out.output(KV.of(m.key(), new DedupDecision(false, match.id(), match.location(), best.score())));
         }
       }
-      Progress.add(Progress.DECIDED, members.size());
     }
   }
 }

@@ -1,18 +1,13 @@
 package io.instructflow.pipelines.filter;
 
 import io.instructflow.filters.chain.FilterChain;
-import io.instructflow.filters.chain.GateInput;
-import io.instructflow.filters.chain.OrderedGate;
 import io.instructflow.filters.dedup.MinHashComponents;
-import io.instructflow.filters.dedup.SemanticComponents;
 import io.instructflow.filters.judge.JudgeRule;
 import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.io.InputFiles;
-import io.instructflow.pipelines.io.JsonCoder;
-import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
@@ -23,39 +18,16 @@ import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.ApplyFilters;
 import io.instructflow.pipelines.stage.StageResult;
 import io.instructflow.schemas.Example;
-import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RunSummary;
 import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.Serializable;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.SerializableCoder;
-import org.apache.beam.sdk.coders.VarIntCoder;
-import org.apache.beam.sdk.transforms.Create;
-import org.apache.beam.sdk.transforms.DoFn;
-import org.apache.beam.sdk.transforms.Flatten;
-import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.View;
-import org.apache.beam.sdk.transforms.join.CoGbkResult;
-import org.apache.beam.sdk.transforms.join.CoGroupByKey;
-import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
-import org.apache.beam.sdk.values.KV;
-import org.apache.beam.sdk.values.PCollection;
-import org.apache.beam.sdk.values.PCollectionList;
-import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PCollectionView;
-import org.apache.beam.sdk.values.TupleTag;
-import org.apache.beam.sdk.values.TupleTagList;
 
 /**
  * The {@code filter} command: a {@link FilterChain} over a dataset. The per-record filters run in
@@ -100,9 +72,7 @@ public final class FilterPipeline {
       Objects.requireNonNull(chain, "chain");
       Objects.requireNonNull(runner, "runner");
       pool = List.copyOf(pool);
-      if (!pool.isEmpty() && chain.rouge() == null) {
-        throw new IllegalArgumentException("--pool only matters to a chain that ends with rouge_l; " + chain.name() + " does not");
-      }
+      FilterRecords.of(chain).withPool(pool);
       if (shardSize < 1) {
         throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
       }
@@ -121,7 +91,7 @@ public final class FilterPipeline {
 
     Map<String, Object> asMap() {
       Map<String, Object> m = new LinkedHashMap<>(read.asMap());
-      m.putAll(chain.asMap());
+      m.putAll(FilterRecords.of(chain).params());
       m.put("pool", poolSource == null ? "none" : poolSource + " (" + pool.size() + " texts)");
       m.put("out", out);
       m.put("shardSize", shardSize);
@@ -148,15 +118,6 @@ public final class FilterPipeline {
     }
   }
 
-  static final TupleTag<KV<OrderKey, Example>> PASSED = new TupleTag<>() {};
-  static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
-  static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
-
-  /** What the order-dependent rules need of a record, with its place in the input. */
-  record GateItem(OrderKey key, GateInput input) implements Serializable {
-    private static final long serialVersionUID = 1L;
-  }
-
   /**
    * Runs the chain and returns the summary; configuration problems throw before anything runs.
    *
@@ -176,72 +137,27 @@ public final class FilterPipeline {
     PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), settings, console);
     console.printf(Locale.ROOT, "filter: chain %s (%s)%s%n", c.chain().name(), String.join(", ",
         castList(c.chain().asMap().get("filters"))), c.pool().isEmpty() ? "" : ", pool of " + c.pool().size() + " texts");
-    Pipeline p = run.pipeline();
     ReadRecords.Result r = run.read();
-    Map<String, Object> params = c.chain().asMap();
-    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    StageResult tested = r.examples().apply("ApplyRecordFilters", ApplyFilters.of(c.chain()));
-    PCollection<KV<OrderKey, Example>> passed = tested.kept();
-    PCollection<KV<OrderKey, Example>> kept = null;
-    PCollectionList<KV<OrderKey, Example>> filtered = PCollectionList.of(tested.filtered());
-    PCollectionList<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects()).and(tested.rejects());
+    FilterRecords stage = FilterRecords.of(c.chain()).withPool(c.pool());
     if (c.chain().judge() != null) {
       console.printf(Locale.ROOT, "filter: llm_judge %s, rubric %s, %s requests, threshold %s%n",
           c.judging().model().ref().id(), c.chain().judge().rubric().code(), chat ? "chat" : "text",
           c.chain().judge().threshold());
-      PCollectionTuple judged = JudgeStage.apply(passed, c.chain().judge(), c.judging(), params, !c.chain().ordered(),
-          run.inputPaths(), chat);
-      passed = judged.get(JudgeStage.JUDGED);
-      filtered = filtered.and(judged.get(JudgeStage.FILTERED));
-      rejects = rejects.and(judged.get(JudgeStage.FAILED));
+      stage = stage.withJudge(c.judging(), chat, run.inputPaths());
     }
-    FilterChain rest = c.chain().afterComponents();
-    if (c.chain().components().isPresent()) {
-      // minhash_dedup or semantic_dedup with mode components: a distributed stage of its own, before the ordered rules
-      PCollection<KV<OrderKey, Verdict>> drops = c.chain().components().get() instanceof SemanticComponents sem
-          ? passed.apply("SemanticComponents", FindSemanticComponents.of(sem))
-          : passed.apply("MinHashComponents", FindMinHashComponents.of((MinHashComponents) c.chain().components().get()));
-      TupleTag<Example> exTag = new TupleTag<>() {};
-      TupleTag<Verdict> dropTag = new TupleTag<>() {};
-      PCollectionTuple out = KeyedPCollectionTuple.of(exTag, passed).and(dropTag, drops)
-          .apply("JoinComponentDrops", CoGroupByKey.create())
-          .apply("ApplyComponentDrops", ParDo.of(new ComponentsFn(exTag, dropTag, params, rest.ordered()))
-              .withOutputTags(PASSED, TupleTagList.of(FILTERED)));
-      passed = out.get(PASSED).setCoder(coder);
-      filtered = filtered.and(out.get(FILTERED).setCoder(coder));
-    }
-    boolean streamed = rest.ordered() && OrderedGate.supports(rest);
-    if (streamed) {
+    StageResult filtered = r.examples().apply("Filter", stage).withRejects("AllRejects", r.rejects());
+    if (stage.needsOrderedPass()) {
       // staged in input order and decided by a pass over the stage after the pipeline (bounded memory)
-      OrderedPass.stage(run.layout(), passed, filtered.apply("AllFiltered", Flatten.pCollections()), "Ordered");
-    } else if (!rest.ordered()) {
-      kept = passed;
+      OrderedPass.stage(run.layout(), filtered.kept(), filtered.filtered(), "Ordered");
     } else {
-      PCollectionView<List<GateItem>> items = passed
-          .apply("GateItems", ParDo.of(new ToItemFn()))
-          .setCoder(SerializableCoder.of(GateItem.class))
-          .apply("AllItems", View.asList());
-      PCollection<KV<OrderKey, Verdict>> decisions = p.apply("Once", Create.of(0).withCoder(VarIntCoder.of()))
-          .apply("OrderedRules", ParDo.of(new GateFn(items, rest, c.pool())).withSideInputs(items))
-          .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
-      TupleTag<Example> exTag = new TupleTag<>() {};
-      TupleTag<Verdict> decTag = new TupleTag<>() {};
-      PCollectionTuple out = KeyedPCollectionTuple.of(exTag, passed).and(decTag, decisions)
-          .apply("JoinDecisions", CoGroupByKey.create())
-          .apply("ApplyDecisions", ParDo.of(new ApplyFn(exTag, decTag, params))
-              .withOutputTags(KEPT, TupleTagList.of(FILTERED)));
-      kept = out.get(KEPT).setCoder(coder);
-      filtered = filtered.and(out.get(FILTERED).setCoder(coder));
+      run.write(filtered.kept(), OutputLayout.Kind.DATA, "Data");
+      run.write(filtered.filtered(), OutputLayout.Kind.FILTERED, "Filtered");
     }
-    if (!streamed) {
-      run.write(kept, OutputLayout.Kind.DATA, "Data");
-      run.write(filtered.apply("AllFiltered", Flatten.pCollections()), OutputLayout.Kind.FILTERED, "Filtered");
-    }
-    run.write(rejects.apply("AllRejects", Flatten.pCollections()), OutputLayout.Kind.REJECTS, "Rejects");
+    run.write(filtered.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
     PipelineResult result = c.judging() == null ? run.execute("read+filter+write", Progress.READ, Progress.DECIDED)
         : run.execute("read+filter+judge+write", Progress.READ, Progress.DECIDED, Progress.GENERATED, Progress.TOKENS);
-    if (streamed) {
-      try (ChainGate gate = new ChainGate(new OrderedGate(rest, c.pool()), params)) {
+    if (stage.needsOrderedPass()) {
+      try (OrderedPass.Gate<?> gate = stage.orderedPass()) {
         run.pass("ordered rules", gate);
       }
     }
@@ -273,131 +189,5 @@ public final class FilterPipeline {
 
   static Example withVerdict(Example e, Map<String, Object> params, Verdict v) {
     return ApplyFilters.withVerdict(e, params, v);
-  }
-
-  /** What the order-dependent rules compare. */
-  static final class ToItemFn extends DoFn<KV<OrderKey, Example>, GateItem> {
-    private static final long serialVersionUID = 1L;
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<GateItem> out) {
-      out.output(new GateItem(kv.getKey(), GateInput.of(kv.getValue())));
-    }
-  }
-
-  /** The order-dependent rules over every passing record in input order: one verdict per record. */
-  static final class GateFn extends DoFn<Integer, KV<OrderKey, Verdict>> {
-    private static final long serialVersionUID = 1L;
-    private final PCollectionView<List<GateItem>> items;
-    private final FilterChain chain;
-    private final List<String> pool;
-
-    GateFn(PCollectionView<List<GateItem>> items, FilterChain chain, List<String> pool) {
-      this.items = items;
-      this.chain = chain;
-      this.pool = new ArrayList<>(pool);
-    }
-
-    @ProcessElement
-    public void process(ProcessContext c) {
-      List<GateItem> all = new ArrayList<>(c.sideInput(items));
-      all.sort(Comparator.comparing(GateItem::key));
-      List<GateInput> inputs = new ArrayList<>(all.size());
-      all.forEach(i -> inputs.add(i.input()));
-      List<Verdict> verdicts = chain.gate(inputs, pool);
-      for (int i = 0; i < all.size(); i++) {
-        c.output(KV.of(all.get(i).key(), verdicts.get(i)));
-      }
-      Progress.add(Progress.DECIDED, all.size());
-    }
-  }
-
-  /** The chain's ordered rules as a pass over the staged records ({@link OrderedPass}). */
-  static final class ChainGate implements OrderedPass.Gate<ChainGate.Item> {
-    private final OrderedGate gate;
-    private final Map<String, Object> params;
-
-    record Item(GateInput input, OrderedGate.Prepared prepared) {}
-
-    ChainGate(OrderedGate gate, Map<String, Object> params) {
-      this.gate = gate;
-      this.params = params;
-    }
-
-    @Override
-    public Item prepare(Example e) {
-      GateInput in = GateInput.of(e);
-      return new Item(in, gate.prepare(in));
-    }
-
-    @Override
-    public Verdict decide(Example e, Item item) {
-      return gate.decide(item.input(), item.prepared());
-    }
-
-    @Override
-    public Example stamp(Example e, Verdict v) {
-      return withVerdict(e, params, v);
-    }
-
-    @Override
-    public void close() {
-      gate.close();
-    }
-  }
-
-  /**
-   * Routes each record after the MinHash components stage: one with a drop verdict to filtered, with
-   * its step; the others on to the ordered rules, or (when none follow) to kept with their step.
-   */
-  static final class ComponentsFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
-    private static final long serialVersionUID = 1L;
-    private final TupleTag<Example> exTag;
-    private final TupleTag<Verdict> dropTag;
-    private final Map<String, Object> params;
-    private final boolean moreRules;
-
-    ComponentsFn(TupleTag<Example> exTag, TupleTag<Verdict> dropTag, Map<String, Object> params, boolean moreRules) {
-      this.exTag = exTag;
-      this.dropTag = dropTag;
-      this.params = new LinkedHashMap<>(params);
-      this.moreRules = moreRules;
-    }
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
-      Example e = kv.getValue().getOnly(exTag);
-      Verdict v = kv.getValue().getOnly(dropTag, null);
-      if (v != null) {
-        Progress.add(Progress.DECIDED, 1);
-        out.get(FILTERED).output(KV.of(kv.getKey(), withVerdict(e, params, v)));
-      } else if (moreRules) {
-        out.get(PASSED).output(KV.of(kv.getKey(), e));
-      } else {
-        Progress.add(Progress.DECIDED, 1);
-        out.get(PASSED).output(KV.of(kv.getKey(), withVerdict(e, params, Verdict.KEPT)));
-      }
-    }
-  }
-
-  /** Adds the step to each passing record and routes it. */
-  static final class ApplyFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Example>> {
-    private static final long serialVersionUID = 1L;
-    private final TupleTag<Example> exTag;
-    private final TupleTag<Verdict> decTag;
-    private final Map<String, Object> params;
-
-    ApplyFn(TupleTag<Example> exTag, TupleTag<Verdict> decTag, Map<String, Object> params) {
-      this.exTag = exTag;
-      this.decTag = decTag;
-      this.params = new LinkedHashMap<>(params);
-    }
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, CoGbkResult> kv, MultiOutputReceiver out) {
-      Verdict v = kv.getValue().getOnly(decTag);
-      Example e = withVerdict(kv.getValue().getOnly(exTag), params, v);
-      out.get(v instanceof Verdict.Kept ? KEPT : FILTERED).output(KV.of(kv.getKey(), e));
-    }
   }
 }

@@ -1,6 +1,7 @@
 package io.instructflow.pipelines.stage;
 
 import io.instructflow.pipelines.io.OrderKey;
+import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.schemas.Example;
 import java.util.Map;
 import org.apache.beam.sdk.transforms.PTransform;
@@ -16,8 +17,14 @@ import org.apache.beam.sdk.values.PCollection;
  *
  * <p>A stage only wires Beam steps in {@code expand}; its rules live in plain classes tested without
  * Beam. Stages that see one record at a time fuse with their neighbours into one pipeline
- * ({@link StageResult#then}); a stage that decides over all records at once ({@code DecideGlobally}) or
+ * ({@link StageResult#then}); a stage that decides over all records at once ({@link DecideGlobally}) or
  * a round of a generator is a boundary whose output can be written and resumed.
+ *
+ * <p>A stage whose decision streams over records in input order with bounded memory (the ordered
+ * dedup rules, {@code dedup}'s sequential ROUGE-L rule) leaves it for after the pipeline: it says so
+ * with {@link #needsOrderedPass()}, its result's kept records are still pending
+ * ({@link StageResult#pending()}), and the caller stages them with {@link OrderedPass#stage}, runs the
+ * pipeline, then runs the gate of {@link #orderedPass()} over the stage. Such a stage ends a chain.
  */
 public abstract class Stage extends PTransform<PCollection<KV<OrderKey, Example>>, StageResult> {
   private static final long serialVersionUID = 1L;
@@ -30,4 +37,22 @@ public abstract class Stage extends PTransform<PCollection<KV<OrderKey, Example>
 
   /** The settings that decide the output, in a stable order, as they go into provenance and the summary. */
   public abstract Map<String, Object> params();
+
+  /**
+   * Whether this stage's decision is an {@link OrderedPass} after the pipeline rather than a step in
+   * it; then its kept records are pending ({@link StageResult#pending()}). False unless a stage says so.
+   */
+  public boolean needsOrderedPass() {
+    return false;
+  }
+
+  /**
+   * A new gate for the pass after the pipeline, for a stage that {@link #needsOrderedPass()}; the
+   * caller closes it.
+   *
+   * @throws UnsupportedOperationException for a stage that decides inside the pipeline
+   */
+  public OrderedPass.Gate<?> orderedPass() {
+    throw new UnsupportedOperationException("stage " + id() + " decides inside the pipeline: it has no ordered pass");
+  }
 }

@@ -7,13 +7,9 @@ import static org.junit.Assert.assertTrue;
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.schemas.Example;
-import io.instructflow.schemas.Origin;
-import io.instructflow.schemas.Provenance;
 import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.TreeMap;
 import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
@@ -43,12 +39,7 @@ public class ApplyFiltersTest {
       "请列出三种常见的排序算法，并说明它们的时间复杂度。");
 
   static List<KV<OrderKey, Example>> records() {
-    List<KV<OrderKey, Example>> out = new ArrayList<>();
-    for (int i = 0; i < TEXTS.size(); i++) {
-      out.add(KV.of(new OrderKey(0, i + 1, 0), Example.single(TEXTS.get(i), null, "An answer of a few words here.", Map.of(),
-          new Provenance(new Origin("in", "unknown", "in.jsonl:" + (i + 1), null, "instruction", null), List.of()))));
-    }
-    return out;
+    return StageRecords.of(TEXTS, "An answer of a few words here.");
   }
 
   static FilterChain chain(String filters) {
