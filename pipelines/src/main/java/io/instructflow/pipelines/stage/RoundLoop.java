@@ -36,12 +36,15 @@ import org.apache.beam.sdk.values.PCollection;
  * <ul>
  *   <li><b>claim</b>: {@link #claim} locks {@code OUT} against a second live run, then records the hash
  *       of the deciding settings, or refuses ({@link StageState.MismatchException}) when the rounds there
- *       were made with other ones; nothing has run or been deleted at that point;</li>
+ *       were made with other ones, before anything is deleted; a claim that holds empties {@code OUT}'s
+ *       final folders of an earlier run (the rounds stay);</li>
  *   <li><b>resume</b>: {@link #run} first takes back the finished rounds, from the first one on, up to the
  *       first round without {@code done.json}: they are not run again, and later rounds start from what
  *       they left;</li>
  *   <li><b>go on</b>: then it runs round after round while the round function {@linkplain Round#wanted
- *       wants} more and the last round is not reached;</li>
+ *       wants} more and the last round is not reached; a round's {@code done.json} is removed before the
+ *       round runs and written after its pipeline finished and its files are published, so a kill at
+ *       any point leaves the round unfinished;</li>
  *   <li><b>stop after</b>: with {@link #withStopAfter} {@code n > 0} it does not run rounds after round
  *       {@code n}, as if killed there (for resume tests); a later run continues;</li>
  *   <li><b>assemble</b>: {@link #assemble} concatenates the rounds' shards into {@code OUT}'s folders in
