@@ -217,8 +217,8 @@ public final class EvolPipeline {
     RoundLoop<EpochDone> loop = RoundLoop.of("evol", "epoch", out, EpochDone.class, c.epochs()).withInputRound()
         .withStopAfter(c.stopAfterEpoch());
     String identity = c.model().identity();
-    OutputLayout layout = loop.claim(resumeParams(c, evol, identity, files), c.settings().asMap(),
-        "input, model, templates or evolution settings", identity);
+    OutputLayout layout = loop.claim(resumeParams(c, files), evol.templates(), identity, c.settings().asMap(),
+        "input, model, templates or evolution settings");
     List<String> inputs = new ArrayList<>();
     files.forEach(f -> inputs.add(f.path()));
     RunReport report = new RunReport("evol", c.runner().describe(), c.asMap(), inputs);
@@ -307,9 +307,11 @@ public final class EvolPipeline {
     return b.toString();
   }
 
-  /** Everything that decides the output except the number of epochs and keep-original: its hash is the run's claim. */
-  static Map<String, Object> resumeParams(Config c, Evol evol, String modelIdentity, List<InputFile> files)
-      throws IOException {
+  /**
+   * What decides the output besides the templates and the model, except the number of epochs and
+   * keep-original: the evolution settings, the read settings and the input files' content.
+   */
+  static Map<String, Object> resumeParams(Config c, List<InputFile> files) throws IOException {
     Map<String, Object> m = new TreeMap<>();
     m.put("evol", c.settings().asMap());
     m.put("read", c.read().asMap());
@@ -319,12 +321,6 @@ public final class EvolPipeline {
       inputs.add(Files.isRegularFile(p) ? Ids.sha256Hex(Files.readAllBytes(p)) : f.path());
     }
     m.put("inputs", inputs);
-    Map<String, String> t = new TreeMap<>();
-    evol.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
-    m.put("templates", t);
-    // the model's full identity (issue 21): file, llama.cpp build, backend, GPU layers; or endpoint and
-    // what its server reports; a resumed run with another one is refused
-    m.put("model", modelIdentity);
     return m;
   }
 

@@ -166,8 +166,8 @@ public final class SelfInstructPipeline {
     RoundLoop<RoundDone> loop = RoundLoop.of("self-instruct", "round", out, RoundDone.class, c.maxRounds())
         .withStopAfter(c.stopAfterRound());
     String identity = c.model().identity();
-    OutputLayout layout = loop.claim(resumeParams(c, gen, identity), c.settings().asMap(),
-        "seeds, model, templates or generator settings", identity);
+    OutputLayout layout = loop.claim(resumeParams(c), gen.templates(), identity, c.settings().asMap(),
+        "seeds, model, templates or generator settings");
     RunReport report = new RunReport("self-instruct", c.runner().describe(), c.asMap(), List.of(c.seeds().toString()));
     console.printf(Locale.ROOT, "self-instruct: %s preset, %d seed task(s) from %s (%d bad line(s)), model %s, target %d, "
             + "%d prompt(s) per round -> %s (%s)%n", c.settings().preset().id(), seeds.tasks().size(), c.seeds(),
@@ -209,17 +209,14 @@ public final class SelfInstructPipeline {
     return s;
   }
 
-  /** Everything that decides a run's output except how far it goes (target, rounds): its hash is the run's claim. */
-  static Map<String, Object> resumeParams(Config c, SelfInstruct gen, String modelIdentity) throws IOException {
+  /**
+   * What decides a run's output besides the templates and the model, except how far it goes (target,
+   * rounds): the generator settings and the seed file's content.
+   */
+  static Map<String, Object> resumeParams(Config c) throws IOException {
     Map<String, Object> m = new TreeMap<>();
     m.put("generator", c.settings().asMap());
     m.put("seeds", Ids.sha256Hex(Files.readAllBytes(c.seeds())));
-    Map<String, String> t = new TreeMap<>();
-    gen.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
-    m.put("templates", t);
-    // the model's full identity (issue 21): file, llama.cpp build, backend, GPU layers; or endpoint and
-    // what its server reports; a resumed run with another one is refused
-    m.put("model", modelIdentity);
     return m;
   }
 

@@ -1,5 +1,6 @@
 package io.instructflow.pipelines.stage;
 
+import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.WriteOrdered;
@@ -15,6 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 import java.util.function.BiPredicate;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
@@ -56,7 +58,7 @@ import org.apache.beam.sdk.values.PCollection;
  *
  * <pre>{@code
  * RoundLoop<Done> loop = RoundLoop.of("evol", "epoch", Paths.get(out), Done.class, epochs).withInputRound();
- * OutputLayout layout = loop.claim(params, settings, "input, model or settings", identity);
+ * OutputLayout layout = loop.claim(params, templates, identity, settings, "input, model or settings");
  * RoundLoop.Outcome<Done> o = loop.run(epochsOfThisRun, report, console);
  * loop.assemble(layout, o.last(), (k, kind) -> true, shardSize);
  * }</pre>
@@ -177,24 +179,36 @@ public final class RoundLoop<D> {
 
   /**
    * Claims {@code OUT} for this run and returns its layout, emptied of an earlier run's final outputs.
-   * Locks {@code OUT} against a concurrent run, then records in {@code state.json} the hash of
-   * {@code params} (everything that decides the rounds' output, however far the run goes), with
-   * {@code settings} in words for a person and the model's identity, or checks them against the ones
-   * there.
+   * Locks {@code OUT} against a concurrent run, then records in {@code state.json} the hash of what
+   * decides the rounds' output, however far the run goes: {@code params} (the generator's settings and
+   * the input's content), the hashes of the prompt {@code templates} (key {@code templates}) and the
+   * model's full identity (key {@code model}, issue 21: file, llama.cpp build, backend, GPU layers; or
+   * endpoint and what its server reports); with {@code settings} in words for a person. Or checks them
+   * against the ones there: a resumed run with other ones is refused.
    *
    * @param what the deciding settings in words, for the refusal ("seeds, model or templates")
    * @param model the model's identity ({@code ModelSpec.identity}), or null for rounds without a model
-   * @throws StageState.MismatchException when {@code OUT} holds rounds made with other params or another
-   *     model: nothing was deleted
+   * @throws StageState.MismatchException when {@code OUT} holds rounds made with other params, templates
+   *     or another model (the message names a changed model): nothing was deleted
    */
-  public OutputLayout claim(Map<String, Object> params, Map<String, Object> settings, String what, String model)
-      throws IOException {
+  public OutputLayout claim(Map<String, Object> params, Map<String, PromptTemplate> templates, String model,
+      Map<String, Object> settings, String what) throws IOException {
     OutputLayout layout = new OutputLayout(out.toString());
     layout.lock(command);
     Files.createDirectories(folder());
-    StageState.claim(folder(), StageState.hash(params), settings, what, model);
+    StageState.claim(folder(), StageState.hash(claimed(params, templates, model)), settings, what, model);
     layout.prepare();
     return layout;
+  }
+
+  /** The map {@link #claim} hashes: {@code params} with the templates' hashes and the model's identity. */
+  static Map<String, Object> claimed(Map<String, Object> params, Map<String, PromptTemplate> templates, String model) {
+    Map<String, Object> m = new TreeMap<>(params);
+    Map<String, String> t = new TreeMap<>();
+    templates.forEach((id, tpl) -> t.put(id, tpl.hash()));
+    m.put("templates", t);
+    m.put("model", model);
+    return m;
   }
 
   /**

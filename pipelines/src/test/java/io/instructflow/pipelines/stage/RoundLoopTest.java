@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.StageState;
@@ -113,6 +114,9 @@ class RoundLoopTest {
     return RoundLoop.of("grow", "round", out, Done.class, last);
   }
 
+  static final Map<String, PromptTemplate> TEMPLATES =
+      Map.of("grow/task@1", new PromptTemplate("grow/task@1", "写一个任务：{{topic}}", "builtin"));
+
   static Map<String, Object> params(int seed) {
     Map<String, Object> m = new TreeMap<>();
     m.put("seed", seed);
@@ -124,7 +128,7 @@ class RoundLoopTest {
   static String run(RoundLoop<Done> loop, Grow grow, Path out) throws IOException {
     ByteArrayOutputStream console = new ByteArrayOutputStream();
     PrintStream con = new PrintStream(console, true, StandardCharsets.UTF_8);
-    OutputLayout layout = loop.claim(params(7), Map.of("seed", 7), "seed or template", null);
+    OutputLayout layout = loop.claim(params(7), TEMPLATES, null, Map.of("seed", 7), "seed or template");
     // round 0 is the caller's: written afresh by every run, like Self-Instruct's bad seed lines
     OutputLayout round0 = loop.layout(0);
     round0.prepare();
@@ -204,21 +208,45 @@ class RoundLoopTest {
     run(loop(out, 3), new Grow(100, 0), out);
     String before = bytes(out);
     StageState.MismatchException e = assertThrows(StageState.MismatchException.class,
-        () -> loop(out, 3).claim(params(8), Map.of("seed", 8), "seed or template", null));
+        () -> loop(out, 3).claim(params(8), TEMPLATES, null, Map.of("seed", 8), "seed or template"));
     assertTrue(e.getMessage().contains("holds rounds of a run with another configuration (seed or template)"),
         e.getMessage());
     assertTrue(e.getMessage().contains("use another --out, or delete " + out.resolve("rounds")), e.getMessage());
     assertEquals(before, bytes(out), "the earlier run's output is untouched");
     assertTrue(Files.isRegularFile(out.resolve("rounds/round-0003/done.json")));
+    // another template text is another configuration too
+    Map<String, PromptTemplate> edited =
+        Map.of("grow/task@1", new PromptTemplate("grow/task@1", "写两个任务：{{topic}}", "/tmp/grow/task@1.txt"));
+    assertThrows(StageState.MismatchException.class,
+        () -> loop(out, 3).claim(params(7), edited, null, Map.of("seed", 7), "seed or template"));
 
     // the model's identity is named when it is what changed
     Path other = tmp.resolve("other");
-    loop(other, 3).claim(params(7), Map.of(), "seed or template", "model-a");
+    loop(other, 3).claim(params(7), TEMPLATES, "model-a", Map.of(), "seed or template");
     StageState.MismatchException m = assertThrows(StageState.MismatchException.class,
-        () -> loop(other, 3).claim(params(8), Map.of(), "seed or template", "model-b"));
+        () -> loop(other, 3).claim(params(7), TEMPLATES, "model-b", Map.of(), "seed or template"));
     assertTrue(m.getMessage().contains("it was model-a, now it is model-b"), m.getMessage());
     // the same settings claim again
-    loop(other, 3).claim(params(7), Map.of(), "seed or template", "model-a");
+    loop(other, 3).claim(params(7), TEMPLATES, "model-a", Map.of(), "seed or template");
+  }
+
+  /**
+   * state.json keeps the format runs made before RoundLoop wrote, so they resume: the hash of one map
+   * of the params, the templates' text hashes under {@code templates} and the model under {@code model};
+   * the settings in words and the model beside it.
+   */
+  @Test
+  void stateJsonHashesTheParamsTemplatesAndModelAsBefore(@TempDir Path tmp) throws Exception {
+    Path out = tmp.resolve("out");
+    loop(out, 3).claim(params(7), TEMPLATES, "model-a", Map.of("seed", 7), "seed or template");
+    Map<String, Object> old = new TreeMap<>(params(7));
+    old.put("templates", Map.of("grow/task@1", TEMPLATES.get("grow/task@1").hash()));
+    old.put("model", "model-a");
+    com.fasterxml.jackson.databind.JsonNode state = Json.mapper().readTree(out.resolve("rounds/state.json").toFile());
+    assertEquals(StageState.hash(old), state.path("configHash").asText());
+    assertEquals(64, state.path("configHash").asText().length());
+    assertEquals(7, state.path("settings").path("seed").asInt());
+    assertEquals("model-a", state.path("model").asText());
   }
 
   @Test
@@ -266,7 +294,7 @@ class RoundLoopTest {
   void anInputRoundIsRunAndResumedLikeTheOthersAndNeverStopped(@TempDir Path tmp) throws Exception {
     Path out = tmp.resolve("out");
     RoundLoop<Done> loop = loop(out, 3).withInputRound().withStopAfter(1);
-    loop.claim(params(7), Map.of(), "seed or template", null);
+    loop.claim(params(7), TEMPLATES, null, Map.of(), "seed or template");
     List<Integer> ran = new ArrayList<>();
     List<Integer> resumed = new ArrayList<>();
     RoundLoop.Round<Done> input = new RoundLoop.Round<>() {
