@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.StageState;
@@ -21,6 +23,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.values.KV;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,7 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * round would change the bytes. A killed run resumes without running its finished rounds again and ends
  * with the bytes of an uninterrupted one; stop-after stops and a later run continues; a folder claimed
  * with other settings is refused before anything is touched; the final folders are the rounds in round
- * order.
+ * order. One test makes each round a Beam pipeline, as the commands do.
  */
 class RoundLoopTest {
   /** A round's record, as {@code done.json} holds it. */
@@ -242,7 +249,7 @@ class RoundLoopTest {
     Map<String, Object> old = new TreeMap<>(params(7));
     old.put("templates", Map.of("grow/task@1", TEMPLATES.get("grow/task@1").hash()));
     old.put("model", "model-a");
-    com.fasterxml.jackson.databind.JsonNode state = Json.mapper().readTree(out.resolve("rounds/state.json").toFile());
+    JsonNode state = Json.mapper().readTree(out.resolve("rounds/state.json").toFile());
     assertEquals(StageState.hash(old), state.path("configHash").asText());
     assertEquals(64, state.path("configHash").asText().length());
     assertEquals(7, state.path("settings").path("seed").asInt());
@@ -330,5 +337,48 @@ class RoundLoopTest {
     assertFalse(o.stopped());
     assertTrue(console.toString(StandardCharsets.UTF_8).contains("grow: continuing after round 1\n"),
         console.toString(StandardCharsets.UTF_8));
+  }
+  /**
+   * A round that is a Beam pipeline, as in the commands: {@link RoundLoop#write} stages its records in
+   * key order whatever order they arrive in, and {@link RoundLoop#runPipeline} runs it and publishes the
+   * round's folders, so the round's record can count what it wrote.
+   */
+  @Test
+  void aRoundsBeamPipelineIsWrittenInKeyOrderAndPublished(@TempDir Path tmp) throws Exception {
+    Path out = tmp.resolve("out");
+    RoundLoop<Done> loop = loop(out, 2);
+    OutputLayout layout = loop.claim(params(7), TEMPLATES, null, Map.of(), "seed or template");
+    ByteArrayOutputStream console = new ByteArrayOutputStream();
+    PrintStream con = new PrintStream(console, true, StandardCharsets.UTF_8);
+    RoundLoop.Outcome<Done> o = loop.run(new RoundLoop.Round<>() {
+      @Override
+      public Done run(int round, Path dir) throws IOException {
+        OutputLayout l = new OutputLayout(dir.toString());
+        l.prepare();
+        List<KV<OrderKey, String>> records = new ArrayList<>();
+        for (int i = 3; i >= 1; i--) {
+          records.add(KV.of(new OrderKey(round, i, 0),
+              "第" + round + "轮 " + i));
+        }
+        Pipeline p = Pipeline.create();
+        RoundLoop.write(p.apply("Records", Create.of(records).withCoder(KvCoder.of(OrderKey.Coder.of(),
+            StringUtf8Coder.of()))), l, OutputLayout.Kind.DATA, "Data");
+        RoundLoop.runPipeline(p, "round " + round, con, l);
+        return new Done(round, List.of(), l.countLines(OutputLayout.Kind.DATA));
+      }
+
+      @Override
+      public void finished(int round, Path dir, Done done, boolean wasResumed) {}
+    }, new RunReport("grow", "direct", Map.of(), List.of()), con);
+    assertEquals(List.of(3L, 3L), o.finished().stream().map(Done::records).toList());
+    assertEquals(List.of("\"第1轮 1\"", "\"第1轮 2\"", "\"第1轮 3\""),
+        Files.readAllLines(out.resolve("rounds/round-0001/data/part-00000.jsonl")));
+    assertFalse(Files.exists(out.resolve("rounds/round-0001/.staging/data")), "published: nothing left staged");
+    // shards of at most 4 lines: a round's records stay together, so each round makes a shard here
+    loop.assemble(layout, o.last(), (k, kind) -> true, 4);
+    assertEquals(List.of("\"第1轮 1\"", "\"第1轮 2\"", "\"第1轮 3\""),
+        Files.readAllLines(out.resolve("data/part-00000.jsonl")));
+    assertEquals(List.of("\"第2轮 1\"", "\"第2轮 2\"", "\"第2轮 3\""),
+        Files.readAllLines(out.resolve("data/part-00001.jsonl")));
   }
 }
