@@ -227,6 +227,7 @@ public final class RoundLoop<D> {
       round.finished(k, dir(k), d, true);
       finished.add(d);
     }
+    // "continuing" is said when rounds of generation were taken back, not the input round alone
     boolean resumed = k - 1 >= 1;
     boolean stopped = false;
     for (; k <= last && round.wanted(); k++) {
