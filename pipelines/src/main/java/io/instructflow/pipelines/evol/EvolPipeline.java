@@ -16,13 +16,11 @@ import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.io.ReadRecords;
-import io.instructflow.pipelines.io.WriteOrdered;
 import io.instructflow.pipelines.runtime.ModelCounters;
 import io.instructflow.pipelines.runtime.PipelineRun;
-import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
-import io.instructflow.pipelines.runtime.StageState;
+import io.instructflow.pipelines.stage.RoundLoop;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
@@ -52,7 +50,6 @@ import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.KV;
-import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
@@ -70,7 +67,8 @@ import org.apache.beam.sdk.values.TupleTagList;
  * come back from the response cache. The final {@code data/} holds every epoch's surviving evolutions
  * (and, with {@code keepOriginal}, the input records first) in epoch order, or with {@link Mix#WIZARDLM}
  * the input records and every epoch's evolutions in one seeded shuffle; {@code filtered/} every
- * elimination, {@code rejects/} bad input lines and failed requests.
+ * elimination, {@code rejects/} bad input lines and failed requests. The claim, the resume,
+ * {@code --stop-after-epoch} and the assembly are {@link RoundLoop}'s; this class has the epochs' work.
  *
  * <p>The settings' {@link PromptFormat#AUTO} is resolved first: chat for an endpoint or a GGUF file with
  * a chat template, else text; the resolved format is part of the run's configuration.
@@ -80,7 +78,6 @@ public final class EvolPipeline {
 
   /** Metrics namespace. */
   public static final String NAMESPACE = "evol";
-  static final String EPOCHS = "epochs";
   static final String NEXT = "next";
 
   /** How the final {@code data/} is assembled from the epochs. */
@@ -186,7 +183,7 @@ public final class EvolPipeline {
    * counts the input instead: lines read, blank lines, usable records (as kept) and rejects.
    */
   record EpochDone(int epoch, long read, long blankLines, long pool, long kept, long filtered, long rejected,
-      long records, long requests, long cacheHits, long completionTokens, long millis) {}
+      long records, long requests, long cacheHits, long completionTokens, long millis) implements RoundLoop.ModelCalls {}
 
   /**
    * Runs the epochs and returns the summary.
@@ -217,13 +214,11 @@ public final class EvolPipeline {
       console.println(input.note("evol", "--in"));
     }
     Path out = Paths.get(c.out());
-    Path epochs = out.resolve(EPOCHS);
-    new OutputLayout(c.out()).lock("evol");
+    RoundLoop<EpochDone> loop = RoundLoop.of("evol", "epoch", out, EpochDone.class, c.epochs()).withInputRound()
+        .withStopAfter(c.stopAfterEpoch());
     String identity = c.model().identity();
-    StageState.claim(epochs, configHash(c, evol, identity, files), c.settings().asMap(),
-        "input, model, templates or evolution settings", identity);
-    OutputLayout layout = new OutputLayout(c.out());
-    layout.prepare();
+    OutputLayout layout = loop.claim(resumeParams(c, files), evol.templates(), identity, c.settings().asMap(),
+        "input, model, templates or evolution settings");
     List<String> inputs = new ArrayList<>();
     files.forEach(f -> inputs.add(f.path()));
     RunReport report = new RunReport("evol", c.runner().describe(), c.asMap(), inputs);
@@ -231,92 +226,42 @@ public final class EvolPipeline {
             + "-> %s (%s)%n", files.size(), c.read().in(), ref.id(), c.epochs(), weights(c.settings()),
         evol.chat() ? "chat messages" : "raw text", out, c.runner().describe());
 
-    List<EpochDone> done = new ArrayList<>();
-    Path e0 = StageState.stageDir(epochs, "epoch", 0);
-    EpochDone d0 = StageState.done(e0, EpochDone.class);
-    if (d0 == null) {
-      long t0 = System.nanoTime();
-      d0 = readInput(c, files, e0);
-      report.stage("epoch 0 (read)", (System.nanoTime() - t0) / 1_000_000);
-    }
-    done.add(d0);
-    console.printf(Locale.ROOT, "epoch 0: read %d record(s), %d rejected; pool %d%n", d0.read(), d0.rejected(), d0.pool());
-    List<Evol.Member> pool = pool(new OutputLayout(e0.toString()));
-    boolean resumed = false;
-    for (int k = 1; k <= c.epochs(); k++) {
-      Path dir = StageState.stageDir(epochs, "epoch", k);
-      EpochDone d = StageState.done(dir, EpochDone.class);
-      if (d == null) {
-        if (c.stopAfterEpoch() > 0 && k > c.stopAfterEpoch()) {
-          console.printf("evol: stopped after epoch %d as asked; rerun to continue%n", c.stopAfterEpoch());
-          break;
-        }
-        if (resumed) {
-          console.printf(Locale.ROOT, "evol: continuing after epoch %d%n", k - 1);
-          resumed = false;
-        }
-        long t0 = System.nanoTime();
-        d = runEpoch(c, evol, k, pool, dir, console);
-        report.stage("epoch " + k, (System.nanoTime() - t0) / 1_000_000);
-        console.printf(Locale.ROOT, "epoch %d: %d instruction(s) -> %d evolved, %d eliminated, %d rejected; %d request(s), "
-            + "%d from the cache; %.1f s%n", k, d.pool(), d.kept(), d.filtered(), d.rejected(), d.requests(), d.cacheHits(),
-            d.millis() / 1000.0);
-      } else {
-        resumed = true;
-      }
-      done.add(d);
-      pool = pool(new OutputLayout(dir.resolve(NEXT).toString()));
-    }
+    RoundLoop.Outcome<EpochDone> epochs = loop.run(new Epochs(c, evol, files, console), report, console);
+    List<EpochDone> done = epochs.finished();
+    EpochDone d0 = done.get(0);
 
     long t1 = System.nanoTime();
     boolean originals = c.keepOriginal() || c.mix() == Mix.WIZARDLM;
     long read = d0.rejected() + (originals ? d0.kept() : 0);
-    List<OutputLayout> mixed = new ArrayList<>();
-    for (int k = 0; k < done.size(); k++) {
-      OutputLayout from = new OutputLayout(StageState.stageDir(epochs, "epoch", k).toString());
-      for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-        if (kind == OutputLayout.Kind.DATA && c.mix() == Mix.WIZARDLM) {
-          mixed.add(from);
-        } else if (k > 0 || kind == OutputLayout.Kind.REJECTS || c.keepOriginal()) {
-          layout.stageFrom(from, kind, k);
-        }
-      }
-      if (k > 0) {
-        read += done.get(k).records();
-      }
+    for (EpochDone d : done.subList(1, done.size())) {
+      read += d.records();
     }
     if (c.mix() == Mix.WIZARDLM) {
-      layout.stageShuffled(mixed, OutputLayout.Kind.DATA, Seeds.derive(c.settings().seed(), "evol/mix-wizardlm"),
-          c.shardSize());
+      layout.stageShuffled(loop.layouts(epochs.last()), OutputLayout.Kind.DATA,
+          Seeds.derive(c.settings().seed(), "evol/mix-wizardlm"), c.shardSize());
     }
-    for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-      layout.publish(kind, c.shardSize());
-    }
+    // the input records (epoch 0's data) only with keepOriginal; with the WizardLM mix data/ is the shuffle
+    boolean shuffled = c.mix() == Mix.WIZARDLM;
+    boolean keepOriginal = c.keepOriginal();
+    loop.assemble(layout, epochs.last(), (k, kind) -> !(kind == OutputLayout.Kind.DATA && shuffled)
+        && (k > 0 || kind == OutputLayout.Kind.REJECTS || keepOriginal), c.shardSize());
     report.stage("assemble", (System.nanoTime() - t1) / 1_000_000);
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("input_read", d0.read());
     m.put("input_records", d0.kept());
-    m.put("epochs", done.size() - 1);
+    m.put("epochs", epochs.last());
     long evolved = 0;
     long eliminated = 0;
-    long requests = 0;
-    long hits = 0;
-    long tokens = 0;
     for (EpochDone d : done.subList(1, done.size())) {
       evolved += d.kept();
       eliminated += d.filtered();
-      requests += d.requests();
-      hits += d.cacheHits();
-      tokens += d.completionTokens();
     }
     m.put("evolved", evolved);
     m.put("eliminated", eliminated);
-    m.put("requests", requests);
-    m.put("cache_hits", hits);
-    m.put("completion_tokens", tokens);
+    RoundLoop.putModelTotals(m, done.subList(1, done.size()));
     report.metrics(NAMESPACE, m);
-    if (done.size() - 1 < c.epochs()) {
-      report.note(String.format(Locale.ROOT, "stopped after %d of %d epoch(s); rerun to continue", done.size() - 1, c.epochs()));
+    if (epochs.last() < c.epochs()) {
+      report.note(String.format(Locale.ROOT, "stopped after %d of %d epoch(s); rerun to continue", epochs.last(), c.epochs()));
     }
     report.note("for evol, 'read' counts the records the run produced (every evolution attempt, failed requests) plus "
         + "bad input lines" + (originals ? " and the input records kept (--keep-original or --mix wizardlm)" : "")
@@ -362,8 +307,11 @@ public final class EvolPipeline {
     return b.toString();
   }
 
-  /** Hash of everything that decides the output except the number of epochs and keep-original. */
-  static String configHash(Config c, Evol evol, String modelIdentity, List<InputFile> files) throws IOException {
+  /**
+   * What decides the output besides the templates and the model, except the number of epochs and
+   * keep-original: the evolution settings, the read settings and the input files' content.
+   */
+  static Map<String, Object> resumeParams(Config c, List<InputFile> files) throws IOException {
     Map<String, Object> m = new TreeMap<>();
     m.put("evol", c.settings().asMap());
     m.put("read", c.read().asMap());
@@ -373,13 +321,7 @@ public final class EvolPipeline {
       inputs.add(Files.isRegularFile(p) ? Ids.sha256Hex(Files.readAllBytes(p)) : f.path());
     }
     m.put("inputs", inputs);
-    Map<String, String> t = new TreeMap<>();
-    evol.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
-    m.put("templates", t);
-    // the model's full identity (issue 21): file, llama.cpp build, backend, GPU layers; or endpoint and
-    // what its server reports; a resumed run with another one is refused
-    m.put("model", modelIdentity);
-    return StageState.hash(m);
+    return m;
   }
 
   /** Epoch 0: the input read into the first pool ({@code data/}) and its bad lines ({@code rejects/}). */
@@ -387,11 +329,10 @@ public final class EvolPipeline {
     long t0 = System.nanoTime();
     OutputLayout layout = new OutputLayout(dir.toString());
     layout.prepare();
-    StageState.reopen(dir);
     Pipeline p = Pipeline.create(c.runner().options("evol-read"));
     ReadRecords.Result r = p.apply("Read", c.read().reader(files).withCountsDir(layout.countsDir()));
-    write(r.examples(), layout, OutputLayout.Kind.DATA, "Pool");
-    write(r.rejects(), layout, OutputLayout.Kind.REJECTS, "Rejects");
+    RoundLoop.write(r.examples(), layout, OutputLayout.Kind.DATA, "Pool");
+    RoundLoop.write(r.rejects(), layout, OutputLayout.Kind.REJECTS, "Rejects");
     p.run().waitUntilFinish();
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
       layout.publish(k, Long.MAX_VALUE);
@@ -400,7 +341,6 @@ public final class EvolPipeline {
     long records = layout.countLines(OutputLayout.Kind.DATA);
     EpochDone d = new EpochDone(0, counts[0], counts[1], records, records, 0, layout.countLines(OutputLayout.Kind.REJECTS),
         0, 0, 0, 0, (System.nanoTime() - t0) / 1_000_000);
-    StageState.finish(dir, d);
     return d;
   }
 
@@ -415,16 +355,49 @@ public final class EvolPipeline {
     return out;
   }
 
-  private static <T> void write(PCollection<KV<OrderKey, T>> records, OutputLayout layout, OutputLayout.Kind kind,
-      String name) {
-    records.apply(name + "AsJson", WriteOrdered.<T>asJsonLines())
-        .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
-  }
-
   static final TupleTag<KV<OrderKey, Example>> KEPT = new TupleTag<>() {};
   static final TupleTag<KV<OrderKey, Example>> FILTERED = new TupleTag<>() {};
   static final TupleTag<KV<OrderKey, Reject>> FAILED = new TupleTag<>() {};
   static final TupleTag<KV<OrderKey, Example>> POOL = new TupleTag<>() {};
+
+  /**
+   * The epochs of one run, for {@link RoundLoop}: epoch 0 reads the input into the first pool, each
+   * later epoch evolves the pool the epoch before it left ({@code next/}).
+   */
+  private static final class Epochs implements RoundLoop.Round<EpochDone> {
+    private final Config c;
+    private final Evol evol;
+    private final List<InputFile> files;
+    private final PrintStream console;
+    private List<Evol.Member> pool = List.of();
+
+    Epochs(Config c, Evol evol, List<InputFile> files, PrintStream console) {
+      this.c = c;
+      this.evol = evol;
+      this.files = files;
+      this.console = console;
+    }
+
+    @Override
+    public EpochDone run(int epoch, Path dir) throws IOException {
+      return epoch == 0 ? readInput(c, files, dir) : runEpoch(c, evol, epoch, pool, dir, console);
+    }
+
+    @Override
+    public void finished(int epoch, Path dir, EpochDone d, boolean resumed) throws IOException {
+      if (epoch == 0) {
+        console.printf(Locale.ROOT, "epoch 0: read %d record(s), %d rejected; pool %d%n", d.read(), d.rejected(), d.pool());
+        pool = pool(new OutputLayout(dir.toString()));
+        return;
+      }
+      if (!resumed) {
+        console.printf(Locale.ROOT, "epoch %d: %d instruction(s) -> %d evolved, %d eliminated, %d rejected; %d request(s), "
+            + "%d from the cache; %.1f s%n", epoch, d.pool(), d.kept(), d.filtered(), d.rejected(), d.requests(),
+            d.cacheHits(), d.millis() / 1000.0);
+      }
+      pool = pool(new OutputLayout(dir.resolve(NEXT).toString()));
+    }
+  }
 
   private static EpochDone runEpoch(Config c, Evol evol, int epoch, List<Evol.Member> pool, Path dir, PrintStream console)
       throws IOException {
@@ -433,7 +406,6 @@ public final class EvolPipeline {
     OutputLayout next = new OutputLayout(dir.resolve(NEXT).toString());
     layout.prepare();
     next.prepare();
-    StageState.reopen(dir);
     Pipeline p = Pipeline.create(c.runner().options("evol-epoch-" + epoch));
     List<KV<Integer, Evol.Member>> keyed = new ArrayList<>();
     for (Evol.Member m : pool) {
@@ -445,20 +417,12 @@ public final class EvolPipeline {
         .apply("Batches", GroupByKey.create())
         .apply("Evolve", ParDo.of(new EvolveFn(evol, c.model(), epoch))
             .withOutputTags(KEPT, TupleTagList.of(FILTERED).and(FAILED).and(POOL)));
-    write(evolved.get(KEPT).setCoder(exampleCoder), layout, OutputLayout.Kind.DATA, "Data");
-    write(evolved.get(FILTERED).setCoder(exampleCoder), layout, OutputLayout.Kind.FILTERED, "Filtered");
-    write(evolved.get(FAILED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class))), layout,
+    RoundLoop.write(evolved.get(KEPT).setCoder(exampleCoder), layout, OutputLayout.Kind.DATA, "Data");
+    RoundLoop.write(evolved.get(FILTERED).setCoder(exampleCoder), layout, OutputLayout.Kind.FILTERED, "Filtered");
+    RoundLoop.write(evolved.get(FAILED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class))), layout,
         OutputLayout.Kind.REJECTS, "Rejects");
-    write(evolved.get(POOL).setCoder(exampleCoder), next, OutputLayout.Kind.DATA, "NextPool");
-    PipelineResult result;
-    try (Progress.Ticker t = Progress.start("epoch " + epoch, new String[] {Progress.GENERATED, Progress.TOKENS}, console)) {
-      result = p.run();
-      result.waitUntilFinish();
-    }
-    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
-      layout.publish(k, Long.MAX_VALUE);
-      next.publish(k, Long.MAX_VALUE);
-    }
+    RoundLoop.write(evolved.get(POOL).setCoder(exampleCoder), next, OutputLayout.Kind.DATA, "NextPool");
+    PipelineResult result = RoundLoop.runPipeline(p, "epoch " + epoch, console, layout, next);
     EpochDone d = new EpochDone(epoch, 0, 0, pool.size(), layout.countLines(OutputLayout.Kind.DATA),
         layout.countLines(OutputLayout.Kind.FILTERED), layout.countLines(OutputLayout.Kind.REJECTS),
         counter(result, "records"), counter(result, "requests"), counter(result, "cache_hits"),
@@ -467,7 +431,6 @@ public final class EvolPipeline {
       throw new IllegalStateException(String.format("epoch %d: the next pool has %d members, expected %d", epoch,
           next.countLines(OutputLayout.Kind.DATA), pool.size()));
     }
-    StageState.finish(dir, d);
     return d;
   }
 

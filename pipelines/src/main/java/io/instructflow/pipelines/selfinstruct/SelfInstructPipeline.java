@@ -15,13 +15,11 @@ import io.instructflow.pipelines.generate.GenerateRequests;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
-import io.instructflow.pipelines.io.WriteOrdered;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.ModelCounters;
-import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
-import io.instructflow.pipelines.runtime.StageState;
+import io.instructflow.pipelines.stage.RoundLoop;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
@@ -53,7 +51,6 @@ import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.KV;
-import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
@@ -78,14 +75,15 @@ import org.apache.beam.sdk.values.TupleTagList;
  * A rerun with the same configuration continues after the last finished round, and the model calls of
  * an unfinished round come back from the response cache, so a run killed at any point and rerun ends
  * with the same bytes as one that was never stopped. The final {@code data/}, {@code filtered/} and
- * {@code rejects/} are the rounds' shards concatenated in round order (bad seed lines first).
+ * {@code rejects/} are the rounds' shards concatenated in round order (bad seed lines first). The
+ * claim, the resume, {@code --stop-after-round} and that assembly are {@link RoundLoop}'s; this class
+ * has the rounds' work.
  */
 public final class SelfInstructPipeline {
   private SelfInstructPipeline() {}
 
   /** Metrics namespace. */
   public static final String NAMESPACE = "self_instruct";
-  static final String ROUNDS = "rounds";
   static final String ADDED = "added";
 
   /**
@@ -143,7 +141,8 @@ public final class SelfInstructPipeline {
 
   /** What a finished round recorded in its {@code done.json}. */
   record RoundDone(int round, List<PoolEntry> added, long prompts, long candidates, long records, long kept,
-      long filtered, long rejected, long requests, long cacheHits, long completionTokens, long millis) {}
+      long filtered, long rejected, long requests, long cacheHits, long completionTokens, long millis)
+      implements RoundLoop.ModelCalls {}
 
   /**
    * Runs rounds until the target or the round limit and returns the summary.
@@ -164,91 +163,44 @@ public final class SelfInstructPipeline {
       throw io.instructflow.pipelines.runtime.SettingsException.of(e);
     }
     Path out = Paths.get(c.out());
-    Path rounds = out.resolve(ROUNDS);
-    new OutputLayout(c.out()).lock("self-instruct");
-    Files.createDirectories(rounds);
+    RoundLoop<RoundDone> loop = RoundLoop.of("self-instruct", "round", out, RoundDone.class, c.maxRounds())
+        .withStopAfter(c.stopAfterRound());
     String identity = c.model().identity();
-    StageState.claim(rounds, configHash(c, gen, identity), c.settings().asMap(),
-        "seeds, model, templates or generator settings", identity);
-    OutputLayout layout = new OutputLayout(c.out());
-    layout.prepare();
+    OutputLayout layout = loop.claim(resumeParams(c), gen.templates(), identity, c.settings().asMap(),
+        "seeds, model, templates or generator settings");
     RunReport report = new RunReport("self-instruct", c.runner().describe(), c.asMap(), List.of(c.seeds().toString()));
     console.printf(Locale.ROOT, "self-instruct: %s preset, %d seed task(s) from %s (%d bad line(s)), model %s, target %d, "
             + "%d prompt(s) per round -> %s (%s)%n", c.settings().preset().id(), seeds.tasks().size(), c.seeds(),
         seeds.problems().size(), ref.id(), c.target(), c.settings().promptsPerRound(), out, c.runner().describe());
-    writeSeedRejects(new OutputLayout(roundDir(rounds, 0).toString()), c.seeds(), seeds);
+    writeSeedRejects(loop.layout(0), c.seeds(), seeds);
     java.util.Optional<String> unlabeled = gen.classificationWarning(seeds.unlabeled());
     unlabeled.ifPresent(w -> {
       console.println("self-instruct: warning: " + w);
       report.note("seeds: " + w);
     });
 
-    List<PoolEntry> machine = new ArrayList<>();
-    List<RoundDone> done = new ArrayList<>();
-    int round = 1;
-    for (; round <= c.maxRounds(); round++) {
-      Path dir = roundDir(rounds, round);
-      RoundDone d = StageState.done(dir, RoundDone.class);
-      if (d == null) {
-        break;
-      }
-      done.add(d);
-      machine.addAll(d.added());
-    }
-    if (!done.isEmpty()) {
-      console.printf(Locale.ROOT, "self-instruct: continuing after round %d (%d task(s) in the pool from earlier rounds)%n",
-          done.size(), machine.size());
-    }
-    boolean stopped = false;
-    for (; round <= c.maxRounds() && machine.size() < c.target(); round++) {
-      if (c.stopAfterRound() > 0 && round > c.stopAfterRound()) {
-        stopped = true;
-        break;
-      }
-      long t0 = System.nanoTime();
-      RoundDone d = runRound(c, gen, round, machine, roundDir(rounds, round), console);
-      report.stage("round " + round, (System.nanoTime() - t0) / 1_000_000);
-      done.add(d);
-      machine.addAll(d.added());
-      console.printf(Locale.ROOT, "round %d: %d prompt(s) -> %d task(s): %d joined the pool; %d record(s) kept, %d filtered, "
-              + "%d rejected; pool %d/%d machine task(s); %d request(s), %d from the cache; %.1f s%n", round, d.prompts(),
-          d.candidates(),
-          d.added().size(), d.kept(), d.filtered(), d.rejected(), machine.size(), c.target(), d.requests(), d.cacheHits(),
-          d.millis() / 1000.0);
-    }
-    if (stopped) {
-      console.printf("self-instruct: stopped after round %d as asked; rerun to continue%n", c.stopAfterRound());
-    }
-    if (machine.size() < c.target()) {
+    Generation generation = new Generation(c, gen, console);
+    RoundLoop.Outcome<RoundDone> rounds = loop.run(generation, report, console);
+    List<RoundDone> done = rounds.finished();
+    int tasks = generation.machine.size();
+    if (tasks < c.target()) {
       report.note(String.format(Locale.ROOT, "stopped at %d round(s) (--max-rounds %d or a stop) with %d of %d target tasks",
-          done.size(), c.maxRounds(), machine.size(), c.target()));
+          done.size(), c.maxRounds(), tasks, c.target()));
     }
     long t1 = System.nanoTime();
-    long produced = seeds.problems().size();
-    for (int k = 0; k <= done.size(); k++) {
-      OutputLayout from = new OutputLayout(roundDir(rounds, k).toString());
-      for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-        layout.stageFrom(from, kind, k);
-      }
-    }
-    for (OutputLayout.Kind kind : OutputLayout.Kind.values()) {
-      layout.publish(kind, c.shardSize());
-    }
-    for (RoundDone d : done) {
-      produced += d.records();
-    }
+    // round 0 holds the bad seed lines: they come first
+    loop.assemble(layout, rounds.last(), (k, kind) -> true, c.shardSize());
+    long produced = seeds.problems().size() + done.stream().mapToLong(RoundDone::records).sum();
     report.stage("assemble", (System.nanoTime() - t1) / 1_000_000);
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("seeds_read", seeds.read());
     m.put("seeds_used", seeds.tasks().size());
     m.put("rounds", done.size());
     m.put("target", c.target());
-    m.put("tasks_kept", machine.size());
+    m.put("tasks_kept", tasks);
     m.put("prompts", done.stream().mapToLong(RoundDone::prompts).sum());
     m.put("candidates", done.stream().mapToLong(RoundDone::candidates).sum());
-    m.put("requests", done.stream().mapToLong(RoundDone::requests).sum());
-    m.put("cache_hits", done.stream().mapToLong(RoundDone::cacheHits).sum());
-    m.put("completion_tokens", done.stream().mapToLong(RoundDone::completionTokens).sum());
+    RoundLoop.putModelTotals(m, done);
     report.metrics(NAMESPACE, m);
     report.note("for self-instruct, 'read' counts the records the run produced (generated tasks and instances, "
         + "failed requests) plus bad seed lines; the " + seeds.tasks().size() + " usable seeds are inputs, not outputs");
@@ -257,22 +209,15 @@ public final class SelfInstructPipeline {
     return s;
   }
 
-  private static Path roundDir(Path rounds, int round) {
-    return StageState.stageDir(rounds, "round", round);
-  }
-
-  /** Hash of everything that decides a run's output except how far it goes (target, rounds). */
-  static String configHash(Config c, SelfInstruct gen, String modelIdentity) throws IOException {
+  /**
+   * What decides a run's output besides the templates and the model, except how far it goes (target,
+   * rounds): the generator settings and the seed file's content.
+   */
+  static Map<String, Object> resumeParams(Config c) throws IOException {
     Map<String, Object> m = new TreeMap<>();
     m.put("generator", c.settings().asMap());
     m.put("seeds", Ids.sha256Hex(Files.readAllBytes(c.seeds())));
-    Map<String, String> t = new TreeMap<>();
-    gen.templates().forEach((id, tpl) -> t.put(id, tpl.hash()));
-    m.put("templates", t);
-    // the model's full identity (issue 21): file, llama.cpp build, backend, GPU layers; or endpoint and
-    // what its server reports; a resumed run with another one is refused
-    m.put("model", modelIdentity);
-    return StageState.hash(m);
+    return m;
   }
 
   /** Writes the bad seed lines as round 0's rejects (replacing an earlier run's). */
@@ -300,6 +245,50 @@ public final class SelfInstructPipeline {
   static final TupleTag<KV<Integer, Candidate>> LIVE = new TupleTag<>() {};
   static final TupleTag<KV<OrderKey, PoolEntry>> JOINED = new TupleTag<>() {};
 
+  /**
+   * The rounds of one run, for {@link RoundLoop}: the pool's machine tasks (what the finished rounds
+   * added, in round order) and the next round, which plans its prompts from them. Rounds go on while
+   * the pool holds fewer machine tasks than the target.
+   */
+  private static final class Generation implements RoundLoop.Round<RoundDone> {
+    private final Config c;
+    private final SelfInstruct gen;
+    private final PrintStream console;
+    private final List<PoolEntry> machine = new ArrayList<>();
+
+    Generation(Config c, SelfInstruct gen, PrintStream console) {
+      this.c = c;
+      this.gen = gen;
+      this.console = console;
+    }
+
+    @Override
+    public RoundDone run(int round, Path dir) throws IOException {
+      return runRound(c, gen, round, machine, dir, console);
+    }
+
+    @Override
+    public void finished(int round, Path dir, RoundDone d, boolean resumed) {
+      machine.addAll(d.added());
+      if (!resumed) {
+        console.printf(Locale.ROOT, "round %d: %d prompt(s) -> %d task(s): %d joined the pool; %d record(s) kept, "
+                + "%d filtered, %d rejected; pool %d/%d machine task(s); %d request(s), %d from the cache; %.1f s%n",
+            round, d.prompts(), d.candidates(), d.added().size(), d.kept(), d.filtered(), d.rejected(), machine.size(),
+            c.target(), d.requests(), d.cacheHits(), d.millis() / 1000.0);
+      }
+    }
+
+    @Override
+    public boolean wanted() {
+      return machine.size() < c.target();
+    }
+
+    @Override
+    public String progress() {
+      return String.format(Locale.ROOT, " (%d task(s) in the pool from earlier rounds)", machine.size());
+    }
+  }
+
   private static RoundDone runRound(Config c, SelfInstruct gen, int round, List<PoolEntry> machine, Path dir,
       PrintStream console) throws IOException {
     long t0 = System.nanoTime();
@@ -307,7 +296,6 @@ public final class SelfInstructPipeline {
     OutputLayout addedLayout = new OutputLayout(dir.resolve(ADDED).toString());
     layout.prepare();
     addedLayout.prepare();
-    StageState.reopen(dir);
     List<PromptSpec> specs = gen.plan(round, machine);
     List<PoolEntry> pool = new ArrayList<>();
     gen.seeds().forEach(s -> pool.add(PoolEntry.of(s)));
@@ -334,39 +322,26 @@ public final class SelfInstructPipeline {
             .withOutputTags(KEPT, TupleTagList.of(FILTERED).and(FAILED)));
     KvCoder<OrderKey, Example> exampleCoder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
     KvCoder<OrderKey, Reject> rejectCoder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class));
-    write(completed.get(KEPT).setCoder(exampleCoder), layout, OutputLayout.Kind.DATA, "Data");
-    write(PCollectionList.of(gated.get(FILTERED).setCoder(exampleCoder)).and(completed.get(FILTERED).setCoder(exampleCoder))
+    RoundLoop.write(completed.get(KEPT).setCoder(exampleCoder), layout, OutputLayout.Kind.DATA, "Data");
+    RoundLoop.write(PCollectionList.of(gated.get(FILTERED).setCoder(exampleCoder))
+        .and(completed.get(FILTERED).setCoder(exampleCoder))
         .apply("AllFiltered", Flatten.pCollections()), layout, OutputLayout.Kind.FILTERED, "Filtered");
-    write(PCollectionList.of(generated.get(FAILED).setCoder(rejectCoder)).and(completed.get(FAILED).setCoder(rejectCoder))
+    RoundLoop.write(PCollectionList.of(generated.get(FAILED).setCoder(rejectCoder))
+        .and(completed.get(FAILED).setCoder(rejectCoder))
         .apply("AllRejects", Flatten.pCollections()), layout, OutputLayout.Kind.REJECTS, "Rejects");
-    write(gated.get(JOINED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(PoolEntry.class))), addedLayout,
-        OutputLayout.Kind.DATA, "Added");
-    PipelineResult result;
-    try (Progress.Ticker t = Progress.start("round " + round, new String[] {Progress.GENERATED, Progress.TOKENS}, console)) {
-      result = p.run();
-      result.waitUntilFinish();
-    }
-    for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
-      layout.publish(k, Long.MAX_VALUE);
-      addedLayout.publish(k, Long.MAX_VALUE);
-    }
+    RoundLoop.write(gated.get(JOINED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(PoolEntry.class))),
+        addedLayout, OutputLayout.Kind.DATA, "Added");
+    PipelineResult result = RoundLoop.runPipeline(p, "round " + round, console, layout, addedLayout);
     List<PoolEntry> added = addedTasks(addedLayout);
     RoundDone d = new RoundDone(round, added, specs.size(), counter(result, "candidates"), counter(result, "records"),
         layout.countLines(OutputLayout.Kind.DATA), layout.countLines(OutputLayout.Kind.FILTERED),
         layout.countLines(OutputLayout.Kind.REJECTS), counter(result, "requests"), counter(result, "cache_hits"),
         counter(result, "completion_tokens"), (System.nanoTime() - t0) / 1_000_000);
-    StageState.finish(dir, d);
     return d;
   }
 
   private static long counter(PipelineResult r, String name) {
     return PipelineRun.counter(r, NAMESPACE, name);
-  }
-
-  private static <T> void write(PCollection<KV<OrderKey, T>> records, OutputLayout layout, OutputLayout.Kind kind,
-      String name) {
-    records.apply(name + "AsJson", WriteOrdered.<T>asJsonLines())
-        .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
   }
 
   /** The tasks a finished round added to the pool, in gate order (what the Gate step wrote to {@code added/}). */
