@@ -55,7 +55,8 @@ public final class BlendPlan {
    * @param location {@code file:line}
    * @param dedupKey normalized-text hash
    * @param tokens estimated tokens
-   * @param tagClass the index of its value among the spec's capped tag values ({@link TagQuotas}), -1 for none
+   * @param tagClass its value combination less one ({@link TagQuotas#classOf}): on one tag, the index of its
+   *     value among the tag's quota values; -1 for none
    */
   public record Item(OrderKey key, int source, String id, String location, String dedupKey, int tokens, int tagClass)
       implements Serializable {

@@ -125,10 +125,10 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     PCollectionView<Map<Integer, Long>> tagStats = null;
     PCollection<KV<OrderKey, Decision>> overCap = null;
     if (spec.tagQuotas() != null) {
-      // tag quotas (issue 22): count each capped value's records and demand per source, rank a source's
-      // records of a value among themselves, leave out those beyond the source's share of the cap, and
-      // rank the rest again for the selection (TagQuotas has the rule)
-      int classes = spec.tagQuotas().limits().size() + 1;
+      // tag quotas (issue 22): count each value combination's records and demand per source, rank a
+      // source's records of a combination among themselves, leave out those beyond what the rule gives the
+      // combination, and rank the rest again for the selection (TagQuotas has the rules)
+      int classes = spec.tagQuotas().combinations();
       tagStats = ranked
           .apply("TagStats", ParDo.of(new TagStatFn(spec, stats)).withSideInputs(stats))
           .setCoder(KvCoder.of(VarIntCoder.of(), VarLongCoder.of()))
@@ -357,7 +357,7 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     @ProcessElement
     public void process(ProcessContext c) {
       Item it = c.element().getKey();
-      int g = tagGroup(it, spec.tagQuotas().limits().size() + 1);
+      int g = tagGroup(it, spec.tagQuotas().combinations());
       c.output(KV.of(tagStat(g, AVAILABLE), 1L));
       if (c.element().getValue() < quotas(c).quotas().get(it.source()).rows()) {
         c.output(KV.of(tagStat(g, DEMAND), 1L));
@@ -365,9 +365,9 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     }
   }
 
-  /** A (source, capped value) count of a kind from the tag stats, per source and value. */
+  /** A (source, capped value) count of a kind from the tag stats, per source and value (caps on one tag). */
   static long[][] tagCounts(BlendSpec spec, Map<Integer, Long> tagStats, int kind) {
-    int classes = spec.tagQuotas().limits().size() + 1;
+    int classes = spec.tagQuotas().combinations();
     long[][] out = new long[spec.sources().size()][classes - 1];
     for (int s = 0; s < out.length; s++) {
       for (int v = 0; v < classes - 1; v++) {
@@ -377,21 +377,53 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
     return out;
   }
 
-  /** Each source's share of each capped value's cap ({@link TagQuotas#caps}). */
-  static long[][] tagCaps(BlendSpec spec, Quotas.Result q, Map<Integer, Long> tagStats) {
-    long[] rows = new long[spec.sources().size()];
+  /** A (source, value combination) count of a kind from the tag stats, per source and combination. */
+  static long[][] combinationCounts(BlendSpec spec, Map<Integer, Long> tagStats, int kind) {
+    int classes = spec.tagQuotas().combinations();
+    long[][] out = new long[spec.sources().size()][classes];
+    for (int s = 0; s < out.length; s++) {
+      for (int k = 0; k < classes; k++) {
+        out[s][k] = tagStats.getOrDefault(tagStat(s * classes + k, kind), 0L);
+      }
+    }
+    return out;
+  }
+
+  /** Each source's quota in rows. */
+  static long[] quotaRows(Quotas.Result q) {
+    long[] rows = new long[q.quotas().size()];
     for (int s = 0; s < rows.length; s++) {
       rows[s] = q.quotas().get(s).rows();
     }
-    return spec.tagQuotas().caps(rows, tagCounts(spec, tagStats, DEMAND), tagCounts(spec, tagStats, AVAILABLE));
+    return rows;
   }
 
-  /** Leaves out a source's records of a capped value ranked at or beyond its share of the cap. */
+  /** Each source's share of each capped value's cap ({@link TagQuotas.Tag#caps}), caps on one tag. */
+  static long[][] tagCaps(BlendSpec spec, Quotas.Result q, Map<Integer, Long> tagStats) {
+    return spec.tagQuotas().tags().get(0).caps(quotaRows(q), tagCounts(spec, tagStats, DEMAND),
+        tagCounts(spec, tagStats, AVAILABLE));
+  }
+
+  /** The rows of every (source, value combination) under minimums or several tags ({@link TagAllocation}). */
+  static TagAllocation.Result allocation(BlendSpec spec, Quotas.Result q, Map<Integer, Long> tagStats) {
+    List<String> names = spec.sources().stream().map(BlendSpec.Source::name).toList();
+    return TagAllocation.plan(spec.tagQuotas(), names, quotaRows(q), combinationCounts(spec, tagStats, DEMAND),
+        combinationCounts(spec, tagStats, AVAILABLE));
+  }
+
+  /**
+   * Caps on one tag: leaves out a source's records of a capped value ranked at or beyond its share of the
+   * cap. Minimums or several tags: keeps a (source, combination)'s records ranked below its planned rows
+   * ({@link TagAllocation}) and decides the rest: over a cap, displaced by a minimum, or not reached.
+   */
   static final class TagCapFn extends QuotaFn<KV<Item, Long>, Item> {
     private static final long serialVersionUID = 1L;
     private final PCollectionView<Map<Integer, Long>> tagStats;
     private transient long[][] caps;
     private transient long[] totals;
+    private transient TagAllocation.Result plan;
+    private transient TagAllocation.Values values;
+    private transient long[][] demand;
 
     TagCapFn(BlendSpec spec, PCollectionView<Map<Integer, Long>> stats, PCollectionView<Map<Integer, Long>> tagStats) {
       super(spec, stats);
@@ -400,7 +432,11 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
 
     @ProcessElement
     public void process(ProcessContext c) {
-      TagQuotas tq = spec.tagQuotas();
+      if (!spec.tagQuotas().walk()) {
+        planned(c);
+        return;
+      }
+      TagQuotas.Tag tq = spec.tagQuotas().tags().get(0);
       if (caps == null) {
         Quotas.Result q = quotas(c);
         caps = tagCaps(spec, q, c.sideInput(tagStats));
@@ -419,6 +455,39 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       Progress.add(Progress.PLANNED, 1);
       c.output(OVER_CAP, KV.of(it.key(), new Decision("tag_quota", spec.sources().get(it.source()).name(), null,
           List.of(), tq.evidence(v, totals[v], caps[it.source()][v], rank))));
+    }
+
+    private void planned(ProcessContext c) {
+      if (plan == null) {
+        Map<Integer, Long> ts = c.sideInput(tagStats);
+        plan = allocation(spec, quotas(c), ts);
+        values = new TagAllocation.Values(spec.tagQuotas());
+        demand = combinationCounts(spec, ts, DEMAND);
+      }
+      Item it = c.element().getKey();
+      long rank = c.element().getValue();
+      int s = it.source();
+      int k = it.tagClass() + 1;
+      long rows = plan.rows()[s][k];
+      if (rank < rows) {
+        c.output(it);
+        return;
+      }
+      Progress.add(Progress.PLANNED, 1);
+      String source = spec.sources().get(s).name();
+      int full = plan.fullCap(values, k);
+      Decision d;
+      if (full >= 0) {
+        d = new Decision("tag_quota", source, null, List.of(), TagAllocation.overCap(values, plan, full, k, rows, rank));
+      } else if (rank < demand[s][k] && plan.raisedBy()[s] >= 0) {
+        d = new Decision("tag_quota", source, null, List.of(),
+            TagAllocation.displaced(values, plan, plan.raisedBy()[s], k, rows, rank));
+      } else {
+        Quotas.Quota quota = quotas(c).quotas().get(s);
+        d = new Decision("not_selected", source, null, List.of(),
+            TagAllocation.notReached(values, quota.rows(), quota.available(), k, rows, rank));
+      }
+      c.output(OVER_CAP, KV.of(it.key(), d));
     }
   }
 
@@ -526,6 +595,9 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       List<String> notes = new ArrayList<>(q.notes());
       if (spec.tagQuotas() != null) {
         tags = tagReport(spec, q, c.sideInput(tagStats));
+        if (!spec.tagQuotas().walk()) {
+          notes.addAll(allocation(spec, q, c.sideInput(tagStats)).notes());
+        }
         for (int s = 0; s < selected.length; s++) {
           Quotas.Quota quota = q.quotas().get(s);
           if (selected[s] < quota.rows()) {
@@ -539,11 +611,16 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
   }
 
   /**
-   * The tag quotas' part of the plan: per capped value its quota as given, the cap in rows, what the
-   * sources would take without it ({@code wanted}), the records of the value, and each source's share.
+   * The tag quotas' part of the plan. Caps on one tag: per capped value its quota as given, the cap in
+   * rows, what the sources would take without it ({@code wanted}), the records of the value, and each
+   * source's share. Otherwise {@link TagAllocation#report}.
    */
   static List<Map<String, Object>> tagReport(BlendSpec spec, Quotas.Result q, Map<Integer, Long> tagStats) {
-    TagQuotas tq = spec.tagQuotas();
+    if (!spec.tagQuotas().walk()) {
+      return TagAllocation.report(new TagAllocation.Values(spec.tagQuotas()), allocation(spec, q, tagStats),
+          spec.sources().stream().map(BlendSpec.Source::name).toList());
+    }
+    TagQuotas.Tag tq = spec.tagQuotas().tags().get(0);
     long[][] caps = tagCaps(spec, q, tagStats);
     long[][] demand = tagCounts(spec, tagStats, DEMAND);
     long[][] available = tagCounts(spec, tagStats, AVAILABLE);

@@ -33,7 +33,7 @@ import java.util.Set;
  * @param formats exports to write
  * @param sources the sources, in priority order (dedup keeps the first copy)
  * @param specText the spec exactly as read, written next to the data
- * @param tagQuotas caps on rows per tag value ({@link TagQuotas}), or null for none
+ * @param tagQuotas caps and minimums on rows per tag value, on one tag or more ({@link TagQuotas}), or null for none
  */
 public record BlendSpec(String name, Long target, Long targetTokens, long seed, Double temperature, boolean dedup,
     double validation, long shardSize, List<String> formats, List<Source> sources, String specText, TagQuotas tagQuotas)

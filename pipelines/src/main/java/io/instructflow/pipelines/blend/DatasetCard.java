@@ -177,8 +177,30 @@ public final class DatasetCard {
       b.append("Note: ").append(n).append("\n\n");
     }
     if (plan.tagQuotas() != null) {
-      // tag quotas (issue 22): each capped value, its cap in rows and the sources' shares of it
+      // tag quotas (issue 22): each capped value, its cap in rows and the sources' shares of it; with
+      // minimums or several tags, each value's cap and minimum, its rows and the sources' rows of it
       for (Map<String, Object> t : plan.tagQuotas()) {
+        if (t.containsKey("rows")) {
+          List<String> rows = new ArrayList<>();
+          if (t.get("sourceRows") instanceof Map<?, ?> m) {
+            m.forEach((k, v) -> rows.add(k + " " + v));
+          }
+          List<String> quota = new ArrayList<>();
+          if (t.get("quota") instanceof Map<?, ?> m) {
+            m.forEach((k, v) -> quota.add(k + " " + v));
+          }
+          List<String> bounds = new ArrayList<>();
+          if (t.containsKey("minimum")) {
+            bounds.add("at least " + t.get("minimum"));
+          }
+          if (t.containsKey("cap")) {
+            bounds.add("at most " + t.get("cap"));
+          }
+          b.append(String.format(Locale.ROOT, "Tag quota: %s = %s %s rows: %s in the blend (%s; by source: %s).%n%n",
+              t.get("tag"), t.get("value"), String.join(", ", bounds), t.get("rows"), String.join(", ", quota),
+              String.join(", ", rows)));
+          continue;
+        }
         List<String> shares = new ArrayList<>();
         if (t.get("sourceCaps") instanceof Map<?, ?> m) {
           m.forEach((k, v) -> shares.add(k + " " + v));

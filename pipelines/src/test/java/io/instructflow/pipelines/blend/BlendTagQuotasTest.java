@@ -95,11 +95,11 @@ class BlendTagQuotasTest {
 
   /**
    * The rule computed in one place, by its definition: each source's records in selection-hash order; the
-   * caps shared by {@link TagQuotas#caps} from the demands counted over each source's first q records; then
+   * caps shared by {@link TagQuotas.Tag#caps} from the demands counted over each source's first q records; then
    * walk each source in order, skipping a record whose value already has its source's share, until q taken.
    */
   static Set<String> reference(BlendSpec spec, List<Rec> recs, long[] quotas) {
-    TagQuotas tq = spec.tagQuotas();
+    TagQuotas.Tag tq = spec.tagQuotas().tags().get(0);
     int n = quotas.length;
     int v = tq.limits().size();
     List<List<Rec>> bySource = new ArrayList<>();
@@ -258,7 +258,7 @@ class BlendTagQuotasTest {
   @Test
   void theSharesOfACapFollowTheQuotasHeldAtDemand() {
     // 60 over quotas 150/150, demands 75 and 30: 30 each; demands 75 and 20: 40 and 20
-    TagQuotas tq = new TagQuotas("task_category", List.of(new TagQuotas.Limit("coding", 0.2, null)));
+    TagQuotas.Tag tq = new TagQuotas.Tag("task_category", List.of(new TagQuotas.Limit("coding", 0.2, null)));
     assertArrayEquals(new long[] {30}, tq.caps(new long[] {150, 150}, new long[][] {{75}, {30}}, new long[][] {{300}, {40}})[0]);
     long[][] c = tq.caps(new long[] {150, 150}, new long[][] {{75}, {20}}, new long[][] {{300}, {40}});
     assertEquals(40, c[0][0]);
@@ -278,8 +278,13 @@ class BlendTagQuotasTest {
         "{\"task_category\": {\"coding\": {\"max\": 0.2, \"maxRows\": 3}}}",
         "{\"task_category\": {\"coding\": {}}}",
         "{\"task_category\": {\"coding\": {\"max\": 1.5}}}",
-        "{\"task_category\": {\"coding\": {\"min\": 0.1}}}",
-        "{\"task_category\": {\"coding\": {\"max\": 0.2}}, \"difficulty\": {\"hard\": {\"max\": 0.1}}}",
+        "{\"task_category\": {\"coding\": {\"min\": 0.1, \"minRows\": 3}}}",
+        "{\"task_category\": {\"coding\": {\"min\": 0.3, \"max\": 0.2}}}",
+        "{\"task_category\": {\"coding\": {\"minRows\": 4, \"maxRows\": 3}}}",
+        "{\"task_category\": {\"coding\": {\"min\": 1.5}}}",
+        "{\"task_category\": {\"coding\": {\"minimum\": 0.1}}}",
+        "{\"task_category\": {\"coding\": {\"max\": 0.2}}, \"difficulty\": {\"hardest\": {\"max\": 0.1}}}",
+        "{\"task_category\": {}}",
         "{}")) {
       String spec = head + bad + "}";
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
@@ -294,7 +299,7 @@ class BlendTagQuotasTest {
     // a tag the tag command does not write takes any value
     String custom = "{\"target\": 10, \"sources\": [{\"path\": \"x\", \"weight\": 1}], "
         + "\"tagQuotas\": {\"topic\": {\"sports\": {\"maxRows\": 2}}}}";
-    assertEquals("topic", assertDoesNotThrow(custom).tagQuotas().tag());
+    assertEquals("topic", assertDoesNotThrow(custom).tagQuotas().tags().get(0).tag());
   }
 
   static BlendSpec assertDoesNotThrow(String spec) {
