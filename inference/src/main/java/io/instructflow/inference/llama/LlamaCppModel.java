@@ -438,31 +438,19 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
 
   /** A score request's tokens and where its continuation starts, or its finished result (failed or empty). */
   private Object prepareScore(ScoreRequest r) {
-    int[] context;
-    int[] full;
-    if (r.isChat()) {
-      if (metadata.chatTemplate().isEmpty()) {
-        return ScoreResult.failed(r.id(), ErrorKind.NO_CHAT_TEMPLATE, "model " + ref.id()
-            + " has no chat template (no tokenizer.chat_template in the GGUF file): score after a text prompt");
-      }
-      try {
-        String rendered = render(r.messages());
-        context = tokenizeChat(r.messages(), rendered, "");
-        full = tokenizeChat(r.messages(), rendered, r.continuation());
-      } catch (IllegalArgumentException e) {
-        return ScoreResult.failed(r.id(), ErrorKind.NO_CHAT_TEMPLATE, "cannot apply the chat template of " + ref.id()
-            + ": " + e.getMessage());
-      }
-    } else {
-      context = tokenize(r.prompt(), true);
-      full = tokenize(r.prompt() + r.continuation(), true);
+    if (r.isChat() && metadata.chatTemplate().isEmpty()) {
+      return ScoreResult.failed(r.id(), ErrorKind.NO_CHAT_TEMPLATE, "model " + ref.id()
+          + " has no chat template (no tokenizer.chat_template in the GGUF file): score after a text prompt");
     }
-    // what add_special appends after any text (an EOS, in some vocabularies) is not the continuation's
-    int[] around = tokenize(new byte[0], 0, 0, true, false);
-    int bos = api.llama_vocab_get_add_bos(vocab) != 0 && around.length > 0 && around[0] == api.llama_vocab_bos(vocab)
-        ? 1 : 0;
-    context = withoutSuffix(context, around, bos);
-    full = withoutSuffix(full, around, bos);
+    int[][] both;
+    try {
+      both = contextAndFull(r);
+    } catch (IllegalArgumentException e) {
+      return ScoreResult.failed(r.id(), ErrorKind.NO_CHAT_TEMPLATE, "cannot apply the chat template of " + ref.id()
+          + ": " + e.getMessage());
+    }
+    int[] context = both[0];
+    int[] full = both[1];
     int split = 0;
     while (split < Math.min(context.length, full.length) && context[split] == full[split]) {
       split++;
@@ -477,6 +465,40 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
       return ScoreResult.ok(r.id(), split, List.of());
     }
     return new Scorer.Item(r.id(), full, split, r.topLogprobs());
+  }
+
+  /**
+   * The tokens {@link #score} decodes for a request: the context followed by the continuation, tokenized
+   * together as one text (BOS first where the vocabulary asks for it; a trailing EOS that add_special
+   * appends is not part of it). The scored tokens are the last {@code tokens().size()} of these, from
+   * {@link ScoreResult#contextTokens()} on. For comparing with another engine fed the same token ids.
+   *
+   * @throws IllegalArgumentException for chat messages the model has no (working) chat template for
+   */
+  public int[] scoreTokens(ScoreRequest r) {
+    if (r.isChat() && metadata.chatTemplate().isEmpty()) {
+      throw new IllegalArgumentException("model " + ref.id() + " has no chat template");
+    }
+    return contextAndFull(r)[1];
+  }
+
+  /** {@code [context, context + continuation]} of a request, as {@link #scoreTokens(ScoreRequest)} says. */
+  private int[][] contextAndFull(ScoreRequest r) {
+    int[] context;
+    int[] full;
+    if (r.isChat()) {
+      String rendered = render(r.messages());
+      context = tokenizeChat(r.messages(), rendered, "");
+      full = tokenizeChat(r.messages(), rendered, r.continuation());
+    } else {
+      context = tokenize(r.prompt(), true);
+      full = tokenize(r.prompt() + r.continuation(), true);
+    }
+    // what add_special appends after any text (an EOS, in some vocabularies) is not the continuation's
+    int[] around = tokenize(new byte[0], 0, 0, true, false);
+    int bos = api.llama_vocab_get_add_bos(vocab) != 0 && around.length > 0 && around[0] == api.llama_vocab_bos(vocab)
+        ? 1 : 0;
+    return new int[][] {withoutSuffix(context, around, bos), withoutSuffix(full, around, bos)};
   }
 
   /** The tokens without the trailing ones add_special put there ({@code around} after its first {@code bos}). */
@@ -562,6 +584,11 @@ public final class LlamaCppModel implements LanguageModel, AutoCloseable {
   /** CPU threads each context decodes with. */
   public int threadsPerContext() {
     return threadsPerContext;
+  }
+
+  /** Tokens in the model's vocabulary (token ids run from 0 to this, exclusive). */
+  public int vocabSize() {
+    return api.llama_vocab_n_tokens(vocab);
   }
 
   /** Tokens of a text, as the model's tokenizer splits it (no BOS). */

@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 /** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (not tests): print a Markdown table.",
     subcommands = {BenchCommand.Dedup.class, BenchCommand.Generate.class, BenchCommand.Filter.class, BenchCommand.Compose.class,
-        BenchCommand.MakeModel.class})
+        BenchCommand.MakeModel.class, BenchCommand.Logprobs.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {
@@ -121,6 +121,86 @@ public final class BenchCommand implements Runnable {
       } catch (io.instructflow.inference.InvalidModelException e) {
         throw new Main.UsageException(e.getMessage());
       }
+      return 0;
+    }
+  }
+
+  /** Our token log-probabilities against llama.cpp's llama-server on the same GGUF (issue 22). */
+  @Command(name = "logprobs", mixinStandardHelpOptions = true,
+      description = {"Compares the embedded engine's token log-probabilities of given continuations (what score's "
+          + "IFD and rubrics are made of) with llama.cpp's own llama-server from DIR on the same GGUF file: ours "
+          + "batched with prefix reuse as score sends them; the server's by asking, for each scored token, for one "
+          + "token after the token-id prefix with the whole vocabulary listed (n_probs, before sampling, no prompt "
+          + "cache). Prints a table per request and max |delta logprob| over all tokens. Inputs: built-in English "
+          + "and Chinese samples, then the IFD pairs of the first --records records of --in."})
+  static final class Logprobs implements Callable<Integer> {
+    @Option(names = "--against", required = true, paramLabel = "DIR",
+        description = "llama.cpp's tools: DIR/bin/llama-server (or DIR/llama-server), libraries in DIR, built from "
+            + "the same sources by bin/build-llama build SRC DIR --tools.")
+    Path against;
+
+    @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
+    String model;
+
+    @Option(names = "--in", paramLabel = "PATH",
+        description = "Records (any shape the pipelines read) whose IFD pairs are compared too: the response after "
+            + "its instruction (text format), and alone.")
+    Path in;
+
+    @Option(names = "--records", defaultValue = "20",
+        description = "With --in: how many records (with a response), from the first. Default: ${DEFAULT-VALUE}.")
+    int records;
+
+    @Option(names = "--no-samples", description = "Leave out the built-in samples.")
+    boolean noSamples;
+
+    @Option(names = "--threads", defaultValue = "1", description = "CPU threads of both engines. Default: ${DEFAULT-VALUE}.")
+    int threads;
+
+    @Option(names = "--parallel", defaultValue = "4",
+        description = "Sequences our scorer decodes together. Default: ${DEFAULT-VALUE}.")
+    int parallel;
+
+    @Option(names = "--flash-attn", defaultValue = "auto", paramLabel = "auto|on|off",
+        description = "Ours; llama-server gets what it resolves to for the model. Default: ${DEFAULT-VALUE}.")
+    String flashAttention;
+
+    @Override
+    public Integer call() throws Exception {
+      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+      Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
+      if (records < 0) {
+        throw new Main.UsageException("--records must be >= 0, got " + records);
+      }
+      List<io.instructflow.inference.ScoreRequest> reqs = new ArrayList<>();
+      if (!noSamples) {
+        reqs.addAll(io.instructflow.inference.bench.LogprobCheck.samples());
+      }
+      if (in != null) {
+        if (!Files.exists(in)) {
+          throw new Main.UsageException("--in " + in + " does not exist");
+        }
+        reqs.addAll(io.instructflow.pipelines.bench.IfdPairs.of(in, records));
+      }
+      if (reqs.isEmpty()) {
+        throw new Main.UsageException("nothing to compare: --no-samples and no --in records");
+      }
+      io.instructflow.inference.bench.LogprobCheck.Plan plan;
+      try {
+        plan = new io.instructflow.inference.bench.LogprobCheck.Plan(m, against, threads, parallel,
+            io.instructflow.inference.llama.LlamaCppModel.FlashAttention.parse(flashAttention));
+      } catch (IllegalArgumentException e) {
+        throw new Main.UsageException(e.getMessage());
+      }
+      System.out.printf(Locale.ROOT, "bench logprobs --against %s: %s, %s, %d request(s), %d thread(s), flash attention "
+          + "%s%n", against, LocalDate.now(), m.getFileName(), reqs.size(), threads, flashAttention);
+      io.instructflow.inference.bench.LogprobCheck.Report r;
+      try {
+        r = io.instructflow.inference.bench.LogprobCheck.run(plan, reqs, System.err);
+      } catch (io.instructflow.inference.InvalidModelException | IllegalArgumentException e) {
+        throw new Main.UsageException(e.getMessage());
+      }
+      io.instructflow.inference.bench.LogprobCheck.print(r, System.out);
       return 0;
     }
   }
