@@ -287,11 +287,11 @@ final class TagAllocation {
     Map<String, Long> minsPerTag = new LinkedHashMap<>();
     for (int f = 0; f < nv; f++) {
       if (mins[f] > caps[f]) {
-        throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: a minimum of %,d rows is above its cap of %,d rows"
+        throw new io.instructflow.pipelines.runtime.SettingsException(String.format(Locale.ROOT, "%s: a minimum of %,d rows is above its cap of %,d rows"
             + " (%s, of %,d planned rows)", values.where(f), mins[f], caps[f], values.given(f), planned));
       }
       if (mins[f] > records[f]) {
-        throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: a minimum of %,d rows (%s, of %,d planned rows), "
+        throw new io.instructflow.pipelines.runtime.SettingsException(String.format(Locale.ROOT, "%s: a minimum of %,d rows (%s, of %,d planned rows), "
             + "but the sources have only %,d records of it after dedup", values.where(f), mins[f], values.given(f), planned,
             records[f]));
       }
@@ -344,7 +344,7 @@ final class TagAllocation {
         }
       }
       if (st.count[f] < mins[f]) {
-        throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: a minimum of %,d rows (%s, of %,d planned rows) "
+        throw new io.instructflow.pipelines.runtime.SettingsException(String.format(Locale.ROOT, "%s: a minimum of %,d rows (%s, of %,d planned rows) "
             + "cannot be met: the sources have %,d records of it after dedup, but only %,d fit beside the caps",
             values.where(f), mins[f], values.given(f), planned, records[f], st.count[f]));
       }
@@ -396,7 +396,7 @@ final class TagAllocation {
       }
       if (excess > 0) {
         int f = raisedBy[s] >= 0 ? raisedBy[s] : 0;
-        throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: a minimum of %,d rows (%s, of %,d planned rows) "
+        throw new io.instructflow.pipelines.runtime.SettingsException(String.format(Locale.ROOT, "%s: a minimum of %,d rows (%s, of %,d planned rows) "
             + "cannot be met within the source quotas: source %s would need %,d rows beyond its quota of %,d (the sources "
             + "have %,d records of it after dedup)", values.where(f), mins[f], values.given(f), planned, sources.get(s),
             excess, quota[s], records[f]));

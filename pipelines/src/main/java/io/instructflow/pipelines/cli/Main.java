@@ -45,8 +45,9 @@ public final class Main implements Runnable {
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
           PrintWriter err = cmd.getErr();
-          if (usageError(ex)) {
-            err.println("error: " + ex.getMessage());
+          Throwable setting = settingInside(ex);
+          if (usageError(ex) || setting != null) {
+            err.println("error: " + (usageError(ex) ? ex : setting).getMessage());
             err.flush();
             return EXIT_USAGE;
           }
@@ -86,6 +87,20 @@ public final class Main implements Runnable {
         || ex instanceof io.instructflow.inference.InvalidModelException
         || ex instanceof io.instructflow.pipelines.runtime.SettingsException
         || ex instanceof io.instructflow.pipelines.runtime.StageState.MismatchException;
+  }
+
+  /**
+   * A {@link io.instructflow.pipelines.runtime.SettingsException} that a pipeline step threw while it ran
+   * (for example a blend's tag minimum that the data cannot meet, found once the counts are in), as the
+   * runner hands it back wrapped in its own exceptions; null when the cause chain has none.
+   */
+  static Throwable settingInside(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof io.instructflow.pipelines.runtime.SettingsException) {
+        return c;
+      }
+    }
+    return null;
   }
 
   /**

@@ -91,4 +91,19 @@ class UsageErrorsTest {
     assertTrue(line.contains("--ctx-per-slot"), line);
     assertFalse(Files.exists(tmp.resolve("out").resolve("epochs")), "nothing ran");
   }
+
+  /**
+   * A setting a step finds unusable only once the pipeline runs (a blend's tag minimum the data cannot meet)
+   * comes back wrapped in the runner's exceptions; the command line still reports it as a usage error, its
+   * message alone.
+   */
+  @Test
+  void aSettingsErrorThrownInsideThePipelineIsAUsageError() {
+    io.instructflow.pipelines.runtime.SettingsException inner =
+        new io.instructflow.pipelines.runtime.SettingsException("tagQuotas.difficulty.难: a minimum of 5 rows, but only 2");
+    Throwable wrapped = new RuntimeException("job failed",
+        new org.apache.beam.sdk.Pipeline.PipelineExecutionException(new IllegalStateException("task failed", inner)));
+    assertEquals(inner, Main.settingInside(wrapped));
+    assertEquals(null, Main.settingInside(new RuntimeException("job failed", new IllegalStateException("no"))));
+  }
 }
