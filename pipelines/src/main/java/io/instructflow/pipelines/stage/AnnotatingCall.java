@@ -1,0 +1,101 @@
+package io.instructflow.pipelines.stage;
+
+import io.instructflow.inference.LanguageModel;
+import io.instructflow.schemas.Example;
+import io.instructflow.schemas.ModelRef;
+import io.instructflow.schemas.PromptRef;
+import io.instructflow.schemas.RejectReason;
+import io.instructflow.schemas.Step;
+import io.instructflow.schemas.Verdict;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A {@link ModelCall} that adds what the model says to each record (scores, tags) and filters nothing: an
+ * annotated record is kept with a step of the given name and version (the annotator's params, the model,
+ * its prompt template, verdict kept), and counted under {@code doneCounter}; a record that cannot be
+ * annotated is rejected with the annotator's reason and message, the record as its payload, and counted
+ * under {@value #FAILED}. Both are decided here.
+ */
+public final class AnnotatingCall implements ModelCall<Example> {
+  private static final long serialVersionUID = 1L;
+  /** Counter of records rejected. */
+  public static final String FAILED = "failed";
+
+  /** The per-command part: annotates a batch of records (plain code over the model, tested without Beam). */
+  public interface Annotator extends Serializable {
+    /** One annotation per record, in order. */
+    List<Annotation> annotate(LanguageModel model, List<Example> records);
+
+    /** The settings that go into each record's step. */
+    Map<String, Object> params();
+
+    /** The prompt template named in each record's step, or null for none. */
+    default PromptRef prompt() {
+      return null;
+    }
+  }
+
+  /**
+   * A record annotated ({@code record} set), or not ({@code reason} and {@code message} set).
+   */
+  public record Annotation(Example record, RejectReason reason, String message) {
+    public Annotation {
+      if ((record == null) == (reason == null)) {
+        throw new IllegalArgumentException("an annotation is a record or a reason, not both or neither");
+      }
+    }
+
+    /** The annotated record. */
+    public static Annotation of(Example record) {
+      return new Annotation(Objects.requireNonNull(record, "record"), null, null);
+    }
+
+    /** Why the record could not be annotated. */
+    public static Annotation failed(RejectReason reason, String message) {
+      return new Annotation(null, reason, message);
+    }
+  }
+
+  private final String step;
+  private final String version;
+  private final String doneCounter;
+  private final Annotator annotator;
+
+  /**
+   * @param step the provenance step name of an annotated record, also the failed one's step
+   * @param version the step's version
+   * @param doneCounter the counter of annotated records
+   * @param annotator what the command does
+   */
+  public AnnotatingCall(String step, String version, String doneCounter, Annotator annotator) {
+    this.step = Objects.requireNonNull(step, "step");
+    this.version = Objects.requireNonNull(version, "version");
+    this.doneCounter = Objects.requireNonNull(doneCounter, "doneCounter");
+    this.annotator = Objects.requireNonNull(annotator, "annotator");
+  }
+
+  @Override
+  public List<Outcome<Example>> call(LanguageModel model, List<Example> batch) {
+    List<Annotation> done = annotator.annotate(model, batch);
+    ModelRef ref = model.ref();
+    Map<String, Object> params = annotator.params();
+    PromptRef prompt = annotator.prompt();
+    List<Outcome<Example>> out = new ArrayList<>(batch.size());
+    for (int i = 0; i < batch.size(); i++) {
+      Example e = batch.get(i);
+      Annotation a = done.get(i);
+      if (a.record() != null) {
+        Step s = new Step(step, version, params, Verdict.KEPT, List.of(), null, ref, prompt, null);
+        out.add(new Outcome.Kept<>(a.record().withStep(s), true, ModelCall.count(doneCounter)));
+      } else {
+        out.add(new Outcome.Failed<>(e.provenance().origin().location(), a.reason(), a.message(), step, e,
+            ModelCall.count(FAILED)));
+      }
+    }
+    return out;
+  }
+}
