@@ -131,8 +131,8 @@ public final class RecordScorer {
     }
   }
 
-  /** What became of one record. */
-  public sealed interface Outcome {
+  /** What became of one record (an {@link Annotation}). */
+  public sealed interface Outcome extends Annotation {
     /** Scored: the record with its scores in {@code metadata.scores}. */
     record Scored(Example record, Map<String, Object> scores, int requests) implements Outcome {}
 

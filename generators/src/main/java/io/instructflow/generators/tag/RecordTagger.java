@@ -1,6 +1,7 @@
 package io.instructflow.generators.tag;
 
 import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.generators.score.Annotation;
 import io.instructflow.generators.score.RecordScorer;
 import io.instructflow.generators.score.ScoredTurn;
 import io.instructflow.inference.GenerationRequest;
@@ -165,8 +166,8 @@ public final class RecordTagger {
     }
   }
 
-  /** What became of one record. */
-  public sealed interface Outcome {
+  /** What became of one record (an {@link Annotation}). */
+  public sealed interface Outcome extends Annotation {
     /** Tagged: the record with its tags in {@code metadata.tags}, and the labels by tag code. */
     record Tagged(Example record, Map<String, String> labels, int requests) implements Outcome {}
 

@@ -23,7 +23,6 @@ import io.instructflow.schemas.PromptRef;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -151,14 +150,8 @@ public final class ScorePipeline {
    */
   record Scoring(RecordScorer.Settings settings) implements AnnotatingCall.Annotator {
     @Override
-    public List<AnnotatingCall.Annotation> annotate(LanguageModel model, List<Example> records) {
-      List<AnnotatingCall.Annotation> out = new ArrayList<>(records.size());
-      for (RecordScorer.Outcome o : RecordScorer.score(model, settings, records)) {
-        out.add(o instanceof RecordScorer.Outcome.Scored sc ? AnnotatingCall.Annotation.of(sc.record())
-            : AnnotatingCall.Annotation.failed(((RecordScorer.Outcome.Failed) o).reason(),
-                ((RecordScorer.Outcome.Failed) o).message()));
-      }
-      return out;
+    public List<RecordScorer.Outcome> annotate(LanguageModel model, List<Example> records) {
+      return RecordScorer.score(model, settings, records);
     }
 
     @Override

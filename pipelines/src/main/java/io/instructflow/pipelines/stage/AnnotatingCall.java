@@ -1,10 +1,10 @@
 package io.instructflow.pipelines.stage;
 
+import io.instructflow.generators.score.Annotation;
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.PromptRef;
-import io.instructflow.schemas.RejectReason;
 import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
 import java.io.Serializable;
@@ -28,7 +28,7 @@ public final class AnnotatingCall implements ModelCall<Example> {
   /** The per-command part: annotates a batch of records (plain code over the model, tested without Beam). */
   public interface Annotator extends Serializable {
     /** One annotation per record, in order. */
-    List<Annotation> annotate(LanguageModel model, List<Example> records);
+    List<? extends Annotation> annotate(LanguageModel model, List<Example> records);
 
     /** The settings that go into each record's step. */
     Map<String, Object> params();
@@ -36,27 +36,6 @@ public final class AnnotatingCall implements ModelCall<Example> {
     /** The prompt template named in each record's step, or null for none. */
     default PromptRef prompt() {
       return null;
-    }
-  }
-
-  /**
-   * A record annotated ({@code record} set), or not ({@code reason} and {@code message} set).
-   */
-  public record Annotation(Example record, RejectReason reason, String message) {
-    public Annotation {
-      if ((record == null) == (reason == null)) {
-        throw new IllegalArgumentException("an annotation is a record or a reason, not both or neither");
-      }
-    }
-
-    /** The annotated record. */
-    public static Annotation of(Example record) {
-      return new Annotation(Objects.requireNonNull(record, "record"), null, null);
-    }
-
-    /** Why the record could not be annotated. */
-    public static Annotation failed(RejectReason reason, String message) {
-      return new Annotation(null, reason, message);
     }
   }
 
@@ -80,7 +59,7 @@ public final class AnnotatingCall implements ModelCall<Example> {
 
   @Override
   public List<Outcome<Example>> call(LanguageModel model, List<Example> batch) {
-    List<Annotation> done = annotator.annotate(model, batch);
+    List<? extends Annotation> done = annotator.annotate(model, batch);
     ModelRef ref = model.ref();
     Map<String, Object> params = annotator.params();
     PromptRef prompt = annotator.prompt();

@@ -12,7 +12,6 @@ import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -151,8 +150,10 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
     PCollectionTuple out = batches.apply("Call",
         ParDo.of(new CallFn<>(namespace, model, call, inputs, kept, filtered, rejects))
             .withOutputTags(kept, TupleTagList.of(filtered).and(rejects)));
-    return new Result<>(out.get(kept).setCoder(itemCoder), out.get(filtered).setCoder(itemCoder),
-        out.get(rejects).setCoder(StageResult.REJECTS));
+    out.get(kept).setCoder(itemCoder);
+    out.get(filtered).setCoder(itemCoder);
+    out.get(rejects).setCoder(StageResult.REJECTS);
+    return new Result<>(out, kept, filtered, rejects);
   }
 
   /**
@@ -160,12 +161,14 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
    * {@link #filtered()} and {@link #rejects()}, under its input key.
    */
   public static final class Result<T> implements POutput {
-    private final PCollection<KV<OrderKey, T>> kept;
-    private final PCollection<KV<OrderKey, T>> filtered;
-    private final PCollection<KV<OrderKey, Reject>> rejects;
+    private final PCollectionTuple all;
+    private final TupleTag<KV<OrderKey, T>> kept;
+    private final TupleTag<KV<OrderKey, T>> filtered;
+    private final TupleTag<KV<OrderKey, Reject>> rejects;
 
-    Result(PCollection<KV<OrderKey, T>> kept, PCollection<KV<OrderKey, T>> filtered,
-        PCollection<KV<OrderKey, Reject>> rejects) {
+    Result(PCollectionTuple all, TupleTag<KV<OrderKey, T>> kept, TupleTag<KV<OrderKey, T>> filtered,
+        TupleTag<KV<OrderKey, Reject>> rejects) {
+      this.all = all;
       this.kept = kept;
       this.filtered = filtered;
       this.rejects = rejects;
@@ -173,17 +176,17 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
 
     /** The items that went on. */
     public PCollection<KV<OrderKey, T>> kept() {
-      return kept;
+      return all.get(kept);
     }
 
     /** The items the model's verdict dropped. */
     public PCollection<KV<OrderKey, T>> filtered() {
-      return filtered;
+      return all.get(filtered);
     }
 
     /** The items that could not be processed, with source and reason. */
     public PCollection<KV<OrderKey, Reject>> rejects() {
-      return rejects;
+      return all.get(rejects);
     }
 
     /** The result of a call over records as a {@link StageResult}. */
@@ -193,16 +196,12 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
 
     @Override
     public Pipeline getPipeline() {
-      return kept.getPipeline();
+      return all.getPipeline();
     }
 
     @Override
     public Map<TupleTag<?>, PValue> expand() {
-      Map<TupleTag<?>, PValue> m = new LinkedHashMap<>();
-      m.put(new TupleTag<>("kept"), kept);
-      m.put(new TupleTag<>("filtered"), filtered);
-      m.put(new TupleTag<>("rejects"), rejects);
-      return m;
+      return all.expand();
     }
 
     @Override

@@ -21,7 +21,6 @@ import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -142,14 +141,8 @@ public final class TagPipeline {
    */
   record Tagging(RecordTagger.Settings settings) implements AnnotatingCall.Annotator {
     @Override
-    public List<AnnotatingCall.Annotation> annotate(LanguageModel model, List<Example> records) {
-      List<AnnotatingCall.Annotation> out = new ArrayList<>(records.size());
-      for (RecordTagger.Outcome o : RecordTagger.tag(model, settings, records)) {
-        out.add(o instanceof RecordTagger.Outcome.Tagged t ? AnnotatingCall.Annotation.of(t.record())
-            : AnnotatingCall.Annotation.failed(((RecordTagger.Outcome.Failed) o).reason(),
-                ((RecordTagger.Outcome.Failed) o).message()));
-      }
-      return out;
+    public List<RecordTagger.Outcome> annotate(LanguageModel model, List<Example> records) {
+      return RecordTagger.tag(model, settings, records);
     }
 
     @Override
