@@ -4,7 +4,6 @@ import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.score.Ifd;
 import io.instructflow.generators.score.RecordScorer;
 import io.instructflow.inference.InvalidModelException;
-import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.llama.GgufMetadata;
 import io.instructflow.pipelines.io.InputFiles;
@@ -17,9 +16,7 @@ import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.AnnotatingCall;
 import io.instructflow.pipelines.stage.CallModel;
 import io.instructflow.pipelines.stage.StageResult;
-import io.instructflow.schemas.Example;
 import io.instructflow.schemas.ModelRef;
-import io.instructflow.schemas.PromptRef;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -123,8 +120,12 @@ public final class ScorePipeline {
         chat ? "chat" : "text", c.format() == PromptFormat.AUTO ? ", auto" : "",
         c.model().cacheDir() == null ? "off" : c.model().cacheDir());
     ReadRecords.Result r = run.read();
+    // counters (namespace "score"): records (seen), scored, failed (rejected), requests (score requests, cached
+    // ones included)
     StageResult out = CallModel.Result.records(r.examples().apply("Score",
-        CallModel.of(STEP, CallModel.ModelSource.of(c.model()), new AnnotatingCall(STEP, VERSION, "scored", new Scoring(s)),
+        CallModel.of(STEP, CallModel.ModelSource.of(c.model()), new AnnotatingCall(STEP, VERSION, s.asMap(),
+            s.kinds().contains(RecordScorer.Kind.IFD) && !s.chat() ? Ifd.textTemplate() : null, "scored",
+            (model, batch) -> RecordScorer.score(model, s, batch)),
             CallModel.EXAMPLES).withBatchSize(c.batchSize()).withInputs(run.inputPaths())));
     run.write(out.kept(), OutputLayout.Kind.DATA, "Data");
     run.write(PCollectionList.of(r.rejects()).and(out.rejects()).apply("AllRejects", Flatten.pCollections()),
@@ -141,27 +142,5 @@ public final class ScorePipeline {
     console.printf(Locale.ROOT, "score: %,d records scored, %,d not (%,d requests), %,d records/s over the stage%n",
         m.get("scored"), m.get("failed"), m.get("requests"), m.get("records_per_second"));
     return run.finish(c.shardSize(), null, null);
-  }
-
-  /**
-   * Scores a batch of records with {@link RecordScorer}, for {@link CallModel}. Counters (namespace
-   * {@value #STEP}): {@code records} (records seen), {@code scored}, {@code failed} (records rejected) and
-   * {@code requests} (score requests sent, cached ones included).
-   */
-  record Scoring(RecordScorer.Settings settings) implements AnnotatingCall.Annotator {
-    @Override
-    public List<RecordScorer.Outcome> annotate(LanguageModel model, List<Example> records) {
-      return RecordScorer.score(model, settings, records);
-    }
-
-    @Override
-    public Map<String, Object> params() {
-      return settings.asMap();
-    }
-
-    @Override
-    public PromptRef prompt() {
-      return settings.kinds().contains(RecordScorer.Kind.IFD) && !settings.chat() ? Ifd.textTemplate() : null;
-    }
   }
 }

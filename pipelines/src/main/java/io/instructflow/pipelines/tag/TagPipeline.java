@@ -3,7 +3,6 @@ package io.instructflow.pipelines.tag;
 import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.tag.RecordTagger;
 import io.instructflow.inference.InvalidModelException;
-import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.llama.GgufMetadata;
 import io.instructflow.pipelines.io.InputFiles;
@@ -16,7 +15,6 @@ import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.AnnotatingCall;
 import io.instructflow.pipelines.stage.CallModel;
 import io.instructflow.pipelines.stage.StageResult;
-import io.instructflow.schemas.Example;
 import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
@@ -114,8 +112,11 @@ public final class TagPipeline {
         chat ? "chat" : "text", c.format() == PromptFormat.AUTO ? ", auto" : "", s.grammar() ? "grammar" : "no grammar",
         c.model().cacheDir() == null ? "off" : c.model().cacheDir());
     ReadRecords.Result r = run.read();
+    // counters (namespace "tag"): records (seen), tagged, failed (rejected), requests (generation requests, cached
+    // ones included)
     StageResult out = CallModel.Result.records(r.examples().apply("Tag",
-        CallModel.of(STEP, CallModel.ModelSource.of(c.model()), new AnnotatingCall(STEP, VERSION, "tagged", new Tagging(s)),
+        CallModel.of(STEP, CallModel.ModelSource.of(c.model()), new AnnotatingCall(STEP, VERSION, s.asMap(), null, "tagged",
+            (model, batch) -> RecordTagger.tag(model, s, batch)),
             CallModel.EXAMPLES).withBatchSize(c.batchSize()).withInputs(run.inputPaths())));
     run.write(out.kept(), OutputLayout.Kind.DATA, "Data");
     run.write(PCollectionList.of(r.rejects()).and(out.rejects()).apply("AllRejects", Flatten.pCollections()),
@@ -132,22 +133,5 @@ public final class TagPipeline {
     console.printf(Locale.ROOT, "tag: %,d records tagged, %,d not (%,d requests), %,d records/s over the stage%n",
         m.get("tagged"), m.get("failed"), m.get("requests"), m.get("records_per_second"));
     return run.finish(c.shardSize(), null, null);
-  }
-
-  /**
-   * Tags a batch of records with {@link RecordTagger}, for {@link CallModel}. Counters (namespace
-   * {@value #STEP}): {@code records} (records seen), {@code tagged}, {@code failed} (records rejected) and
-   * {@code requests} (generation requests sent, cached ones included).
-   */
-  record Tagging(RecordTagger.Settings settings) implements AnnotatingCall.Annotator {
-    @Override
-    public List<RecordTagger.Outcome> annotate(LanguageModel model, List<Example> records) {
-      return RecordTagger.tag(model, settings, records);
-    }
-
-    @Override
-    public Map<String, Object> params() {
-      return settings.asMap();
-    }
   }
 }
