@@ -47,8 +47,8 @@ import org.apache.beam.sdk.values.TupleTagList;
  * than {@code batchSize} items where lines are blank or were dropped before. With a batch size of one no
  * grouping is needed and none is made.
  *
- * <p><b>The model</b> is opened with the {@link ModelSource} once per DoFn instance; for a
- * {@link ModelSpec} that is the JVM's shared model ({@link ModelSpec#open}: loaded once per JVM and
+ * <p><b>The model</b> is opened with the {@link ModelSource} once per DoFn instance ({@link ModelBatchFn});
+ * for a {@link ModelSpec} that is the JVM's shared model ({@link ModelSpec#open}: loaded once per JVM and
  * shared by every DoFn copy, behind the response cache).
  *
  * <p><b>Counters</b> (namespace given): the model counters of {@link ModelCounters} ({@code requests},
@@ -236,45 +236,36 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
   }
 
   /** Calls the model for one batch and routes every item of it. */
-  static final class CallFn<T> extends DoFn<KV<String, Iterable<KV<OrderKey, T>>>, KV<OrderKey, T>> {
+  static final class CallFn<T> extends ModelBatchFn<String, KV<OrderKey, T>, KV<OrderKey, T>> {
     private static final long serialVersionUID = 1L;
     private final String namespace;
-    private final ModelSource source;
     private final ModelCall<T> call;
     private final List<String> inputs;
     private final TupleTag<KV<OrderKey, T>> kept;
     private final TupleTag<KV<OrderKey, T>> filtered;
     private final TupleTag<KV<OrderKey, Reject>> rejects;
-    private final ModelCounters counters;
-    private transient LanguageModel model;
     private transient Map<String, Counter> named;
 
     CallFn(String namespace, ModelSource source, ModelCall<T> call, List<String> inputs, TupleTag<KV<OrderKey, T>> kept,
         TupleTag<KV<OrderKey, T>> filtered, TupleTag<KV<OrderKey, Reject>> rejects) {
+      super(namespace, source);
       this.namespace = namespace;
-      this.source = source;
       this.call = call;
       this.inputs = inputs;
       this.kept = kept;
       this.filtered = filtered;
       this.rejects = rejects;
-      this.counters = new ModelCounters(namespace);
-    }
-
-    @Setup
-    public void setup() {
-      model = counters.counting(source.open());
-      named = new HashMap<>();
     }
 
     @ProcessElement
     public void process(@Element KV<String, Iterable<KV<OrderKey, T>>> batch, MultiOutputReceiver out) {
-      List<KV<OrderKey, T>> items = new ArrayList<>();
-      batch.getValue().forEach(items::add);
-      items.sort((a, b) -> a.getKey().compareTo(b.getKey()));
+      List<KV<OrderKey, T>> items = sorted(batch.getValue(), (a, b) -> a.getKey().compareTo(b.getKey()));
       List<T> values = new ArrayList<>(items.size());
       items.forEach(kv -> values.add(kv.getValue()));
-      List<ModelCall.Outcome<T>> outcomes = call.call(model, values);
+      List<ModelCall.Outcome<T>> outcomes = call.call(model(), values);
+      if (named == null) {
+        named = new HashMap<>();
+      }
       if (outcomes.size() != items.size()) {
         throw new IllegalStateException(call.getClass().getSimpleName() + " gave " + outcomes.size() + " outcomes for "
             + items.size() + " items");
@@ -283,7 +274,7 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
       for (int i = 0; i < items.size(); i++) {
         OrderKey key = items.get(i).getKey();
         ModelCall.Outcome<T> o = outcomes.get(i);
-        counters.record();
+        counters().record();
         o.counts().forEach((name, n) -> named.computeIfAbsent(name, x -> Metrics.counter(namespace, x)).inc(n));
         if (o instanceof ModelCall.Outcome.Kept<T> k) {
           decided += k.decided() ? 1 : 0;
