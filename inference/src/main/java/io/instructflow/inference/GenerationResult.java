@@ -1,5 +1,6 @@
 package io.instructflow.inference;
 
+import io.instructflow.schemas.RejectReason;
 import java.util.List;
 import java.util.Objects;
 
@@ -37,7 +38,19 @@ public record GenerationResult(String requestId, String renderedPrompt, int prom
     /** The backend refused the request (a 4xx other than 429, a native error). */
     REJECTED,
     /** The backend kept failing (5xx, 429, timeouts) after every retry. */
-    UNAVAILABLE
+    UNAVAILABLE;
+
+    /**
+     * The reject reason of a record whose request failed this way, the one mapping every command uses:
+     * {@code prompt_too_long}, {@code no_chat_template}, else {@code generation_failed}.
+     */
+    public RejectReason rejectReason() {
+      return switch (this) {
+        case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
+        case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
+        default -> RejectReason.GENERATION_FAILED;
+      };
+    }
   }
 
   /** A successful result. */

@@ -131,8 +131,8 @@ public final class RecordScorer {
     }
   }
 
-  /** What became of one record. */
-  public sealed interface Outcome {
+  /** What became of one record (an {@link Annotation}). */
+  public sealed interface Outcome extends Annotation {
     /** Scored: the record with its scores in {@code metadata.scores}. */
     record Scored(Example record, Map<String, Object> scores, int requests) implements Outcome {}
 
@@ -277,7 +277,11 @@ public final class RecordScorer {
     throw new IllegalArgumentException("request index " + index);
   }
 
-  private static Map<String, Object> modelMap(ModelRef ref) {
+  /**
+   * The model as {@code metadata.scores} and {@code metadata.tags} name it: its {@code id}, file
+   * {@code sha256} when it has one, and {@code backend}, in that order.
+   */
+  public static Map<String, Object> modelMap(ModelRef ref) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("id", ref.id());
     if (ref.sha256() != null) {
@@ -288,11 +292,7 @@ public final class RecordScorer {
   }
 
   static RejectReason reason(ErrorKind k) {
-    return switch (k) {
-      case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
-      case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
-      default -> RejectReason.GENERATION_FAILED;
-    };
+    return k.rejectReason();
   }
 
   /** {@code x} rounded to {@value #DECIMALS} decimals. */

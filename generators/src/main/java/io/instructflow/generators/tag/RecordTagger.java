@@ -1,6 +1,8 @@
 package io.instructflow.generators.tag;
 
 import io.instructflow.generators.prompt.PromptTemplate;
+import io.instructflow.generators.score.Annotation;
+import io.instructflow.generators.score.RecordScorer;
 import io.instructflow.generators.score.ScoredTurn;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
@@ -164,8 +166,8 @@ public final class RecordTagger {
     }
   }
 
-  /** What became of one record. */
-  public sealed interface Outcome {
+  /** What became of one record (an {@link Annotation}). */
+  public sealed interface Outcome extends Annotation {
     /** Tagged: the record with its tags in {@code metadata.tags}, and the labels by tag code. */
     record Tagged(Example record, Map<String, String> labels, int requests) implements Outcome {}
 
@@ -269,7 +271,7 @@ public final class RecordTagger {
       }
       Map<String, Object> v = new LinkedHashMap<>();
       v.put("value", label.get());
-      v.put("model", modelMap(ref));
+      v.put("model", RecordScorer.modelMap(ref));
       v.put("format", s.chat() ? "chat" : "text");
       v.put("template", s.templates().get(k).id());
       v.put("templateHash", s.templates().get(k).hash());
@@ -284,22 +286,8 @@ public final class RecordTagger {
     return new Outcome.Tagged(e.withMetadata(METADATA_KEY, all), labels, res.size());
   }
 
-  private static Map<String, Object> modelMap(ModelRef ref) {
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("id", ref.id());
-    if (ref.sha256() != null) {
-      m.put("sha256", ref.sha256());
-    }
-    m.put("backend", ref.backend());
-    return m;
-  }
-
   static RejectReason reason(ErrorKind k) {
-    return switch (k) {
-      case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
-      case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
-      default -> RejectReason.GENERATION_FAILED;
-    };
+    return k.rejectReason();
   }
 
   /**

@@ -3,7 +3,6 @@ package io.instructflow.pipelines.evol;
 import io.instructflow.generators.evol.Evol;
 import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.InvalidModelException;
-import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.Seeds;
 import io.instructflow.inference.llama.GgufMetadata;
@@ -21,6 +20,8 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.RoundLoop;
+import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ModelBatchFn;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
@@ -46,7 +47,6 @@ import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.transforms.Create;
-import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.KV;
@@ -439,30 +439,21 @@ public final class EvolPipeline {
   }
 
   /** One batch of the pool through {@link Evol#evolve}; every member goes on to the next pool. */
-  static final class EvolveFn extends DoFn<KV<Integer, Iterable<Evol.Member>>, KV<OrderKey, Example>> {
+  static final class EvolveFn extends ModelBatchFn<Integer, Evol.Member, KV<OrderKey, Example>> {
     private final Evol evol;
-    private final ModelSpec spec;
     private final int epoch;
-    private final ModelCounters counters = new ModelCounters(NAMESPACE);
-    private transient LanguageModel model;
 
     EvolveFn(Evol evol, ModelSpec spec, int epoch) {
+      super(NAMESPACE, CallModel.ModelSource.of(spec));
       this.evol = evol;
-      this.spec = spec;
       this.epoch = epoch;
-    }
-
-    @Setup
-    public void setup() {
-      model = spec.open();
     }
 
     @ProcessElement
     public void process(ProcessContext c) {
-      List<Evol.Member> batch = new ArrayList<>();
-      c.element().getValue().forEach(batch::add);
-      batch.sort(Comparator.comparingInt(Evol.Member::lineage));
-      Evol.BatchResult r = evol.evolve(epoch, batch, counters.counting(model));
+      List<Evol.Member> batch = sorted(c.element().getValue(), Comparator.comparingInt(Evol.Member::lineage));
+      ModelCounters counters = counters();
+      Evol.BatchResult r = evol.evolve(epoch, batch, model());
       for (int i = 0; i < batch.size(); i++) {
         Evol.Member m = batch.get(i);
         Evol.Outcome o = r.outcomes().get(i);

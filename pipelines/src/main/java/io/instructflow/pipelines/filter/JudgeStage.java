@@ -4,15 +4,13 @@ import io.instructflow.filters.judge.JudgeRule;
 import io.instructflow.generators.prompt.PromptTemplate;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
-import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.pipelines.generate.GenerateRequests;
-import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
-import io.instructflow.pipelines.runtime.ModelCounters;
-import io.instructflow.pipelines.runtime.Progress;
+import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ModelCall;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Message;
 import io.instructflow.schemas.ModelRef;
@@ -21,25 +19,16 @@ import io.instructflow.schemas.Step;
 import io.instructflow.schemas.Verdict;
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalDouble;
 import java.util.Set;
-import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.StringUtf8Coder;
-import org.apache.beam.sdk.transforms.DoFn;
-import org.apache.beam.sdk.transforms.GroupByKey;
-import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.WithKeys;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
 import org.apache.beam.sdk.values.TupleTag;
-import org.apache.beam.sdk.values.TupleTagList;
-import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
  * The {@code llm_judge} rule of a chain in the filter pipeline: each record that passed the per-record
@@ -131,19 +120,9 @@ public final class JudgeStage {
    */
   static PCollectionTuple apply(PCollection<KV<OrderKey, Example>> passed, JudgeRule rule, Settings s,
       Map<String, Object> chainParams, boolean last, List<String> inputs, boolean chat) {
-    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    int size = s.batchSize();
-    PCollectionTuple out = passed
-        .apply("JudgeBatchKeys", WithKeys.of((KV<OrderKey, Example> kv) -> kv.getKey().source() + "/"
-            + kv.getKey().position() / size).withKeyType(TypeDescriptors.strings()))
-        .setCoder(KvCoder.of(StringUtf8Coder.of(), coder))
-        .apply("JudgeBatches", GroupByKey.create())
-        .apply("Judge", ParDo.of(new JudgeFn(rule, s, chainParams, last, inputs, chat))
-            .withOutputTags(JUDGED, TupleTagList.of(FILTERED).and(FAILED)));
-    out.get(JUDGED).setCoder(coder);
-    out.get(FILTERED).setCoder(coder);
-    out.get(FAILED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class)));
-    return out;
+    CallModel.Result<Example> r = passed.apply("Judge", CallModel.of(NAMESPACE, CallModel.ModelSource.of(s.model()),
+        new JudgeCall(rule, s, chainParams, last, chat), CallModel.EXAMPLES).withBatchSize(s.batchSize()).withInputs(inputs));
+    return PCollectionTuple.of(JUDGED, r.kept()).and(FILTERED, r.filtered()).and(FAILED, r.rejects());
   }
 
   /** The rubric filled in for a record: its instruction, its input or "(none)", its response. */
@@ -170,91 +149,69 @@ public final class JudgeStage {
     return GenerationRequest.text(e.id(), system == null ? p : system + "\n\n" + p, params, seed);
   }
 
-  /** Rates one batch of records. */
-  static final class JudgeFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, KV<OrderKey, Example>> {
+  /**
+   * Rates records, one greedy request each (held to the rubric's format by a grammar on the embedded
+   * engine), for {@link CallModel}: a failed request rejects the record; a rating below the threshold
+   * filters it; a kept record carries its score in {@code metadata.llm_judge} and, when nothing follows
+   * the judge, its final {@code filter} step.
+   */
+  static final class JudgeCall implements ModelCall.PerRequest<Example> {
     private static final long serialVersionUID = 1L;
     private final JudgeRule rule;
     private final Settings settings;
-    private final Map<String, Object> chainParams;
+    private final LinkedHashMap<String, Object> chainParams;
     private final boolean last;
-    private final List<String> inputs;
     private final boolean chat;
-    private final ModelCounters counters = new ModelCounters(NAMESPACE);
-    private transient LanguageModel model;
 
-    JudgeFn(JudgeRule rule, Settings settings, Map<String, Object> chainParams, boolean last, List<String> inputs,
-        boolean chat) {
-      this.chat = chat;
+    JudgeCall(JudgeRule rule, Settings settings, Map<String, Object> chainParams, boolean last, boolean chat) {
       this.rule = rule;
       this.settings = settings;
       this.chainParams = new LinkedHashMap<>(chainParams);
       this.last = last;
-      this.inputs = List.copyOf(inputs);
+      this.chat = chat;
     }
 
-    @Setup
-    public void setup() {
-      model = counters.counting(settings.model().open());
-    }
-
-    @ProcessElement
-    public void process(@Element KV<String, Iterable<KV<OrderKey, Example>>> batch, MultiOutputReceiver out) {
-      List<KV<OrderKey, Example>> items = new ArrayList<>();
-      batch.getValue().forEach(items::add);
-      items.sort(Comparator.comparing((KV<OrderKey, Example> kv) -> kv.getKey()));
+    @Override
+    public GenerationRequest request(Example e) {
       SamplingParams params = SamplingParams.greedy(rule.maxTokens());
       if (!settings.model().isRemote()) {
         params = params.withGrammar(grammar(rule.rubric(), chat));
       }
-      List<GenerationRequest> reqs = new ArrayList<>(items.size());
-      for (KV<OrderKey, Example> kv : items) {
-        Example e = kv.getValue();
-        reqs.add(request(settings, chat, e, params, Seeds.derive(settings.seed(), e.id())));
+      return JudgeStage.request(settings, chat, e, params, Seeds.derive(settings.seed(), e.id()));
+    }
+
+    @Override
+    public ModelCall.Outcome<Example> answer(Example e, GenerationRequest req, GenerationResult res, ModelRef ref) {
+      if (!res.ok()) {
+        return ModelCall.Outcome.failed(e.provenance().origin().location(), GenerateRequests.rejectReason(res), res.error(),
+            STEP, e);
       }
-      List<GenerationResult> results = model.generate(reqs);
-      ModelRef ref = model.ref();
-      for (int i = 0; i < items.size(); i++) {
-        OrderKey key = items.get(i).getKey();
-        Example e = items.get(i).getValue();
-        GenerationResult res = results.get(i);
-        if (!res.ok()) {
-          String source = key.source() >= 0 && key.source() < inputs.size() ? inputs.get(key.source()) : "";
-          out.get(FAILED).output(KV.of(key, GenerateRequests.failedRequest(source, e.provenance().origin().location(), res,
-              STEP, e)));
-          Progress.add(Progress.DECIDED, 1);
-          continue;
-        }
-        String reply = res.choices().get(0).text();
-        Verdict v = rule.verdict(reply, ref.id());
-        Map<String, Object> stepParams = new LinkedHashMap<>();
-        stepParams.put("threshold", rule.threshold());
-        stepParams.put("maxTokens", rule.maxTokens());
-        stepParams.put("chat", chat);
-        stepParams.put("format", rule.chat() == null ? "auto" : rule.chat() ? "chat" : "text");
-        stepParams.put("rubric", rule.rubric().code());
-        stepParams.put("keepUnscored", rule.keepUnscored());
-        Step step = new Step(STEP, VERSION, stepParams, v, List.of(), null, ref, settings.template().ref(),
-            reqs.get(i).seed());
-        if (v instanceof Verdict.Dropped) {
-          out.get(FILTERED).output(KV.of(key, e.withStep(step)));
-          Progress.add(Progress.DECIDED, 1);
-          continue;
-        }
-        OptionalDouble score = rule.score(reply);
-        Map<String, Object> meta = new LinkedHashMap<>();
-        meta.put("score", score.isPresent() ? score.getAsDouble() : null);
-        meta.put("threshold", rule.threshold());
-        meta.put("judge", ref.id());
-        meta.put("template", settings.template().id());
-        meta.put("templateHash", settings.template().hash());
-        meta.put("rubric", rule.rubric().code());
-        Example judged = e.withMetadata(NAMESPACE, meta).withStep(step);
-        if (last) {
-          judged = FilterPipeline.withVerdict(judged, chainParams, Verdict.KEPT);
-          Progress.add(Progress.DECIDED, 1);
-        }
-        out.get(JUDGED).output(KV.of(key, judged));
+      String reply = res.choices().get(0).text();
+      Verdict v = rule.verdict(reply, ref.id());
+      Map<String, Object> stepParams = new LinkedHashMap<>();
+      stepParams.put("threshold", rule.threshold());
+      stepParams.put("maxTokens", rule.maxTokens());
+      stepParams.put("chat", chat);
+      stepParams.put("format", rule.chat() == null ? "auto" : rule.chat() ? "chat" : "text");
+      stepParams.put("rubric", rule.rubric().code());
+      stepParams.put("keepUnscored", rule.keepUnscored());
+      Step step = new Step(STEP, VERSION, stepParams, v, List.of(), null, ref, settings.template().ref(), req.seed());
+      if (v instanceof Verdict.Dropped) {
+        return ModelCall.Outcome.filtered(e.withStep(step));
       }
+      OptionalDouble score = rule.score(reply);
+      Map<String, Object> meta = new LinkedHashMap<>();
+      meta.put("score", score.isPresent() ? score.getAsDouble() : null);
+      meta.put("threshold", rule.threshold());
+      meta.put("judge", ref.id());
+      meta.put("template", settings.template().id());
+      meta.put("templateHash", settings.template().hash());
+      meta.put("rubric", rule.rubric().code());
+      Example judged = e.withMetadata(NAMESPACE, meta).withStep(step);
+      if (last) {
+        judged = FilterPipeline.withVerdict(judged, chainParams, Verdict.KEPT);
+      }
+      return ModelCall.Outcome.kept(judged, last);
     }
   }
 }

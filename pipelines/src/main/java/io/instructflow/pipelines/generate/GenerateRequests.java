@@ -45,11 +45,7 @@ public final class GenerateRequests {
 
   /** The reject reason of a request that failed: too long, no chat template, or any other failure. */
   public static RejectReason rejectReason(GenerationResult failed) {
-    return switch (failed.errorKind()) {
-      case PROMPT_TOO_LONG -> RejectReason.PROMPT_TOO_LONG;
-      case NO_CHAT_TEMPLATE -> RejectReason.NO_CHAT_TEMPLATE;
-      default -> RejectReason.GENERATION_FAILED;
-    };
+    return failed.errorKind().rejectReason();
   }
 
   /**

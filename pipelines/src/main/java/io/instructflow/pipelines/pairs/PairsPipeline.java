@@ -24,6 +24,8 @@ import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ModelCall;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
@@ -239,13 +241,14 @@ public final class PairsPipeline {
         .apply("ByPrompt", GroupByKey.create())
         .apply("Groups", ParDo.of(new GroupFn()))
         .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
-    if (!c.candidates().isEmpty()) {
-      groups = groups.apply("GenerateCandidates", ParDo.of(new GenerateFn(c, chat)))
-          .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
+    // one call per prompt (a batch of one group), each --candidates entry in turn, then the judge
+    for (int e = 0; e < c.candidates().size(); e++) {
+      groups = groups.apply("GenerateCandidates" + e, CallModel.of(NAMESPACE, CallModel.ModelSource.of(c.generators().get(e)),
+          new CandidatesCall(e, c.candidates().get(e), chat.get(e), c.seed()), SerializableCoder.of(Group.class))).kept();
     }
     if (c.judge() != null) {
-      groups = groups.apply("Judge", ParDo.of(new JudgeFn(c.judge(), judging)))
-          .setCoder(KvCoder.of(OrderKey.Coder.of(), SerializableCoder.of(Group.class)));
+      groups = groups.apply("Judge", CallModel.of(NAMESPACE, CallModel.ModelSource.of(c.judge()), new JudgeCall(judging),
+          SerializableCoder.of(Group.class))).kept();
     }
     PCollectionTuple out = groups.apply("Binarize", ParDo.of(new BinarizeFn(c)).withOutputTags(PAIRS, TupleTagList.of(FILTERED)));
     run.write(out.get(PAIRS).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(PreferencePair.class))),
@@ -379,54 +382,53 @@ public final class PairsPipeline {
     }
   }
 
-  /** Adds the candidates of every {@code --candidates} entry. */
-  static final class GenerateFn extends DoFn<KV<OrderKey, Group>, KV<OrderKey, Group>> {
+  /**
+   * Adds the candidates of one {@code --candidates} entry to each prompt, for {@link CallModel}: {@code n}
+   * requests per prompt (ids {@code <prompt id>/<entry>/<k>}, seeds from the run seed, the prompt id, the
+   * entry and k). A failed request adds no candidate; the prompt's {@code generation_failures} note
+   * counts them over all entries. Counters: {@code candidates_generated} and {@code generation_failures}.
+   */
+  static final class CandidatesCall implements ModelCall<Group> {
     private static final long serialVersionUID = 1L;
-    private final Config config;
-    private final Counter generated = Metrics.counter(NAMESPACE, "candidates_generated");
-    private final Counter failures = Metrics.counter(NAMESPACE, "generation_failures");
-    private final Counter requests = Metrics.counter(NAMESPACE, "requests");
-    private final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
-    private final List<Boolean> chat;
-    private transient List<LanguageModel> models;
+    private final int entry;
+    private final CandidateSpec spec;
+    private final boolean chat;
+    private final long seed;
 
-    GenerateFn(Config config, List<Boolean> chat) {
-      this.config = config;
-      this.chat = List.copyOf(chat);
+    CandidatesCall(int entry, CandidateSpec spec, boolean chat, long seed) {
+      this.entry = entry;
+      this.spec = Objects.requireNonNull(spec, "spec");
+      this.chat = chat;
+      this.seed = seed;
     }
 
-    @Setup
-    public void setup() {
-      models = new ArrayList<>();
-      config.generators().forEach(g -> models.add(g.open()));
+    /** The entry's requests for a prompt. */
+    List<GenerationRequest> requests(Group g) {
+      SamplingParams p = new SamplingParams(spec.maxTokens(), spec.temperature(), spec.topP(), 0, List.of(), 1);
+      List<GenerationRequest> reqs = new ArrayList<>();
+      for (int k = 0; k < spec.n(); k++) {
+        String id = g.id() + "/" + entry + "/" + k;
+        long s = Seeds.derive(seed, g.id() + "/candidate/" + entry + "/" + k);
+        reqs.add(chat ? GenerationRequest.chat(id, List.of(new Message("user", g.prompt())), p, s)
+            : GenerationRequest.text(id, g.prompt(), p, s));
+      }
+      return reqs;
     }
 
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Group> kv, OutputReceiver<KV<OrderKey, Group>> out) {
-      Group g = kv.getValue();
-      List<Candidate> all = new ArrayList<>(g.candidates());
-      long failed = 0;
-      for (int e = 0; e < config.candidates().size(); e++) {
-        CandidateSpec spec = config.candidates().get(e);
-        SamplingParams p = new SamplingParams(spec.maxTokens(), spec.temperature(), spec.topP(), 0, List.of(), 1);
-        List<GenerationRequest> reqs = new ArrayList<>();
-        for (int k = 0; k < spec.n(); k++) {
-          String id = g.id() + "/" + e + "/" + k;
-          long seed = Seeds.derive(config.seed(), g.id() + "/candidate/" + e + "/" + k);
-          reqs.add(chat.get(e) ? GenerationRequest.chat(id, List.of(new Message("user", g.prompt())), p, seed)
-              : GenerationRequest.text(id, g.prompt(), p, seed));
-        }
-        LanguageModel m = models.get(e);
-        ModelRef ref = m.ref();
-        List<GenerationResult> res = m.generate(reqs);
-        for (int k = 0; k < res.size(); k++) {
-          GenerationResult r = res.get(k);
-          requests.inc();
-          if (r.cached()) {
-            cacheHits.inc();
-          }
+    @Override
+    public List<ModelCall.Outcome<Group>> call(LanguageModel model, List<Group> batch) {
+      List<GenerationRequest> reqs = new ArrayList<>();
+      batch.forEach(g -> reqs.addAll(requests(g)));
+      List<GenerationResult> res = model.generate(reqs);
+      ModelRef ref = model.ref();
+      List<ModelCall.Outcome<Group>> out = new ArrayList<>(batch.size());
+      int at = 0;
+      for (Group g : batch) {
+        List<Candidate> all = new ArrayList<>(g.candidates());
+        long failed = 0;
+        for (int k = 0; k < spec.n(); k++, at++) {
+          GenerationResult r = res.get(at);
           if (!r.ok()) {
-            failures.inc();
             failed++;
             continue;
           }
@@ -436,54 +438,43 @@ public final class PairsPipeline {
           info.put("temperature", spec.temperature());
           info.put("top_p", spec.topP());
           info.put("max_tokens", spec.maxTokens());
-          info.put("seed", reqs.get(k).seed());
-          info.put("entry", e);
-          info.put("prompt_format", chat.get(e) ? "chat" : "text");
+          info.put("seed", reqs.get(at).seed());
+          info.put("entry", entry);
+          info.put("prompt_format", chat ? "chat" : "text");
           all.add(new Candidate(r.choices().get(0).text(), ref.id(), null, Map.of(), info));
-          generated.inc();
-          Progress.add(Progress.GENERATED, 1);
         }
+        long before = g.notes().get("generation_failures") instanceof Number n ? n.longValue() : 0;
+        Group next = g.with(all, failed == 0 ? Map.of() : Map.of("generation_failures", before + failed));
+        out.add(new ModelCall.Outcome.Kept<>(next, false,
+            ModelCall.counts("candidates_generated", all.size() - g.candidates().size(), "generation_failures", failed)));
       }
-      out.output(KV.of(kv.getKey(), g.with(all, failed == 0 ? Map.of() : Map.of("generation_failures", failed))));
+      return out;
     }
   }
 
-  /** Judges each prompt's candidates with {@link PairJudge}. */
-  static final class JudgeFn extends DoFn<KV<OrderKey, Group>, KV<OrderKey, Group>> {
+  /**
+   * Judges each prompt's candidates with {@link PairJudge}, for {@link CallModel}. Counters:
+   * {@code candidates_judged}, {@code judge_unreadable}, {@code judge_failures} and {@code judge_requests}.
+   */
+  static final class JudgeCall implements ModelCall<Group> {
     private static final long serialVersionUID = 1L;
-    private final ModelSpec judge;
     private final PairJudge.Settings settings;
-    private final Counter judged = Metrics.counter(NAMESPACE, "candidates_judged");
-    private final Counter unreadable = Metrics.counter(NAMESPACE, "judge_unreadable");
-    private final Counter failures = Metrics.counter(NAMESPACE, "judge_failures");
-    private final Counter requests = Metrics.counter(NAMESPACE, "requests");
-    private final Counter judgeRequests = Metrics.counter(NAMESPACE, "judge_requests");
-    private final Counter cacheHits = Metrics.counter(NAMESPACE, "cache_hits");
-    private transient LanguageModel model;
 
-    JudgeFn(ModelSpec judge, PairJudge.Settings settings) {
-      this.judge = judge;
-      this.settings = settings;
+    JudgeCall(PairJudge.Settings settings) {
+      this.settings = Objects.requireNonNull(settings, "settings");
     }
 
-    @Setup
-    public void setup() {
-      model = judge.open();
-    }
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Group> kv, OutputReceiver<KV<OrderKey, Group>> out) {
-      Group g = kv.getValue();
-      PairJudge.Outcome o = PairJudge.judge(model, settings, g.id(), g.prompt(), g.candidates());
-      requests.inc(o.requests());
-      judgeRequests.inc(o.requests());
-      cacheHits.inc(o.cacheHits());
-      judged.inc(o.judged());
-      unreadable.inc(o.unreadable());
-      failures.inc(o.failures());
-      Progress.add(Progress.GENERATED, o.judged());
-      Group next = g.with(o.candidates(), o.problems().isEmpty() ? Map.of() : Map.of("judge_problems", o.problems()));
-      out.output(KV.of(kv.getKey(), o.tournament() == null ? next : next.with(o.tournament())));
+    @Override
+    public List<ModelCall.Outcome<Group>> call(LanguageModel model, List<Group> batch) {
+      List<ModelCall.Outcome<Group>> out = new ArrayList<>(batch.size());
+      for (Group g : batch) {
+        PairJudge.Outcome o = PairJudge.judge(model, settings, g.id(), g.prompt(), g.candidates());
+        Group next = g.with(o.candidates(), o.problems().isEmpty() ? Map.of() : Map.of("judge_problems", o.problems()));
+        out.add(new ModelCall.Outcome.Kept<>(o.tournament() == null ? next : next.with(o.tournament()), false,
+            ModelCall.counts("candidates_judged", o.judged(), "judge_unreadable", o.unreadable(), "judge_failures",
+                o.failures(), "judge_requests", o.requests())));
+      }
+      return out;
     }
   }
 

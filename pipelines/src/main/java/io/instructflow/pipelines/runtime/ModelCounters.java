@@ -10,16 +10,21 @@ import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
 
 /**
- * The model counters of a generating step, under one namespace: {@code requests}, {@code cache_hits},
- * {@code failures}, {@code completion_tokens}, plus {@code records} (records the step emitted, for the
- * summary's reconciliation). Tokens from the model (not the cache) also feed the progress line.
+ * The model counters of a model-calling step, under one namespace: {@code requests} (generation and
+ * score requests, cached ones included), {@code cache_hits}, {@code failures} (failed requests),
+ * {@code prompt_tokens} and {@code completion_tokens} (of answered generation requests),
+ * {@code model_completion_tokens} (those the model generated, not the cache), plus {@code records}
+ * (records the step emitted, for the summary's reconciliation). Tokens from the model (not the cache)
+ * also feed the progress line.
  */
 public final class ModelCounters implements Serializable {
   private static final long serialVersionUID = 1L;
   private final Counter requests;
   private final Counter cacheHits;
   private final Counter failures;
+  private final Counter promptTokens;
   private final Counter completionTokens;
+  private final Counter modelCompletionTokens;
   private final Counter records;
 
   /** Counters under {@code namespace}. */
@@ -27,7 +32,9 @@ public final class ModelCounters implements Serializable {
     requests = Metrics.counter(namespace, "requests");
     cacheHits = Metrics.counter(namespace, "cache_hits");
     failures = Metrics.counter(namespace, "failures");
+    promptTokens = Metrics.counter(namespace, "prompt_tokens");
     completionTokens = Metrics.counter(namespace, "completion_tokens");
+    modelCompletionTokens = Metrics.counter(namespace, "model_completion_tokens");
     records = Metrics.counter(namespace, "records");
   }
 
@@ -46,13 +53,25 @@ public final class ModelCounters implements Serializable {
       if (!r.ok()) {
         failures.inc();
       } else {
+        promptTokens.inc(r.promptTokens());
         completionTokens.inc(r.completionTokens());
         if (!r.cached()) {
+          modelCompletionTokens.inc(r.completionTokens());
           Progress.add(Progress.TOKENS, r.completionTokens());
         }
       }
     }
     Progress.add(Progress.GENERATED, results.size());
+  }
+
+  /** Counts answered score requests (a score result is never from the cache). */
+  public void countScores(List<io.instructflow.inference.ScoreResult> results) {
+    for (io.instructflow.inference.ScoreResult r : results) {
+      requests.inc();
+      if (!r.ok()) {
+        failures.inc();
+      }
+    }
   }
 
   /** {@code model} with every batch it answers counted here. */
@@ -78,10 +97,11 @@ public final class ModelCounters implements Serializable {
       return res;
     }
 
-    /** Scores pass through uncounted (the score command keeps its own counters). */
     @Override
     public List<io.instructflow.inference.ScoreResult> score(List<io.instructflow.inference.ScoreRequest> batch) {
-      return delegate.score(batch);
+      List<io.instructflow.inference.ScoreResult> res = delegate.score(batch);
+      counters.countScores(res);
+      return res;
     }
   }
 }

@@ -4,52 +4,30 @@ import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.score.Ifd;
 import io.instructflow.generators.score.RecordScorer;
 import io.instructflow.inference.InvalidModelException;
-import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.llama.GgufMetadata;
 import io.instructflow.pipelines.io.InputFiles;
-import io.instructflow.pipelines.io.JsonCoder;
-import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.io.ReadRecords;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
-import io.instructflow.schemas.Example;
-import io.instructflow.schemas.Json;
+import io.instructflow.pipelines.stage.AnnotatingCall;
+import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.StageResult;
 import io.instructflow.schemas.ModelRef;
-import io.instructflow.schemas.PromptRef;
-import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.RunSummary;
-import io.instructflow.schemas.Step;
-import io.instructflow.schemas.Verdict;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.StringUtf8Coder;
-import org.apache.beam.sdk.metrics.Counter;
-import org.apache.beam.sdk.metrics.Metrics;
-import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.Flatten;
-import org.apache.beam.sdk.transforms.GroupByKey;
-import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.WithKeys;
-import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollectionList;
-import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.TupleTag;
-import org.apache.beam.sdk.values.TupleTagList;
-import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
  * The {@code score} command (issue 22): IFD and the Deita-style complexity and quality scores of every
@@ -116,9 +94,6 @@ public final class ScorePipeline {
     }
   }
 
-  static final TupleTag<KV<OrderKey, Example>> DONE = new TupleTag<>() {};
-  static final TupleTag<KV<OrderKey, Reject>> FAILED = new TupleTag<>() {};
-
   /**
    * Whether requests go as chat: {@code format} chat, or auto with a GGUF file that has a chat template
    * (an endpoint scores text only).
@@ -145,19 +120,16 @@ public final class ScorePipeline {
         chat ? "chat" : "text", c.format() == PromptFormat.AUTO ? ", auto" : "",
         c.model().cacheDir() == null ? "off" : c.model().cacheDir());
     ReadRecords.Result r = run.read();
-    KvCoder<OrderKey, Example> coder = KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Example.class));
-    int size = c.batchSize();
-    PCollectionTuple out = r.examples()
-        .apply("ScoreBatchKeys", WithKeys.of((KV<OrderKey, Example> kv) -> kv.getKey().source() + "/"
-            + kv.getKey().position() / size).withKeyType(TypeDescriptors.strings()))
-        .setCoder(KvCoder.of(StringUtf8Coder.of(), coder))
-        .apply("ScoreBatches", GroupByKey.create())
-        .apply("Score", ParDo.of(new ScoreFn(c.model(), s, run.inputPaths()))
-            .withOutputTags(DONE, TupleTagList.of(FAILED)));
-    run.write(out.get(DONE).setCoder(coder), OutputLayout.Kind.DATA, "Data");
-    run.write(PCollectionList.of(r.rejects())
-        .and(out.get(FAILED).setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Reject.class))))
-        .apply("AllRejects", Flatten.pCollections()), OutputLayout.Kind.REJECTS, "Rejects");
+    // counters (namespace "score"): records (seen), scored, failed (rejected), requests (score requests, cached
+    // ones included)
+    StageResult out = CallModel.Result.records(r.examples().apply("Score",
+        CallModel.of(STEP, CallModel.ModelSource.of(c.model()), new AnnotatingCall(STEP, VERSION, s.asMap(),
+            s.kinds().contains(RecordScorer.Kind.IFD) && !s.chat() ? Ifd.textTemplate() : null, "scored",
+            (model, batch) -> RecordScorer.score(model, s, batch)),
+            CallModel.EXAMPLES).withBatchSize(c.batchSize()).withInputs(run.inputPaths())));
+    run.write(out.kept(), OutputLayout.Kind.DATA, "Data");
+    run.write(PCollectionList.of(r.rejects()).and(out.rejects()).apply("AllRejects", Flatten.pCollections()),
+        OutputLayout.Kind.REJECTS, "Rejects");
     long t0 = System.nanoTime();
     PipelineResult result = run.execute("read+score+write", Progress.READ, Progress.DECIDED);
     double seconds = (System.nanoTime() - t0) / 1e9;
@@ -170,67 +142,5 @@ public final class ScorePipeline {
     console.printf(Locale.ROOT, "score: %,d records scored, %,d not (%,d requests), %,d records/s over the stage%n",
         m.get("scored"), m.get("failed"), m.get("requests"), m.get("records_per_second"));
     return run.finish(c.shardSize(), null, null);
-  }
-
-  /**
-   * Scores one batch of records with one call to the model. Counters (namespace {@value #STEP}):
-   * {@code records} (records seen), {@code scored}, {@code failed} (records rejected) and {@code requests}
-   * (score requests sent, cached ones included).
-   */
-  static final class ScoreFn extends DoFn<KV<String, Iterable<KV<OrderKey, Example>>>, KV<OrderKey, Example>> {
-    private static final long serialVersionUID = 1L;
-    private final ModelSpec spec;
-    private final RecordScorer.Settings settings;
-    private final List<String> inputs;
-    private final Counter records = Metrics.counter(STEP, "records");
-    private final Counter scored = Metrics.counter(STEP, "scored");
-    private final Counter failed = Metrics.counter(STEP, "failed");
-    private final Counter requests = Metrics.counter(STEP, "requests");
-    private transient LanguageModel model;
-
-    ScoreFn(ModelSpec spec, RecordScorer.Settings settings, List<String> inputs) {
-      this.spec = spec;
-      this.settings = settings;
-      this.inputs = List.copyOf(inputs);
-    }
-
-    @Setup
-    public void setup() {
-      model = spec.open();
-    }
-
-    @ProcessElement
-    public void process(@Element KV<String, Iterable<KV<OrderKey, Example>>> batch, MultiOutputReceiver out) {
-      List<KV<OrderKey, Example>> items = new ArrayList<>();
-      batch.getValue().forEach(items::add);
-      items.sort(Comparator.comparing((KV<OrderKey, Example> kv) -> kv.getKey()));
-      List<Example> recs = new ArrayList<>(items.size());
-      items.forEach(kv -> recs.add(kv.getValue()));
-      List<RecordScorer.Outcome> outcomes = RecordScorer.score(model, settings, recs);
-      ModelRef ref = model.ref();
-      Map<String, Object> params = settings.asMap();
-      PromptRef prompt = settings.kinds().contains(RecordScorer.Kind.IFD) && !settings.chat() ? Ifd.textTemplate() : null;
-      for (int i = 0; i < items.size(); i++) {
-        OrderKey key = items.get(i).getKey();
-        Example e = items.get(i).getValue();
-        records.inc();
-        RecordScorer.Outcome o = outcomes.get(i);
-        if (o instanceof RecordScorer.Outcome.Scored sc) {
-          requests.inc(sc.requests());
-          scored.inc();
-          Step step = new Step(STEP, VERSION, params, Verdict.KEPT, List.of(), null, ref, prompt, null);
-          out.get(DONE).output(KV.of(key, sc.record().withStep(step)));
-        } else {
-          RecordScorer.Outcome.Failed f = (RecordScorer.Outcome.Failed) o;
-          requests.inc(f.requests());
-          failed.inc();
-          String source = key.source() >= 0 && key.source() < inputs.size() ? inputs.get(key.source()) : "";
-          byte[] raw = Json.line(e).getBytes(StandardCharsets.UTF_8);
-          out.get(FAILED).output(KV.of(key, Reject.of(source, e.provenance().origin().location(), f.reason(),
-              f.message(), STEP, raw, raw.length)));
-        }
-      }
-      Progress.add(Progress.DECIDED, items.size());
-    }
   }
 }

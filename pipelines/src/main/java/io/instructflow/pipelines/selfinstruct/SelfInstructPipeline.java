@@ -9,7 +9,6 @@ import io.instructflow.generators.selfinstruct.SelfInstruct;
 import io.instructflow.inference.GenerationRequest;
 import io.instructflow.inference.GenerationResult;
 import io.instructflow.inference.InvalidModelException;
-import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.generate.GenerateRequests;
 import io.instructflow.pipelines.io.JsonCoder;
@@ -20,6 +19,8 @@ import io.instructflow.pipelines.runtime.ModelCounters;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.RoundLoop;
+import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ModelBatchFn;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.Json;
@@ -365,36 +366,25 @@ public final class SelfInstructPipeline {
   }
 
   /** Sends one batch of prompts and parses the responses into candidates (all under key 0). */
-  static final class GenerateInstructionsFn extends DoFn<KV<Integer, Iterable<PromptSpec>>, KV<Integer, Candidate>> {
+  static final class GenerateInstructionsFn extends ModelBatchFn<Integer, PromptSpec, KV<Integer, Candidate>> {
     private final SelfInstruct gen;
-    private final ModelSpec spec;
-    private final ModelCounters counters = new ModelCounters(NAMESPACE);
     private final Counter candidates = Metrics.counter(NAMESPACE, "candidates");
-    private transient LanguageModel model;
 
     GenerateInstructionsFn(SelfInstruct gen, ModelSpec spec) {
+      super(NAMESPACE, CallModel.ModelSource.of(spec));
       this.gen = gen;
-      this.spec = spec;
-    }
-
-    @Setup
-    public void setup() {
-      model = spec.open();
     }
 
     @ProcessElement
     public void process(ProcessContext c) {
-      List<PromptSpec> batch = new ArrayList<>();
-      c.element().getValue().forEach(batch::add);
-      batch.sort(java.util.Comparator.comparingInt(PromptSpec::index));
+      List<PromptSpec> batch = sorted(c.element().getValue(), java.util.Comparator.comparingInt(PromptSpec::index));
       List<GenerationRequest> reqs = new ArrayList<>();
       batch.forEach(s -> reqs.add(gen.request(s)));
-      List<GenerationResult> res = model.generate(reqs);
-      counters.count(res);
+      List<GenerationResult> res = model().generate(reqs);
       for (int i = 0; i < batch.size(); i++) {
         PromptSpec s = batch.get(i);
         if (!res.get(i).ok()) {
-          counters.record();
+          counters().record();
           c.output(FAILED, KV.of(key(s.round(), s.index(), 99_999, 0),
               reject(s.requestId(), res.get(i), SelfInstruct.STEP_GENERATE, s)));
           continue;
@@ -450,34 +440,24 @@ public final class SelfInstructPipeline {
   }
 
   /** Classification and instances for one batch of live candidates (Alpaca: keeps them as written). */
-  static final class CompleteFn extends DoFn<KV<Integer, Iterable<Candidate>>, KV<OrderKey, Example>> {
+  static final class CompleteFn extends ModelBatchFn<Integer, Candidate, KV<OrderKey, Example>> {
     private final SelfInstruct gen;
-    private final ModelSpec spec;
     private final int batchSize;
-    private final ModelCounters counters = new ModelCounters(NAMESPACE);
-    private transient LanguageModel model;
-    private transient ModelRef ref;
 
     CompleteFn(SelfInstruct gen, ModelSpec spec, int batchSize) {
+      super(NAMESPACE, CallModel.ModelSource.of(spec));
       this.gen = gen;
-      this.spec = spec;
       this.batchSize = batchSize;
-    }
-
-    @Setup
-    public void setup() {
-      model = spec.open();
-      ref = model.ref();
     }
 
     @ProcessElement
     public void process(ProcessContext c) {
-      List<Candidate> batch = new ArrayList<>();
-      c.element().getValue().forEach(batch::add);
-      batch.sort(java.util.Comparator.comparingInt(Candidate::prompt).thenComparingInt(Candidate::item));
+      List<Candidate> batch = sorted(c.element().getValue(),
+          java.util.Comparator.comparingInt(Candidate::prompt).thenComparingInt(Candidate::item));
+      ModelCounters counters = counters();
       List<SelfInstruct.Outcome> outcomes = new ArrayList<>();
       List<Rounds.Failure> failures = new ArrayList<>();
-      outcomes.addAll(gen.completeAll(counters.counting(model), ref, batch, batchSize, failures));
+      outcomes.addAll(gen.completeAll(model(), model().ref(), batch, batchSize, failures));
       for (int i = 0; i < batch.size(); i++) {
         Candidate cand = batch.get(i);
         SelfInstruct.Outcome o = outcomes.get(i);
