@@ -51,6 +51,7 @@ public final class BlendRecords extends Stage {
   private final String planPath;
 
   private BlendRecords(BlendSpec spec, List<Integer> sourceOf, String planPath) {
+    super(BlendPipeline.STEP, BlendPipeline.VERSION);
     this.spec = Objects.requireNonNull(spec, "spec");
     this.sourceOf = new ArrayList<>(sourceOf);
     this.planPath = Objects.requireNonNull(planPath, "planPath");
@@ -66,15 +67,7 @@ public final class BlendRecords extends Stage {
     return new BlendRecords(spec, sourceOf, planPath);
   }
 
-  @Override
-  public String id() {
-    return BlendPipeline.STEP;
-  }
 
-  @Override
-  public String version() {
-    return BlendPipeline.VERSION;
-  }
 
   /** {@code blend} (the spec's name), {@code specSha256} and {@code seed}. */
   @Override

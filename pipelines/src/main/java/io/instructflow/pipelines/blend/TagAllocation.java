@@ -433,25 +433,22 @@ final class TagAllocation {
 
   /** The evidence of a record left out because a value it carries is at its cap. */
   static Map<String, Object> overCap(Values values, Result r, int f, int combination, long combinationRows, long rank) {
-    Map<String, Object> ev = new LinkedHashMap<>();
-    ev.put("tag", values.tag(f));
-    ev.put("value", values.limit(f).value());
-    ev.put("quota", values.limit(f).asMap());
-    ev.put("cap", r.caps()[f]);
-    ev.put("rows", r.valueRows()[f]);
-    ev.put("combination", values.quotas.describe(combination));
-    ev.put("combinationRows", combinationRows);
-    ev.put("rank", rank);
-    return ev;
+    return evidence(values, r, f, "cap", r.caps()[f], combination, combinationRows, rank);
   }
 
   /** The evidence of a record its source would have taken without tag quotas, displaced by a minimum. */
   static Map<String, Object> displaced(Values values, Result r, int f, int combination, long combinationRows, long rank) {
+    return evidence(values, r, f, "minimum", r.minimums()[f], combination, combinationRows, rank);
+  }
+
+  /** The value's tag, quota and rows, the binding limit ({@code cap} or {@code minimum}) and where the record stood. */
+  private static Map<String, Object> evidence(Values values, Result r, int f, String limitName, long limit, int combination,
+      long combinationRows, long rank) {
     Map<String, Object> ev = new LinkedHashMap<>();
     ev.put("tag", values.tag(f));
     ev.put("value", values.limit(f).value());
     ev.put("quota", values.limit(f).asMap());
-    ev.put("minimum", r.minimums()[f]);
+    ev.put(limitName, limit);
     ev.put("rows", r.valueRows()[f]);
     ev.put("combination", values.quotas.describe(combination));
     ev.put("combinationRows", combinationRows);

@@ -53,6 +53,7 @@ public final class DedupRecords extends Stage {
   private final String strategy;
 
   private DedupRecords(double threshold, DedupText field, String tokenizer, boolean stem, String orderBy, String strategy) {
+    super(STEP, STEP_VERSION);
     this.threshold = threshold;
     this.field = Objects.requireNonNull(field, "field");
     this.tokenizer = tokenizer;
@@ -97,15 +98,7 @@ public final class DedupRecords extends Stage {
     return new DedupRecords(threshold, field, tokenizer, stem, orderBy, strategy);
   }
 
-  @Override
-  public String id() {
-    return STEP;
-  }
 
-  @Override
-  public String version() {
-    return STEP_VERSION;
-  }
 
   /** {@code threshold}, {@code field}, {@code tokenizer} (with its stemming) and {@code order}. */
   @Override

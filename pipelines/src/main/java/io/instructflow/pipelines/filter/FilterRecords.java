@@ -55,6 +55,7 @@ public final class FilterRecords extends Stage {
   private final ArrayList<String> inputs;
 
   private FilterRecords(FilterChain chain, List<String> pool, JudgeStage.Settings judging, boolean chat, List<String> inputs) {
+    super(ApplyFilters.STEP, ApplyFilters.STEP_VERSION);
     this.chain = Objects.requireNonNull(chain, "chain");
     this.pool = new ArrayList<>(pool);
     this.judging = judging;
@@ -86,15 +87,7 @@ public final class FilterRecords extends Stage {
     return new FilterRecords(chain, pool, Objects.requireNonNull(judging, "judging"), chat, inputs);
   }
 
-  @Override
-  public String id() {
-    return ApplyFilters.STEP;
-  }
 
-  @Override
-  public String version() {
-    return ApplyFilters.STEP_VERSION;
-  }
 
   @Override
   public Map<String, Object> params() {

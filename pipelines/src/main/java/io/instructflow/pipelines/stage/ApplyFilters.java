@@ -38,6 +38,7 @@ public final class ApplyFilters extends Stage {
   private final LinkedHashMap<String, Object> params;
 
   private ApplyFilters(FilterChain chain, Map<String, Object> params) {
+    super(STEP, STEP_VERSION);
     this.chain = Objects.requireNonNull(chain, "chain");
     this.params = new LinkedHashMap<>(params);
   }
@@ -52,15 +53,7 @@ public final class ApplyFilters extends Stage {
     return e.withStep(Step.of(STEP, STEP_VERSION, params, v, null));
   }
 
-  @Override
-  public String id() {
-    return STEP;
-  }
 
-  @Override
-  public String version() {
-    return STEP_VERSION;
-  }
 
   @Override
   public Map<String, Object> params() {

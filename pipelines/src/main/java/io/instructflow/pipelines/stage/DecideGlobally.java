@@ -180,6 +180,7 @@ public final class DecideGlobally<V> extends Stage {
   private DecideGlobally(PTransform<PCollection<KV<OrderKey, Example>>, PCollection<KV<OrderKey, V>>> decider, Route<V> route,
       PTransform<PCollection<KV<OrderKey, RawUnionValue>>, PCollection<KV<OrderKey, Iterable<RawUnionValue>>>> grouping,
       boolean partial) {
+    super(route.id(), route.version());
     this.decider = Objects.requireNonNull(decider, "decider");
     this.route = Objects.requireNonNull(route, "route");
     this.grouping = Objects.requireNonNull(grouping, "grouping");
@@ -219,15 +220,7 @@ public final class DecideGlobally<V> extends Stage {
     return new DecideGlobally<>(decider, route, grouping, partial);
   }
 
-  @Override
-  public String id() {
-    return route.id();
-  }
 
-  @Override
-  public String version() {
-    return route.version();
-  }
 
   @Override
   public Map<String, Object> params() {

@@ -4,6 +4,7 @@ import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OrderedPass;
 import io.instructflow.schemas.Example;
 import java.util.Map;
+import java.util.Objects;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
@@ -29,11 +30,24 @@ import org.apache.beam.sdk.values.PCollection;
 public abstract class Stage extends PTransform<PCollection<KV<OrderKey, Example>>, StageResult> {
   private static final long serialVersionUID = 1L;
 
+  private final String id;
+  private final String version;
+
+  /** A stage whose records get steps named {@code id} at {@code version}. */
+  protected Stage(String id, String version) {
+    this.id = Objects.requireNonNull(id, "id");
+    this.version = Objects.requireNonNull(version, "version");
+  }
+
   /** The provenance step name, stored in the data: never renamed. */
-  public abstract String id();
+  public final String id() {
+    return id;
+  }
 
   /** The step's version; a change of output for equal input changes it. */
-  public abstract String version();
+  public final String version() {
+    return version;
+  }
 
   /** The settings that decide the output, in a stable order, as they go into provenance and the summary. */
   public abstract Map<String, Object> params();
