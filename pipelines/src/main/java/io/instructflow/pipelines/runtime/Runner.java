@@ -103,7 +103,7 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
    * other URL as it is. Beam 2.59 recognizes an embedded master only by {@code local\[?\d*]?}; for
    * {@code local[*]} it would scan the class path and list every jar on it in {@code spark.jars}, and each
    * SparkContext's executor, which is this JVM, would then download and copy them all: with the 465 MB
-   * jar about 4 s and a class-path scan per pipeline, for nothing (docs/benchmarks.md, the demo's
+   * jar 3–4 s and a class-path scan per pipeline, for nothing (docs/benchmarks.md, the demo's
    * Self-Instruct stage).
    */
   String sparkMasterForBeam() {
