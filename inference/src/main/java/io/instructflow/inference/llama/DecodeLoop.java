@@ -18,14 +18,15 @@ import org.slf4j.LoggerFactory;
 /**
  * One llama.cpp context and the thread that drives it: admits jobs, batches, decodes, samples.
  *
- * <p>The context has one KV stream per running sequence plus {@code spare} streams. A finished job's
- * stream keeps the cells of its prompt (under the invariant schedules, of its whole
- * {@value LlamaCppModel#BATCH}-token chunks only), so a later prompt that starts the same way is
+ * <p>The context has one KV stream per running sequence plus {@code spare} streams (under the invariant
+ * schedule with reuse on, rounded up to the multiple of {@value #STEP_ROWS} its padded steps need
+ * anyway). A finished job's stream keeps the cells of its prompt (under the invariant schedules, of its
+ * whole {@value LlamaCppModel#BATCH}-token chunks only), so a later prompt that starts the same way is
  * admitted to the free stream holding the longest such prefix and computes only the rest; with no
- * prefix to reuse it takes the least recently used free stream. Under the batched schedule a prompt may
- * also copy the prefix from a running sequence (a whole-stream copy, waiting until that sequence has
- * computed it). How the jobs become {@code llama_decode} calls is the schedule's ({@link DecodeSteps});
- * what a sampled token does to its job is here ({@link #accept}).
+ * prefix to reuse it takes an empty free stream, else the least recently used one. Under the batched
+ * schedule a prompt may also copy the prefix from a running sequence (a whole-stream copy, waiting until
+ * that sequence has computed it). How the jobs become {@code llama_decode} calls is the schedule's
+ * ({@link DecodeSteps}); what a sampled token does to its job is here ({@link #accept}).
  */
 final class DecodeLoop implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(LlamaCppModel.class);
@@ -80,8 +81,9 @@ final class DecodeLoop implements Runnable {
   private final boolean aligned;
   /**
    * {@link Schedule#INVARIANT}: decoding steps apart from prompt chunks, padded to {@value #STEP_ROWS}-row
-   * multiples; the context has up to {@value #STEP_ROWS}{@code - 1} streams beyond {@link #streams} that
-   * only ever hold a padding row's cell during one step.
+   * multiples; the context's streams are rounded up to a multiple of {@value #STEP_ROWS}. With reuse on
+   * they are all {@link #streams} and keep prefixes; with it off the up to {@value #STEP_ROWS}{@code - 1}
+   * beyond the sequences only ever hold a padding row's cell during one step.
    */
   private final boolean padded;
   /** The token a padding row carries (any valid token: its row's results are never read). */
@@ -115,15 +117,17 @@ final class DecodeLoop implements Runnable {
     this.modelId = scheduler.modelId;
     this.id = id;
     this.seqs = seqs;
-    this.streams = seqs + spare;
     this.aligned = settings.options().schedule() != Schedule.BATCHED;
     this.padded = settings.options().schedule() == Schedule.INVARIANT;
+    int allStreams = padded ? roundUp(seqs + spare, STEP_ROWS) : seqs + spare;
+    // the padded schedule's context has a multiple of STEP_ROWS streams whatever it keeps; with reuse on,
+    // the ones beyond the sequences and spares keep prefixes too, at no extra memory
+    this.streams = reuse ? allStreams : seqs + spare;
     this.padToken = Math.max(0, api.llama_vocab_bos(vocab));
     this.held = new int[streams][];
     this.heldLen = new int[streams];
     this.lastUse = new long[streams];
     this.busy = new boolean[streams];
-    int allStreams = padded ? roundUp(streams, STEP_ROWS) : streams;
     LlamaApi.ContextParams cp = api.llama_context_default_params();
     cp.n_ctx = settings.contextPerSlot() * allStreams;
     cp.n_seq_max = allStreams;
@@ -268,7 +272,7 @@ final class DecodeLoop implements Runnable {
         continue;
       }
       int r = reuse ? reusable(j.prompt, held[s], heldLen[s]) : 0;
-      if (r > bestReuse || (r == bestReuse && lastUse[s] < lastUse[best])) {
+      if (r > bestReuse || (r == bestReuse && rather(s, best))) {
         best = s;
         bestReuse = r;
       }
@@ -303,6 +307,18 @@ final class DecodeLoop implements Runnable {
         api.llama_memory_seq_rm(memory, best, -1, -1);
       }
     }
+  }
+
+  /**
+   * Between two free streams offering a prompt the same reuse: one holding no prefix before one that
+   * holds one (a prompt with nothing to reuse, such as one shorter than a chunk, then evicts no prefix
+   * while an empty stream is left), else the least recently used.
+   */
+  private boolean rather(int s, int than) {
+    if ((heldLen[s] == 0) != (heldLen[than] == 0)) {
+      return heldLen[s] == 0;
+    }
+    return lastUse[s] < lastUse[than];
   }
 
   private void take(Job j, int s) {

@@ -69,7 +69,7 @@ class PrefixReuseTest {
     List<String> withReuse = oneByOne(on, reqs);
     assertEquals(oneByOne(off, reqs), withReuse, "byte-identical texts with and without reuse");
     // every prompt after the first takes the prefix's whole chunks from a free stream: the first
-    // one's stream, or after the cat story took the least recently used stream, the spare one
+    // one's stream, also after the cat story, which took an empty stream
     long chunks = (long) (prefixTokens / LlamaCppModel.BATCH) * LlamaCppModel.BATCH;
     assertEquals(3 * chunks, reused(on, before));
     assertEquals(0, off.prefixStats().reusedTokens());
@@ -78,17 +78,37 @@ class PrefixReuseTest {
 
   @Test
   void withoutASpareStreamAnUnrelatedPromptEvictsThePrefix() throws Exception {
-    LlamaCppModel noSpare = LlamaCppModel.shared(base(true, 0));
+    // the contexts schedule: one stream per context and its spares, no padding streams
+    LlamaCppModel noSpare = LlamaCppModel.shared(base(true, 0).withSchedule(LlamaCppModel.Schedule.CONTEXTS));
     int prefixTokens = noSpare.tokenize(PREFIX, true).length;
     long chunks = (long) (prefixTokens / LlamaCppModel.BATCH) * LlamaCppModel.BATCH;
     List<GenerationRequest> reqs = requests(PREFIX + "Then Lily said", "Once upon a time, a cat", PREFIX + "So they");
     long before = noSpare.prefixStats().reusedTokens();
     List<String> texts = oneByOne(noSpare, reqs);
     assertEquals(0, reused(noSpare, before), "one stream: the cat story overwrote the prefix");
-    LlamaCppModel spare = LlamaCppModel.shared(base(true, 2));
+    LlamaCppModel spare = LlamaCppModel.shared(base(true, 2).withSchedule(LlamaCppModel.Schedule.CONTEXTS));
     long before2 = spare.prefixStats().reusedTokens();
     assertEquals(texts, oneByOne(spare, reqs));
     assertEquals(chunks, reused(spare, before2), "a spare stream kept it");
+  }
+
+  @Test
+  void theInvariantSchedulesPaddingStreamsKeepPrefixesAndShortPromptsTakeEmptyStreams() throws Exception {
+    // one sequence and no spare: the context still has the four streams its padded steps need, and all
+    // of them keep prefixes; prompts shorter than a chunk keep nothing, so they take an empty stream
+    // (the Self-Instruct rounds: instruction prompts between the classification and instance families)
+    LlamaCppModel on = LlamaCppModel.shared(base(true, 0));
+    LlamaCppModel off = LlamaCppModel.shared(base(false, 0));
+    String other = "Chapter two. " + PREFIX.substring(0, PREFIX.length() / 2);
+    int chunksA = on.tokenize(PREFIX, true).length / LlamaCppModel.BATCH * LlamaCppModel.BATCH;
+    int chunksB = on.tokenize(other, true).length / LlamaCppModel.BATCH * LlamaCppModel.BATCH;
+    List<GenerationRequest> reqs = requests(PREFIX + "Then Lily said", other + "Then Tom said",
+        "Once upon a time, a cat", "A dog ran", "小猫在花园里玩", "The sun was", PREFIX + "So they all",
+        other + "The end of the day came");
+    long before = on.prefixStats().reusedTokens();
+    List<String> withReuse = oneByOne(on, reqs);
+    assertEquals(oneByOne(off, reqs), withReuse, "byte-identical texts with and without reuse");
+    assertEquals((long) chunksA + chunksB, reused(on, before), "both prefixes outlived four short prompts");
   }
 
   @Test

@@ -88,13 +88,26 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
     }
     SparkPipelineOptions o = PipelineOptionsFactory.as(SparkPipelineOptions.class);
     o.setRunner(SparkRunner.class);
-    o.setSparkMaster(sparkMaster);
+    o.setSparkMaster(sparkMasterForBeam());
     o.setEnableSparkMetricSinks(false);
     o.setStorageLevel(storageLevel());
     o.setAppName("instructflow-" + jobName);
     o.setJobName(jobName);
     Storage.configure(o);
     return o;
+  }
+
+  /**
+   * The master URL handed to Beam: {@code local[*]} spelled with the core count it stands for
+   * ({@code local[N]}, N = the JVM's available processors, which is what Spark's {@code *} means), any
+   * other URL as it is. Beam 2.59 recognizes an embedded master only by {@code local\[?\d*]?}; for
+   * {@code local[*]} it would scan the class path and list every jar on it in {@code spark.jars}, and each
+   * SparkContext's executor, which is this JVM, would then download and copy them all: with the 465 MB
+   * jar 3–4 s and a class-path scan per pipeline, for nothing (docs/benchmarks.md, the demo's
+   * Self-Instruct stage).
+   */
+  String sparkMasterForBeam() {
+    return sparkMaster.equals("local[*]") ? "local[" + Runtime.getRuntime().availableProcessors() + "]" : sparkMaster;
   }
 
   /**
