@@ -94,20 +94,34 @@ public record Recipe(String name, String out, List<Stage> stages, String hash) {
     }
   }
 
-  /** Reads a recipe file: YAML ({@code .yaml}, {@code .yml}) or JSON. */
+  /** Reads a recipe file: YAML ({@code .yaml}, {@code .yml}) or JSON, with the variables its {@code vars} sets. */
   public static Recipe read(Path file) throws IOException {
+    return read(file, Map.of());
+  }
+
+  /** Reads a recipe file, with {@code sets} overriding (or adding to) its {@code vars}. */
+  public static Recipe read(Path file, Map<String, String> sets) throws IOException {
     String text = Files.readString(file, StandardCharsets.UTF_8);
     String lower = file.getFileName().toString().toLowerCase(Locale.ROOT);
-    return parse(text, lower.endsWith(".json") ? "json" : "yaml", file.toString());
+    return parse(text, lower.endsWith(".json") ? "json" : "yaml", file.toString(), sets);
+  }
+
+  /** Parses and checks a recipe with the variables its {@code vars} sets. */
+  public static Recipe parse(String text, String syntax, String where) {
+    return parse(text, syntax, where, Map.of());
   }
 
   /**
    * Parses and checks a recipe; every problem is an {@link IllegalArgumentException} whose message starts
-   * with {@code where}.
+   * with {@code where}. Variables ({@code ${name}} in any string of the stages) are replaced first, from
+   * {@code vars} with {@code sets} over them: a string that is one variable alone takes the value's type
+   * ({@code threshold: ${t}} with {@code t=0.5} is the number 0.5), a variable inside a longer string is
+   * replaced as text. The hash is of the recipe after replacement, so other values make another hash.
    *
    * @param syntax {@code yaml} or {@code json}
+   * @param sets values from the command line ({@code run --set name=value}), read as YAML scalars
    */
-  public static Recipe parse(String text, String syntax, String where) {
+  public static Recipe parse(String text, String syntax, String where, Map<String, String> sets) {
     JsonNode root;
     try {
       ObjectMapper m = syntax.equals("json") ? Json.mapper() : new ObjectMapper(new YAMLFactory());
@@ -118,6 +132,11 @@ public record Recipe(String name, String out, List<Stage> stages, String hash) {
     if (root == null || root.isMissingNode()) {
       throw new IllegalArgumentException(where + ": empty recipe");
     }
+    root = Variables.apply(root, sets, where);
+    return checked(root, where);
+  }
+
+  private static Recipe checked(JsonNode root, String where) {
     List<String> errors = RecipeSchema.errors(root);
     if (!errors.isEmpty()) {
       throw new IllegalArgumentException(where + ": " + String.join("; ", errors));

@@ -105,6 +105,11 @@ public final class RecipeSchema {
     props.putObject("name").put("type", "string").put("pattern", "^[A-Za-z0-9][A-Za-z0-9._-]*$")
         .put("description", "The recipe's name: it goes into every stage's run summary with the recipe's hash.");
     props.putObject("description").put("type", "string");
+    ObjectNode vars = props.putObject("vars");
+    vars.put("type", "object").put("description", "Variables: ${NAME} in any string of the stages (or in out) is "
+        + "replaced by the value; `run --set NAME=VALUE` overrides one.");
+    vars.putObject("propertyNames").put("pattern", "^[A-Za-z_][A-Za-z0-9_]*$");
+    vars.putObject("additionalProperties").putArray("type").add("string").add("number").add("integer").add("boolean");
     props.putObject("out").put("type", "string").put("minLength", 1)
         .put("description", "Output root; each stage writes OUT/<stage name>. `run --out` overrides it.");
     ObjectNode stages = props.putObject("stages");

@@ -60,6 +60,10 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--print-schema", description = "Print the recipe JSON Schema and exit.")
   boolean printSchema;
 
+  @Option(names = "--set", paramLabel = "NAME=VALUE",
+      description = "Set a recipe variable ($${NAME} in the recipe), over its vars: value; repeatable.")
+  Map<String, String> sets = new LinkedHashMap<>();
+
   @Mixin RunOptions run;
 
   /** Where a stage's run stands, as kept in {@code OUT/.recipe/<stage>.json}. */
@@ -83,7 +87,7 @@ public final class RunCommand implements Callable<Integer> {
     }
     Recipe recipe;
     try {
-      recipe = Recipe.read(recipeFile);
+      recipe = Recipe.read(recipeFile, sets);
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
