@@ -158,7 +158,20 @@ public final class Main implements Runnable {
         "error: out of memory (%s) with a maximum heap of %,d MiB. The run is stopped. Give the JVM more heap with "
             + "INSTRUCTFLOW_HEAP (for example INSTRUCTFLOW_HEAP=8g bin/instructflow ...), or see docs/memory.md for "
             + "what each command keeps per record.",
-        String.valueOf(t).lines().findFirst().orElse("OutOfMemoryError"), Runtime.getRuntime().maxMemory() >> 20);
+        String.valueOf(memoryError(t)).lines().findFirst().orElse("OutOfMemoryError"), Runtime.getRuntime().maxMemory() >> 20);
+  }
+
+  /**
+   * The {@link OutOfMemoryError} in {@code t}'s cause chain, so that the message names it rather than the
+   * runner's wrapper around it; {@code t} itself when the chain carries the error only as text.
+   */
+  private static Throwable memoryError(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof OutOfMemoryError) {
+        return c;
+      }
+    }
+    return t;
   }
 
   /**

@@ -72,6 +72,11 @@ public record Runner(String kind, String sparkMaster) implements java.io.Seriali
       System.setProperty("spark.ui.showConsoleProgress", "false");
       System.setProperty("spark.driver.host", System.getProperty("spark.driver.host", "127.0.0.1"));
       System.setProperty("spark.driver.bindAddress", System.getProperty("spark.driver.bindAddress", "127.0.0.1"));
+      // The executor is this JVM: a task that fails with an OutOfMemoryError anywhere in its cause chain must
+      // fail the job, so that the command reports it and halts with status 1 (Main.haltOutOfMemory), not
+      // exit the JVM from Spark's own handler with Spark's status (50) before the command can say why.
+      System.setProperty("spark.executor.killOnFatalError.depth",
+          System.getProperty("spark.executor.killOnFatalError.depth", "0"));
     }
     if (!sparkMaster.startsWith("local") && System.getProperty("spark.executor.extraJavaOptions") == null) {
       // executors on Java 17 need the same module openings as the driver (docs/cluster.md, DESIGN §6)
