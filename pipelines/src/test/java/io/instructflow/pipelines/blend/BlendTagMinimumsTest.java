@@ -12,9 +12,6 @@ import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.schemas.Json;
 import io.instructflow.schemas.RunSummary;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -75,18 +72,11 @@ class BlendTagMinimumsTest {
   }
 
   static RunSummary blend(String spec, String out, Runner runner) throws Exception {
-    Path file = dir.resolve(out + "-spec.json");
-    Files.writeString(file, spec);
-    return BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(file), dir.resolve(out).toString(), runner),
-        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    return BlendTagQuotasTest.blend(dir, spec, out, runner);
   }
 
   static List<JsonNode> lines(String out, OutputLayout.Kind kind) throws Exception {
-    List<JsonNode> l = new ArrayList<>();
-    for (String s : TestFiles.lines(new OutputLayout(dir.resolve(out).toString()), kind)) {
-      l.add(Json.mapper().readTree(s));
-    }
-    return l;
+    return BlendTagQuotasTest.lines(dir, out, kind);
   }
 
   static String tag(JsonNode r, String tag) {

@@ -71,6 +71,11 @@ class BlendTagQuotasTest {
   }
 
   static RunSummary blend(String spec, String out, Runner runner) throws Exception {
+    return blend(dir, spec, out, runner);
+  }
+
+  /** Writes {@code spec} beside the data in {@code dir} and blends it into {@code dir/out}, quietly. */
+  static RunSummary blend(Path dir, String spec, String out, Runner runner) throws Exception {
     Path file = dir.resolve(out + "-spec.json");
     Files.writeString(file, spec);
     return BlendPipeline.run(new BlendPipeline.Config(BlendSpec.read(file), dir.resolve(out).toString(), runner),
@@ -78,6 +83,11 @@ class BlendTagQuotasTest {
   }
 
   static List<JsonNode> lines(String out, OutputLayout.Kind kind) throws Exception {
+    return lines(dir, out, kind);
+  }
+
+  /** The lines of {@code dir/out}'s shards of {@code kind}, parsed. */
+  static List<JsonNode> lines(Path dir, String out, OutputLayout.Kind kind) throws Exception {
     List<JsonNode> l = new ArrayList<>();
     for (String s : TestFiles.lines(new OutputLayout(dir.resolve(out).toString()), kind)) {
       l.add(Json.mapper().readTree(s));
