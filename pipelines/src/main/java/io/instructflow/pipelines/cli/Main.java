@@ -95,8 +95,13 @@ public final class Main implements Runnable {
    * runner hands it back wrapped in its own exceptions; null when the cause chain has none.
    */
   static Throwable settingInside(Throwable t) {
+    return inChain(t, io.instructflow.pipelines.runtime.SettingsException.class);
+  }
+
+  /** The first throwable of type {@code type} in {@code t}'s cause chain ({@code t} included), or null. */
+  private static Throwable inChain(Throwable t, Class<? extends Throwable> type) {
     for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
-      if (c instanceof io.instructflow.pipelines.runtime.SettingsException) {
+      if (type.isInstance(c)) {
         return c;
       }
     }
@@ -166,12 +171,8 @@ public final class Main implements Runnable {
    * runner's wrapper around it; {@code t} itself when the chain carries the error only as text.
    */
   private static Throwable memoryError(Throwable t) {
-    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
-      if (c instanceof OutOfMemoryError) {
-        return c;
-      }
-    }
-    return t;
+    Throwable e = inChain(t, OutOfMemoryError.class);
+    return e != null ? e : t;
   }
 
   /**

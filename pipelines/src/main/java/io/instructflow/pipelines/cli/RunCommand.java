@@ -109,7 +109,7 @@ public final class RunCommand implements Callable<Integer> {
     }
     List<String> runnerArgs = runnerArgs();
     Path state = root.resolve(".recipe");
-    check(recipe, root, state, head, runnerArgs);
+    List<List<String>> commandLines = check(recipe, root, state, head, runnerArgs);
     Files.createDirectories(state);
     Files.writeString(state.resolve("recipe" + extension(recipeFile)), Files.readString(recipeFile, StandardCharsets.UTF_8),
         StandardCharsets.UTF_8);
@@ -126,7 +126,7 @@ public final class RunCommand implements Callable<Integer> {
       if (s.name().equals(from)) {
         forced = true;
       }
-      List<String> args = stageArgs(recipe, i, root, state, head, runnerArgs);
+      List<String> args = commandLines.get(i);
       List<String> upstream = s.upstream(i == 0 ? null : recipe.stages().get(i - 1));
       String fingerprint = fingerprint(args, s, upstream, fingerprints);
       fingerprints.put(s.name(), fingerprint);
@@ -189,13 +189,17 @@ public final class RunCommand implements Callable<Integer> {
   }
 
   /**
-   * Parses every stage's command line as its command would, and checks the settings of each stage whose
-   * inputs exist before the run (the others are checked as they start).
+   * Makes every stage's command line (writing inline blend specs), parses each as its command would, and
+   * checks the settings of each stage whose inputs exist before the run (the others are checked as they
+   * start); returns the command lines, by stage.
    */
-  private void check(Recipe recipe, Path root, Path state, long head, List<String> runnerArgs) throws Exception {
+  private List<List<String>> check(Recipe recipe, Path root, Path state, long head, List<String> runnerArgs)
+      throws Exception {
+    List<List<String>> commandLines = new ArrayList<>();
     for (int i = 0; i < recipe.stages().size(); i++) {
       Recipe.Stage s = recipe.stages().get(i);
       List<String> args = stageArgs(recipe, i, root, state, head, runnerArgs);
+      commandLines.add(args);
       CommandLine cl = new CommandLine(new Main());
       CommandHelp.attach(cl);
       CommandLine.ParseResult parsed;
@@ -214,6 +218,7 @@ public final class RunCommand implements Callable<Integer> {
         }
       }
     }
+    return commandLines;
   }
 
   /** The stage's full command line; an inline blend spec is written under {@code state} first. */

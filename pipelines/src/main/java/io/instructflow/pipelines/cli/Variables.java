@@ -28,6 +28,7 @@ final class Variables {
 
   static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
   private static final Pattern USE = Pattern.compile("\\$\\$\\{|\\$\\{([^}]*)}");
+  private static final Pattern WHOLE = Pattern.compile("\\$\\{(" + NAME.pattern() + ")}");
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
   /** The recipe with its variables replaced (a copy; {@code vars} holds the effective values). */
@@ -109,7 +110,7 @@ final class Variables {
   }
 
   private static JsonNode text(String s, Map<String, JsonNode> values, TreeSet<String> used, String where, String stage) {
-    Matcher whole = Pattern.compile("\\$\\{(" + NAME.pattern() + ")}").matcher(s);
+    Matcher whole = WHOLE.matcher(s);
     if (whole.matches()) {
       return value(whole.group(1), values, used, where, stage);
     }
