@@ -2,6 +2,7 @@ package io.instructflow.pipelines.cli;
 
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.pipelines.dedup.DedupPipeline;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -17,7 +18,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (kept), OUT/filtered/ (dropped, naming the kept record matched and the score), OUT/rejects/, "
           + "OUT/run-summary.json."
     })
-public final class DedupCommand extends PipelineCommand<DedupPipeline.Config> {
+public final class DedupCommand extends PipelineCommand<DedupPipeline.Config> implements Fusible<DedupPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
@@ -58,5 +59,20 @@ public final class DedupCommand extends PipelineCommand<DedupPipeline.Config> {
   @Override
   RunSummary run(DedupPipeline.Config c) throws Exception {
     return DedupPipeline.run(c, System.out);
+  }
+
+  @Override
+  public boolean readsInPipeline(DedupPipeline.Config c) {
+    return FusedStages.readsOurRecords(c.read());
+  }
+
+  @Override
+  public boolean handsOnInPipeline(DedupPipeline.Config c) {
+    return !DedupPipeline.decidesAfterPipeline(c);
+  }
+
+  @Override
+  public PipelineRun.Part plan(DedupPipeline.Config c, PipelineRun.Fusion fusion) throws Exception {
+    return DedupPipeline.plan(c, System.out, fusion);
   }
 }

@@ -6,6 +6,7 @@ import io.instructflow.filters.quality.LanguageFilter;
 import io.instructflow.generators.selfinstruct.SeedTask;
 import io.instructflow.generators.selfinstruct.SeedTasks;
 import io.instructflow.pipelines.filter.FilterPipeline;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.filter.JudgeStage;
 import io.instructflow.schemas.Ids;
 import io.instructflow.schemas.RunSummary;
@@ -30,7 +31,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (kept), OUT/filtered/ (dropped, with filter, reason and evidence), OUT/rejects/, "
           + "OUT/run-summary.json."
     })
-public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> {
+public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> implements Fusible<FilterPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
@@ -95,6 +96,22 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
   @Override
   RunSummary run(FilterPipeline.Config c) throws Exception {
     return FilterPipeline.run(c, System.out);
+  }
+
+  /** Not with an llm_judge: a failed request's reject names its input file, known only once listed. */
+  @Override
+  public boolean readsInPipeline(FilterPipeline.Config c) {
+    return c.judging() == null && FusedStages.readsOurRecords(c.read());
+  }
+
+  @Override
+  public boolean handsOnInPipeline(FilterPipeline.Config c) {
+    return !FilterPipeline.decidesAfterPipeline(c);
+  }
+
+  @Override
+  public PipelineRun.Part plan(FilterPipeline.Config c, PipelineRun.Fusion fusion) throws Exception {
+    return FilterPipeline.plan(c, System.out, fusion);
   }
 
   /** The judge's settings when the chain has an llm_judge; a model without one is a usage error. */

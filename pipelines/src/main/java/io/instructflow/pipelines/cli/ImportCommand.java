@@ -1,6 +1,7 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.pipelines.importer.ImportPipeline;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -15,7 +16,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (records), OUT/rejects/ (bad input with file:line and reason), "
           + "OUT/filtered/ (empty for import) and OUT/run-summary.json."
     })
-public final class ImportCommand extends PipelineCommand<ImportPipeline.Config> {
+public final class ImportCommand extends PipelineCommand<ImportPipeline.Config> implements Fusible<ImportPipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
 
@@ -33,5 +34,20 @@ public final class ImportCommand extends PipelineCommand<ImportPipeline.Config> 
   @Override
   RunSummary run(ImportPipeline.Config c) throws Exception {
     return ImportPipeline.run(c, System.out);
+  }
+
+  @Override
+  public boolean readsInPipeline(ImportPipeline.Config c) {
+    return FusedStages.readsOurRecords(c.read());
+  }
+
+  @Override
+  public boolean handsOnInPipeline(ImportPipeline.Config c) {
+    return true;
+  }
+
+  @Override
+  public PipelineRun.Part plan(ImportPipeline.Config c, PipelineRun.Fusion fusion) throws Exception {
+    return ImportPipeline.plan(c, System.out, fusion);
   }
 }

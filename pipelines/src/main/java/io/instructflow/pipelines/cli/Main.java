@@ -42,31 +42,35 @@ public final class Main implements Runnable {
       err.flush();
       return EXIT_USAGE;
     });
-    cl.setExecutionExceptionHandler(
-        (ex, cmd, parsed) -> {
-          PrintWriter err = cmd.getErr();
-          Throwable setting = settingInside(ex);
-          if (usageError(ex) || setting != null) {
-            err.println("error: " + (usageError(ex) ? ex : setting).getMessage());
-            err.flush();
-            return EXIT_USAGE;
-          }
-          if (outOfMemory(ex)) {
-            haltOutOfMemory(ex);
-          }
-          String unusable = modelUnusable(ex);
-          if (unusable != null) {
-            // a refused key or a missing model: one message, not a stack trace (issue 21)
-            err.println("error: " + unusable);
-            err.flush();
-            return 1;
-          }
-          err.println("error: " + ex);
-          ex.printStackTrace(err);
-          err.flush();
-          return 1;
-        });
+    cl.setExecutionExceptionHandler((ex, cmd, parsed) -> failed(ex, cmd.getErr()));
     return cl.execute(args);
+  }
+
+  /**
+   * The exit status for an exception a command threw, its message written to {@code err}: the one
+   * mapping, for a command and for the stages of a fused recipe run.
+   */
+  static int failed(Exception ex, PrintWriter err) {
+    Throwable setting = settingInside(ex);
+    if (usageError(ex) || setting != null) {
+      err.println("error: " + (usageError(ex) ? ex : setting).getMessage());
+      err.flush();
+      return EXIT_USAGE;
+    }
+    if (outOfMemory(ex)) {
+      haltOutOfMemory(ex);
+    }
+    String unusable = modelUnusable(ex);
+    if (unusable != null) {
+      // a refused key or a missing model: one message, not a stack trace (issue 21)
+      err.println("error: " + unusable);
+      err.flush();
+      return 1;
+    }
+    err.println("error: " + ex);
+    ex.printStackTrace(err);
+    err.flush();
+    return 1;
   }
 
   /**

@@ -57,6 +57,11 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--from", paramLabel = "STAGE", description = "Rerun this stage and every stage after it, finished or not.")
   String from;
 
+  @Option(names = "--no-fuse",
+      description = "Run every stage as its own pipeline, instead of fusing consecutive import, filter and dedup "
+          + "stages into one (same outputs either way).")
+  boolean noFuse;
+
   @Option(names = "--print-schema", description = "Print the recipe JSON Schema and exit.")
   boolean printSchema;
 
@@ -148,6 +153,16 @@ public final class RunCommand implements Callable<Integer> {
         rows.add(row);
         continue;
       }
+      List<FusedStages.Member> group = noFuse ? List.of() : FusedStages.group(recipe, i, commandLines);
+      if (group.size() > 1) {
+        int code = runFused(group, recipe, state, root, fingerprints, ranAgain, rows, console);
+        if (code != 0) {
+          exit = code;
+          break;
+        }
+        i += group.size() - 1;
+        continue;
+      }
       console.printf(Locale.ROOT, "run: stage %d/%d %s (%s): %s%n", i + 1, recipe.stages().size(), s.name(),
           s.type().type(), String.join(" ", args));
       Files.deleteIfExists(stateFile);
@@ -186,6 +201,64 @@ public final class RunCommand implements Callable<Integer> {
     Files.writeString(root.resolve("recipe-summary.json"), Json.pretty(summary) + "\n", StandardCharsets.UTF_8);
     printSummary(console, recipe, rows, total, exit);
     return exit;
+  }
+
+  /**
+   * Runs {@code group} as one pipeline ({@link FusedStages}) and records each member as the loop records a
+   * stage run alone; returns 0, or the exit status of the first member that failed.
+   */
+  private static int runFused(List<FusedStages.Member> group, Recipe recipe, Path state, Path root,
+      Map<String, String> fingerprints, Map<String, Boolean> ranAgain, List<Map<String, Object>> rows, PrintStream console)
+      throws IOException {
+    int n = recipe.stages().size();
+    List<String> names = new ArrayList<>();
+    List<String> prints = new ArrayList<>();
+    for (FusedStages.Member m : group) {
+      int i = m.index();
+      Recipe.Stage s = m.stage();
+      List<String> upstream = s.upstream(i == 0 ? null : recipe.stages().get(i - 1));
+      String fingerprint = fingerprint(m.args(), s, upstream, fingerprints);
+      fingerprints.put(s.name(), fingerprint);
+      prints.add(fingerprint);
+      names.add(s.name());
+      Files.deleteIfExists(state.resolve(s.name() + ".json"));
+      console.printf(Locale.ROOT, "run: stage %d/%d %s (%s): %s%n", i + 1, n, s.name(), s.type().type(),
+          String.join(" ", m.args()));
+    }
+    String label = String.join("+", names);
+    console.printf(Locale.ROOT, "run: stages %s fused into one pipeline (no disk round trip between them; the same "
+        + "outputs as run one by one)%n", label);
+    long t0 = System.nanoTime();
+    List<Integer> codes = FusedStages.run(group, recipe, console);
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    for (int k = 0; k < group.size(); k++) {
+      Recipe.Stage s = group.get(k).stage();
+      Integer code = codes.get(k);
+      Path stageOut = root.resolve(s.name());
+      ranAgain.put(s.name(), true);
+      Map<String, Object> row = new LinkedHashMap<>();
+      row.put("stage", s.name());
+      row.put("type", s.type().type());
+      row.put("out", stageOut.toString());
+      row.put("status", code == null ? "not finished" : code == 0 ? "ok" : "failed");
+      if (code != null) {
+        row.put("exit", code);
+      }
+      row.put("seconds", Math.round(seconds * 10) / 10.0);
+      row.put("fused", label);
+      if (code != null) {
+        row.putAll(counts(stageOut));
+        Files.writeString(state.resolve(s.name() + ".json"), Json.line(new StageState(prints.get(k), code)) + "\n",
+            StandardCharsets.UTF_8);
+      }
+      rows.add(row);
+      if (code != null && code != 0) {
+        console.printf(Locale.ROOT, "run: stage %s (%s) ended with exit status %d; the stages after it did not finish "
+            + "(fix it and run again: finished stages are skipped)%n", s.name(), s.type().type(), code);
+        return code;
+      }
+    }
+    return 0;
   }
 
   /**

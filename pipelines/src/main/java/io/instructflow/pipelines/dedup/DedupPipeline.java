@@ -123,11 +123,31 @@ public final class DedupPipeline {
    */
   static RunSummary run(Config c, PrintStream console, long rangeTarget, int decisionRun)
       throws InputFiles.InputException, IOException {
+    return plan(c, console, PipelineRun.Fusion.NONE, rangeTarget, decisionRun).runAlone();
+  }
+
+  /**
+   * Whether the rule decides in an ordered pass after the pipeline (the sequential strategy): then the
+   * kept records exist only after the pipeline, and cannot be handed on in a fused run.
+   */
+  public static boolean decidesAfterPipeline(Config c) {
+    return c.stage().needsOrderedPass();
+  }
+
+  /** Builds the dedup run, alone or fused with the commands around it (issue 20). */
+  public static PipelineRun.Part plan(Config c, PrintStream console, PipelineRun.Fusion fusion)
+      throws InputFiles.InputException, IOException {
+    return plan(c, console, fusion, StageInSortOrder.DEFAULT_TARGET, DecisionRuns.RUN);
+  }
+
+  private static PipelineRun.Part plan(Config c, PrintStream console, PipelineRun.Fusion fusion, long rangeTarget,
+      int decisionRun) throws InputFiles.InputException, IOException {
     DedupRecords stage = c.stage();
-    PipelineRun run = PipelineRun.start("dedup", c.runner(), c.read(), c.out(), c.asMap(), console);
+    PipelineRun run = PipelineRun.start("dedup", c.runner(), c.read(), c.out(), c.asMap(), console, fusion)
+        .shardSize(c.shardSize());
     console.printf(Locale.ROOT, "dedup: a record whose ROUGE-L F against an earlier kept one is > %s is dropped%n", c.threshold());
     ReadRecords.Result r = run.read();
-    StageResult deduped = r.examples().apply("Dedup", stage).withRejects("AllRejects", r.rejects());
+    StageResult deduped = r.examples().apply("Dedup", stage).withRejects("DedupRejects", r.rejects());
     if (stage.needsOrderedPass()) {
       // staged in input order and decided by a pass over the stage (bounded memory)
       OrderedPass.stage(run.layout(), deduped.kept(), deduped.filtered(), "Ordered");
@@ -137,25 +157,27 @@ public final class DedupPipeline {
             .withRangeTarget(rangeTarget));
       }
       run.write(deduped.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
-      run.execute("read+stage", Progress.READ);
-      if (c.orderBy() == null) {
-        try (DedupRecords.RougeDedupGate gate = stage.orderedPass()) {
-          run.pass("rouge_l", gate);
-          run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
-              gate.stream.candidates(), gate.stream.verifications()));
+      return new PipelineRun.Part(run, "read+stage", List.of(Progress.READ), result -> {
+        if (c.orderBy() == null) {
+          try (DedupRecords.RougeDedupGate gate = stage.orderedPass()) {
+            run.pass("rouge_l", gate);
+            run.report().note(String.format(Locale.ROOT, "work: %,d candidates from the index, %,d LCS verifications",
+                gate.stream.candidates(), gate.stream.verifications()));
+          }
+        } else {
+          decideInSortOrder(run, stage, c, decisionRun, console);
         }
-      } else {
-        decideInSortOrder(run, stage, c, decisionRun, console);
-      }
-      return run.finish(c.shardSize(), null, null);
+        return run.finish(c.shardSize(), null, null);
+      });
     }
     run.write(deduped.kept(), OutputLayout.Kind.DATA, "Data");
     run.write(deduped.filtered(), OutputLayout.Kind.FILTERED, "Filtered");
     run.write(deduped.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
-    PipelineResult result = run.execute("read+dedup+write", Progress.READ, Progress.DECIDED);
-    run.report().note(String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components",
-        counter(result, "pairs"), counter(result, "components")));
-    return run.finish(c.shardSize(), null, null);
+    return new PipelineRun.Part(run, "read+dedup+write", List.of(Progress.READ, Progress.DECIDED), result -> {
+      run.report().note(String.format(Locale.ROOT, "work: %,d similar pairs in %,d connected components",
+          counter(result, "pairs"), counter(result, "components")));
+      return run.finish(c.shardSize(), null, null);
+    });
   }
 
   /**

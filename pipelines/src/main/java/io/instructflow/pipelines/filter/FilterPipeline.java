@@ -125,6 +125,25 @@ public final class FilterPipeline {
    */
   public static RunSummary run(Config c, PrintStream console)
       throws InputFiles.InputException, IOException, InvalidModelException {
+    return plan(c, console, PipelineRun.Fusion.NONE).runAlone();
+  }
+
+  /**
+   * Whether the chain decides in an ordered pass after the pipeline (it ends with the ROUGE-L rule or an
+   * ordered dedup rule): then its kept records exist only after the pipeline, and cannot be handed on in a
+   * fused run.
+   */
+  public static boolean decidesAfterPipeline(Config c) {
+    return FilterRecords.of(c.chain()).withPool(c.pool()).needsOrderedPass();
+  }
+
+  /**
+   * Builds the filter run, alone or fused with the commands around it (issue 20).
+   *
+   * @throws InvalidModelException when the judge's model file is missing or not GGUF
+   */
+  public static PipelineRun.Part plan(Config c, PrintStream console, PipelineRun.Fusion fusion)
+      throws InputFiles.InputException, IOException, InvalidModelException {
     boolean chat = false;
     Map<String, Object> settings = c.asMap();
     if (c.judging() != null) {
@@ -134,7 +153,8 @@ public final class FilterPipeline {
           meta != null && meta.chatTemplate().isPresent()) == PromptFormat.CHAT;
       settings.put("judgeFormat", (chat ? "chat" : "text") + (asked == null ? " (auto)" : ""));
     }
-    PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), settings, console);
+    PipelineRun run = PipelineRun.start("filter", c.runner(), c.read(), c.out(), settings, console, fusion)
+        .shardSize(c.shardSize());
     console.printf(Locale.ROOT, "filter: chain %s (%s)%s%n", c.chain().name(), String.join(", ",
         castList(c.chain().asMap().get("filters"))), c.pool().isEmpty() ? "" : ", pool of " + c.pool().size() + " texts");
     ReadRecords.Result r = run.read();
@@ -154,8 +174,16 @@ public final class FilterPipeline {
       run.write(filtered.filtered(), OutputLayout.Kind.FILTERED, "Filtered");
     }
     run.write(filtered.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
-    PipelineResult result = c.judging() == null ? run.execute("read+filter+write", Progress.READ, Progress.DECIDED)
-        : run.execute("read+filter+judge+write", Progress.READ, Progress.DECIDED, Progress.GENERATED, Progress.TOKENS);
+    FilterRecords decided = stage;
+    List<String> counters = c.judging() == null ? List.of(Progress.READ, Progress.DECIDED)
+        : List.of(Progress.READ, Progress.DECIDED, Progress.GENERATED, Progress.TOKENS);
+    return new PipelineRun.Part(run, c.judging() == null ? "read+filter+write" : "read+filter+judge+write", counters,
+        result -> finish(c, run, decided, result, console));
+  }
+
+  /** What follows the pipeline: the ordered pass, notes of the work done, publishing. */
+  private static RunSummary finish(Config c, PipelineRun run, FilterRecords stage, PipelineResult result,
+      PrintStream console) throws IOException {
     if (stage.needsOrderedPass()) {
       try (OrderedPass.Gate<?> gate = stage.orderedPass()) {
         run.pass("ordered rules", gate);

@@ -11,6 +11,7 @@ import io.instructflow.pipelines.io.ReadOptions;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -60,11 +61,18 @@ public final class ImportPipeline {
 
   /** Runs the import and returns its summary; a bad {@code --in} throws before anything runs. */
   public static RunSummary run(Config c, PrintStream console) throws InputFiles.InputException, IOException {
-    PipelineRun run = PipelineRun.start("import", c.runner(), c.read(), c.out(), c.asMap(), console);
+    return plan(c, console, PipelineRun.Fusion.NONE).runAlone();
+  }
+
+  /** Builds the import into a run, alone or fused with the commands around it (issue 20). */
+  public static PipelineRun.Part plan(Config c, PrintStream console, PipelineRun.Fusion fusion)
+      throws InputFiles.InputException, IOException {
+    PipelineRun run = PipelineRun.start("import", c.runner(), c.read(), c.out(), c.asMap(), console, fusion)
+        .shardSize(c.shardSize());
     ReadRecords.Result r = run.read();
     run.write(r.examples(), OutputLayout.Kind.DATA, "Data");
     run.write(r.rejects(), OutputLayout.Kind.REJECTS, "Rejects");
-    run.execute("read+convert+write", Progress.READ);
-    return run.finish(c.shardSize(), null, c.maxRejectRatio());
+    return new PipelineRun.Part(run, "read+convert+write", List.of(Progress.READ),
+        result -> run.finish(c.shardSize(), null, c.maxRejectRatio()));
   }
 }

@@ -222,6 +222,25 @@ public final class InputFiles {
     return out;
   }
 
+  /**
+   * The input file that shard {@code index} of {@code output}'s {@code data/} will be once published, as
+   * {@link #expand} lists it when that output is read as {@code --in}: path, name relative to
+   * {@code data/}, dataset name ({@code datasetName}, else {@code data}) and split. A reader in the same
+   * pipeline ({@link HandOff}) names records and rejects with it before the shard exists.
+   */
+  public static InputFile publishedShard(OutputLayout output, int index, String datasetName) {
+    String data = output.dir(OutputLayout.Kind.DATA);
+    String dir = data.substring(0, data.length() - 1);
+    boolean hasScheme = dir.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*") && !dir.startsWith("file://");
+    if (!hasScheme) {
+      dir = new File(dir.startsWith("file://") ? dir.substring("file://".length()) : dir).toPath().toAbsolutePath()
+          .normalize().toString();
+    }
+    String name = OutputLayout.shardName(index);
+    String path = dir + "/" + name;
+    return new InputFile(index, path, name, datasetName != null ? datasetName : fileName(dir), hubSplit(path));
+  }
+
   private static List<MatchResult.Metadata> match(String spec) throws InputException {
     try {
       MatchResult r = FileSystems.match(spec, EmptyMatchTreatment.ALLOW);

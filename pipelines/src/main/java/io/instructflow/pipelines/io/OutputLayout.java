@@ -14,6 +14,7 @@ import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import org.apache.beam.sdk.io.FileSystems;
@@ -334,22 +335,14 @@ public final class OutputLayout {
     if (shardSize < 1) {
       throw new IllegalArgumentException("shard size must be positive, got " + shardSize);
     }
-    TreeMap<String, ResourceId> fragments = fragments(staging(kind));
+    List<ResourceId> fragments = new ArrayList<>(fragments(staging(kind)).values());
+    List<Long> sizes = new ArrayList<>();
+    fragments.forEach(f -> sizes.add(WriteOrdered.linesOf(f.getFilename())));
     List<List<ResourceId>> shards = new ArrayList<>();
-    List<ResourceId> current = new ArrayList<>();
-    long lines = 0;
-    for (ResourceId f : fragments.values()) {
-      long n = WriteOrdered.linesOf(f.getFilename());
-      if (!current.isEmpty() && lines + n > shardSize) {
-        shards.add(current);
-        current = new ArrayList<>();
-        lines = 0;
-      }
-      current.add(f);
-      lines += n;
-    }
-    if (!current.isEmpty()) {
-      shards.add(current);
+    int next = 0;
+    for (int count : shardCuts(sizes, shardSize)) {
+      shards.add(fragments.subList(next, next + count));
+      next += count;
     }
     ResourceId dir = FileSystems.matchNewResource(dir(kind), true);
     ResourceId staging = FileSystems.matchNewResource(staging(kind), true);
@@ -358,7 +351,7 @@ public final class OutputLayout {
     String point = "publish." + kind.dir();
     for (int i = 0; i < shards.size(); i++) {
       List<ResourceId> parts = shards.get(i);
-      String name = String.format("part-%05d.jsonl", i);
+      String name = shardName(i);
       ResourceId target = dir.resolve(name, StandardResolveOptions.RESOLVE_FILE);
       if (parts.size() == 1) {
         // a whole fragment already: renamed into place
@@ -389,6 +382,36 @@ public final class OutputLayout {
     removeEmptyStaging(kind.dir());
     FaultPoint.reach(point + ".done");
     return out;
+  }
+
+  /**
+   * How {@link #publish} cuts fragments of {@code lines} lines each (in global order) into shards of at
+   * most {@code shardSize} lines: the number of fragments in each shard, in order. A fragment larger than
+   * a shard makes a shard of its own. A reader in the same pipeline ({@link HandOff}) numbers the lines
+   * of the shards-to-be with this too, so both always agree.
+   */
+  public static List<Integer> shardCuts(List<Long> lines, long shardSize) {
+    List<Integer> cuts = new ArrayList<>();
+    int inShard = 0;
+    long shardLines = 0;
+    for (long n : lines) {
+      if (inShard > 0 && shardLines + n > shardSize) {
+        cuts.add(inShard);
+        inShard = 0;
+        shardLines = 0;
+      }
+      inShard++;
+      shardLines += n;
+    }
+    if (inShard > 0) {
+      cuts.add(inShard);
+    }
+    return cuts;
+  }
+
+  /** The file name of shard {@code index}: {@code part-00000.jsonl}, {@code part-00001.jsonl}... */
+  public static String shardName(int index) {
+    return String.format(Locale.ROOT, "part-%05d.jsonl", index);
   }
 
   /** Prefix of the temporary files publish and staging write before renaming them. */

@@ -210,11 +210,6 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       this.head = head;
     }
 
-    /** Whether a record at {@code position} lies past the head (JSONL lines count from 1, elements from 0). */
-    private boolean pastHead(FileChunk piece, long position) {
-      return head > 0 && (piece.lines() ? position > head : position >= head);
-    }
-
     @ProcessElement
     public void process(@Element FileChunk piece, MultiOutputReceiver out) throws IOException {
       FaultPoint.exhaustHeap("read.parse");
@@ -222,43 +217,70 @@ public final class ReadRecords extends PTransform<PBegin, ReadRecords.Result> {
       RecordConverter converter = new RecordConverter(file.dataset(), license, file.split());
       RecordStreamParser parser =
           new RecordStreamParser(converter, Optional.ofNullable(format), maxRecordBytes, file.path(), file.name());
-      long[] counts = new long[2];
-      piece.parse(
-            parser,
-            new RecordStreamParser.Sink() {
-              @Override
-              public void example(Example example, long position, int sub) {
-                if (pastHead(piece, position)) {
-                  return;
-                }
-                out.get(EXAMPLES).output(KV.of(new OrderKey(file.index(), position, sub), example));
-                counts[0]++;
-                read.inc();
-                Progress.add(Progress.READ, 1);
-              }
-
-              @Override
-              public void reject(Reject reject, long position) {
-                if (pastHead(piece, position)) {
-                  return;
-                }
-                out.get(REJECTS).output(KV.of(new OrderKey(file.index(), position, 0), reject));
-                counts[0]++;
-                read.inc();
-                Progress.add(Progress.READ, 1);
-              }
-
-              @Override
-              public void blankLine(long line) {
-                if (pastHead(piece, line)) {
-                  return;
-                }
-                counts[1]++;
-                blank.inc();
-              }
-            });
+      Emit emit = new Emit(out, file.index(), head, piece.lines(), read, blank);
+      piece.parse(parser, emit);
       if (countsDir != null) {
-        OutputLayout.writeReadCounts(countsDir, file.index(), piece.piece(), counts[0], counts[1]);
+        OutputLayout.writeReadCounts(countsDir, file.index(), piece.piece(), emit.read, emit.blank);
+      }
+    }
+  }
+
+  /**
+   * Sends what a parser reads of file {@code fileIndex} to the reader's two outputs, keyed by position,
+   * leaving out what lies past the head (JSONL lines count from 1, elements from 0), and counts it.
+   */
+  static final class Emit implements RecordStreamParser.Sink {
+    private final DoFn.MultiOutputReceiver out;
+    private final int fileIndex;
+    private final long head;
+    private final boolean lines;
+    private final Counter readCounter;
+    private final Counter blankCounter;
+    /** Records and rejects sent. */
+    long read;
+    /** Blank lines skipped. */
+    long blank;
+
+    Emit(DoFn.MultiOutputReceiver out, int fileIndex, long head, boolean lines, Counter read, Counter blank) {
+      this.out = out;
+      this.fileIndex = fileIndex;
+      this.head = head;
+      this.lines = lines;
+      this.readCounter = read;
+      this.blankCounter = blank;
+    }
+
+    private boolean pastHead(long position) {
+      return head > 0 && (lines ? position > head : position >= head);
+    }
+
+    @Override
+    public void example(Example example, long position, int sub) {
+      if (!pastHead(position)) {
+        out.get(EXAMPLES).output(KV.of(new OrderKey(fileIndex, position, sub), example));
+        counted();
+      }
+    }
+
+    @Override
+    public void reject(Reject reject, long position) {
+      if (!pastHead(position)) {
+        out.get(REJECTS).output(KV.of(new OrderKey(fileIndex, position, 0), reject));
+        counted();
+      }
+    }
+
+    private void counted() {
+      read++;
+      readCounter.inc();
+      Progress.add(Progress.READ, 1);
+    }
+
+    @Override
+    public void blankLine(long line) {
+      if (!pastHead(line)) {
+        blank++;
+        blankCounter.inc();
       }
     }
   }

@@ -10,6 +10,7 @@ import java.util.List;
 import io.instructflow.schemas.Json;
 import java.util.Objects;
 import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.ListCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.ResolveOptions.StandardResolveOptions;
@@ -22,6 +23,8 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.SerializableFunction;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
@@ -59,15 +62,42 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
 
   @Override
   public PCollection<String> expand(PCollection<KV<OrderKey, String>> lines) {
+    return group(lines)
+        .apply("WriteFragments", ParDo.of(new WriteFragmentFn(dir)))
+        .setCoder(StringUtf8Coder.of());
+  }
+
+  /**
+   * Like {@link #to}, and also hands every fragment on as it was written (its key and its lines in
+   * order) under {@link HandOff#FRAGMENTS}, beside the written files under {@link HandOff#FILES}: a
+   * reader later in the same pipeline takes the records from there instead of from the published shards
+   * ({@link HandOff}), with one grouping for both.
+   */
+  public static PTransform<PCollection<KV<OrderKey, String>>, PCollectionTuple> handingOn(String dir) {
+    Objects.requireNonNull(dir, "dir");
+    return new PTransform<>() {
+      private static final long serialVersionUID = 1L;
+
+      @Override
+      public PCollectionTuple expand(PCollection<KV<OrderKey, String>> lines) {
+        PCollectionTuple out = group(lines)
+            .apply("WriteFragments", ParDo.of(new HandOnFragmentFn(dir)).withOutputTags(HandOff.FILES,
+                TupleTagList.of(HandOff.FRAGMENTS)));
+        out.get(HandOff.FILES).setCoder(StringUtf8Coder.of());
+        out.get(HandOff.FRAGMENTS).setCoder(KvCoder.of(StringUtf8Coder.of(), ListCoder.of(StringUtf8Coder.of())));
+        return out;
+      }
+    };
+  }
+
+  private static PCollection<KV<String, Iterable<KV<OrderKey, String>>>> group(PCollection<KV<OrderKey, String>> lines) {
     return lines
         .apply(
             "KeyByFragment",
             MapElements.into(TypeDescriptors.kvs(TypeDescriptors.strings(), new TypeDescriptor<KV<OrderKey, String>>() {}))
                 .via((KV<OrderKey, String> kv) -> KV.of(fragmentKey(kv.getKey()), kv)))
         .setCoder(KvCoder.of(StringUtf8Coder.of(), KvCoder.of(OrderKey.Coder.of(), StringUtf8Coder.of())))
-        .apply("GroupFragments", GroupByKey.create())
-        .apply("WriteFragments", ParDo.of(new WriteFragmentFn(dir)))
-        .setCoder(StringUtf8Coder.of());
+        .apply("GroupFragments", GroupByKey.create());
   }
 
   /** Serializes keyed records to keyed JSON lines (with {@link Json#line}). */
@@ -150,12 +180,35 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     @ProcessElement
     public void process(@Element KV<String, Iterable<KV<OrderKey, String>>> fragment, OutputReceiver<String> out)
         throws IOException {
-      List<KV<OrderKey, String>> rows = new ArrayList<>();
-      fragment.getValue().forEach(rows::add);
-      rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
-      List<String> lines = new ArrayList<>(rows.size());
-      rows.forEach(r -> lines.add(r.getValue()));
-      out.output(writeFragment(dir, fragment.getKey(), lines).toString());
+      out.output(writeFragment(dir, fragment.getKey(), sorted(fragment.getValue())).toString());
+    }
+  }
+
+  /** The lines of one fragment in key order. */
+  static List<String> sorted(Iterable<KV<OrderKey, String>> fragment) {
+    List<KV<OrderKey, String>> rows = new ArrayList<>();
+    fragment.forEach(rows::add);
+    rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
+    List<String> lines = new ArrayList<>(rows.size());
+    rows.forEach(r -> lines.add(r.getValue()));
+    return lines;
+  }
+
+  /** Sorts one fragment, writes it, and hands its lines on. */
+  static final class HandOnFragmentFn extends DoFn<KV<String, Iterable<KV<OrderKey, String>>>, String> {
+    private static final long serialVersionUID = 1L;
+    private final String dir;
+
+    HandOnFragmentFn(String dir) {
+      this.dir = dir;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<String, Iterable<KV<OrderKey, String>>> fragment, MultiOutputReceiver out)
+        throws IOException {
+      List<String> lines = sorted(fragment.getValue());
+      out.get(HandOff.FILES).output(writeFragment(dir, fragment.getKey(), lines).toString());
+      out.get(HandOff.FRAGMENTS).output(KV.of(fragment.getKey(), lines));
     }
   }
 }

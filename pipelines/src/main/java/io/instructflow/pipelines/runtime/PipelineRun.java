@@ -1,5 +1,6 @@
 package io.instructflow.pipelines.runtime;
 
+import io.instructflow.pipelines.io.HandOff;
 import io.instructflow.pipelines.io.InputFile;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.OrderKey;
@@ -37,7 +38,7 @@ import org.apache.beam.sdk.values.PCollection;
 public final class PipelineRun {
   private final String command;
   private final ReadOptions read;
-  private final List<InputFile> files;
+  private List<InputFile> files;
   /** For a run over several sources: each source's options and its files (global indexes). */
   private List<ReadOptions> sourceReads = List.of();
   private List<List<InputFile>> sourceFiles = List.of();
@@ -46,6 +47,48 @@ public final class PipelineRun {
   private final Pipeline pipeline;
   private final PrintStream console;
   private PipelineResult result;
+  /** In a fused run: the run whose kept records this one reads in the same pipeline, else null. */
+  private PipelineRun after;
+  /** In a fused run: whether this run hands its kept records on, and, once written, what it hands on. */
+  private boolean handsOn;
+  private HandOff handOff;
+
+  /**
+   * How a run shares its pipeline in a fused recipe run (issue 20): {@code after}, the run whose kept
+   * records it reads in the same pipeline instead of its {@code --in} (null: it reads its input), and
+   * {@code handsOn}, whether it hands its own kept records on to the next run.
+   */
+  public record Fusion(PipelineRun after, boolean handsOn) {
+    /** A run alone: it reads its input and runs its own pipeline. */
+    public static final Fusion NONE = new Fusion(null, false);
+  }
+
+  /** A command's pipeline, built, and what finishes the command once the pipeline ran. */
+  @FunctionalInterface
+  public interface Finish {
+    /** Runs what comes after the pipeline (ordered passes, notes) and publishes; returns the summary. */
+    RunSummary after(PipelineResult result) throws IOException;
+  }
+
+  /**
+   * A command built into a run: {@link #runAlone} runs and finishes it; a fused run runs several parts'
+   * shared pipeline once and then finishes each in order.
+   *
+   * @param run the run
+   * @param stage how the run's summary names the pipeline's time
+   * @param counters the progress counters to show while it runs
+   * @param finish what comes after the pipeline
+   */
+  public record Part(PipelineRun run, String stage, List<String> counters, Finish finish) {
+    public Part {
+      counters = List.copyOf(counters);
+    }
+
+    /** Runs the pipeline with progress, then finishes. */
+    public RunSummary runAlone() throws IOException {
+      return finish.after(run.execute(stage, counters.toArray(String[]::new)));
+    }
+  }
 
   private PipelineRun(String command, ReadOptions read, List<InputFile> files, OutputLayout layout, RunReport report,
       Pipeline pipeline, PrintStream console) {
@@ -65,6 +108,36 @@ public final class PipelineRun {
    */
   public static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
       PrintStream console) throws InputFiles.InputException, IOException {
+    return start(command, runner, read, out, config, console, Fusion.NONE);
+  }
+
+  /**
+   * {@link #start}, or in a fused run ({@code fusion.after()} non-null) a run that reads the kept records
+   * of that run in its pipeline: nothing is listed, since they are published only after the pipeline
+   * ({@link #readFrom} checks them then).
+   */
+  public static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
+      PrintStream console, Fusion fusion) throws InputFiles.InputException, IOException {
+    if (fusion.after() != null) {
+      Storage.require("--out", out);
+      PipelineRun first = fusion.after();
+      OutputLayout layout = new OutputLayout(out);
+      layout.lock(command);
+      layout.prepare();
+      RunReport report = new RunReport(command, runner.describe(), config, List.of());
+      console.printf("%s: the records %s keeps, in the same pipeline (fused) -> %s (%s)%n", command,
+          first.layout.root(), layout.root(), runner.describe());
+      PipelineRun run = new PipelineRun(command, read, List.of(), layout, report, first.pipeline, console);
+      run.after = first;
+      run.handsOn = fusion.handsOn();
+      return run;
+    }
+    PipelineRun run = start(command, runner, read, out, config, console, fusion.handsOn());
+    return run;
+  }
+
+  private static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
+      PrintStream console, boolean handsOn) throws InputFiles.InputException, IOException {
     Storage.require("--in", read.in());
     Storage.require("--out", out);
     PipelineOptions options = runner.options(command);
@@ -82,7 +155,9 @@ public final class PipelineRun {
     RunReport report = new RunReport(command, runner.describe(), config, paths);
     console.printf("%s: %d input file(s) from %s -> %s (%s)%n", command, files.size(), read.in(), layout.root(),
         runner.describe());
-    return new PipelineRun(command, read, files, layout, report, Pipeline.create(options), console);
+    PipelineRun run = new PipelineRun(command, read, files, layout, report, Pipeline.create(options), console);
+    run.handsOn = handsOn;
+    return run;
   }
 
   /**
@@ -184,16 +259,78 @@ public final class PipelineRun {
     return report;
   }
 
-  /** Adds the reader of the input to the pipeline. */
+  /**
+   * Adds the reader of the input to the pipeline: of the input files, or in a fused run of the records
+   * the run before hands on ({@link HandOff}).
+   */
   public ReadRecords.Result read() {
-    return pipeline.apply("Read", read.reader(files).withCountsDir(layout.countsDir()));
+    if (after != null) {
+      if (after.handOff == null) {
+        throw new IllegalStateException(after.command + " hands nothing on: it wrote no data/ in the pipeline");
+      }
+      return pipeline.apply(name("Read"), after.handOff.reader(read, layout.countsDir()));
+    }
+    return pipeline.apply(name("Read"), read.reader(files).withCountsDir(layout.countsDir()));
   }
 
-  /** Writes keyed records as JSON lines, in input order, into the output folder {@code kind}. */
+  /**
+   * Writes keyed records as JSON lines, in input order, into the output folder {@code kind}; in a fused
+   * run that hands on, {@code data/}'s records are also handed to the next run.
+   */
   public <T> void write(PCollection<KV<OrderKey, T>> records, OutputLayout.Kind kind, String name) {
-    records
-        .apply(name + "AsJson", WriteOrdered.<T>asJsonLines())
-        .apply("Write" + name, WriteOrdered.to(layout.staging(kind)));
+    PCollection<KV<OrderKey, String>> lines = records.apply(name(name + "AsJson"), WriteOrdered.<T>asJsonLines());
+    if (handsOn && kind == OutputLayout.Kind.DATA) {
+      if (handOff != null) {
+        throw new IllegalStateException(command + " writes data/ twice: a fused run hands on one set of records");
+      }
+      handOff = HandOff.of(lines.apply(name("Write" + name), WriteOrdered.handingOn(layout.staging(kind))), layout,
+          shardSize);
+    } else {
+      lines.apply(name("Write" + name), WriteOrdered.to(layout.staging(kind)));
+    }
+  }
+
+  /** In a fused run, the shard size this run publishes with: the next run numbers its shards with it. */
+  private long shardSize = Long.MAX_VALUE;
+
+  /** Sets the shard size {@link #finish} will publish with, before {@link #write}: a run that hands on needs it. */
+  public PipelineRun shardSize(long shardSize) {
+    this.shardSize = shardSize;
+    return this;
+  }
+
+  /** Whether this run hands its kept records on in a fused run (its {@code data/} must be written in the pipeline). */
+  public boolean handsOn() {
+    return handsOn;
+  }
+
+  /** A transform name, prefixed with the command's in a fused run, where several commands share the pipeline. */
+  private String name(String name) {
+    return after == null && !handsOn ? name : command + "." + name;
+  }
+
+  /**
+   * In a fused run, after the run before has published: lists its {@code data/} as {@code --in} would and
+   * checks that the hand-off named the same files; they become this run's inputs in its summary.
+   *
+   * @throws InputFiles.InputException as reading that output would (e.g. it kept no records)
+   * @throws IllegalStateException when the hand-off named other files than were published (a defect)
+   */
+  public void readFrom() throws InputFiles.InputException {
+    if (after == null) {
+      return;
+    }
+    List<InputFile> published = InputFiles.expand(InputFiles.resolve(after.layout.root()), read.datasetName());
+    for (InputFile f : published) {
+      InputFile named = InputFiles.publishedShard(after.layout, f.index(), read.datasetName());
+      if (!named.equals(f)) {
+        throw new IllegalStateException("the fused run named " + named + " but " + after.layout.root() + " published " + f);
+      }
+    }
+    files = published;
+    List<String> paths = new ArrayList<>();
+    files.forEach(f -> paths.add(f.path()));
+    report.inputs(paths);
   }
 
   /** Runs the pipeline to completion, showing progress of {@code counters}, timed as {@code stage}. */
@@ -204,6 +341,34 @@ public final class PipelineRun {
       result.waitUntilFinish();
     }
     report.stage(stage, (System.nanoTime() - t0) / 1_000_000);
+    return result;
+  }
+
+  /**
+   * Runs the one pipeline that {@code parts} share (a fused run, the first part's), with progress of all
+   * their counters under {@code label}, and records its time in each part's summary as
+   * {@code <stage> (fused: <label>)}.
+   */
+  public static PipelineResult executeFused(List<Part> parts, String label, PrintStream console) {
+    java.util.Set<String> counters = new java.util.LinkedHashSet<>();
+    parts.forEach(p -> counters.addAll(p.counters()));
+    Pipeline shared = parts.get(0).run().pipeline;
+    for (Part p : parts) {
+      if (p.run().pipeline != shared) {
+        throw new IllegalArgumentException(p.run().command + " is not in the pipeline of " + parts.get(0).run().command);
+      }
+    }
+    long t0 = System.nanoTime();
+    PipelineResult result;
+    try (Progress.Ticker t = Progress.start(label, counters.toArray(String[]::new), console)) {
+      result = shared.run();
+      result.waitUntilFinish();
+    }
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    for (Part p : parts) {
+      p.run().result = result;
+      p.run().report.stage(p.stage() + " (fused: " + label + ")", ms);
+    }
     return result;
   }
 
@@ -241,6 +406,9 @@ public final class PipelineRun {
    * @param maxRejectRatio the allowed share of rejects, or null
    */
   public RunSummary finish(long shardSize, Long keptOverride, Double maxRejectRatio) throws IOException {
+    if (handOff != null && shardSize != this.shardSize) {
+      throw new IllegalStateException("handed on for shards of " + this.shardSize + " lines, published with " + shardSize);
+    }
     long t1 = System.nanoTime();
     io.instructflow.pipelines.io.FaultPoint.reach("publish.start");
     for (OutputLayout.Kind k : OutputLayout.Kind.values()) {

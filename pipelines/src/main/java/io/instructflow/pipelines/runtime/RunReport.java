@@ -38,7 +38,7 @@ public final class RunReport {
   private final Instant started = Instant.now().truncatedTo(ChronoUnit.MILLIS);
   private final List<RunSummary.StageTime> stages = new ArrayList<>();
   private final Map<String, Object> config;
-  private final List<String> inputs;
+  private List<String> inputs;
   private final List<String> notes = new ArrayList<>();
   private final Map<String, Object> metrics = new TreeMap<>();
 
@@ -87,6 +87,11 @@ public final class RunReport {
     }
     return String.format(Locale.ROOT, "memory: peak heap at most %,d MiB of %,d MiB (this JVM)", peak >> 20,
         Runtime.getRuntime().maxMemory() >> 20);
+  }
+
+  /** Sets the input files, in reading order, when they are known only after the run started (a fused run). */
+  public void inputs(List<String> inputs) {
+    this.inputs = List.copyOf(inputs);
   }
 
   /** Records how long stage {@code name} took. */

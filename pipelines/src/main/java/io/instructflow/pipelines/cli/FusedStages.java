@@ -1,0 +1,156 @@
+package io.instructflow.pipelines.cli;
+
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.PipelineRun;
+import io.instructflow.pipelines.runtime.RunReport;
+import io.instructflow.schemas.RunSummary;
+import io.instructflow.schemas.io.InputShape;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.beam.sdk.PipelineResult;
+import picocli.CommandLine;
+
+/**
+ * Consecutive recipe stages run as one Beam pipeline (a fused run, issue 20; docs/recipes.md).
+ *
+ * <p>A stage joins the stage before it when it reads that stage's output and nothing else, both commands
+ * are {@link Fusible}, the one before hands its kept records on inside the pipeline (it does not decide
+ * in an ordered pass after it), and no command appears twice in the group (their counters would add up).
+ * The group's stages each keep their own output folder, summary and resume state; the pipeline runs once;
+ * then each stage finishes in order (its ordered pass, publishing, its summary), and a stage reads what
+ * the one before published only to check that it named the same shards. The bytes are those of the
+ * stages run one after the other ({@link io.instructflow.pipelines.io.HandOff}).
+ */
+final class FusedStages {
+  private FusedStages() {}
+
+  /**
+   * One stage of a fused run.
+   *
+   * @param index its place in the recipe
+   * @param stage the recipe stage
+   * @param args its command line
+   * @param command its command
+   * @param config the command's configuration
+   */
+  record Member(int index, Recipe.Stage stage, List<String> args, Fusible<Object> command, Object config) {}
+
+  /** Whether a stage reads records of ours as it would read them from a published output. */
+  static boolean readsOurRecords(ReadOptions read) {
+    return read.format() == null || read.format() == InputShape.INSTRUCTFLOW;
+  }
+
+  /**
+   * The stages from {@code first} on that run as one pipeline: at least {@code first} itself, when it is
+   * fusible and configures; the group ends with the first stage that does not hand on.
+   */
+  static List<Member> group(Recipe recipe, int first, List<List<String>> commandLines) {
+    List<Member> group = new ArrayList<>();
+    Member m = member(recipe, first, commandLines.get(first));
+    if (m == null) {
+      return group;
+    }
+    group.add(m);
+    Set<String> types = new HashSet<>(Set.of(m.stage().type().type()));
+    for (int j = first + 1; j < recipe.stages().size() && m.command().handsOnInPipeline(m.config()); j++) {
+      Recipe.Stage s = recipe.stages().get(j);
+      if (!s.upstream(recipe.stages().get(j - 1)).equals(List.of(m.stage().name())) || !types.add(s.type().type())) {
+        break;
+      }
+      Member next = member(recipe, j, commandLines.get(j));
+      if (next == null || !next.command().readsInPipeline(next.config())) {
+        break;
+      }
+      group.add(next);
+      m = next;
+    }
+    return group;
+  }
+
+  /** The stage's command, parsed from its command line and configured; null when it is not fusible or does not configure. */
+  @SuppressWarnings("unchecked")
+  private static Member member(Recipe recipe, int index, List<String> args) {
+    CommandLine cl = new CommandLine(new Main());
+    CommandHelp.attach(cl);
+    Object command;
+    try {
+      command = cl.parseArgs(args.toArray(String[]::new)).subcommand().commandSpec().userObject();
+    } catch (CommandLine.ParameterException e) {
+      return null;
+    }
+    if (!(command instanceof Fusible<?> f) || !(command instanceof PipelineCommand<?> pc)) {
+      return null;
+    }
+    Object config;
+    try {
+      config = pc.configure();
+    } catch (Exception e) {
+      // run alone, the stage fails as its command does, after the stages before it ran
+      return null;
+    }
+    return new Member(index, recipe.stages().get(index), args, (Fusible<Object>) f, config);
+  }
+
+  /**
+   * Builds every member into one pipeline, runs it, and finishes the members in order; returns each
+   * member's exit status, or null for one that did not finish because one before it failed (its output
+   * folder stays without its completion marker).
+   */
+  static List<Integer> run(List<Member> group, Recipe recipe, PrintStream console) {
+    io.instructflow.pipelines.runtime.Storage.pinRegion();
+    PrintWriter err = new PrintWriter(System.err, true);
+    List<Integer> codes = new ArrayList<>();
+    List<PipelineRun.Part> parts = new ArrayList<>();
+    for (int k = 0; k < group.size(); k++) {
+      Member m = group.get(k);
+      RunReport.inRecipe(Map.of("name", recipe.name(), "hash", recipe.hash(), "stage", m.stage().name()));
+      try {
+        PipelineRun after = k == 0 ? null : parts.get(k - 1).run();
+        parts.add(m.command().plan(m.config(), new PipelineRun.Fusion(after, k < group.size() - 1)));
+      } catch (Exception e) {
+        int code = Main.failed(e, err);
+        // the stages before it were built, not run
+        for (int i = 0; i <= k; i++) {
+          codes.add(code);
+        }
+        return codes;
+      } finally {
+        RunReport.inRecipe(null);
+      }
+    }
+    List<String> names = new ArrayList<>();
+    group.forEach(m -> names.add(m.stage().name()));
+    PipelineResult result;
+    try {
+      result = PipelineRun.executeFused(parts, String.join("+", names), console);
+    } catch (Exception e) {
+      int code = Main.failed(e, err);
+      group.forEach(m -> codes.add(code));
+      return codes;
+    }
+    for (int k = 0; k < group.size(); k++) {
+      PipelineRun.Part part = parts.get(k);
+      int code;
+      try {
+        part.run().readFrom();
+        RunSummary s = part.finish().after(result);
+        code = RunReport.exitCode(s);
+      } catch (Exception e) {
+        code = Main.failed(e, err);
+      }
+      codes.add(code);
+      if (code != 0) {
+        break;
+      }
+    }
+    while (codes.size() < group.size()) {
+      codes.add(null);
+    }
+    return codes;
+  }
+}
