@@ -68,4 +68,24 @@ class RecipeTest {
         () -> Recipe.parse(RECIPE, "yaml", "r.yaml", Map.of("t", "high")));
     assertTrue(typed.getMessage().contains("threshold"), typed.getMessage());
   }
+
+  /** The recipe README's quick start runs: 40 seed tasks, 50 records, 10 ROUGE-L duplicates, an audit. */
+  @Test
+  void theQuickStartRecipeRunsAsTheReadmeSays(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+    Path seeds = Path.of("src", "main", "resources", "io", "instructflow", "pipelines", "demo", "seed_tasks.jsonl")
+        .toAbsolutePath();
+    Path root = tmp.resolve("quick");
+    String out = MainTest.cli(0, "run", Path.of("..", "examples", "quickstart.yaml").toString(), "--out", root.toString(),
+        "--set", "seeds=" + seeds, "--runner", "direct")[0];
+    assertTrue(out.contains("stages imported+filtered+deduped fused into one pipeline"), out);
+    com.fasterxml.jackson.databind.JsonNode s = io.instructflow.schemas.Json.mapper().readTree(
+        java.nio.file.Files.readString(root.resolve("recipe-summary.json")));
+    assertEquals("ok", s.path("status").asText(), s.toString());
+    com.fasterxml.jackson.databind.JsonNode stages = s.path("stages");
+    assertEquals(5, stages.size());
+    assertEquals(50, stages.get(0).path("kept").asLong(), "one record per instance of the 40 tasks");
+    assertEquals(50, stages.get(1).path("kept").asLong(), "sft-default and the language filter keep them all");
+    assertEquals(10, stages.get(2).path("filtered").asLong(), "later instances repeat their task's instruction");
+    assertTrue(java.nio.file.Files.isRegularFile(root.resolve("audit").resolve("audit.html")), out);
+  }
 }
