@@ -62,9 +62,7 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
 
   @Override
   public PCollection<String> expand(PCollection<KV<OrderKey, String>> lines) {
-    return group(lines)
-        .apply("WriteFragments", ParDo.of(new WriteFragmentFn(dir)))
-        .setCoder(StringUtf8Coder.of());
+    return write(lines, dir, false).get(HandOff.FILES);
   }
 
   /**
@@ -80,24 +78,27 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
 
       @Override
       public PCollectionTuple expand(PCollection<KV<OrderKey, String>> lines) {
-        PCollectionTuple out = group(lines)
-            .apply("WriteFragments", ParDo.of(new HandOnFragmentFn(dir)).withOutputTags(HandOff.FILES,
-                TupleTagList.of(HandOff.FRAGMENTS)));
-        out.get(HandOff.FILES).setCoder(StringUtf8Coder.of());
-        out.get(HandOff.FRAGMENTS).setCoder(KvCoder.of(StringUtf8Coder.of(), ListCoder.of(StringUtf8Coder.of())));
-        return out;
+        return write(lines, dir, true);
       }
     };
   }
 
-  private static PCollection<KV<String, Iterable<KV<OrderKey, String>>>> group(PCollection<KV<OrderKey, String>> lines) {
-    return lines
+  /** Groups the lines by fragment, sorts and writes each; with {@code handOn}, hands the fragments on too. */
+  private static PCollectionTuple write(PCollection<KV<OrderKey, String>> lines, String dir, boolean handOn) {
+    PCollectionTuple out = lines
         .apply(
             "KeyByFragment",
             MapElements.into(TypeDescriptors.kvs(TypeDescriptors.strings(), new TypeDescriptor<KV<OrderKey, String>>() {}))
                 .via((KV<OrderKey, String> kv) -> KV.of(fragmentKey(kv.getKey()), kv)))
         .setCoder(KvCoder.of(StringUtf8Coder.of(), KvCoder.of(OrderKey.Coder.of(), StringUtf8Coder.of())))
-        .apply("GroupFragments", GroupByKey.create());
+        .apply("GroupFragments", GroupByKey.create())
+        .apply("WriteFragments", ParDo.of(new WriteFragmentFn(dir, handOn))
+            .withOutputTags(HandOff.FILES, handOn ? TupleTagList.of(HandOff.FRAGMENTS) : TupleTagList.empty()));
+    out.get(HandOff.FILES).setCoder(StringUtf8Coder.of());
+    if (handOn) {
+      out.get(HandOff.FRAGMENTS).setCoder(KvCoder.of(StringUtf8Coder.of(), ListCoder.of(StringUtf8Coder.of())));
+    }
+    return out;
   }
 
   /** Serializes keyed records to keyed JSON lines (with {@link Json#line}). */
@@ -168,47 +169,29 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     return file;
   }
 
-  /** Sorts one fragment and writes it. */
+  /** Sorts one fragment and writes it; hands its lines on too when asked. */
   static final class WriteFragmentFn extends DoFn<KV<String, Iterable<KV<OrderKey, String>>>, String> {
     private static final long serialVersionUID = 1L;
     private final String dir;
+    private final boolean handOn;
 
-    WriteFragmentFn(String dir) {
+    WriteFragmentFn(String dir, boolean handOn) {
       this.dir = dir;
-    }
-
-    @ProcessElement
-    public void process(@Element KV<String, Iterable<KV<OrderKey, String>>> fragment, OutputReceiver<String> out)
-        throws IOException {
-      out.output(writeFragment(dir, fragment.getKey(), sorted(fragment.getValue())).toString());
-    }
-  }
-
-  /** The lines of one fragment in key order. */
-  static List<String> sorted(Iterable<KV<OrderKey, String>> fragment) {
-    List<KV<OrderKey, String>> rows = new ArrayList<>();
-    fragment.forEach(rows::add);
-    rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
-    List<String> lines = new ArrayList<>(rows.size());
-    rows.forEach(r -> lines.add(r.getValue()));
-    return lines;
-  }
-
-  /** Sorts one fragment, writes it, and hands its lines on. */
-  static final class HandOnFragmentFn extends DoFn<KV<String, Iterable<KV<OrderKey, String>>>, String> {
-    private static final long serialVersionUID = 1L;
-    private final String dir;
-
-    HandOnFragmentFn(String dir) {
-      this.dir = dir;
+      this.handOn = handOn;
     }
 
     @ProcessElement
     public void process(@Element KV<String, Iterable<KV<OrderKey, String>>> fragment, MultiOutputReceiver out)
         throws IOException {
-      List<String> lines = sorted(fragment.getValue());
+      List<KV<OrderKey, String>> rows = new ArrayList<>();
+      fragment.getValue().forEach(rows::add);
+      rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
+      List<String> lines = new ArrayList<>(rows.size());
+      rows.forEach(r -> lines.add(r.getValue()));
       out.get(HandOff.FILES).output(writeFragment(dir, fragment.getKey(), lines).toString());
-      out.get(HandOff.FRAGMENTS).output(KV.of(fragment.getKey(), lines));
+      if (handOn) {
+        out.get(HandOff.FRAGMENTS).output(KV.of(fragment.getKey(), lines));
+      }
     }
   }
 }
