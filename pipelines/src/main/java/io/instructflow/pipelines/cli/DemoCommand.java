@@ -33,7 +33,7 @@ import picocli.CommandLine.Option;
  * completion per seed, two small Self-Instruct rounds, two Evol-Instruct epochs and preference pairs →
  * a blend with a dataset card → its audit. This command is its front: it writes the shipped inputs
  * into {@code OUT/inputs/}, runs the recipe as {@code instructflow run} does (every stage from the
- * start, {@code data} and {@code model} set from its options) and prints the demo's table of stages
+ * start, {@code inputs}, {@code data} and {@code model} set from its options) and prints the demo's table of stages
  * and what was skipped. Its exit status is the run's: 0, or that of the stage that stopped it.
  */
 @Command(
@@ -106,6 +106,7 @@ public final class DemoCommand implements Callable<Integer> {
     copyResource(RECIPE_RESOURCE, recipeFile);
 
     Map<String, String> sets = new java.util.LinkedHashMap<>();
+    sets.put("inputs", inputs.toString());
     sets.put("data", data.toAbsolutePath().normalize().toString());
     sets.put("model", gguf.toAbsolutePath().toString());
     List<String> args = new ArrayList<>(List.of("run", recipeFile.toString(), "--out", root.toString(), "--from",

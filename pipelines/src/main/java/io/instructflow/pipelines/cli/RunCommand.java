@@ -27,7 +27,8 @@ import picocli.CommandLine.Parameters;
 
 /**
  * {@code instructflow run RECIPE}: the stages of a {@link Recipe} in order, each as its command would run
- * it, into {@code OUT/<stage>}. Everything is checked before the first stage starts: the recipe against
+ * it, into {@code OUT/<stage>} (or the stage's {@code out}); a stage whose {@code when} does not hold, or
+ * that reads such a stage, is skipped with the reason ({@link Recipe#decided}). Everything is checked before the first stage starts: the recipe against
  * its schema, every stage's options as its command parses them, and the settings of every stage whose
  * inputs already exist. A rerun skips each stage whose command line, inputs and upstream stages are
  * unchanged since it last finished, so a recipe stopped part way resumes where it stopped
@@ -40,7 +41,8 @@ import picocli.CommandLine.Parameters;
     description = {
       "Run a recipe: stages (import, filter, dedup, generate, self-instruct, evol, pairs, score, tag, select, blend, "
           + "stats, audit) in order, each the command of its type with the options of its `with` block.",
-      "Writes OUT/<stage>/ per stage and OUT/recipe-summary.json. See docs/recipes.md."
+      "Writes OUT/<stage>/ (or the stage's out) per stage and OUT/recipe-summary.json; stages whose `when` does not "
+          + "hold are skipped, with the reason. See docs/recipes.md."
     })
 public final class RunCommand implements Callable<Integer> {
   @Parameters(index = "0", arity = "0..1", paramLabel = "RECIPE", description = "The recipe (.yaml, .yml or .json).")

@@ -80,10 +80,10 @@ class DemoCommandTest {
     assertTrue(b.toString().contains("请帮我写一段简短的请假申请"), "the Chinese seed prompts are among them");
   }
 
-  /** The demo recipe with {@code data} and {@code model} set, its conditions decided. */
-  static Recipe demoRecipe(Path data, Path model) throws IOException {
-    return Recipe.parse(resource(DemoCommand.RECIPE_RESOURCE), "yaml", "demo.yaml",
-        Map.of("data", data.toString(), "model", model.toString())).decided();
+  /** The demo recipe with its variables set as {@code demo} sets them for {@code root}, its conditions decided. */
+  static Recipe demoRecipe(Path root, Path data, Path model) throws IOException {
+    return Recipe.parse(resource(DemoCommand.RECIPE_RESOURCE), "yaml", "demo.yaml", Map.of("inputs",
+        root.resolve("inputs").toString(), "data", data.toString(), "model", model.toString())).decided();
   }
 
   /** What the command of stage {@code name} configures from the recipe's command line. */
@@ -105,7 +105,7 @@ class DemoCommandTest {
     Path root = tmp.resolve("out");
     Files.createDirectories(root.resolve("inputs"));
     Path seeds = Files.writeString(root.resolve("inputs/instructflow-seeds.jsonl"), resource(DemoCommand.SEEDS_RESOURCE));
-    Recipe r = demoRecipe(tmp.resolve("data"), gguf);
+    Recipe r = demoRecipe(root, tmp.resolve("data"), gguf);
     String model = gguf.toAbsolutePath().toString();
     Runner runner = new Runner("direct", null);
 
@@ -125,7 +125,7 @@ class DemoCommandTest {
     assertEquals(new SelfInstructPipeline.Config(published.toAbsolutePath(), root.resolve("self-instruct").toString(),
         siModel, s, null, 100, 2, 16, 50_000, runner, 0), configured(r, "self-instruct", root));
     Files.delete(published);
-    Recipe own = demoRecipe(tmp.resolve("data"), gguf);
+    Recipe own = demoRecipe(root, tmp.resolve("data"), gguf);
     assertNull(own.stage("self-instruct-own-seeds").skip());
     assertTrue(own.stage("self-instruct").skip().endsWith("self-instruct_seed_tasks.jsonl does not exist"));
     assertEquals(new SelfInstructPipeline.Config(seeds.toAbsolutePath(), root.resolve("self-instruct").toString(),
@@ -145,7 +145,7 @@ class DemoCommandTest {
         pairModel, 1.0, Binarize.Strategy.BEST_VS_RANDOM, 0, 0, 50_000, runner), configured(r, "pairs", root));
 
     // without the model every model stage is skipped, and the blend leaves out the generated source
-    Recipe noModel = demoRecipe(tmp.resolve("data"), tmp.resolve("none.gguf"));
+    Recipe noModel = demoRecipe(root, tmp.resolve("data"), tmp.resolve("none.gguf"));
     for (String stage : List.of("generate", "self-instruct", "self-instruct-own-seeds", "evol", "pairs")) {
       assertTrue(noModel.stage(stage).skip().contains("none.gguf does not exist"), stage);
     }
