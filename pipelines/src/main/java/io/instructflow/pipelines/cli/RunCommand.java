@@ -28,7 +28,8 @@ import picocli.CommandLine.Parameters;
 /**
  * {@code instructflow run RECIPE}: the stages of a {@link Recipe} in order, each as its command would run
  * it, into {@code OUT/<stage>} (or the stage's {@code out}); a stage whose {@code when} does not hold, or
- * that reads such a stage, is skipped with the reason ({@link Recipe#decided}). Everything is checked before the first stage starts: the recipe against
+ * that reads such a stage, is skipped with the reason ({@link Recipe#decided}). Everything is checked
+ * before the first stage starts: the recipe against
  * its schema, every stage's options as its command parses them, and the settings of every stage whose
  * inputs already exist. A rerun skips each stage whose command line, inputs and upstream stages are
  * unchanged since it last finished, so a recipe stopped part way resumes where it stopped
