@@ -7,6 +7,7 @@ import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.evol.EvolPipeline;
 import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -81,6 +82,15 @@ public final class EvolCommand extends PipelineCommand<EvolPipeline.Config> {
       description = "Responses. Default: ${DEFAULT-VALUE} (the reference's).")
   double responseTopP;
 
+  @Option(names = "--stop", paramLabel = "STR",
+      description = "Rewrites: a stop string (repeatable), not included in the rewrite. Default: none (the reference's).")
+  List<String> stop;
+
+  @Option(names = "--response-stop", paramLabel = "STR",
+      description = "Responses: a stop string (repeatable), not included in the response. Default: none (the "
+          + "reference's).")
+  List<String> responseStop;
+
   @Mixin TemplatesOptions templates;
 
   @Mixin BatchOptions batch;
@@ -98,8 +108,9 @@ public final class EvolCommand extends PipelineCommand<EvolPipeline.Config> {
     Evol.Settings d = Evol.Settings.defaults(seed.seed);
     Evol.Settings s = new Evol.Settings(seed.seed, ops == null ? d.weights() : Evol.Settings.parseWeights(ops),
         maxAddedWords, new SamplingParams(sampling.maxTokens, sampling.temperature, sampling.topP, 0,
-            d.evolveParams().stop(), 1), d.judgeParams(),
-        new SamplingParams(responseMaxTokens, responseTemperature, responseTopP, 0, d.responseParams().stop(), 1),
+            stop != null ? stop : d.evolveParams().stop(), 1), d.judgeParams(),
+        new SamplingParams(responseMaxTokens, responseTemperature, responseTopP, 0,
+            responseStop != null ? responseStop : d.responseParams().stop(), 1),
         PromptFormat.parse(promptFormat));
     return new EvolPipeline.Config(input.toReadOptions(), output.out, spec, s, overrides, epochs, keepOriginal,
         batch.batchSize, output.shardSize, run.toRunner(), stopAfterEpoch, EvolPipeline.Mix.parse(mix));

@@ -55,6 +55,17 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
           + "repeated).")
   List<Path> benchmarks = new ArrayList<>();
 
+  @Option(names = "--missing-benchmarks", defaultValue = "error", paramLabel = "error|skip",
+      description = "A --benchmarks file that does not exist: error (a usage error) or skip (decontaminate against the "
+          + "others, named on the console; none left: no decontamination). Default: ${DEFAULT-VALUE}.")
+  String missingBenchmarks;
+
+  @Option(names = "--benchmarks-hash", defaultValue = "content", paramLabel = "content|path",
+      description = "What the chain hash (in every record's provenance) takes from the benchmark files: content (each "
+          + "file's name and SHA-256) or path (their absolute paths, one a line: what demo has always used). "
+          + "Default: ${DEFAULT-VALUE}.")
+  String benchmarksHash;
+
   @Option(names = "--languages", paramLabel = "CODES", split = ",",
       description = "Keep only records in these languages (ISO 639-1 codes, e.g. en,zh), identified by Lingua over "
           + "instruction, input and output joined (see the language filter in docs/commands.md for its settings).")
@@ -77,17 +88,16 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
       LanguageFilter lf = LanguageFilter.of(languages);
       chain = chain.plus(lf, "languages " + String.join(",", lf.languages()));
     }
-    if (!benchmarks.isEmpty()) {
+    List<Path> present = presentBenchmarks();
+    if (!present.isEmpty()) {
       List<String> files = new ArrayList<>();
       StringBuilder hashes = new StringBuilder();
-      for (Path b : benchmarks) {
-        if (!Files.isRegularFile(b)) {
-          throw new IllegalArgumentException("--benchmarks: no such file: " + b);
-        }
+      for (Path b : present) {
         files.add(b.toAbsolutePath().toString());
         hashes.append(b.getFileName()).append(' ').append(Ids.sha256Hex(Files.readAllBytes(b))).append('\n');
       }
-      chain = chain.plus(DecontaminationFilter.of(files), hashes.toString());
+      chain = chain.plus(DecontaminationFilter.of(files),
+          benchmarksHash.equals("path") ? String.join("\n", files) : hashes.toString());
     }
     return new FilterPipeline.Config(input.toReadOptions(), output.out, chain, poolTexts(),
         pool == null ? null : pool.toString(), output.shardSize, run.toRunner(), judging(chain));
@@ -112,6 +122,31 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
   @Override
   public PipelineRun.Part plan(FilterPipeline.Config c, PipelineRun.Fusion fusion) throws Exception {
     return FilterPipeline.plan(c, System.out, fusion);
+  }
+
+  /**
+   * The --benchmarks files to decontaminate against, in the order given: all of them (a missing one is a
+   * usage error), or with {@code --missing-benchmarks skip} those that exist, each missing one named on
+   * the console. Also checks {@code --benchmarks-hash}.
+   */
+  private List<Path> presentBenchmarks() {
+    if (!benchmarksHash.equals("content") && !benchmarksHash.equals("path")) {
+      throw new IllegalArgumentException("--benchmarks-hash is content or path, not '" + benchmarksHash + "'");
+    }
+    if (!missingBenchmarks.equals("error") && !missingBenchmarks.equals("skip")) {
+      throw new IllegalArgumentException("--missing-benchmarks is error or skip, not '" + missingBenchmarks + "'");
+    }
+    List<Path> present = new ArrayList<>();
+    for (Path b : benchmarks) {
+      if (Files.isRegularFile(b)) {
+        present.add(b);
+      } else if (missingBenchmarks.equals("skip")) {
+        System.out.println("filter: benchmark file " + b + " does not exist; decontaminating without it");
+      } else {
+        throw new IllegalArgumentException("--benchmarks: no such file: " + b);
+      }
+    }
+    return present;
   }
 
   /** The judge's settings when the chain has an llm_judge; a model without one is a usage error. */

@@ -47,7 +47,8 @@ final class FusedStages {
 
   /**
    * The stages from {@code first} on that run as one pipeline: at least {@code first} itself, when it is
-   * fusible and configures; the group ends with the first stage that does not hand on.
+   * fusible and configures; the group ends with the first stage that does not hand on, and before a
+   * stage that is skipped ({@code when}), reads anything else, or repeats a command of the group.
    */
   static List<Member> group(Recipe recipe, int first, List<List<String>> commandLines) {
     List<Member> group = new ArrayList<>();
@@ -59,7 +60,8 @@ final class FusedStages {
     Set<String> types = new HashSet<>(Set.of(m.stage().type().type()));
     for (int j = first + 1; j < recipe.stages().size() && m.command().handsOnInPipeline(m.config()); j++) {
       Recipe.Stage s = recipe.stages().get(j);
-      if (!s.upstream(recipe.stages().get(j - 1)).equals(List.of(m.stage().name())) || !types.add(s.type().type())) {
+      if (s.skip() != null || !s.upstream(recipe.stages().get(j - 1)).equals(List.of(m.stage().name()))
+          || !types.add(s.type().type())) {
         break;
       }
       Member next = member(recipe, j, commandLines.get(j));

@@ -119,15 +119,33 @@ public final class RecipeSchema {
     stage.putArray("required").add("name").add("type");
     ObjectNode sp = stage.putObject("properties");
     sp.putObject("name").put("type", "string").put("pattern", "^[a-z0-9][a-z0-9_-]*$")
-        .put("description", "The stage's name and output folder under OUT; unique in the recipe.");
+        .put("description", "The stage's name, unique in the recipe, and its output folder under OUT unless `out` says "
+            + "otherwise.");
     ArrayNode types = sp.putObject("type").putArray("enum");
     TYPES.forEach(t -> types.add(t.type()));
     ObjectNode in = sp.putObject("in");
-    in.put("description", "Input: a path, or @NAME for an earlier stage's output. Default: the previous stage's output.");
+    in.put("description", "Input: a path, @NAME for an earlier stage's output, or @/PATH for a path under OUT (a glob "
+        + "there gathers several stages' outputs). Default: the previous stage's output.");
     ArrayNode inOneOf = in.putArray("oneOf");
     inOneOf.addObject().put("type", "string").put("minLength", 1);
     inOneOf.addObject().put("type", "array").put("minItems", 1).putObject("items").put("type", "string").put("minLength", 1);
     sp.putObject("with").put("type", "object").put("description", "The command's options, long names without dashes.");
+    sp.putObject("out").put("type", "string").put("minLength", 1)
+        .put("description", "The stage's output folder, relative to OUT (default: its name), e.g. import/dolly-3k.");
+    ObjectNode when = sp.putObject("when");
+    when.put("type", "object").put("additionalProperties", false).put("minProperties", 1)
+        .put("description", "Run the stage only when every `exists` path exists and no `missing` path does (local "
+            + "paths outside the recipe's outputs, decided before the first stage); else it is skipped, and so is "
+            + "every stage that reads it.");
+    ObjectNode whenProps = when.putObject("properties");
+    for (String k : List.of("exists", "missing")) {
+      ArrayNode one = whenProps.putObject(k).putArray("oneOf");
+      one.addObject().put("type", "string").put("minLength", 1);
+      one.addObject().put("type", "array").put("minItems", 1).putObject("items").put("type", "string").put("minLength", 1);
+    }
+    sp.putObject("spec-file").put("type", "string").put("minLength", 1)
+        .put("description", "blend with an inline spec: write it to this path under OUT, its @NAME sources relative to "
+            + "it (default: OUT/.recipe/NAME.blend.json, paths absolute).");
     ArrayNode all = stage.putArray("allOf");
     ObjectNode defs = root.putObject("$defs");
     for (Type t : TYPES) {
@@ -135,6 +153,9 @@ public final class RecipeSchema {
       rule.putObject("if").putObject("properties").putObject("type").put("const", t.type());
       ObjectNode then = rule.putObject("then").putObject("properties");
       then.putObject("with").put("$ref", "#/$defs/" + t.type());
+      if (!t.type().equals("blend")) {
+        then.set("spec-file", f.booleanNode(false));
+      }
       if (t.inOption() == null) {
         then.set("in", f.booleanNode(false));
       } else if (!t.inIsList()) {
@@ -173,7 +194,8 @@ public final class RecipeSchema {
       ArrayNode one = p.putArray("oneOf");
       one.addObject().put("type", "string").put("minLength", 1);
       one.addObject().put("type", "object");
-      p.put("description", "The blend spec: a file, or the spec itself (its source paths may name stages as @NAME).");
+      p.put("description", "The blend spec: a file, or the spec itself (its source paths may name stages "
+          + "as @NAME; a source with optional: true is left out when its stage is skipped or its path does not exist).");
     }
     if (!required.isEmpty()) {
       s.set("required", required);

@@ -27,7 +27,9 @@ import picocli.CommandLine.Parameters;
 
 /**
  * {@code instructflow run RECIPE}: the stages of a {@link Recipe} in order, each as its command would run
- * it, into {@code OUT/<stage>}. Everything is checked before the first stage starts: the recipe against
+ * it, into {@code OUT/<stage>} (or the stage's {@code out}); a stage whose {@code when} does not hold, or
+ * that reads such a stage, is skipped with the reason ({@link Recipe#decided}). Everything is checked
+ * before the first stage starts: the recipe against
  * its schema, every stage's options as its command parses them, and the settings of every stage whose
  * inputs already exist. A rerun skips each stage whose command line, inputs and upstream stages are
  * unchanged since it last finished, so a recipe stopped part way resumes where it stopped
@@ -40,7 +42,8 @@ import picocli.CommandLine.Parameters;
     description = {
       "Run a recipe: stages (import, filter, dedup, generate, self-instruct, evol, pairs, score, tag, select, blend, "
           + "stats, audit) in order, each the command of its type with the options of its `with` block.",
-      "Writes OUT/<stage>/ per stage and OUT/recipe-summary.json. See docs/recipes.md."
+      "Writes OUT/<stage>/ (or the stage's out) per stage and OUT/recipe-summary.json; stages whose `when` does not "
+          + "hold are skipped, with the reason. See docs/recipes.md."
     })
 public final class RunCommand implements Callable<Integer> {
   @Parameters(index = "0", arity = "0..1", paramLabel = "RECIPE", description = "The recipe (.yaml, .yml or .json).")
@@ -92,7 +95,7 @@ public final class RunCommand implements Callable<Integer> {
     }
     Recipe recipe;
     try {
-      recipe = Recipe.read(recipeFile, sets);
+      recipe = Recipe.read(recipeFile, sets).decided();
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
@@ -112,7 +115,7 @@ public final class RunCommand implements Callable<Integer> {
     if (from != null && recipe.stage(from) == null) {
       throw new Main.UsageException("--from: the recipe has no stage " + from);
     }
-    List<String> runnerArgs = runnerArgs();
+    List<String> runnerArgs = runnerArgs(run);
     Path state = root.resolve(".recipe");
     List<List<String>> commandLines = check(recipe, root, state, head, runnerArgs);
     Files.createDirectories(state);
@@ -138,11 +141,19 @@ public final class RunCommand implements Callable<Integer> {
       boolean upstreamRan = upstream.stream().anyMatch(u -> ranAgain.getOrDefault(u, false));
       Path stateFile = state.resolve(s.name() + ".json");
       StageState before = readState(stateFile);
-      Path stageOut = root.resolve(s.name());
+      Path stageOut = s.dir(root);
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("stage", s.name());
       row.put("type", s.type().type());
       row.put("out", stageOut.toString());
+      if (s.skip() != null) {
+        console.printf(Locale.ROOT, "run: stage %d/%d %s (%s): skipped, %s%n", i + 1, recipe.stages().size(), s.name(),
+            s.type().type(), s.skip());
+        row.put("status", "skipped");
+        row.put("reason", s.skip());
+        rows.add(row);
+        continue;
+      }
       if (!forced && !upstreamRan && before != null && before.exit() == 0 && before.fingerprint().equals(fingerprint)
           && Files.isRegularFile(stageOut.resolve("run-summary.json"))) {
         console.printf(Locale.ROOT, "run: stage %d/%d %s (%s): finished earlier with the same settings and inputs, skipped%n",
@@ -234,7 +245,7 @@ public final class RunCommand implements Callable<Integer> {
     for (int k = 0; k < group.size(); k++) {
       Recipe.Stage s = group.get(k).stage();
       Integer code = codes.get(k);
-      Path stageOut = root.resolve(s.name());
+      Path stageOut = s.dir(root);
       ranAgain.put(s.name(), true);
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("stage", s.name());
@@ -282,7 +293,7 @@ public final class RunCommand implements Callable<Integer> {
         throw new Main.UsageException("stage " + s.name() + " (" + s.type().type() + "): " + e.getMessage());
       }
       Object command = parsed.subcommand().commandSpec().userObject();
-      boolean inputsReady = s.upstream(i == 0 ? null : recipe.stages().get(i - 1)).isEmpty();
+      boolean inputsReady = s.skip() == null && s.upstream(i == 0 ? null : recipe.stages().get(i - 1)).isEmpty();
       if (inputsReady && command instanceof PipelineCommand<?> pc) {
         try {
           pc.configure();
@@ -298,9 +309,9 @@ public final class RunCommand implements Callable<Integer> {
   private static List<String> stageArgs(Recipe recipe, int i, Path root, Path state, long head, List<String> runnerArgs)
       throws IOException {
     Recipe.Stage s = recipe.stages().get(i);
-    Path spec = state.resolve(s.name() + ".blend.json");
+    Path spec = recipe.specPath(i, root, state);
     if (s.type().type().equals("blend") && s.with().get("spec") != null && s.with().get("spec").isObject()) {
-      Files.createDirectories(state);
+      Files.createDirectories(spec.getParent());
       Files.writeString(spec, Json.pretty(recipe.inlineSpec(i, root)) + "\n", StandardCharsets.UTF_8);
     }
     List<String> args = new ArrayList<>(recipe.args(i, root, spec, head));
@@ -308,8 +319,8 @@ public final class RunCommand implements Callable<Integer> {
     return args;
   }
 
-  /** The runner and storage options of {@code run}, passed on to every stage. */
-  private List<String> runnerArgs() {
+  /** The runner and storage options of {@code run} (or {@code demo}), passed on to every stage. */
+  static List<String> runnerArgs(RunOptions run) {
     List<String> a = new ArrayList<>(List.of("--runner", run.runner));
     if (run.sparkMaster != null) {
       a.addAll(List.of("--spark-master", run.sparkMaster));

@@ -70,6 +70,12 @@ class UsageErrorsTest {
     assertTrue(line.contains("no such folder: " + tmp.resolve("模板")), line);
     usage("--templates", with("score", "--model", "m.gguf", "--templates", tmp.resolve("none").toString()));
     usage("--preset", with("filter", "--preset", "alpaca", "--config", "x.json"));
+    // a missing benchmark file, unless --missing-benchmarks skip; the two benchmark options' values
+    Path bench = tmp.resolve("评测.jsonl");
+    line = usage("--benchmarks", with("filter", "--preset", "alpaca", "--benchmarks", bench.toString()));
+    assertTrue(line.contains("no such file: " + bench), line);
+    usage("--missing-benchmarks", with("filter", "--preset", "alpaca", "--missing-benchmarks", "ignore"));
+    usage("--benchmarks-hash", with("filter", "--preset", "alpaca", "--benchmarks-hash", "name"));
     usage("--seeds", "self-instruct", "--seeds", tmp.resolve("none.jsonl").toString(), "--target", "1", "--out",
         tmp.resolve("out").toString(), "--model", "m.gguf");
     // pairs' model strings go through ModelSpec.parse; the option is named in front of its message
