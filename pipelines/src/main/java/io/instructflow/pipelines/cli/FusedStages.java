@@ -5,11 +5,13 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.RunSummary;
 import io.instructflow.schemas.io.InputShape;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import org.apache.beam.sdk.PipelineResult;
@@ -60,7 +62,9 @@ final class FusedStages {
     Set<String> types = new HashSet<>(Set.of(m.stage().type().type()));
     for (int j = first + 1; j < recipe.stages().size() && m.command().handsOnInPipeline(m.config()); j++) {
       Recipe.Stage s = recipe.stages().get(j);
-      if (s.skip() != null || !s.upstream(recipe.stages().get(j - 1)).equals(List.of(m.stage().name()))
+      // only the previous stage's output itself: an @/PATH under its folder may name part of it, or filtered/
+      boolean readsPrevious = s.in().isEmpty() || s.in().equals(List.of("@" + m.stage().name()));
+      if (s.skip() != null || !readsPrevious || !s.upstream(recipe.stages().get(j - 1)).equals(List.of(m.stage().name()))
           || !types.add(s.type().type())) {
         break;
       }
@@ -98,15 +102,25 @@ final class FusedStages {
     return new Member(index, recipe.stages().get(index), args, (Fusible<Object>) f, config);
   }
 
+  /** Hears of each member as it ends, so that the recipe records it at once (its resume state). */
+  interface Finished {
+    /**
+     * @param member the member
+     * @param code its exit status, or null when it did not finish because the pipeline or a member before
+     *     it failed (its output folder stays without its completion marker)
+     */
+    void member(Member member, Integer code) throws IOException;
+  }
+
   /**
-   * Builds every member into one pipeline, runs it, and finishes the members in order; returns each
-   * member's exit status, or null for one that did not finish because one before it failed (its output
-   * folder stays without its completion marker).
+   * Builds every member into one pipeline, runs it, and finishes the members in order, telling
+   * {@code finished} of each as it ends. Returns false, having run nothing, when a member cannot be built
+   * into the shared pipeline (its output locked by another process, say): the caller then runs the stages
+   * one by one, where the same problem is reported as that stage's own, after the stages before it ran.
    */
-  static List<Integer> run(List<Member> group, Recipe recipe, PrintStream console) {
+  static boolean run(List<Member> group, Recipe recipe, PrintStream console, Finished finished) throws IOException {
     io.instructflow.pipelines.runtime.Storage.pinRegion();
     PrintWriter err = new PrintWriter(System.err, true);
-    List<Integer> codes = new ArrayList<>();
     List<PipelineRun.Part> parts = new ArrayList<>();
     for (int k = 0; k < group.size(); k++) {
       Member m = group.get(k);
@@ -115,12 +129,9 @@ final class FusedStages {
         PipelineRun after = k == 0 ? null : parts.get(k - 1).run();
         parts.add(m.command().plan(m.config(), new PipelineRun.Fusion(after, k < group.size() - 1)));
       } catch (Exception e) {
-        int code = Main.failed(e, err);
-        // the stages before it were built, not run
-        for (int i = 0; i <= k; i++) {
-          codes.add(code);
-        }
-        return codes;
+        console.printf(Locale.ROOT, "run: stage %s cannot join the fused pipeline (%s); running the stages one by one%n",
+            m.stage().name(), e.getMessage());
+        return false;
       } finally {
         RunReport.inRecipe(null);
       }
@@ -132,10 +143,20 @@ final class FusedStages {
       result = PipelineRun.executeFused(parts, String.join("+", names), console);
     } catch (Exception e) {
       int code = Main.failed(e, err);
-      group.forEach(m -> codes.add(code));
-      return codes;
+      console.printf(Locale.ROOT, "run: the fused pipeline of %s failed (exit status %d); none of them finished%n",
+          String.join(", ", names), code);
+      finished.member(group.get(0), code);
+      for (int k = 1; k < group.size(); k++) {
+        finished.member(group.get(k), null);
+      }
+      return true;
     }
+    boolean failed = false;
     for (int k = 0; k < group.size(); k++) {
+      if (failed) {
+        finished.member(group.get(k), null);
+        continue;
+      }
       PipelineRun.Part part = parts.get(k);
       int code;
       try {
@@ -145,14 +166,9 @@ final class FusedStages {
       } catch (Exception e) {
         code = Main.failed(e, err);
       }
-      codes.add(code);
-      if (code != 0) {
-        break;
-      }
+      finished.member(group.get(k), code);
+      failed = code != 0;
     }
-    while (codes.size() < group.size()) {
-      codes.add(null);
-    }
-    return codes;
+    return true;
   }
 }

@@ -165,10 +165,13 @@ public final class RunCommand implements Callable<Integer> {
         continue;
       }
       List<FusedStages.Member> group = noFuse ? List.of() : FusedStages.group(recipe, i, commandLines);
-      if (group.size() > 1) {
-        int code = runFused(group, recipe, state, root, fingerprints, ranAgain, rows, console);
-        if (code != 0) {
-          exit = code;
+      Integer fused = group.size() > 1 ? runFused(group, recipe, state, root, fingerprints, ranAgain, rows, console) : null;
+      if (fused != null) {
+        if (group.stream().anyMatch(m -> m.stage().name().equals(from))) {
+          forced = true;
+        }
+        if (fused != 0) {
+          exit = fused;
           break;
         }
         i += group.size() - 1;
@@ -215,36 +218,38 @@ public final class RunCommand implements Callable<Integer> {
   }
 
   /**
-   * Runs {@code group} as one pipeline ({@link FusedStages}) and records each member as the loop records a
-   * stage run alone; returns 0, or the exit status of the first member that failed.
+   * Runs {@code group} as one pipeline ({@link FusedStages}) and records each member as it ends, as the
+   * loop records a stage run alone (its row, and its resume state at once); returns 0, the exit status of
+   * the first member that failed, or null when the group could not be fused and nothing ran.
    */
-  private static int runFused(List<FusedStages.Member> group, Recipe recipe, Path state, Path root,
+  private static Integer runFused(List<FusedStages.Member> group, Recipe recipe, Path state, Path root,
       Map<String, String> fingerprints, Map<String, Boolean> ranAgain, List<Map<String, Object>> rows, PrintStream console)
       throws IOException {
     int n = recipe.stages().size();
     List<String> names = new ArrayList<>();
-    List<String> prints = new ArrayList<>();
+    Map<String, String> prints = new HashMap<>();
     for (FusedStages.Member m : group) {
       int i = m.index();
       Recipe.Stage s = m.stage();
       List<String> upstream = s.upstream(i == 0 ? null : recipe.stages().get(i - 1));
-      String fingerprint = fingerprint(m.args(), s, upstream, fingerprints);
-      fingerprints.put(s.name(), fingerprint);
-      prints.add(fingerprint);
+      prints.put(s.name(), fingerprint(m.args(), s, upstream, fingerprints));
+      fingerprints.put(s.name(), prints.get(s.name()));
       names.add(s.name());
-      Files.deleteIfExists(state.resolve(s.name() + ".json"));
-      console.printf(Locale.ROOT, "run: stage %d/%d %s (%s): %s%n", i + 1, n, s.name(), s.type().type(),
-          String.join(" ", m.args()));
     }
     String label = String.join("+", names);
+    for (FusedStages.Member m : group) {
+      console.printf(Locale.ROOT, "run: stage %d/%d %s (%s): %s%n", m.index() + 1, n, m.stage().name(),
+          m.stage().type().type(), String.join(" ", m.args()));
+    }
     console.printf(Locale.ROOT, "run: stages %s fused into one pipeline (no disk round trip between them; the same "
         + "outputs as run one by one)%n", label);
+    for (FusedStages.Member m : group) {
+      Files.deleteIfExists(state.resolve(m.stage().name() + ".json"));
+    }
     long t0 = System.nanoTime();
-    List<Integer> codes = FusedStages.run(group, recipe, console);
-    double seconds = (System.nanoTime() - t0) / 1e9;
-    for (int k = 0; k < group.size(); k++) {
-      Recipe.Stage s = group.get(k).stage();
-      Integer code = codes.get(k);
+    int[] exit = {0};
+    boolean ran = FusedStages.run(group, recipe, console, (m, code) -> {
+      Recipe.Stage s = m.stage();
       Path stageOut = s.dir(root);
       ranAgain.put(s.name(), true);
       Map<String, Object> row = new LinkedHashMap<>();
@@ -255,21 +260,25 @@ public final class RunCommand implements Callable<Integer> {
       if (code != null) {
         row.put("exit", code);
       }
-      row.put("seconds", Math.round(seconds * 10) / 10.0);
+      // the one pipeline's time and this stage's finish (publishing, an ordered pass), from the group's start
+      row.put("seconds", Math.round((System.nanoTime() - t0) / 1e8) / 10.0);
       row.put("fused", label);
       if (code != null) {
         row.putAll(counts(stageOut));
-        Files.writeString(state.resolve(s.name() + ".json"), Json.line(new StageState(prints.get(k), code)) + "\n",
+        Files.writeString(state.resolve(s.name() + ".json"), Json.line(new StageState(prints.get(s.name()), code)) + "\n",
             StandardCharsets.UTF_8);
       }
       rows.add(row);
-      if (code != null && code != 0) {
+      if (code != null && code != 0 && exit[0] == 0) {
+        exit[0] = code;
         console.printf(Locale.ROOT, "run: stage %s (%s) ended with exit status %d; the stages after it did not finish "
             + "(fix it and run again: finished stages are skipped)%n", s.name(), s.type().type(), code);
-        return code;
       }
+    });
+    if (!ran) {
+      return null;
     }
-    return 0;
+    return exit[0];
   }
 
   /**

@@ -4,11 +4,15 @@ import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Reject;
 import io.instructflow.schemas.io.RecordConverter;
 import io.instructflow.schemas.io.RecordStreamParser;
-import java.io.ByteArrayOutputStream;
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.io.SequenceInputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Enumeration;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -130,6 +134,22 @@ public record HandOff(PCollection<String> files, PCollection<KV<String, List<Str
     return out;
   }
 
+  /** The lines as the bytes of a JSON Lines file, each UTF-8 and ended by a newline, made one line at a time. */
+  static InputStream lines(List<String> lines) {
+    Iterator<String> it = lines.iterator();
+    return new SequenceInputStream(new Enumeration<InputStream>() {
+      @Override
+      public boolean hasMoreElements() {
+        return it.hasNext();
+      }
+
+      @Override
+      public InputStream nextElement() {
+        return new ByteArrayInputStream((it.next() + "\n").getBytes(StandardCharsets.UTF_8));
+      }
+    });
+  }
+
   /** Parses one handed-on fragment as the lines of its shard-to-be. */
   static final class ParseFragmentFn extends DoFn<KV<String, List<String>>, KV<OrderKey, Example>> {
     private static final long serialVersionUID = 1L;
@@ -166,13 +186,8 @@ public record HandOff(PCollection<String> files, PCollection<KV<String, List<Str
       RecordConverter converter = new RecordConverter(file.dataset(), read.license(), file.split());
       RecordStreamParser parser = new RecordStreamParser(converter, Optional.ofNullable(read.format()),
           read.maxLineBytes(), file.path(), file.name());
-      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-      for (String l : fragment.getValue()) {
-        bytes.write(l.getBytes(StandardCharsets.UTF_8));
-        bytes.write('\n');
-      }
       ReadRecords.Emit emit = new ReadRecords.Emit(out, file.index(), read.head(), true, readCounter, blankCounter);
-      parser.parseLines(new java.io.ByteArrayInputStream(bytes.toByteArray()), at.firstLine(), null, emit);
+      parser.parseLines(lines(fragment.getValue()), at.firstLine(), null, emit);
       if (countsDir != null) {
         OutputLayout.writeReadCounts(countsDir, file.index(), at.ordinal(), emit.read, emit.blank);
       }

@@ -320,11 +320,11 @@ public final class PipelineRun {
     if (after == null) {
       return;
     }
-    List<InputFile> published = InputFiles.expand(InputFiles.resolve(after.layout.root()), read.datasetName());
+    List<InputFile> published = InputFiles.expand(InputFiles.resolve(read.in()), read.datasetName());
     for (InputFile f : published) {
       InputFile named = InputFiles.publishedShard(after.layout, f.index(), read.datasetName());
       if (!named.equals(f)) {
-        throw new IllegalStateException("the fused run named " + named + " but " + after.layout.root() + " published " + f);
+        throw new IllegalStateException("the fused run named " + named + " but --in " + read.in() + " lists " + f);
       }
     }
     files = published;
@@ -415,6 +415,11 @@ public final class PipelineRun {
       layout.publish(k, shardSize);
     }
     long[] readCounts = layout.takeReadCounts();
+    if (after != null && readCounts[2] != files.size()) {
+      // every shard the hand-off numbered holds records, so it wrote counts: another number is a defect
+      throw new IllegalStateException("the fused run read " + readCounts[2] + " shard(s) of " + after.layout.root()
+          + " but it published " + files.size());
+    }
     if (readCounts[2] != files.size()) {
       report.note("read counts came back from " + readCounts[2] + " of " + files.size() + " input files");
     }

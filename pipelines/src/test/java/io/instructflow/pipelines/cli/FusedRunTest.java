@@ -191,4 +191,48 @@ class FusedRunTest {
     MainTest.cli(0, "run", r.toString(), "--out", apart.toString(), "--no-fuse");
     assertSameOutputs(apart, fused);
   }
+
+  /** A stage that reads one shard of the previous stage (an @/PATH under its folder) is not fused. */
+  @Test
+  void aPathUnderThePreviousStageIsReadFromDisk(@TempDir Path tmp) throws Exception {
+    Path in = inputs(tmp, 100);
+    Path r = tmp.resolve("part.yaml");
+    Files.writeString(r, String.join("\n",
+        "name: part-test",
+        "stages:",
+        "  - {name: imported, type: import, in: '" + in + "', with: {license: CC-BY-4.0, shard-size: 40}}",
+        "  - {name: filtered, type: filter, in: '@/imported/data/part-00001.jsonl', with: {preset: sft-default}}",
+        ""), StandardCharsets.UTF_8);
+    Path root = tmp.resolve("part");
+    String out = MainTest.cli(0, "run", r.toString(), "--out", root.toString(), "--runner", "direct")[0];
+    assertFalse(out.contains("fused"), out);
+    JsonNode f = summary(root, "filtered");
+    assertEquals(1, f.path("inputs").size(), f.toString());
+    assertTrue(f.path("inputs").get(0).asText().endsWith("part-00001.jsonl"), f.toString());
+    assertEquals(3, f.path("counts").path("read").asLong(), "b's and c's records, the second shard: " + f);
+  }
+
+  /**
+   * A stage that cannot join the pipeline (its folder locked by a run elsewhere) makes the group run one
+   * by one: the stages before it finish, it fails with its own usage error, and a rerun resumes.
+   */
+  @Test
+  void aGroupThatCannotBeBuiltRunsOneByOne(@TempDir Path tmp) throws Exception {
+    Path in = inputs(tmp, 60);
+    Path r = recipe(tmp, in, "sequential", "1048576");
+    Path root = tmp.resolve("locked");
+    Files.createDirectories(root.resolve("deduped"));
+    Files.writeString(root.resolve("deduped").resolve(OutputLayout.LOCK),
+        "{\"pid\":4242,\"host\":\"another-host.example\",\"started\":\"2026-12-05T00:00:00Z\",\"command\":\"dedup\"}\n");
+    String[] first = MainTest.cli(2, "run", r.toString(), "--out", root.toString(), "--runner", "direct");
+    assertTrue(first[0].contains("stage deduped cannot join the fused pipeline"), first[0]);
+    assertTrue(first[1].contains("in use by another run"), first[1]);
+    JsonNode rows = Json.mapper().readTree(Files.readString(root.resolve("recipe-summary.json"))).path("stages");
+    assertEquals("ok", rows.get(0).path("status").asText(), rows.toString());
+    assertEquals("ok", rows.get(1).path("status").asText(), rows.toString());
+    assertEquals("failed", rows.get(2).path("status").asText(), rows.toString());
+    Files.delete(root.resolve("deduped").resolve(OutputLayout.LOCK));
+    String again = MainTest.cli(0, "run", r.toString(), "--out", root.toString(), "--runner", "direct")[0];
+    assertEquals(2, again.split("finished earlier with the same settings", -1).length - 1, again);
+  }
 }
