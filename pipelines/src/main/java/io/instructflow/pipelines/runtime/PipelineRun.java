@@ -52,6 +52,8 @@ public final class PipelineRun {
   /** In a fused run: whether this run hands its kept records on, and, once written, what it hands on. */
   private boolean handsOn;
   private HandOff handOff;
+  /** The shard size {@link #finish} publishes with, given before {@link #write}: the next run in a fused run numbers shards with it. */
+  private long shardSize = Long.MAX_VALUE;
 
   /**
    * How a run shares its pipeline in a fused recipe run (issue 20): {@code after}, the run whose kept
@@ -289,9 +291,6 @@ public final class PipelineRun {
       lines.apply(name("Write" + name), WriteOrdered.to(layout.staging(kind)));
     }
   }
-
-  /** In a fused run, the shard size this run publishes with: the next run numbers its shards with it. */
-  private long shardSize = Long.MAX_VALUE;
 
   /** Sets the shard size {@link #finish} will publish with, before {@link #write}: a run that hands on needs it. */
   public PipelineRun shardSize(long shardSize) {
