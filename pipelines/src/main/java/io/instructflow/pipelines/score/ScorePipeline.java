@@ -59,6 +59,11 @@ public final class ScorePipeline {
       }
     }
 
+    /** A run with the shared settings {@code a}. */
+    public Config(AnnotationRun.Settings a, RecordScorer.Settings kinds) {
+      this(a.read(), a.out(), a.model(), kinds, a.format(), a.batchSize(), a.shardSize(), a.runner());
+    }
+
     /** The settings every annotating command has. */
     AnnotationRun.Settings common() {
       return new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);

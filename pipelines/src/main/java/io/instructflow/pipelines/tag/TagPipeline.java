@@ -54,6 +54,11 @@ public final class TagPipeline {
       new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);
     }
 
+    /** A run with the shared settings {@code a}. */
+    public Config(AnnotationRun.Settings a, RecordTagger.Settings tags) {
+      this(a.read(), a.out(), a.model(), tags, a.format(), a.batchSize(), a.shardSize(), a.runner());
+    }
+
     /** The settings every annotating command has. */
     AnnotationRun.Settings common() {
       return new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);
