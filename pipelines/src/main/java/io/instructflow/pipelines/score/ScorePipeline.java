@@ -11,7 +11,6 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.AnnotatingCall;
 import io.instructflow.pipelines.stage.AnnotationRun;
-import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -39,34 +38,23 @@ public final class ScorePipeline {
   /**
    * Settings of a score run.
    *
-   * @param read what to read
-   * @param out output folder
-   * @param model the scorer model and its cache
-   * @param kinds the scores and their templates, format not yet resolved (see {@code format})
-   * @param format how requests are sent: auto picks chat for a GGUF file with a chat template, else text
-   * @param batchSize records per call to the model
-   * @param shardSize records per output shard
-   * @param runner where to run
+   * @param common what every annotating command has: input, output, model, prompt format, batch size, runner
+   * @param kinds the scores and their templates, format not yet resolved (see the settings' format)
    */
-  public record Config(ReadOptions read, String out, ModelSpec model, RecordScorer.Settings kinds, PromptFormat format,
-      int batchSize, long shardSize, Runner runner) {
+  public record Config(AnnotationRun.Settings common, RecordScorer.Settings kinds) {
     public Config {
+      Objects.requireNonNull(common, "common");
       Objects.requireNonNull(kinds, "kinds");
-      new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);
-      if (format == PromptFormat.CHAT && model.isRemote()) {
+      if (common.format() == PromptFormat.CHAT && common.model().isRemote()) {
         throw new IllegalArgumentException("--prompt-format chat: an OpenAI-compatible endpoint scores text prompts only "
             + "(echo of the completions API)");
       }
     }
 
-    /** A run with the shared settings {@code a}. */
-    public Config(AnnotationRun.Settings a, RecordScorer.Settings kinds) {
-      this(a.read(), a.out(), a.model(), kinds, a.format(), a.batchSize(), a.shardSize(), a.runner());
-    }
-
-    /** The settings every annotating command has. */
-    AnnotationRun.Settings common() {
-      return new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);
+    /** A run from its parts. */
+    public Config(ReadOptions read, String out, ModelSpec model, RecordScorer.Settings kinds, PromptFormat format,
+        int batchSize, long shardSize, Runner runner) {
+      this(new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner), kinds);
     }
   }
 
@@ -81,9 +69,8 @@ public final class ScorePipeline {
     boolean chat = a.chat();
     RecordScorer.Settings s = new RecordScorer.Settings(c.kinds().kinds(), chat, c.kinds().complexity(),
         c.kinds().quality());
-    ModelRef ref = c.model().ref();
-    PipelineRun run = PipelineRun.start(STEP, c.runner(), c.read(), c.out(), a.asMap(s.asMap()), console);
-    console.print(a.describe(STEP, s.asMap().get("scores"), ref.id(), chat, ""));
+    PipelineRun run = PipelineRun.start(STEP, a.runner(), a.read(), a.out(), a.asMap(s.asMap()), console);
+    console.print(a.describe(STEP, s.asMap().get("scores"), chat, ""));
     // counters (namespace "score"): records (seen), scored, failed (rejected), requests (score requests, cached
     // ones included)
     return AnnotationRun.annotate(run, "Score", a, new AnnotatingCall(STEP, VERSION, s.asMap(),

@@ -92,14 +92,14 @@ public final class AnnotationRun {
     }
 
     /**
-     * The console line that opens a run: {@code COMMAND: WHAT with MODEL (chat|text requests[, auto]MORE),
+     * The console line that opens a run: {@code COMMAND: WHAT with MODEL-ID (chat|text requests[, auto]MORE),
      * cache DIR|off}.
      *
      * @param what what is asked of the model (the scores, the tags)
      * @param more what the command adds inside the parentheses, from its comma on, or empty
      */
-    public String describe(String command, Object what, String modelId, boolean chat, String more) {
-      return String.format(Locale.ROOT, "%s: %s with %s (%s requests%s%s), cache %s%n", command, what, modelId,
+    public String describe(String command, Object what, boolean chat, String more) {
+      return String.format(Locale.ROOT, "%s: %s with %s (%s requests%s%s), cache %s%n", command, what, model.ref().id(),
           chat ? "chat" : "text", format == PromptFormat.AUTO ? ", auto" : "", more,
           model.cacheDir() == null ? "off" : model.cacheDir());
     }

@@ -10,7 +10,6 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.AnnotatingCall;
 import io.instructflow.pipelines.stage.AnnotationRun;
-import io.instructflow.schemas.ModelRef;
 import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -38,30 +37,19 @@ public final class TagPipeline {
   /**
    * Settings of a tag run.
    *
-   * @param read what to read
-   * @param out output folder
-   * @param model the judge model and its cache
+   * @param common what every annotating command has: input, output, model, prompt format, batch size, runner
    * @param tags the tags and their templates, format and grammar not yet resolved
-   * @param format how requests are sent: auto picks chat for a GGUF file with a chat template, else text
-   * @param batchSize records per call to the model
-   * @param shardSize records per output shard
-   * @param runner where to run
    */
-  public record Config(ReadOptions read, String out, ModelSpec model, RecordTagger.Settings tags, PromptFormat format,
-      int batchSize, long shardSize, Runner runner) {
+  public record Config(AnnotationRun.Settings common, RecordTagger.Settings tags) {
     public Config {
+      Objects.requireNonNull(common, "common");
       Objects.requireNonNull(tags, "tags");
-      new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);
     }
 
-    /** A run with the shared settings {@code a}. */
-    public Config(AnnotationRun.Settings a, RecordTagger.Settings tags) {
-      this(a.read(), a.out(), a.model(), tags, a.format(), a.batchSize(), a.shardSize(), a.runner());
-    }
-
-    /** The settings every annotating command has. */
-    AnnotationRun.Settings common() {
-      return new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner);
+    /** A run from its parts. */
+    public Config(ReadOptions read, String out, ModelSpec model, RecordTagger.Settings tags, PromptFormat format,
+        int batchSize, long shardSize, Runner runner) {
+      this(new AnnotationRun.Settings(read, out, model, format, batchSize, shardSize, runner), tags);
     }
   }
 
@@ -75,10 +63,9 @@ public final class TagPipeline {
     AnnotationRun.Settings a = c.common();
     boolean chat = a.chat();
     // an endpoint takes no grammar: its replies are read strictly instead (RecordTagger.parse)
-    RecordTagger.Settings s = c.tags().resolved(chat, !c.model().isRemote());
-    ModelRef ref = c.model().ref();
-    PipelineRun run = PipelineRun.start(STEP, c.runner(), c.read(), c.out(), a.asMap(s.asMap()), console);
-    console.print(a.describe(STEP, s.asMap().get("tags"), ref.id(), chat, s.grammar() ? ", grammar" : ", no grammar"));
+    RecordTagger.Settings s = c.tags().resolved(chat, !a.model().isRemote());
+    PipelineRun run = PipelineRun.start(STEP, a.runner(), a.read(), a.out(), a.asMap(s.asMap()), console);
+    console.print(a.describe(STEP, s.asMap().get("tags"), chat, s.grammar() ? ", grammar" : ", no grammar"));
     // counters (namespace "tag"): records (seen), tagged, failed (rejected), requests (generation requests, cached
     // ones included)
     return AnnotationRun.annotate(run, "Tag", a, new AnnotatingCall(STEP, VERSION, s.asMap(), null, "tagged",
