@@ -6,9 +6,11 @@ import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import io.instructflow.schemas.Json;
 import java.util.Objects;
+import java.util.function.Function;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.io.FileSystems;
@@ -138,6 +140,25 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     return file;
   }
 
+  /**
+   * Writes one group of lines as the staged fragment {@code key} ({@link #writeFragment}), sorted first by
+   * their keys in {@code order}: each row becomes the line {@code line} makes of it. The one way a grouped
+   * fragment is put in order before it is written (the input-order fragments here, the sort-order ranges of
+   * {@code StageInSortOrder}).
+   *
+   * @return the fragment file
+   * @throws IOException when the file cannot be written or renamed
+   */
+  public static <K> ResourceId writeSorted(String dir, String key, Iterable<KV<K, String>> group,
+      Comparator<? super K> order, Function<KV<K, String>, String> line) throws IOException {
+    List<KV<K, String>> rows = new ArrayList<>();
+    group.forEach(rows::add);
+    rows.sort((a, b) -> order.compare(a.getKey(), b.getKey()));
+    List<String> lines = new ArrayList<>(rows.size());
+    rows.forEach(r -> lines.add(line.apply(r)));
+    return writeFragment(dir, key, lines);
+  }
+
   /** Sorts one fragment and writes it. */
   static final class WriteFragmentFn extends DoFn<KV<String, Iterable<KV<OrderKey, String>>>, String> {
     private static final long serialVersionUID = 1L;
@@ -150,12 +171,8 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     @ProcessElement
     public void process(@Element KV<String, Iterable<KV<OrderKey, String>>> fragment, OutputReceiver<String> out)
         throws IOException {
-      List<KV<OrderKey, String>> rows = new ArrayList<>();
-      fragment.getValue().forEach(rows::add);
-      rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
-      List<String> lines = new ArrayList<>(rows.size());
-      rows.forEach(r -> lines.add(r.getValue()));
-      out.output(writeFragment(dir, fragment.getKey(), lines).toString());
+      out.output(writeSorted(dir, fragment.getKey(), fragment.getValue(), Comparator.<OrderKey>naturalOrder(),
+          KV::getValue).toString());
     }
   }
 }
