@@ -7,7 +7,6 @@ import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.ReadOptions;
-import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.AnnotatingCall;
 import io.instructflow.pipelines.stage.AnnotationRun;
@@ -69,12 +68,11 @@ public final class ScorePipeline {
     boolean chat = a.chat();
     RecordScorer.Settings s = new RecordScorer.Settings(c.kinds().kinds(), chat, c.kinds().complexity(),
         c.kinds().quality());
-    PipelineRun run = PipelineRun.start(STEP, a.runner(), a.read(), a.out(), a.asMap(s.asMap()), console);
-    console.print(a.describe(STEP, s.asMap().get("scores"), chat, ""));
+    AnnotatingCall call = new AnnotatingCall(STEP, VERSION, s.asMap(),
+        s.kinds().contains(RecordScorer.Kind.IFD) && !s.chat() ? Ifd.textTemplate() : null, "scored",
+        (model, batch) -> RecordScorer.score(model, s, batch));
     // counters (namespace "score"): records (seen), scored, failed (rejected), requests (score requests, cached
     // ones included)
-    return AnnotationRun.annotate(run, "Score", a, new AnnotatingCall(STEP, VERSION, s.asMap(),
-        s.kinds().contains(RecordScorer.Kind.IFD) && !s.chat() ? Ifd.textTemplate() : null, "scored",
-        (model, batch) -> RecordScorer.score(model, s, batch)), console);
+    return AnnotationRun.annotate(a, "Score", call, a.describe(STEP, s.asMap().get("scores"), chat, ""), console);
   }
 }

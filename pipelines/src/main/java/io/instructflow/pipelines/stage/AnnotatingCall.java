@@ -69,6 +69,11 @@ public final class AnnotatingCall implements ModelCall<Example> {
     return step;
   }
 
+  /** The settings that go into each annotated record's step. */
+  Map<String, Object> params() {
+    return new LinkedHashMap<>(params);
+  }
+
   /** The counter of annotated records. */
   String doneCounter() {
     return doneCounter;

@@ -4,6 +4,7 @@ import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.llama.GgufMetadata;
+import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.io.ReadRecords;
@@ -31,8 +32,8 @@ import org.apache.beam.sdk.values.PCollectionList;
  * <pre>{@code
  * AnnotationRun.Settings a = config.common();
  * boolean chat = a.chat();
- * PipelineRun run = PipelineRun.start("score", a.runner(), a.read(), a.out(), a.asMap(resolved.asMap()), console);
- * return AnnotationRun.annotate(run, "Score", a, new AnnotatingCall("score", "1", ...), console);
+ * AnnotatingCall call = new AnnotatingCall("score", "1", resolved.asMap(), null, "scored", annotator);
+ * return AnnotationRun.annotate(a, "Score", call, a.describe("score", what, chat, ""), console);
  * }</pre>
  */
 public final class AnnotationRun {
@@ -119,18 +120,23 @@ public final class AnnotationRun {
   }
 
   /**
-   * Runs an annotating command's pipeline on a started run and returns its summary: reads the records,
-   * sends them through {@code call} in batches of {@code s.batchSize()} input places ({@link CallModel},
-   * Beam step {@code stepName}, counters under the call's step name), writes the annotated records to
-   * {@code data/} and the unreadable lines with the records that could not be annotated to
+   * Runs an annotating command and returns its summary: starts the run (command and counter namespace: the
+   * call's step name; settings: {@link Settings#asMap} of the call's params), prints {@code opening}
+   * ({@link Settings#describe}), reads the records, sends them through {@code call} in batches of
+   * {@code s.batchSize()} input places ({@link CallModel}, Beam step {@code stepName}), writes the annotated
+   * records to {@code data/} and the unreadable lines with the records that could not be annotated to
    * {@code rejects/}, runs the pipeline, puts the counters {@code records}, the call's done counter,
    * {@code failed} and {@code requests} and {@code records_per_second} (over the stage) into the summary's
    * metrics, and prints them in one line.
+   *
+   * @throws InputFiles.InputException when the input cannot be listed (before anything runs)
    */
-  public static RunSummary annotate(PipelineRun run, String stepName, Settings s, AnnotatingCall call,
-      PrintStream console) throws IOException {
+  public static RunSummary annotate(Settings s, String stepName, AnnotatingCall call, String opening,
+      PrintStream console) throws InputFiles.InputException, IOException {
     String ns = call.step();
     String done = call.doneCounter();
+    PipelineRun run = PipelineRun.start(ns, s.runner(), s.read(), s.out(), s.asMap(call.params()), console);
+    console.print(opening);
     ReadRecords.Result r = run.read();
     StageResult out = CallModel.Result.records(r.examples().apply(stepName,
         CallModel.of(ns, CallModel.ModelSource.of(s.model()), call, CallModel.EXAMPLES)

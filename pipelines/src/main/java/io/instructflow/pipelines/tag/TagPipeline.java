@@ -6,7 +6,6 @@ import io.instructflow.inference.InvalidModelException;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.io.InputFiles;
 import io.instructflow.pipelines.io.ReadOptions;
-import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.AnnotatingCall;
 import io.instructflow.pipelines.stage.AnnotationRun;
@@ -64,11 +63,11 @@ public final class TagPipeline {
     boolean chat = a.chat();
     // an endpoint takes no grammar: its replies are read strictly instead (RecordTagger.parse)
     RecordTagger.Settings s = c.tags().resolved(chat, !a.model().isRemote());
-    PipelineRun run = PipelineRun.start(STEP, a.runner(), a.read(), a.out(), a.asMap(s.asMap()), console);
-    console.print(a.describe(STEP, s.asMap().get("tags"), chat, s.grammar() ? ", grammar" : ", no grammar"));
+    AnnotatingCall call = new AnnotatingCall(STEP, VERSION, s.asMap(), null, "tagged",
+        (model, batch) -> RecordTagger.tag(model, s, batch));
     // counters (namespace "tag"): records (seen), tagged, failed (rejected), requests (generation requests, cached
     // ones included)
-    return AnnotationRun.annotate(run, "Tag", a, new AnnotatingCall(STEP, VERSION, s.asMap(), null, "tagged",
-        (model, batch) -> RecordTagger.tag(model, s, batch)), console);
+    return AnnotationRun.annotate(a, "Tag", call,
+        a.describe(STEP, s.asMap().get("tags"), chat, s.grammar() ? ", grammar" : ", no grammar"), console);
   }
 }
