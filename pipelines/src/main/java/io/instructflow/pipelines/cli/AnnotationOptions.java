@@ -8,10 +8,11 @@ import picocli.CommandLine.Option;
 
 /**
  * The options of a command that adds what a model says to every record ({@code score}, {@code tag}; issue
- * 20): what to read, where to run and write, the model with its engine and cache, the prompt format, the
- * template overrides and the batch size; the command adds what is asked of the model. A command says what
- * {@code --prompt-format} auto does with an endpoint in its own words with the resource-bundle key
- * {@code prompt-format.endpoint} (see {@link CommandHelp}).
+ * 20): what to read, where to run and write, the model with its engine and cache, the template overrides
+ * and the batch size. The command adds what is asked of the model, and its {@code --prompt-format}: the
+ * commands word it apart (score's endpoint takes text prompts only), and the recipe schema
+ * ({@code docs/recipe.schema.json}) has each command's words, which a shared option's resource-bundle text
+ * would not give it.
  */
 final class AnnotationOptions {
   @Mixin InputOptions input;
@@ -19,11 +20,6 @@ final class AnnotationOptions {
   @Mixin OutputOptions output;
   @Mixin ModelOptions models;
   @Mixin EngineOptions engine;
-
-  @Option(names = "--prompt-format", defaultValue = "auto", paramLabel = "auto|chat|text",
-      description = "chat: the model's chat template; text: plain text; auto: chat for a GGUF file with a chat "
-          + "template, else text${bundle:prompt-format.endpoint:-}. Default: ${DEFAULT-VALUE}.")
-  String promptFormat;
 
   @Mixin TemplatesOptions templates;
 
@@ -39,11 +35,11 @@ final class AnnotationOptions {
   }
 
   /**
-   * The run's shared settings.
+   * The run's shared settings, with the command's {@code --prompt-format}.
    *
    * @throws IllegalArgumentException on a bad or contradicting option, naming it
    */
-  AnnotationRun.Settings settings() {
+  AnnotationRun.Settings settings(String promptFormat) {
     return new AnnotationRun.Settings(input.toReadOptions(), output.out, models.toSpec(output.out, engine),
         PromptFormat.parse(promptFormat), batch.batchSize, output.shardSize, run.toRunner());
   }

@@ -14,8 +14,7 @@ import picocli.CommandLine;
  * bundle up through its own class loader, which under {@code spark-submit} with the dependencies on
  * Spark's class path cannot see this jar's classes, and every command failed to start.) Keys: {@code templates.example} ({@link TemplatesOptions});
  * {@code sampling.what}, {@code max-tokens.default}, {@code temperature.default} and
- * {@code top-p.default} ({@link SamplingOptions}); {@code batch-size.model} ({@link BatchOptions});
- * {@code prompt-format.endpoint} ({@link AnnotationOptions}).
+ * {@code top-p.default} ({@link SamplingOptions}); {@code batch-size.model} ({@link BatchOptions}).
  */
 public final class CommandHelp {
   private CommandHelp() {}
@@ -68,14 +67,13 @@ public final class CommandHelp {
     }
   }
 
-  /** {@code score}: the Deita-style rubrics; an endpoint scores text prompts only. */
+  /** {@code score}: the Deita-style rubrics. */
   public static final class Score extends ListResourceBundle {
     @Override
     protected Object[][] getContents() {
       return new Object[][] {
         {"templates.example", ", e.g. DIR/score/deita-complexity@1.txt ({{instruction}}) and "
             + "DIR/score/deita-quality@1.txt ({{instruction}}, {{output}})"},
-        {"prompt-format.endpoint", " (an --endpoint scores text only)"},
       };
     }
   }

@@ -30,6 +30,11 @@ public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
       description = "Which scores: ifd, complexity, quality (comma-separated). Default: ${DEFAULT-VALUE}.")
   List<String> scores = new ArrayList<>();
 
+  @Option(names = "--prompt-format", defaultValue = "auto", paramLabel = "auto|chat|text",
+      description = "chat: the model's chat template; text: plain text; auto: chat for a GGUF file with a chat "
+          + "template, else text (an --endpoint scores text only). Default: ${DEFAULT-VALUE}.")
+  String promptFormat;
+
   @Override
   ScorePipeline.Config configure() throws java.io.IOException {
     Path overrides = options.templates();
@@ -37,7 +42,7 @@ public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
     for (String s : scores) {
       kinds.add(RecordScorer.Kind.parse(s));
     }
-    return new ScorePipeline.Config(options.settings(), RecordScorer.Settings.of(kinds, false, overrides));
+    return new ScorePipeline.Config(options.settings(promptFormat), RecordScorer.Settings.of(kinds, false, overrides));
   }
 
   @Override

@@ -31,6 +31,11 @@ public final class TagCommand extends PipelineCommand<TagPipeline.Config> {
       description = "Which tags: task_category, difficulty, input_quality (comma-separated). Default: ${DEFAULT-VALUE}.")
   List<String> tags = new ArrayList<>();
 
+  @Option(names = "--prompt-format", defaultValue = "auto", paramLabel = "auto|chat|text",
+      description = "chat: the model's chat template; text: plain text; auto: chat for a GGUF file with a chat "
+          + "template, else text. Default: ${DEFAULT-VALUE}.")
+  String promptFormat;
+
   @Override
   TagPipeline.Config configure() throws java.io.IOException {
     Path overrides = options.templates();
@@ -38,7 +43,7 @@ public final class TagCommand extends PipelineCommand<TagPipeline.Config> {
     for (String t : tags) {
       chosen.add(RecordTagger.Tag.parse(t));
     }
-    return new TagPipeline.Config(options.settings(), RecordTagger.Settings.of(chosen, false, false, overrides));
+    return new TagPipeline.Config(options.settings(promptFormat), RecordTagger.Settings.of(chosen, false, false, overrides));
   }
 
   @Override
