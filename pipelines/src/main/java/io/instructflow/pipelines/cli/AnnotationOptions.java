@@ -20,9 +20,7 @@ final class AnnotationOptions {
   @Mixin OutputOptions output;
   @Mixin ModelOptions models;
   @Mixin EngineOptions engine;
-
   @Mixin TemplatesOptions templates;
-
   @Mixin BatchOptions batch;
 
   /**
