@@ -71,7 +71,8 @@ public final class BlendPlan {
   /**
    * The fate of one record.
    *
-   * @param outcome {@code selected}, {@code duplicate}, {@code not_selected} or {@code tag_quota} (left out by a tag quota)
+   * @param outcome {@link #SELECTED}, {@link #DUPLICATE}, {@link #NOT_SELECTED} or {@link #TAG_QUOTA} (left out by a
+   *     tag quota)
    * @param source source name
    * @param split {@code train} or {@code validation} for a selected record, else null
    * @param rows its rows' positions within the split, one per copy, in copy order
@@ -80,6 +81,29 @@ public final class BlendPlan {
   public record Decision(String outcome, String source, String split, List<Long> rows, Map<String, Object> evidence)
       implements Serializable {
     private static final long serialVersionUID = 1L;
+    /** Outcome of a record that goes into the blend. */
+    public static final String SELECTED = "selected";
+    /** Outcome of a record whose dedup key an earlier record has: {@link BlendPipeline#DUPLICATE}. */
+    public static final String DUPLICATE = "duplicate";
+    /** Outcome of a record its source's quota left out: {@link BlendPipeline#NOT_SELECTED}. */
+    public static final String NOT_SELECTED = "not_selected";
+    /** Outcome of a record a tag quota left out: {@link TagQuotas#REASON}. */
+    public static final String TAG_QUOTA = "tag_quota";
+
+    /** Whether the record goes into the blend. */
+    public boolean selected() {
+      return outcome.equals(SELECTED);
+    }
+
+    /** The reason id of a record left out, the one place an outcome maps to the reason stored in its verdict. */
+    public String reason() {
+      return switch (outcome) {
+        case DUPLICATE -> BlendPipeline.DUPLICATE;
+        case TAG_QUOTA -> TagQuotas.REASON;
+        case SELECTED -> throw new IllegalStateException("a selected record has no reason");
+        default -> BlendPipeline.NOT_SELECTED;
+      };
+    }
   }
 
   /** SplitMix64's finalizer. */

@@ -280,8 +280,8 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       Map<String, Object> ev = BlendPlan.duplicateOf(spec, first);
       for (Item it : same) {
         if (it != first) {
-          out.get(DUPLICATE).output(KV.of(it.key(), new Decision("duplicate", spec.sources().get(it.source()).name(), null,
-              List.of(), ev)));
+          out.get(DUPLICATE).output(KV.of(it.key(), new Decision(Decision.DUPLICATE, spec.sources().get(it.source()).name(),
+              null, List.of(), ev)));
         }
       }
     }
@@ -453,7 +453,7 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
         return;
       }
       Progress.add(Progress.PLANNED, 1);
-      c.output(OVER_CAP, KV.of(it.key(), new Decision("tag_quota", spec.sources().get(it.source()).name(), null,
+      c.output(OVER_CAP, KV.of(it.key(), new Decision(Decision.TAG_QUOTA, spec.sources().get(it.source()).name(), null,
           List.of(), tq.evidence(v, totals[v], caps[it.source()][v], rank))));
     }
 
@@ -478,13 +478,14 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       int full = plan.fullCap(values, k);
       Decision d;
       if (full >= 0) {
-        d = new Decision("tag_quota", source, null, List.of(), TagAllocation.overCap(values, plan, full, k, rows, rank));
+        d = new Decision(Decision.TAG_QUOTA, source, null, List.of(),
+            TagAllocation.overCap(values, plan, full, k, rows, rank));
       } else if (rank < demand[s][k] && plan.raisedBy()[s] >= 0) {
-        d = new Decision("tag_quota", source, null, List.of(),
+        d = new Decision(Decision.TAG_QUOTA, source, null, List.of(),
             TagAllocation.displaced(values, plan, plan.raisedBy()[s], k, rows, rank));
       } else {
         Quotas.Quota quota = quotas(c).quotas().get(s);
-        d = new Decision("not_selected", source, null, List.of(),
+        d = new Decision(Decision.NOT_SELECTED, source, null, List.of(),
             TagAllocation.notReached(values, quota.rows(), quota.available(), k, rows, rank));
       }
       c.output(OVER_CAP, KV.of(it.key(), d));
@@ -509,8 +510,8 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
       if (copies > 0) {
         c.output(new Entry(it, copies, -1, 0));
       } else {
-        c.output(MISSED, KV.of(it.key(), new Decision("not_selected", spec.sources().get(it.source()).name(), null, List.of(),
-            BlendPlan.missed(quota, rank))));
+        c.output(MISSED, KV.of(it.key(), new Decision(Decision.NOT_SELECTED, spec.sources().get(it.source()).name(), null,
+            List.of(), BlendPlan.missed(quota, rank))));
       }
     }
   }
@@ -558,7 +559,7 @@ final class BlendPlanner extends PTransform<PCollection<Item>, PCollection<KV<Or
         }
         positions.set(copy, r.getValue());
       }
-      out.output(KV.of(rows.getKey(), new Decision("selected", spec.sources().get(any.item().source()).name(),
+      out.output(KV.of(rows.getKey(), new Decision(Decision.SELECTED, spec.sources().get(any.item().source()).name(),
           BlendPlan.SPLITS.get(any.split()), positions, Map.of())));
     }
   }

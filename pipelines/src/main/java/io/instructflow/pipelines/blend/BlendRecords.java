@@ -153,10 +153,9 @@ public final class BlendRecords extends Stage {
       params.put("source", src.name());
       params.put("license", license);
       Progress.add(Progress.DECIDED, 1);
-      if (!d.outcome().equals("selected")) {
-        String reason = d.outcome().equals("duplicate") ? BlendPipeline.DUPLICATE
-            : d.outcome().equals("tag_quota") ? TagQuotas.REASON : BlendPipeline.NOT_SELECTED;
-        out.filtered(key, e.withStep(Step.of(id(), version(), params, new Verdict.Dropped(id(), reason, d.evidence()), null)));
+      if (!d.selected()) {
+        out.filtered(key, e.withStep(Step.of(id(), version(), params, new Verdict.Dropped(id(), d.reason(), d.evidence()),
+            null)));
         return;
       }
       int split = BlendPlan.SPLITS.indexOf(d.split());

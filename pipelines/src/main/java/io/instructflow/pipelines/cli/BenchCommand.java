@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code instructflow bench}: benchmarks whose results go to docs/benchmarks.md. */
@@ -31,8 +32,7 @@ public final class BenchCommand implements Runnable {
           + "count; "
           + "reports how many outputs differ from the first configuration."})
   static final class Generate implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
-    String model;
+    @Mixin ModelFile model;
 
     @Option(names = "--requests", defaultValue = "32", description = "Default: ${DEFAULT-VALUE}.")
     int requests;
@@ -97,8 +97,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-      Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
+      Path m = model.path();
       if (against != null) {
         int t = threads[0] > 0 ? threads[0] : Runtime.getRuntime().availableProcessors();
         var peer = new io.instructflow.inference.bench.PeerBench.Plan(m, against, t, promptLengths, parallel,
@@ -139,8 +138,7 @@ public final class BenchCommand implements Runnable {
             + "the same sources by bin/build-llama build SRC DIR --tools.")
     Path against;
 
-    @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
-    String model;
+    @Mixin ModelFile model;
 
     @Option(names = "--in", paramLabel = "PATH",
         description = "Records (any shape the pipelines read) whose IFD pairs are compared too: the response after "
@@ -167,8 +165,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-      Path m = model != null ? Paths.get(model) : home.resolve("../shared/models/stories260K.gguf").normalize();
+      Path m = model.path();
       if (records < 0) {
         throw new Main.UsageException("--records must be >= 0, got " + records);
       }
@@ -241,8 +238,7 @@ public final class BenchCommand implements Runnable {
       } catch (IllegalArgumentException e) {
         throw new Main.UsageException(e.getMessage());
       }
-      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-      Path d = donor != null ? donor : home.resolve("../shared/models/stories260K.gguf").normalize();
+      Path d = donor != null ? donor : shared(ModelFile.DEFAULT);
       long t0 = System.nanoTime();
       long[] lastReport = {t0};
       io.instructflow.inference.llama.SyntheticGguf.Written w;
@@ -264,10 +260,49 @@ public final class BenchCommand implements Runnable {
     }
   }
 
+  /**
+   * {@code path} in the shared folder beside the project ({@code ../shared/PATH} from the
+   * {@code instructflow.home} system property, else from the working folder): where the benchmarks find
+   * their model and data when no option names them.
+   */
+  static Path shared(String path) {
+    Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
+    return home.resolve("../shared/" + path).normalize();
+  }
+
+  /** The GGUF file a benchmark runs: {@code --model}, else the shared stories260K.gguf; shared by generate and logprobs. */
+  static final class ModelFile {
+    /** The model when none is named, in the shared folder. */
+    static final String DEFAULT = "models/stories260K.gguf";
+
+    @Option(names = "--model", paramLabel = "GGUF", description = "Default: ../shared/models/stories260K.gguf.")
+    String model;
+
+    /** The model file named, else the default. */
+    Path path() {
+      return model != null ? Paths.get(model) : shared(DEFAULT);
+    }
+  }
+
+  /** The shared data a benchmark reads: {@code --data-dir}, else the shared folder's data/; shared by dedup and filter. */
+  static final class DataDir {
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "Shared data (default ../shared/data beside the repository).")
+    String dataDir;
+
+    /** The folder named, else the default; not checked. */
+    Path path() {
+      return dataDir != null ? Paths.get(dataDir) : shared("data");
+    }
+
+    /** The folder named, else the default; a usage error when it is missing ({@link BenchCommand#sharedData}). */
+    Path require() {
+      return sharedData(dataDir);
+    }
+  }
+
   /** The shared data folder: {@code dataDir}, else ../shared/data beside the project; a usage error when missing. */
   static Path sharedData(String dataDir) {
-    Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-    Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
+    Path data = dataDir != null ? Paths.get(dataDir) : shared("data");
     if (!Files.isDirectory(data)) {
       throw new Main.UsageException("shared data not found at " + data + " (pass --data-dir)");
     }
@@ -313,8 +348,7 @@ public final class BenchCommand implements Runnable {
           + "exhaustive all-pairs loop in the same JVM, with the same tokenizer and LCS; kept sets must be identical.",
           "With --scale N: one run of ours on N instructions composed from the corpora with seeded word edits."})
   static final class Dedup implements Callable<Integer> {
-    @Option(names = "--data-dir", paramLabel = "DIR", description = "Shared data (default ../shared/data beside the repository).")
-    String dataDir;
+    @Mixin DataDir dataDir;
 
     @Option(names = "--sizes", defaultValue = "10000,20000,all", split = ",", description = "Sizes per corpus. Default: ${DEFAULT-VALUE}.")
     List<String> sizes;
@@ -336,7 +370,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      Path data = sharedData(dataDir);
+      Path data = dataDir.require();
       Tokenizer tok = Tokenizer.named("rouge", false);
       System.out.printf(Locale.ROOT, "bench dedup: %s, %d cores, max heap %d MiB, Java %s, %s%n", LocalDate.now(),
           Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
@@ -403,8 +437,7 @@ public final class BenchCommand implements Runnable {
           + "(default local[2]) against a single-thread Java loop applying the same filters, both reading the JSON files "
           + "and writing JSON lines; the kept sets must match."})
   static final class Filter implements Callable<Integer> {
-    @Option(names = "--data-dir", paramLabel = "DIR", description = "Shared data (default ../shared/data beside the repository).")
-    String dataDir;
+    @Mixin DataDir dataDir;
 
     @Option(names = "--preset", defaultValue = "sft-default", description = "Default: ${DEFAULT-VALUE}.")
     String preset;
@@ -417,9 +450,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      Path home = Paths.get(System.getProperty("instructflow.home", ".")).toAbsolutePath().normalize();
-      Path data = dataDir != null ? Paths.get(dataDir) : home.resolve("../shared/data").normalize();
-      Path input = in != null ? Paths.get(in) : data.resolve("corpora/t0_train_50k");
+      Path input = in != null ? Paths.get(in) : dataDir.path().resolve("corpora/t0_train_50k");
       if (!Files.exists(input)) {
         throw new Main.UsageException("input not found: " + input + " (pass --in or --data-dir)");
       }

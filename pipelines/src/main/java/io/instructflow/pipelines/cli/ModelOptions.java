@@ -1,8 +1,8 @@
 package io.instructflow.pipelines.cli;
 
 import io.instructflow.inference.ModelSpec;
-import io.instructflow.pipelines.io.OutputLayout;
 import java.nio.file.Paths;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Which model a generating command calls, and its response cache; shared by every such command. */
@@ -22,11 +22,7 @@ public final class ModelOptions {
       description = "With --endpoint: environment variable holding the API key (never logged).")
   String apiKeyEnv;
 
-  @Option(names = "--cache-dir", paramLabel = "DIR", description = "Response cache folder. Default: OUT/cache.")
-  String cacheDir;
-
-  @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
-  boolean noCache;
+  @Mixin CacheOptions cache;
 
   /**
    * The model these options name, with the engine settings and the cache under {@code out}.
@@ -34,15 +30,7 @@ public final class ModelOptions {
    * @throws IllegalArgumentException on contradicting or missing options
    */
   ModelSpec toSpec(String out, EngineOptions engine) {
-    if (noCache && cacheDir != null) {
-      throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
-    }
-    // the cache is local files: an object-store path would become a local folder named after its scheme
-    String dir = OutputLayout.requireLocal(cacheDir, "--cache-dir");
-    String cache = noCache ? null : dir != null ? dir
-        : Paths.get(OutputLayout.requireLocal(out, "With the response cache under it (give --cache-dir DIR or --no-cache), "
-            + "--out"), "cache").toString();
-    String cachePath = cache == null ? null : Paths.get(cache).toAbsolutePath().toString();
+    String cachePath = cache.folder(out);
     if ((model == null) == (endpoint == null)) {
       throw new IllegalArgumentException("give --model GGUF (embedded) or --endpoint URL with --model-name NAME");
     }

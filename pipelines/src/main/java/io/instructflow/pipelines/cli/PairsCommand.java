@@ -8,7 +8,6 @@ import io.instructflow.inference.ModelSpec;
 import io.instructflow.pipelines.pairs.PairsPipeline;
 import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Command;
@@ -95,11 +94,7 @@ public final class PairsCommand extends PipelineCommand<PairsPipeline.Config> {
   @Option(names = "--api-key-env", paramLabel = "VAR", description = "Environment variable with the endpoints' API key.")
   String apiKeyEnv;
 
-  @Option(names = "--cache-dir", paramLabel = "DIR", description = "Response cache folder. Default: OUT/cache.")
-  String cacheDir;
-
-  @Option(names = "--no-cache", description = "Neither read nor write the response cache.")
-  boolean noCache;
+  @Mixin CacheOptions cacheOptions;
 
   @Mixin TemplatesOptions templates;
 
@@ -108,15 +103,7 @@ public final class PairsCommand extends PipelineCommand<PairsPipeline.Config> {
 
   @Override
   PairsPipeline.Config configure() throws java.io.IOException {
-    if (noCache && cacheDir != null) {
-      throw new IllegalArgumentException("--no-cache and --cache-dir contradict each other");
-    }
-    // the cache is local files: an object-store path would become a local folder named after its scheme
-    String dir = io.instructflow.pipelines.io.OutputLayout.requireLocal(cacheDir, "--cache-dir");
-    String cache = noCache ? null : Paths.get(dir != null ? dir : Paths.get(io.instructflow.pipelines.io.OutputLayout
-        .requireLocal(out, "With the response cache under it (give --cache-dir DIR or --no-cache), --out"), "cache")
-        .toString())
-        .toAbsolutePath().toString();
+    String cache = cacheOptions.folder(out);
     List<CandidateSpec> specs = candidates == null ? List.of() : CandidateSpec.parseList(candidates);
     List<ModelSpec> gens = new ArrayList<>();
     for (CandidateSpec s : specs) {

@@ -1,6 +1,5 @@
 package io.instructflow.pipelines.cli;
 
-import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.score.RecordScorer;
 import io.instructflow.pipelines.score.ScorePipeline;
 import io.instructflow.schemas.RunSummary;
@@ -25,11 +24,7 @@ import picocli.CommandLine.Option;
           + "OUT/run-summary.json. Scores are cached (default OUT/cache/)."
     })
 public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
-  @Mixin InputOptions input;
-  @Mixin RunOptions run;
-  @Mixin OutputOptions output;
-  @Mixin ModelOptions models;
-  @Mixin EngineOptions engine;
+  @Mixin AnnotationOptions options;
 
   @Option(names = "--scores", defaultValue = "ifd", split = ",", paramLabel = "LIST",
       description = "Which scores: ifd, complexity, quality (comma-separated). Default: ${DEFAULT-VALUE}.")
@@ -40,20 +35,14 @@ public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
           + "template, else text (an --endpoint scores text only). Default: ${DEFAULT-VALUE}.")
   String promptFormat;
 
-  @Mixin TemplatesOptions templates;
-
-  @Mixin BatchOptions batch;
-
   @Override
   ScorePipeline.Config configure() throws java.io.IOException {
-    Path overrides = templates.folder();
+    Path overrides = options.templates();
     List<RecordScorer.Kind> kinds = new ArrayList<>();
     for (String s : scores) {
       kinds.add(RecordScorer.Kind.parse(s));
     }
-    return new ScorePipeline.Config(input.toReadOptions(), output.out, models.toSpec(output.out, engine),
-        RecordScorer.Settings.of(kinds, false, overrides), PromptFormat.parse(promptFormat), batch.batchSize,
-        output.shardSize, run.toRunner());
+    return new ScorePipeline.Config(options.settings(promptFormat), RecordScorer.Settings.of(kinds, false, overrides));
   }
 
   @Override

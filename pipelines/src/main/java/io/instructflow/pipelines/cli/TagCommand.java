@@ -1,6 +1,5 @@
 package io.instructflow.pipelines.cli;
 
-import io.instructflow.generators.prompt.PromptFormat;
 import io.instructflow.generators.tag.RecordTagger;
 import io.instructflow.pipelines.tag.TagPipeline;
 import io.instructflow.schemas.RunSummary;
@@ -26,11 +25,7 @@ import picocli.CommandLine.Option;
           + "(default OUT/cache/)."
     })
 public final class TagCommand extends PipelineCommand<TagPipeline.Config> {
-  @Mixin InputOptions input;
-  @Mixin RunOptions run;
-  @Mixin OutputOptions output;
-  @Mixin ModelOptions models;
-  @Mixin EngineOptions engine;
+  @Mixin AnnotationOptions options;
 
   @Option(names = "--tags", defaultValue = "task_category,difficulty,input_quality", split = ",", paramLabel = "LIST",
       description = "Which tags: task_category, difficulty, input_quality (comma-separated). Default: ${DEFAULT-VALUE}.")
@@ -41,20 +36,14 @@ public final class TagCommand extends PipelineCommand<TagPipeline.Config> {
           + "template, else text. Default: ${DEFAULT-VALUE}.")
   String promptFormat;
 
-  @Mixin TemplatesOptions templates;
-
-  @Mixin BatchOptions batch;
-
   @Override
   TagPipeline.Config configure() throws java.io.IOException {
-    Path overrides = templates.folder();
+    Path overrides = options.templates();
     List<RecordTagger.Tag> chosen = new ArrayList<>();
     for (String t : tags) {
       chosen.add(RecordTagger.Tag.parse(t));
     }
-    return new TagPipeline.Config(input.toReadOptions(), output.out, models.toSpec(output.out, engine),
-        RecordTagger.Settings.of(chosen, false, false, overrides), PromptFormat.parse(promptFormat), batch.batchSize,
-        output.shardSize, run.toRunner());
+    return new TagPipeline.Config(options.settings(promptFormat), RecordTagger.Settings.of(chosen, false, false, overrides));
   }
 
   @Override

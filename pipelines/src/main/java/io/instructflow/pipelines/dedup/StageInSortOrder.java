@@ -304,12 +304,8 @@ public final class StageInSortOrder extends PTransform<PCollection<KV<OrderKey, 
     @ProcessElement
     public void process(@Element KV<Long, Iterable<KV<SortKey, String>>> range, OutputReceiver<String> out)
         throws IOException {
-      List<KV<SortKey, String>> rows = new ArrayList<>();
-      range.getValue().forEach(rows::add);
-      rows.sort((a, b) -> SortKey.ORDER.compare(a.getKey(), b.getKey()));
-      List<String> lines = new ArrayList<>(rows.size());
-      rows.forEach(r -> lines.add(OrderedPass.sortedLine(r.getKey().key(), r.getValue())));
-      out.output(WriteOrdered.writeFragment(dir, fragmentKey(range.getKey()), lines).toString());
+      out.output(WriteOrdered.writeSorted(dir, fragmentKey(range.getKey()), range.getValue(), SortKey.ORDER,
+          r -> OrderedPass.sortedLine(r.getKey().key(), r.getValue())).toString());
     }
   }
 }

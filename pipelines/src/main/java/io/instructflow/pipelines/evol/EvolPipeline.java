@@ -19,6 +19,7 @@ import io.instructflow.pipelines.runtime.ModelCounters;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.ConfigChecks;
 import io.instructflow.pipelines.stage.RoundLoop;
 import io.instructflow.pipelines.stage.CallModel;
 import io.instructflow.pipelines.stage.ModelBatchFn;
@@ -126,20 +127,11 @@ public final class EvolPipeline {
       boolean keepOriginal, int batchSize, long shardSize, Runner runner, int stopAfterEpoch, Mix mix) {
     public Config {
       Objects.requireNonNull(read, "read");
-      Objects.requireNonNull(out, "out");
-      Objects.requireNonNull(model, "model");
       Objects.requireNonNull(settings, "settings");
-      Objects.requireNonNull(runner, "runner");
       Objects.requireNonNull(mix, "mix");
-      if (epochs < 1) {
-        throw new IllegalArgumentException("--epochs must be positive, got " + epochs);
-      }
-      if (batchSize < 1) {
-        throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
-      }
-      if (shardSize < 1) {
-        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
-      }
+      ConfigChecks.positive("--epochs", epochs);
+      ConfigChecks.modelCall(model, batchSize);
+      ConfigChecks.output(out, shardSize, runner);
     }
 
     /** A run whose data/ is each epoch's evolutions in order ({@link Mix#EPOCHS}). */

@@ -4,7 +4,6 @@ import io.instructflow.filters.chain.GateInput;
 import io.instructflow.filters.dedup.MinHashComponents;
 import io.instructflow.filters.dedup.MinHashDedup;
 import io.instructflow.pipelines.dedup.ConnectedComponents;
-import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Verdict;
@@ -17,8 +16,6 @@ import java.util.Objects;
 import org.apache.beam.sdk.coders.AtomicCoder;
 import org.apache.beam.sdk.coders.BigEndianLongCoder;
 import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.NullableCoder;
-import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.metrics.Counter;
@@ -58,8 +55,8 @@ import org.apache.beam.sdk.values.TupleTagList;
  *       shingle); its time is at worst quadratic in its distinct sets.
  *   <li>{@link ConnectedComponents} over those edges: each linked record with the earliest record of
  *       its component.
- *   <li>{@code ByComponent}: a CoGroupByKey of the components' members with every record's id and
- *       location, by the component's earliest record, which names it in the members' verdicts.
+ *   <li>{@code ByComponent} ({@link ComponentDrops}): a CoGroupByKey of the components' members with every
+ *       record's id and location, by the component's earliest record, which names it in the members' verdicts.
  * </ol>
  *
  * <p>The result is that of linking every band bucket on its own, as {@link MinHashComponents#apply}
@@ -117,16 +114,7 @@ public final class FindMinHashComponents extends PTransform<PCollection<KV<Order
         .apply("ByBucket", GroupByKey.create())
         .apply("LinkBucket", ParDo.of(new LinkFn(rule))).setCoder(edge)
         .apply("Components", ConnectedComponents.of(OrderKey.Coder.of()).withRounds(rounds));
-    NullableCoder<String> str = NullableCoder.of(StringUtf8Coder.of());
-    PCollection<KV<OrderKey, KV<String, String>>> refs = records
-        .apply("Refs", ParDo.of(new RefFn())).setCoder(KvCoder.of(OrderKey.Coder.of(), KvCoder.of(str, str)));
-    PCollection<KV<OrderKey, OrderKey>> byLabel = labels.apply("ByLabel", ParDo.of(new SwapFn())).setCoder(edge);
-    TupleTag<OrderKey> memberTag = new TupleTag<>() {};
-    TupleTag<KV<String, String>> refTag = new TupleTag<>() {};
-    return KeyedPCollectionTuple.of(memberTag, byLabel).and(refTag, refs)
-        .apply("ByComponent", CoGroupByKey.create())
-        .apply("Drops", ParDo.of(new DropFn(rule, memberTag, refTag)))
-        .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
+    return ComponentDrops.of(records, labels, NAMESPACE, new Naming(rule));
   }
 
   static final TupleTag<KV<Long, OrderKey>> BANDS = new TupleTag<>() {};
@@ -255,61 +243,23 @@ public final class FindMinHashComponents extends PTransform<PCollection<KV<Order
     }
   }
 
-  /** A record's id and location. */
-  static final class RefFn extends DoFn<KV<OrderKey, Example>, KV<OrderKey, KV<String, String>>> {
-    private static final long serialVersionUID = 1L;
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<KV<OrderKey, KV<String, String>>> out) {
-      Example e = kv.getValue();
-      out.output(KV.of(kv.getKey(), KV.of(e.id(), e.provenance().origin().location())));
-    }
-  }
-
-  /** (node, label) to (label, node). */
-  static final class SwapFn extends DoFn<KV<OrderKey, OrderKey>, KV<OrderKey, OrderKey>> {
-    private static final long serialVersionUID = 1L;
-
-    @ProcessElement
-    public void process(@Element KV<OrderKey, OrderKey> kv, OutputReceiver<KV<OrderKey, OrderKey>> out) {
-      out.output(KV.of(kv.getValue(), kv.getKey()));
-    }
-  }
-
-  /** The verdicts of a component's members other than its earliest record, which they name. */
-  static final class DropFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Verdict>> {
+  /** A component's earliest record names itself by id and location; the rule words the verdict. */
+  static final class Naming implements ComponentDrops.Naming {
     private static final long serialVersionUID = 1L;
     private final MinHashComponents rule;
-    private final TupleTag<OrderKey> memberTag;
-    private final TupleTag<KV<String, String>> refTag;
-    private final Counter components = Metrics.counter(NAMESPACE, "components");
-    private final Counter dropped = Metrics.counter(NAMESPACE, "dropped");
 
-    DropFn(MinHashComponents rule, TupleTag<OrderKey> memberTag, TupleTag<KV<String, String>> refTag) {
+    Naming(MinHashComponents rule) {
       this.rule = rule;
-      this.memberTag = memberTag;
-      this.refTag = refTag;
     }
 
-    @ProcessElement
-    public void process(@Element KV<OrderKey, CoGbkResult> g, OutputReceiver<KV<OrderKey, Verdict>> out) {
-      Iterable<OrderKey> members = g.getValue().getAll(memberTag);
-      long size = 0;
-      for (OrderKey ignored : members) {
-        size++;
-      }
-      if (size == 0) {
-        return;
-      }
-      components.inc();
-      KV<String, String> ref = g.getValue().getOnly(refTag);
-      Verdict v = rule.dropped(ref.getKey(), ref.getValue(), size);
-      for (OrderKey m : members) {
-        if (!m.equals(g.getKey())) {
-          dropped.inc();
-          out.output(KV.of(m, v));
-        }
-      }
+    @Override
+    public KV<String, String> ref(Example e) {
+      return KV.of(e.id(), e.provenance().origin().location());
+    }
+
+    @Override
+    public Verdict dropped(KV<String, String> ref, long size) {
+      return rule.dropped(ref.getKey(), ref.getValue(), size);
     }
   }
 

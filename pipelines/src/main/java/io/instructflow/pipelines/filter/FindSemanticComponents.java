@@ -5,7 +5,6 @@ import io.instructflow.filters.dedup.Embedders;
 import io.instructflow.filters.dedup.SemanticComponents;
 import io.instructflow.filters.dedup.SemanticDedup;
 import io.instructflow.pipelines.dedup.ConnectedComponents;
-import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Verdict;
@@ -19,8 +18,6 @@ import java.util.List;
 import java.util.Objects;
 import org.apache.beam.sdk.coders.AtomicCoder;
 import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.NullableCoder;
-import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
@@ -28,12 +25,8 @@ import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.transforms.join.CoGbkResult;
-import org.apache.beam.sdk.transforms.join.CoGroupByKey;
-import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
-import org.apache.beam.sdk.values.TupleTag;
 
 /**
  * The {@code semantic_dedup} components rule ({@link SemanticComponents}) as a distributed stage: the
@@ -49,8 +42,8 @@ import org.apache.beam.sdk.values.TupleTag;
  *       records that has one member in each block (both in the block, for a block with itself) with
  *       {@link SemanticComponents#linked}, the exact cosine at or above the model's threshold, and
  *       emits an edge from the later record to the earlier.
- *   <li>{@link ConnectedComponents} over those edges, then {@code ByComponent} as in
- *       {@link FindMinHashComponents}: the members of each component named after its earliest record.
+ *   <li>{@link ConnectedComponents} over those edges, then {@code ByComponent} ({@link ComponentDrops}, as
+ *       in {@link FindMinHashComponents}): the members of each component named after its earliest record.
  * </ol>
  * The search is exact (every pair is compared), so the result does not depend on the blocks, the
  * workers or the runner. Memory: a group holds two blocks' embeddings (2 × records / blocks × 4 ×
@@ -96,17 +89,7 @@ public final class FindSemanticComponents extends PTransform<PCollection<KV<Orde
         .apply("ByBlockPair", GroupByKey.create())
         .apply("CompareBlocks", ParDo.of(new CompareFn(rule))).setCoder(edge)
         .apply("Components", ConnectedComponents.of(OrderKey.Coder.of()));
-    NullableCoder<String> str = NullableCoder.of(StringUtf8Coder.of());
-    PCollection<KV<OrderKey, KV<String, String>>> refs = records
-        .apply("Refs", ParDo.of(new RefFn(rule))).setCoder(KvCoder.of(OrderKey.Coder.of(), KvCoder.of(str, str)));
-    PCollection<KV<OrderKey, OrderKey>> byLabel = labels
-        .apply("ByLabel", ParDo.of(new FindMinHashComponents.SwapFn())).setCoder(edge);
-    TupleTag<OrderKey> memberTag = new TupleTag<>() {};
-    TupleTag<KV<String, String>> refTag = new TupleTag<>() {};
-    return KeyedPCollectionTuple.of(memberTag, byLabel).and(refTag, refs)
-        .apply("ByComponent", CoGroupByKey.create())
-        .apply("Drops", ParDo.of(new DropFn(rule, memberTag, refTag)))
-        .setCoder(KvCoder.of(OrderKey.Coder.of(), JsonCoder.of(Verdict.class)));
+    return ComponentDrops.of(records, labels, NAMESPACE, new Naming(rule));
   }
 
   /** A record's model and embedding. */
@@ -200,61 +183,31 @@ public final class FindSemanticComponents extends PTransform<PCollection<KV<Orde
     }
   }
 
-  /** A record's id and location, with its model's code in front of the location (what a drop names). */
-  static final class RefFn extends DoFn<KV<OrderKey, Example>, KV<OrderKey, KV<String, String>>> {
+  /**
+   * A component's earliest record names itself by id and location, with its model's code in front of the
+   * location (what a drop names besides); the rule words the verdict.
+   */
+  static final class Naming implements ComponentDrops.Naming {
     private static final long serialVersionUID = 1L;
     private final SemanticComponents rule;
 
-    RefFn(SemanticComponents rule) {
+    Naming(SemanticComponents rule) {
       this.rule = rule;
     }
 
-    @ProcessElement
-    public void process(@Element KV<OrderKey, Example> kv, OutputReceiver<KV<OrderKey, KV<String, String>>> out) {
-      Example e = kv.getValue();
+    @Override
+    public KV<String, String> ref(Example e) {
       Embedders m = rule.embedding().modelFor(rule.embedding().textOf(GateInput.of(e)));
       String location = e.provenance().origin().location();
-      out.output(KV.of(kv.getKey(), KV.of(e.id(), location == null ? m.code() : m.code() + " " + location)));
-    }
-  }
-
-  /** The verdicts of a component's members other than its earliest record, which they name. */
-  static final class DropFn extends DoFn<KV<OrderKey, CoGbkResult>, KV<OrderKey, Verdict>> {
-    private static final long serialVersionUID = 1L;
-    private final SemanticComponents rule;
-    private final TupleTag<OrderKey> memberTag;
-    private final TupleTag<KV<String, String>> refTag;
-    private final Counter components = Metrics.counter(NAMESPACE, "components");
-    private final Counter dropped = Metrics.counter(NAMESPACE, "dropped");
-
-    DropFn(SemanticComponents rule, TupleTag<OrderKey> memberTag, TupleTag<KV<String, String>> refTag) {
-      this.rule = rule;
-      this.memberTag = memberTag;
-      this.refTag = refTag;
+      return KV.of(e.id(), location == null ? m.code() : m.code() + " " + location);
     }
 
-    @ProcessElement
-    public void process(@Element KV<OrderKey, CoGbkResult> g, OutputReceiver<KV<OrderKey, Verdict>> out) {
-      Iterable<OrderKey> members = g.getValue().getAll(memberTag);
-      long size = 0;
-      for (OrderKey ignored : members) {
-        size++;
-      }
-      if (size == 0) {
-        return;
-      }
-      components.inc();
-      KV<String, String> ref = g.getValue().getOnly(refTag);
+    @Override
+    public Verdict dropped(KV<String, String> ref, long size) {
       String modelAndLocation = ref.getValue();
       int cut = modelAndLocation.indexOf(' ');
-      Verdict v = cut < 0 ? rule.dropped(ref.getKey(), null, Embedders.fromCode(modelAndLocation), size)
+      return cut < 0 ? rule.dropped(ref.getKey(), null, Embedders.fromCode(modelAndLocation), size)
           : rule.dropped(ref.getKey(), modelAndLocation.substring(cut + 1), Embedders.fromCode(modelAndLocation.substring(0, cut)), size);
-      for (OrderKey m : members) {
-        if (!m.equals(g.getKey())) {
-          dropped.inc();
-          out.output(KV.of(m, v));
-        }
-      }
     }
   }
 

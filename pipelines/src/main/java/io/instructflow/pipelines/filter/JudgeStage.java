@@ -10,6 +10,7 @@ import io.instructflow.inference.Seeds;
 import io.instructflow.pipelines.generate.GenerateRequests;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ConfigChecks;
 import io.instructflow.pipelines.stage.ModelCall;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Message;
@@ -80,14 +81,11 @@ public final class JudgeStage {
     private static final long serialVersionUID = 1L;
 
     public Settings {
-      Objects.requireNonNull(model, "model");
+      ConfigChecks.modelCall(model, batchSize);
       Objects.requireNonNull(template, "template");
       template.requirePlaceholders(PLACEHOLDERS);
       if (system != null) {
         system.requirePlaceholders(Set.of());
-      }
-      if (batchSize < 1) {
-        throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
       }
     }
 

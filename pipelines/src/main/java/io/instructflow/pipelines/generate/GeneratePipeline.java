@@ -15,6 +15,7 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ConfigChecks;
 import io.instructflow.pipelines.stage.ModelCall;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.ModelRef;
@@ -65,19 +66,12 @@ public final class GeneratePipeline {
       long shardSize, Runner runner) {
     public Config {
       Objects.requireNonNull(read, "read");
-      Objects.requireNonNull(out, "out");
-      Objects.requireNonNull(model, "model");
       Objects.requireNonNull(params, "params");
-      Objects.requireNonNull(runner, "runner");
       if (params.n() != 1) {
         throw new IllegalArgumentException("generate writes one completion per record: n must be 1, got " + params.n());
       }
-      if (batchSize < 1) {
-        throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
-      }
-      if (shardSize < 1) {
-        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
-      }
+      ConfigChecks.modelCall(model, batchSize);
+      ConfigChecks.output(out, shardSize, runner);
     }
 
     Map<String, Object> asMap() {

@@ -6,9 +6,11 @@ import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import io.instructflow.schemas.Json;
 import java.util.Objects;
+import java.util.function.Function;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.ListCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -169,6 +171,31 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     return file;
   }
 
+  /**
+   * Writes one group of lines as the staged fragment {@code key} ({@link #writeFragment}), sorted first by
+   * their keys in {@code order}: each row becomes the line {@code line} makes of it. The one way a grouped
+   * fragment is put in order before it is written (the input-order fragments here, the sort-order ranges of
+   * {@code StageInSortOrder}).
+   *
+   * @return the fragment file
+   * @throws IOException when the file cannot be written or renamed
+   */
+  public static <K> ResourceId writeSorted(String dir, String key, Iterable<KV<K, String>> group,
+      Comparator<? super K> order, Function<KV<K, String>, String> line) throws IOException {
+    return writeFragment(dir, key, sortedLines(group, order, line));
+  }
+
+  /** The lines of a group, sorted by their keys in {@code order}, each made by {@code line}. */
+  static <K> List<String> sortedLines(Iterable<KV<K, String>> group, Comparator<? super K> order,
+      Function<KV<K, String>, String> line) {
+    List<KV<K, String>> rows = new ArrayList<>();
+    group.forEach(rows::add);
+    rows.sort((x, y) -> order.compare(x.getKey(), y.getKey()));
+    List<String> lines = new ArrayList<>(rows.size());
+    rows.forEach(r -> lines.add(line.apply(r)));
+    return lines;
+  }
+
   /** Sorts one fragment and writes it; hands its lines on too when asked. */
   static final class WriteFragmentFn extends DoFn<KV<String, Iterable<KV<OrderKey, String>>>, String> {
     private static final long serialVersionUID = 1L;
@@ -183,11 +210,7 @@ public final class WriteOrdered extends PTransform<PCollection<KV<OrderKey, Stri
     @ProcessElement
     public void process(@Element KV<String, Iterable<KV<OrderKey, String>>> fragment, MultiOutputReceiver out)
         throws IOException {
-      List<KV<OrderKey, String>> rows = new ArrayList<>();
-      fragment.getValue().forEach(rows::add);
-      rows.sort((a, b) -> a.getKey().compareTo(b.getKey()));
-      List<String> lines = new ArrayList<>(rows.size());
-      rows.forEach(r -> lines.add(r.getValue()));
+      List<String> lines = sortedLines(fragment.getValue(), Comparator.<OrderKey>naturalOrder(), KV::getValue);
       out.get(HandOff.FILES).output(writeFragment(dir, fragment.getKey(), lines).toString());
       if (handOn) {
         out.get(HandOff.FRAGMENTS).output(KV.of(fragment.getKey(), lines));

@@ -25,6 +25,7 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
 import io.instructflow.pipelines.stage.CallModel;
+import io.instructflow.pipelines.stage.ConfigChecks;
 import io.instructflow.pipelines.stage.ModelCall;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.Ids;
@@ -117,7 +118,7 @@ public final class PairsPipeline {
 
     public Config {
       Objects.requireNonNull(in, "in");
-      Objects.requireNonNull(out, "out");
+      ConfigChecks.output(out, shardSize, runner);
       Objects.requireNonNull(strategy, "strategy");
       Objects.requireNonNull(ties, "ties");
       Objects.requireNonNull(protocol, "protocol");

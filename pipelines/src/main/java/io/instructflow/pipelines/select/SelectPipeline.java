@@ -16,6 +16,7 @@ import io.instructflow.pipelines.io.ReadRecords;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.ConfigChecks;
 import io.instructflow.schemas.Example;
 import io.instructflow.schemas.RunSummary;
 import io.instructflow.schemas.Step;
@@ -86,18 +87,14 @@ public final class SelectPipeline {
       String field, long shardSize, Runner runner) {
     public Config {
       Objects.requireNonNull(read, "read");
-      Objects.requireNonNull(out, "out");
       Objects.requireNonNull(by, "by");
-      Objects.requireNonNull(runner, "runner");
       if (budget < 1) {
         throw new IllegalArgumentException("--budget must be at least 1, got " + budget);
       }
       if (!(diversity > 0 && diversity <= 1)) {
         throw new IllegalArgumentException("--diversity must be in (0, 1], got " + diversity);
       }
-      if (shardSize < 1) {
-        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
-      }
+      ConfigChecks.output(out, shardSize, runner);
       rule(model, diversity, field);
     }
 

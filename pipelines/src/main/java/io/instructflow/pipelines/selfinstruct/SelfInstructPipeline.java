@@ -18,6 +18,7 @@ import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.ModelCounters;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.pipelines.runtime.Runner;
+import io.instructflow.pipelines.stage.ConfigChecks;
 import io.instructflow.pipelines.stage.RoundLoop;
 import io.instructflow.pipelines.stage.CallModel;
 import io.instructflow.pipelines.stage.ModelBatchFn;
@@ -106,22 +107,11 @@ public final class SelfInstructPipeline {
       int target, int maxRounds, int batchSize, long shardSize, Runner runner, int stopAfterRound) {
     public Config {
       Objects.requireNonNull(seeds, "seeds");
-      Objects.requireNonNull(out, "out");
-      Objects.requireNonNull(model, "model");
       Objects.requireNonNull(settings, "settings");
-      Objects.requireNonNull(runner, "runner");
-      if (target < 1) {
-        throw new IllegalArgumentException("--target must be positive, got " + target);
-      }
-      if (maxRounds < 1) {
-        throw new IllegalArgumentException("--max-rounds must be positive, got " + maxRounds);
-      }
-      if (batchSize < 1) {
-        throw new IllegalArgumentException("--batch-size must be positive, got " + batchSize);
-      }
-      if (shardSize < 1) {
-        throw new IllegalArgumentException("--shard-size must be positive, got " + shardSize);
-      }
+      ConfigChecks.positive("--target", target);
+      ConfigChecks.positive("--max-rounds", maxRounds);
+      ConfigChecks.modelCall(model, batchSize);
+      ConfigChecks.output(out, shardSize, runner);
     }
 
     Map<String, Object> asMap() {

@@ -64,6 +64,21 @@ public final class AnnotatingCall implements ModelCall<Example> {
     this.annotator = Objects.requireNonNull(annotator, "annotator");
   }
 
+  /** The provenance step name, also the namespace of the call's counters. */
+  String step() {
+    return step;
+  }
+
+  /** The settings that go into each annotated record's step. */
+  Map<String, Object> params() {
+    return new LinkedHashMap<>(params);
+  }
+
+  /** The counter of annotated records. */
+  String doneCounter() {
+    return doneCounter;
+  }
+
   @Override
   public List<Outcome<Example>> call(LanguageModel model, List<Example> batch) {
     List<? extends Annotation> done = annotator.annotate(model, batch);
