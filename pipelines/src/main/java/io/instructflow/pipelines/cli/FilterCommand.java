@@ -108,10 +108,9 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
     return FilterPipeline.run(c, System.out);
   }
 
-  /** Not with an llm_judge: a failed request's reject names its input file, known only once listed. */
   @Override
   public boolean readsInPipeline(FilterPipeline.Config c) {
-    return c.judging() == null && FusedStages.readsOurRecords(c.read());
+    return FusedStages.readsOurRecords(c.read());
   }
 
   @Override

@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/, OUT/rejects/ (prompt too long, no chat template, generation failed), OUT/run-summary.json. "
           + "Finished generations are cached (default OUT/cache/), so a rerun after a crash resumes."
     })
-public final class GenerateCommand extends PipelineCommand<GeneratePipeline.Config> {
+public final class GenerateCommand extends PipelineCommand<GeneratePipeline.Config> implements Fusible<GeneratePipeline.Config> {
   @Mixin InputOptions input;
   @Mixin RunOptions run;
   @Mixin OutputOptions output;
@@ -71,5 +71,21 @@ public final class GenerateCommand extends PipelineCommand<GeneratePipeline.Conf
   @Override
   RunSummary run(GeneratePipeline.Config c) throws Exception {
     return GeneratePipeline.run(c, System.out);
+  }
+
+  @Override
+  public boolean readsInPipeline(GeneratePipeline.Config c) {
+    return FusedStages.readsOurRecords(c.read());
+  }
+
+  @Override
+  public boolean handsOnInPipeline(GeneratePipeline.Config c) {
+    return true;
+  }
+
+  @Override
+  public io.instructflow.pipelines.runtime.PipelineRun.Part plan(GeneratePipeline.Config c,
+      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion) throws Exception {
+    return GeneratePipeline.plan(c, System.out, fusion);
   }
 }

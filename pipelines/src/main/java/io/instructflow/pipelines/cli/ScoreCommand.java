@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
       "Writes OUT/data/ (scored), OUT/rejects/ (no response, too long for the context, no chat template), "
           + "OUT/run-summary.json. Scores are cached (default OUT/cache/)."
     })
-public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
+public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> implements Fusible<ScorePipeline.Config> {
   @Mixin AnnotationOptions options;
 
   @Option(names = "--scores", defaultValue = "ifd", split = ",", paramLabel = "LIST",
@@ -48,5 +48,21 @@ public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> {
   @Override
   RunSummary run(ScorePipeline.Config c) throws Exception {
     return ScorePipeline.run(c, System.out);
+  }
+
+  @Override
+  public boolean readsInPipeline(ScorePipeline.Config c) {
+    return FusedStages.readsOurRecords(c.common().read());
+  }
+
+  @Override
+  public boolean handsOnInPipeline(ScorePipeline.Config c) {
+    return true;
+  }
+
+  @Override
+  public io.instructflow.pipelines.runtime.PipelineRun.Part plan(ScorePipeline.Config c,
+      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion) throws Exception {
+    return ScorePipeline.plan(c, System.out, fusion);
   }
 }

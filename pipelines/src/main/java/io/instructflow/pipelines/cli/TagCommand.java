@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
           + "a failed request or an endpoint reply that is not a label), OUT/run-summary.json. Labels are cached "
           + "(default OUT/cache/)."
     })
-public final class TagCommand extends PipelineCommand<TagPipeline.Config> {
+public final class TagCommand extends PipelineCommand<TagPipeline.Config> implements Fusible<TagPipeline.Config> {
   @Mixin AnnotationOptions options;
 
   @Option(names = "--tags", defaultValue = "task_category,difficulty,input_quality", split = ",", paramLabel = "LIST",
@@ -49,5 +49,21 @@ public final class TagCommand extends PipelineCommand<TagPipeline.Config> {
   @Override
   RunSummary run(TagPipeline.Config c) throws Exception {
     return TagPipeline.run(c, System.out);
+  }
+
+  @Override
+  public boolean readsInPipeline(TagPipeline.Config c) {
+    return FusedStages.readsOurRecords(c.common().read());
+  }
+
+  @Override
+  public boolean handsOnInPipeline(TagPipeline.Config c) {
+    return true;
+  }
+
+  @Override
+  public io.instructflow.pipelines.runtime.PipelineRun.Part plan(TagPipeline.Config c,
+      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion) throws Exception {
+    return TagPipeline.plan(c, System.out, fusion);
   }
 }

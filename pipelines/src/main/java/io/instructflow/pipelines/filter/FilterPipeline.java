@@ -163,7 +163,7 @@ public final class FilterPipeline {
       console.printf(Locale.ROOT, "filter: llm_judge %s, rubric %s, %s requests, threshold %s%n",
           c.judging().model().ref().id(), c.chain().judge().rubric().code(), chat ? "chat" : "text",
           c.chain().judge().threshold());
-      stage = stage.withJudge(c.judging(), chat, run.inputPaths());
+      stage = stage.withJudge(c.judging(), chat, run.inputNames());
     }
     StageResult filtered = r.examples().apply("Filter", stage).withRejects("AllRejects", r.rejects());
     if (stage.needsOrderedPass()) {

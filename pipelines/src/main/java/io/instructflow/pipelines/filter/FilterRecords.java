@@ -5,6 +5,7 @@ import io.instructflow.filters.chain.GateInput;
 import io.instructflow.filters.chain.OrderedGate;
 import io.instructflow.filters.dedup.MinHashComponents;
 import io.instructflow.filters.dedup.SemanticComponents;
+import io.instructflow.pipelines.io.InputNames;
 import io.instructflow.pipelines.io.JsonCoder;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OrderedPass;
@@ -52,15 +53,15 @@ public final class FilterRecords extends Stage {
   private final ArrayList<String> pool;
   private final JudgeStage.Settings judging;
   private final boolean chat;
-  private final ArrayList<String> inputs;
+  private final InputNames inputs;
 
-  private FilterRecords(FilterChain chain, List<String> pool, JudgeStage.Settings judging, boolean chat, List<String> inputs) {
+  private FilterRecords(FilterChain chain, List<String> pool, JudgeStage.Settings judging, boolean chat, InputNames inputs) {
     super(ApplyFilters.STEP, ApplyFilters.STEP_VERSION);
     this.chain = Objects.requireNonNull(chain, "chain");
     this.pool = new ArrayList<>(pool);
     this.judging = judging;
     this.chat = chat;
-    this.inputs = new ArrayList<>(inputs);
+    this.inputs = Objects.requireNonNull(inputs, "inputs");
     if (!pool.isEmpty() && chain.rouge() == null) {
       throw new IllegalArgumentException("--pool only matters to a chain that ends with rouge_l; " + chain.name() + " does not");
     }
@@ -68,7 +69,7 @@ public final class FilterRecords extends Stage {
 
   /** {@code chain} without a pool; a chain with an {@code llm_judge} also needs {@link #withJudge}. */
   public static FilterRecords of(FilterChain chain) {
-    return new FilterRecords(chain, List.of(), null, false, List.of());
+    return new FilterRecords(chain, List.of(), null, false, InputNames.of(List.of()));
   }
 
   /** The same with {@code pool}: texts the ROUGE-L rule counts as kept before the first record. */
@@ -80,7 +81,7 @@ public final class FilterRecords extends Stage {
    * The same with the judge's model and rubric settings, chat or text requests, and the input files
    * (a failed request's reject names its file).
    */
-  public FilterRecords withJudge(JudgeStage.Settings judging, boolean chat, List<String> inputs) {
+  public FilterRecords withJudge(JudgeStage.Settings judging, boolean chat, InputNames inputs) {
     if (chain.judge() == null) {
       throw new IllegalArgumentException("a judge model was given but chain " + chain.name() + " has no llm_judge");
     }
@@ -149,9 +150,9 @@ public final class FilterRecords extends Stage {
     private final FilterChain chain;
     private final JudgeStage.Settings judging;
     private final boolean chat;
-    private final List<String> inputs;
+    private final InputNames inputs;
 
-    Judge(FilterChain chain, JudgeStage.Settings judging, boolean chat, List<String> inputs) {
+    Judge(FilterChain chain, JudgeStage.Settings judging, boolean chat, InputNames inputs) {
       this.chain = chain;
       this.judging = judging;
       this.chat = chat;

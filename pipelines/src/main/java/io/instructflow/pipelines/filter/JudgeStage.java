@@ -8,6 +8,7 @@ import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.inference.Seeds;
 import io.instructflow.pipelines.generate.GenerateRequests;
+import io.instructflow.pipelines.io.InputNames;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.stage.CallModel;
 import io.instructflow.pipelines.stage.ConfigChecks;
@@ -117,7 +118,7 @@ public final class JudgeStage {
    * @param chat whether the requests are chat requests (the rule's {@code chat}, or the automatic choice)
    */
   static PCollectionTuple apply(PCollection<KV<OrderKey, Example>> passed, JudgeRule rule, Settings s,
-      Map<String, Object> chainParams, boolean last, List<String> inputs, boolean chat) {
+      Map<String, Object> chainParams, boolean last, InputNames inputs, boolean chat) {
     CallModel.Result<Example> r = passed.apply("Judge", CallModel.of(NAMESPACE, CallModel.ModelSource.of(s.model()),
         new JudgeCall(rule, s, chainParams, last, chat), CallModel.EXAMPLES).withBatchSize(s.batchSize()).withInputs(inputs));
     return PCollectionTuple.of(JUDGED, r.kept()).and(FILTERED, r.filtered()).and(FAILED, r.rejects());

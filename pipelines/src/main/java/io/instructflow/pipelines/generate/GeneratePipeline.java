@@ -25,6 +25,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.beam.sdk.PipelineResult;
@@ -94,9 +95,20 @@ public final class GeneratePipeline {
    */
   public static RunSummary run(Config c, PrintStream console)
       throws InputFiles.InputException, IOException, InvalidModelException {
+    return plan(c, console, PipelineRun.Fusion.NONE).runAlone();
+  }
+
+  /**
+   * Builds generation into a run, alone or fused with the commands around it (issue 20).
+   *
+   * @throws InvalidModelException when the model file is missing or not a GGUF model (before anything runs)
+   */
+  public static PipelineRun.Part plan(Config c, PrintStream console, PipelineRun.Fusion fusion)
+      throws InputFiles.InputException, IOException, InvalidModelException {
     GgufMetadata meta = c.model().check();
     ModelRef ref = c.model().ref();
-    PipelineRun run = PipelineRun.start("generate", c.runner(), c.read(), c.out(), c.asMap(), console);
+    PipelineRun run = PipelineRun.start("generate", c.runner(), c.read(), c.out(), c.asMap(), console, fusion)
+        .shardSize(c.shardSize());
     String what = c.model() instanceof ModelSpec.Remote r
         ? String.format(Locale.ROOT, "%s at %s (OpenAI-compatible)", ref.id(), r.endpoint())
         : String.format(Locale.ROOT, "%s (sha256 %s..., %s, llama.cpp in-process)", ref.id(), ref.sha256().substring(0, 12),
@@ -108,15 +120,20 @@ public final class GeneratePipeline {
     CallModel.Result<Example> out = r.examples().apply("Generate", CallModel.of(NAMESPACE,
         CallModel.ModelSource.of(c.model()),
         new GenerateCall(c.params(), c.seed(), meta == null ? null : meta.chatTemplate().orElse(null)), CallModel.EXAMPLES)
-        .withBatchSize(c.batchSize()).withInputs(run.inputPaths()));
+        .withBatchSize(c.batchSize()).withInputs(run.inputNames()));
     run.write(out.kept(), OutputLayout.Kind.DATA, "Data");
     // read rejects and generation rejects share one writer, so rejects/ is in input order as a whole
     PCollection<KV<OrderKey, Reject>> rejects = PCollectionList.of(r.rejects()).and(out.rejects())
         .apply("AllRejects", Flatten.pCollections());
     run.write(rejects, OutputLayout.Kind.REJECTS, "Rejects");
-    long t0 = System.nanoTime();
-    PipelineResult result = run.execute("read+generate+write", Progress.READ, Progress.GENERATED, Progress.TOKENS);
-    double seconds = (System.nanoTime() - t0) / 1e9;
+    return new PipelineRun.Part(run, "read+generate+write", List.of(Progress.READ, Progress.GENERATED, Progress.TOKENS),
+        result -> finish(c, run, result, console));
+  }
+
+  /** What follows the pipeline: the model's counts into the summary, publishing. */
+  private static RunSummary finish(Config c, PipelineRun run, PipelineResult result, PrintStream console)
+      throws IOException {
+    double seconds = run.pipelineMillis() / 1e3;
     Map<String, Object> m = new LinkedHashMap<>();
     long completionTokens = counter(result, "completion_tokens");
     m.put("requests", counter(result, "requests"));

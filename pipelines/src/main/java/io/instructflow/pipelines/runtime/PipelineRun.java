@@ -3,6 +3,7 @@ package io.instructflow.pipelines.runtime;
 import io.instructflow.pipelines.io.HandOff;
 import io.instructflow.pipelines.io.InputFile;
 import io.instructflow.pipelines.io.InputFiles;
+import io.instructflow.pipelines.io.InputNames;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.io.OutputLayout;
 import io.instructflow.pipelines.io.ReadOptions;
@@ -47,6 +48,7 @@ public final class PipelineRun {
   private final Pipeline pipeline;
   private final PrintStream console;
   private PipelineResult result;
+  private long pipelineMillis;
   /** In a fused run: the run whose kept records this one reads in the same pipeline, else null. */
   private PipelineRun after;
   /** In a fused run: whether this run hands its kept records on, and, once written, what it hands on. */
@@ -244,6 +246,14 @@ public final class PipelineRun {
     return pipeline;
   }
 
+  /**
+   * What names a record's input file by its source index, for rejects made after reading: the listed
+   * files, or in a fused run the shards the run before will publish.
+   */
+  public InputNames inputNames() {
+    return after == null ? InputNames.of(inputPaths()) : InputNames.shardsOf(after.layout.root(), read.datasetName());
+  }
+
   /** The input files' paths, by source index. */
   public List<String> inputPaths() {
     List<String> out = new ArrayList<>();
@@ -339,8 +349,14 @@ public final class PipelineRun {
       result = pipeline.run();
       result.waitUntilFinish();
     }
-    report.stage(stage, (System.nanoTime() - t0) / 1_000_000);
+    pipelineMillis = (System.nanoTime() - t0) / 1_000_000;
+    report.stage(stage, pipelineMillis);
     return result;
+  }
+
+  /** How long the pipeline ran, in milliseconds (in a fused run, the one shared pipeline); 0 before it ran. */
+  public long pipelineMillis() {
+    return pipelineMillis;
   }
 
   /**
@@ -366,6 +382,7 @@ public final class PipelineRun {
     long ms = (System.nanoTime() - t0) / 1_000_000;
     for (Part p : parts) {
       p.run().result = result;
+      p.run().pipelineMillis = ms;
       p.run().report.stage(p.stage() + " (fused: " + label + ")", ms);
     }
     return result;

@@ -64,6 +64,17 @@ public final class ScorePipeline {
    */
   public static RunSummary run(Config c, PrintStream console)
       throws InputFiles.InputException, IOException, InvalidModelException {
+    return plan(c, console, io.instructflow.pipelines.runtime.PipelineRun.Fusion.NONE).runAlone();
+  }
+
+  /**
+   * Builds scoring into a run, alone or fused with the commands around it (issue 20).
+   *
+   * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
+   */
+  public static io.instructflow.pipelines.runtime.PipelineRun.Part plan(Config c, PrintStream console,
+      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion)
+      throws InputFiles.InputException, IOException, InvalidModelException {
     AnnotationRun.Settings a = c.common();
     boolean chat = a.chat();
     RecordScorer.Settings s = new RecordScorer.Settings(c.kinds().kinds(), chat, c.kinds().complexity(),
@@ -73,6 +84,6 @@ public final class ScorePipeline {
         (model, batch) -> RecordScorer.score(model, s, batch));
     // counters (namespace "score"): records (seen), scored, failed (rejected), requests (score requests, cached
     // ones included)
-    return AnnotationRun.annotate(a, "Score", call, a.describe(STEP, s.asMap().get("scores"), chat, ""), console);
+    return AnnotationRun.plan(a, "Score", call, a.describe(STEP, s.asMap().get("scores"), chat, ""), console, fusion);
   }
 }

@@ -11,7 +11,6 @@ import io.instructflow.pipelines.io.ReadRecords;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.Progress;
 import io.instructflow.pipelines.runtime.Runner;
-import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
@@ -33,7 +32,7 @@ import org.apache.beam.sdk.values.PCollectionList;
  * AnnotationRun.Settings a = config.common();
  * boolean chat = a.chat();
  * AnnotatingCall call = new AnnotatingCall("score", "1", resolved.asMap(), null, "scored", annotator);
- * return AnnotationRun.annotate(a, "Score", call, a.describe("score", what, chat, ""), console);
+ * return AnnotationRun.plan(a, "Score", call, a.describe("score", what, chat, ""), console, fusion);
  * }</pre>
  */
 public final class AnnotationRun {
@@ -120,7 +119,8 @@ public final class AnnotationRun {
   }
 
   /**
-   * Runs an annotating command and returns its summary: starts the run (command and counter namespace: the
+   * Builds an annotating command into a run, alone or fused with the commands around it (issue 20;
+   * {@link PipelineRun.Part#runAlone} runs it alone): starts the run (command and counter namespace: the
    * call's step name; settings: {@link Settings#asMap} of the call's params), prints {@code opening}
    * ({@link Settings#describe}), reads the records, sends them through {@code call} in batches of
    * {@code s.batchSize()} input places ({@link CallModel}, Beam step {@code stepName}), writes the annotated
@@ -131,30 +131,31 @@ public final class AnnotationRun {
    *
    * @throws InputFiles.InputException when the input cannot be listed (before anything runs)
    */
-  public static RunSummary annotate(Settings s, String stepName, AnnotatingCall call, String opening,
-      PrintStream console) throws InputFiles.InputException, IOException {
+  public static PipelineRun.Part plan(Settings s, String stepName, AnnotatingCall call, String opening,
+      PrintStream console, PipelineRun.Fusion fusion) throws InputFiles.InputException, IOException {
     String ns = call.step();
     String done = call.doneCounter();
-    PipelineRun run = PipelineRun.start(ns, s.runner(), s.read(), s.out(), s.asMap(call.params()), console);
+    PipelineRun run = PipelineRun.start(ns, s.runner(), s.read(), s.out(), s.asMap(call.params()), console, fusion)
+        .shardSize(s.shardSize());
     console.print(opening);
     ReadRecords.Result r = run.read();
     StageResult out = CallModel.Result.records(r.examples().apply(stepName,
         CallModel.of(ns, CallModel.ModelSource.of(s.model()), call, CallModel.EXAMPLES)
-            .withBatchSize(s.batchSize()).withInputs(run.inputPaths())));
+            .withBatchSize(s.batchSize()).withInputs(run.inputNames())));
     run.write(out.kept(), OutputLayout.Kind.DATA, "Data");
     run.write(PCollectionList.of(r.rejects()).and(out.rejects()).apply("AllRejects", Flatten.pCollections()),
         OutputLayout.Kind.REJECTS, "Rejects");
-    long t0 = System.nanoTime();
-    PipelineResult result = run.execute("read+" + ns + "+write", Progress.READ, Progress.DECIDED);
-    double seconds = (System.nanoTime() - t0) / 1e9;
-    Map<String, Object> m = new LinkedHashMap<>();
-    for (String name : List.of(RECORDS, done, AnnotatingCall.FAILED, REQUESTS)) {
-      m.put(name, PipelineRun.counter(result, ns, name));
-    }
-    m.put(RATE, Math.round(PipelineRun.counter(result, ns, RECORDS) / Math.max(seconds, 1e-3)));
-    run.report().metrics(ns, m);
-    console.printf(Locale.ROOT, "%s: %,d records %s, %,d not (%,d requests), %,d records/s over the stage%n", ns,
-        m.get(done), done, m.get(AnnotatingCall.FAILED), m.get(REQUESTS), m.get(RATE));
-    return run.finish(s.shardSize(), null, null);
+    return new PipelineRun.Part(run, "read+" + ns + "+write", List.of(Progress.READ, Progress.DECIDED), result -> {
+      double seconds = run.pipelineMillis() / 1e3;
+      Map<String, Object> m = new LinkedHashMap<>();
+      for (String name : List.of(RECORDS, done, AnnotatingCall.FAILED, REQUESTS)) {
+        m.put(name, PipelineRun.counter(result, ns, name));
+      }
+      m.put(RATE, Math.round(PipelineRun.counter(result, ns, RECORDS) / Math.max(seconds, 1e-3)));
+      run.report().metrics(ns, m);
+      console.printf(Locale.ROOT, "%s: %,d records %s, %,d not (%,d requests), %,d records/s over the stage%n", ns,
+          m.get(done), done, m.get(AnnotatingCall.FAILED), m.get(REQUESTS), m.get(RATE));
+      return run.finish(s.shardSize(), null, null);
+    });
   }
 }

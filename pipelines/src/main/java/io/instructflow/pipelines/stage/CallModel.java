@@ -2,6 +2,7 @@ package io.instructflow.pipelines.stage;
 
 import io.instructflow.inference.LanguageModel;
 import io.instructflow.inference.ModelSpec;
+import io.instructflow.pipelines.io.InputNames;
 import io.instructflow.pipelines.io.OrderKey;
 import io.instructflow.pipelines.runtime.ModelCounters;
 import io.instructflow.pipelines.runtime.Progress;
@@ -93,10 +94,10 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
   private final ModelCall<T> call;
   private final Coder<T> coder;
   private final int batchSize;
-  private final List<String> inputs;
+  private final InputNames inputs;
 
   private CallModel(String namespace, ModelSource model, ModelCall<T> call, Coder<T> coder, int batchSize,
-      List<String> inputs) {
+      InputNames inputs) {
     this.namespace = Objects.requireNonNull(namespace, "namespace");
     this.model = Objects.requireNonNull(model, "model");
     this.call = Objects.requireNonNull(call, "call");
@@ -105,7 +106,7 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
       throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
     }
     this.batchSize = batchSize;
-    this.inputs = List.copyOf(inputs);
+    this.inputs = Objects.requireNonNull(inputs, "inputs");
   }
 
   /**
@@ -113,7 +114,7 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
    * input files known (rejects then name no source).
    */
   public static <T> CallModel<T> of(String namespace, ModelSource model, ModelCall<T> call, Coder<T> coder) {
-    return new CallModel<>(namespace, model, call, coder, 1, List.of());
+    return new CallModel<>(namespace, model, call, coder, 1, InputNames.of(List.of()));
   }
 
   /** This call with batches of {@code size} consecutive input places. */
@@ -123,6 +124,11 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
 
   /** This call naming a reject's source as {@code inputs.get(key.source())}. */
   public CallModel<T> withInputs(List<String> inputs) {
+    return withInputs(InputNames.of(inputs));
+  }
+
+  /** This call naming a reject's source as {@code inputs.name(key.source())} (a fused run's shards). */
+  public CallModel<T> withInputs(InputNames inputs) {
     return new CallModel<>(namespace, model, call, coder, batchSize, inputs);
   }
 
@@ -240,13 +246,13 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
     private static final long serialVersionUID = 1L;
     private final String namespace;
     private final ModelCall<T> call;
-    private final List<String> inputs;
+    private final InputNames inputs;
     private final TupleTag<KV<OrderKey, T>> kept;
     private final TupleTag<KV<OrderKey, T>> filtered;
     private final TupleTag<KV<OrderKey, Reject>> rejects;
     private transient Map<String, Counter> named;
 
-    CallFn(String namespace, ModelSource source, ModelCall<T> call, List<String> inputs, TupleTag<KV<OrderKey, T>> kept,
+    CallFn(String namespace, ModelSource source, ModelCall<T> call, InputNames inputs, TupleTag<KV<OrderKey, T>> kept,
         TupleTag<KV<OrderKey, T>> filtered, TupleTag<KV<OrderKey, Reject>> rejects) {
       super(namespace, source);
       this.namespace = namespace;
@@ -294,7 +300,7 @@ public final class CallModel<T> extends PTransform<PCollection<KV<OrderKey, T>>,
     }
 
     private Reject reject(OrderKey key, ModelCall.Outcome.Failed<T> f) {
-      String src = key.source() >= 0 && key.source() < inputs.size() ? inputs.get(key.source()) : "";
+      String src = inputs.name(key.source());
       byte[] raw = Json.line(f.payload()).getBytes(StandardCharsets.UTF_8);
       return Reject.of(src, f.location(), f.reason(), f.message(), f.step(), raw, raw.length);
     }

@@ -59,6 +59,17 @@ public final class TagPipeline {
    */
   public static RunSummary run(Config c, PrintStream console)
       throws InputFiles.InputException, IOException, InvalidModelException {
+    return plan(c, console, io.instructflow.pipelines.runtime.PipelineRun.Fusion.NONE).runAlone();
+  }
+
+  /**
+   * Builds tagging into a run, alone or fused with the commands around it (issue 20).
+   *
+   * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
+   */
+  public static io.instructflow.pipelines.runtime.PipelineRun.Part plan(Config c, PrintStream console,
+      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion)
+      throws InputFiles.InputException, IOException, InvalidModelException {
     AnnotationRun.Settings a = c.common();
     boolean chat = a.chat();
     // an endpoint takes no grammar: its replies are read strictly instead (RecordTagger.parse)
@@ -67,7 +78,7 @@ public final class TagPipeline {
         (model, batch) -> RecordTagger.tag(model, s, batch));
     // counters (namespace "tag"): records (seen), tagged, failed (rejected), requests (generation requests, cached
     // ones included)
-    return AnnotationRun.annotate(a, "Tag", call,
-        a.describe(STEP, s.asMap().get("tags"), chat, s.grammar() ? ", grammar" : ", no grammar"), console);
+    return AnnotationRun.plan(a, "Tag", call,
+        a.describe(STEP, s.asMap().get("tags"), chat, s.grammar() ? ", grammar" : ", no grammar"), console, fusion);
   }
 }

@@ -73,10 +73,16 @@ class FusedRunTest {
     return r;
   }
 
+  static final List<String> STAGES = List.of("imported", "filtered", "deduped");
+
   /** Every shard of every stage: its name, line count and SHA-256. */
   static String outputs(Path root) throws IOException {
+    return outputs(root, STAGES);
+  }
+
+  static String outputs(Path root, List<String> stages) throws IOException {
     StringBuilder b = new StringBuilder();
-    for (String stage : List.of("imported", "filtered", "deduped")) {
+    for (String stage : stages) {
       OutputLayout l = new OutputLayout(root.resolve(stage).toString());
       for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
         b.append(stage).append('/').append(k.dir()).append(' ').append(l.shardFiles(k).size()).append(" shards\n");
@@ -94,12 +100,16 @@ class FusedRunTest {
 
   /** Asserts that two runs wrote the same shards, naming the first line that differs. */
   static void assertSameOutputs(Path expected, Path actual) throws IOException {
-    String e = outputs(expected);
-    String a = outputs(actual);
+    assertSameOutputs(expected, actual, STAGES);
+  }
+
+  static void assertSameOutputs(Path expected, Path actual, List<String> stages) throws IOException {
+    String e = outputs(expected, stages);
+    String a = outputs(actual, stages);
     if (e.equals(a)) {
       return;
     }
-    for (String stage : List.of("imported", "filtered", "deduped")) {
+    for (String stage : stages) {
       for (OutputLayout.Kind k : OutputLayout.Kind.values()) {
         List<String> x = io.instructflow.pipelines.TestFiles.lines(new OutputLayout(expected.resolve(stage).toString()), k);
         List<String> y = io.instructflow.pipelines.TestFiles.lines(new OutputLayout(actual.resolve(stage).toString()), k);
@@ -234,5 +244,49 @@ class FusedRunTest {
     Files.delete(root.resolve("deduped").resolve(OutputLayout.LOCK));
     String again = MainTest.cli(0, "run", r.toString(), "--out", root.toString(), "--runner", "direct")[0];
     assertEquals(2, again.split("finished earlier with the same settings", -1).length - 1, again);
+  }
+
+  /**
+   * The model stages fuse too: import, a filter, generate, score and tag on the real stories260K engine
+   * in one pipeline write what they write one by one, a request too long for the context included (its
+   * reject names the shard the record would have been read from).
+   */
+  @Test
+  void modelStagesFuseWithTheSameBytes(@TempDir Path tmp) throws Exception {
+    Path model = io.instructflow.pipelines.TestFiles.sharedData().getParent().resolve("models").resolve("stories260K.gguf");
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(model), "needs ../shared/models/stories260K.gguf");
+    Path in = tmp.resolve("in.jsonl");
+    Files.write(in, List.of(
+        Json.line(Map.of("instruction", "Tell a story about a cat.", "output", "Once upon a time.")),
+        Json.line(Map.of("instruction", "讲一个关于小猫的故事。", "output", "从前有一只小猫。")),
+        Json.line(Map.of("instruction", "Tell a story about a dog " + "and a very long day ".repeat(60), "output", "Ok.")),
+        Json.line(Map.of("instruction", "Tell a story about a bird.", "output", "It flew.")),
+        "{\"instruction\": 7}"), StandardCharsets.UTF_8);
+    Path r = tmp.resolve("model.yaml");
+    String engine = "model: '" + model + "', ctx-per-slot: 128, threads: 1, no-cache: true";
+    Files.writeString(r, String.join("\n",
+        "name: model-fuse",
+        "stages:",
+        "  - {name: imported, type: import, in: '" + in + "', with: {license: MIT, shard-size: 2}}",
+        "  - {name: filtered, type: filter, with: {preset: sft-default, shard-size: 3}}",
+        "  - {name: generated, type: generate, with: {" + engine + ", max-tokens: 6, temperature: 0}}",
+        "  - {name: scored, type: score, with: {" + engine + ", scores: [ifd]}}",
+        "  - {name: tagged, type: tag, with: {" + engine + ", tags: [difficulty]}}",
+        ""), StandardCharsets.UTF_8);
+    List<String> stages = List.of("imported", "filtered", "generated", "scored", "tagged");
+    Path fused = tmp.resolve("fused");
+    String out = MainTest.cli(0, "run", r.toString(), "--out", fused.toString(), "--runner", "direct")[0];
+    assertTrue(out.contains("stages imported+filtered+generated+scored+tagged fused into one pipeline"), out);
+    Path apart = tmp.resolve("apart");
+    MainTest.cli(0, "run", r.toString(), "--out", apart.toString(), "--runner", "direct", "--no-fuse");
+    assertSameOutputs(apart, fused, stages);
+    JsonNode g = summary(fused, "generated");
+    assertEquals(1, g.path("rejected").path("prompt_too_long").asLong(), g.toString());
+    String reject = io.instructflow.pipelines.TestFiles.lines(new OutputLayout(fused.resolve("generated").toString()),
+        OutputLayout.Kind.REJECTS).get(0);
+    assertTrue(reject.contains(fused.resolve("filtered").resolve("data").resolve("part-00000.jsonl").toString()), reject);
+    assertEquals(summary(fused, "scored").path("counts").path("kept").asLong(),
+        summary(fused, "tagged").path("counts").path("read").asLong(), "tag reads what score kept, in the pipeline");
+    assertTrue(g.path("counts").path("kept").asLong() >= 3, g.toString());
   }
 }
