@@ -1,9 +1,9 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.filters.rouge.DedupText;
 import io.instructflow.pipelines.dedup.DedupPipeline;
 import io.instructflow.pipelines.runtime.PipelineRun;
-import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -56,14 +56,10 @@ public final class DedupCommand extends PipelineCommand<DedupPipeline.Config> im
         stem, orderBy, strategy, output.shardSize, run.toRunner());
   }
 
-  @Override
-  RunSummary run(DedupPipeline.Config c) throws Exception {
-    return DedupPipeline.run(c, System.out);
-  }
 
   @Override
-  public boolean readsInPipeline(DedupPipeline.Config c) {
-    return FusedStages.readsOurRecords(c.read());
+  public ReadOptions read(DedupPipeline.Config c) {
+    return c.read();
   }
 
   @Override

@@ -1,5 +1,6 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.filters.chain.FilterChain;
 import io.instructflow.filters.quality.DecontaminationFilter;
 import io.instructflow.filters.quality.LanguageFilter;
@@ -9,7 +10,6 @@ import io.instructflow.pipelines.filter.FilterPipeline;
 import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.filter.JudgeStage;
 import io.instructflow.schemas.Ids;
-import io.instructflow.schemas.RunSummary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -103,14 +103,10 @@ public final class FilterCommand extends PipelineCommand<FilterPipeline.Config> 
         pool == null ? null : pool.toString(), output.shardSize, run.toRunner(), judging(chain));
   }
 
-  @Override
-  RunSummary run(FilterPipeline.Config c) throws Exception {
-    return FilterPipeline.run(c, System.out);
-  }
 
   @Override
-  public boolean readsInPipeline(FilterPipeline.Config c) {
-    return FusedStages.readsOurRecords(c.read());
+  public ReadOptions read(FilterPipeline.Config c) {
+    return c.read();
   }
 
   @Override

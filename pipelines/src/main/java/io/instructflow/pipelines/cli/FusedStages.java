@@ -69,7 +69,7 @@ final class FusedStages {
         break;
       }
       Member next = member(recipe, j, commandLines.get(j));
-      if (next == null || !next.command().readsInPipeline(next.config())) {
+      if (next == null || !readsOurRecords(next.command().read(next.config()))) {
         break;
       }
       group.add(next);

@@ -1,9 +1,10 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.inference.ModelSpec;
 import io.instructflow.inference.SamplingParams;
 import io.instructflow.pipelines.generate.GeneratePipeline;
-import io.instructflow.schemas.RunSummary;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Command;
@@ -68,24 +69,16 @@ public final class GenerateCommand extends PipelineCommand<GeneratePipeline.Conf
         output.shardSize, run.toRunner());
   }
 
-  @Override
-  RunSummary run(GeneratePipeline.Config c) throws Exception {
-    return GeneratePipeline.run(c, System.out);
-  }
 
   @Override
-  public boolean readsInPipeline(GeneratePipeline.Config c) {
-    return FusedStages.readsOurRecords(c.read());
+  public ReadOptions read(GeneratePipeline.Config c) {
+    return c.read();
   }
 
-  @Override
-  public boolean handsOnInPipeline(GeneratePipeline.Config c) {
-    return true;
-  }
 
   @Override
-  public io.instructflow.pipelines.runtime.PipelineRun.Part plan(GeneratePipeline.Config c,
-      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion) throws Exception {
+  public PipelineRun.Part plan(GeneratePipeline.Config c,
+      PipelineRun.Fusion fusion) throws Exception {
     return GeneratePipeline.plan(c, System.out, fusion);
   }
 }

@@ -1,8 +1,8 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.io.ReadOptions;
 import io.instructflow.pipelines.importer.ImportPipeline;
 import io.instructflow.pipelines.runtime.PipelineRun;
-import io.instructflow.schemas.RunSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -31,20 +31,12 @@ public final class ImportCommand extends PipelineCommand<ImportPipeline.Config> 
     return new ImportPipeline.Config(input.toReadOptions(), output.out, output.shardSize, maxRejectRatio, run.toRunner());
   }
 
-  @Override
-  RunSummary run(ImportPipeline.Config c) throws Exception {
-    return ImportPipeline.run(c, System.out);
-  }
 
   @Override
-  public boolean readsInPipeline(ImportPipeline.Config c) {
-    return FusedStages.readsOurRecords(c.read());
+  public ReadOptions read(ImportPipeline.Config c) {
+    return c.read();
   }
 
-  @Override
-  public boolean handsOnInPipeline(ImportPipeline.Config c) {
-    return true;
-  }
 
   @Override
   public PipelineRun.Part plan(ImportPipeline.Config c, PipelineRun.Fusion fusion) throws Exception {

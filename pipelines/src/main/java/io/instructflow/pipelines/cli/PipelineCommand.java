@@ -1,5 +1,6 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.pipelines.runtime.RunReport;
 import io.instructflow.schemas.RunSummary;
 import java.util.concurrent.Callable;
@@ -22,8 +23,17 @@ abstract class PipelineCommand<C> implements Callable<Integer> {
    */
   abstract C configure() throws Exception;
 
-  /** Runs the pipeline with a configuration {@link #configure} made and returns its summary. */
-  abstract RunSummary run(C config) throws Exception;
+  /**
+   * Runs the pipeline with a configuration {@link #configure} made and returns its summary. A
+   * {@link Fusible} command runs its plan alone; any other command overrides this.
+   */
+  @SuppressWarnings("unchecked")
+  RunSummary run(C config) throws Exception {
+    if (this instanceof Fusible<?> f) {
+      return ((Fusible<C>) f).plan(config, PipelineRun.Fusion.NONE).runAlone();
+    }
+    throw new UnsupportedOperationException(getClass().getSimpleName() + " must override run");
+  }
 
   /** Configures, then runs; the exit status follows the summary ({@link RunReport#exitCode}). */
   @Override

@@ -1,8 +1,9 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.generators.score.RecordScorer;
 import io.instructflow.pipelines.score.ScorePipeline;
-import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,24 +46,16 @@ public final class ScoreCommand extends PipelineCommand<ScorePipeline.Config> im
     return new ScorePipeline.Config(options.settings(promptFormat), RecordScorer.Settings.of(kinds, false, overrides));
   }
 
-  @Override
-  RunSummary run(ScorePipeline.Config c) throws Exception {
-    return ScorePipeline.run(c, System.out);
-  }
 
   @Override
-  public boolean readsInPipeline(ScorePipeline.Config c) {
-    return FusedStages.readsOurRecords(c.common().read());
+  public ReadOptions read(ScorePipeline.Config c) {
+    return c.common().read();
   }
 
-  @Override
-  public boolean handsOnInPipeline(ScorePipeline.Config c) {
-    return true;
-  }
 
   @Override
-  public io.instructflow.pipelines.runtime.PipelineRun.Part plan(ScorePipeline.Config c,
-      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion) throws Exception {
+  public PipelineRun.Part plan(ScorePipeline.Config c,
+      PipelineRun.Fusion fusion) throws Exception {
     return ScorePipeline.plan(c, System.out, fusion);
   }
 }

@@ -1,8 +1,9 @@
 package io.instructflow.pipelines.cli;
 
+import io.instructflow.pipelines.io.ReadOptions;
+import io.instructflow.pipelines.runtime.PipelineRun;
 import io.instructflow.generators.tag.RecordTagger;
 import io.instructflow.pipelines.tag.TagPipeline;
-import io.instructflow.schemas.RunSummary;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,24 +47,16 @@ public final class TagCommand extends PipelineCommand<TagPipeline.Config> implem
     return new TagPipeline.Config(options.settings(promptFormat), RecordTagger.Settings.of(chosen, false, false, overrides));
   }
 
-  @Override
-  RunSummary run(TagPipeline.Config c) throws Exception {
-    return TagPipeline.run(c, System.out);
-  }
 
   @Override
-  public boolean readsInPipeline(TagPipeline.Config c) {
-    return FusedStages.readsOurRecords(c.common().read());
+  public ReadOptions read(TagPipeline.Config c) {
+    return c.common().read();
   }
 
-  @Override
-  public boolean handsOnInPipeline(TagPipeline.Config c) {
-    return true;
-  }
 
   @Override
-  public io.instructflow.pipelines.runtime.PipelineRun.Part plan(TagPipeline.Config c,
-      io.instructflow.pipelines.runtime.PipelineRun.Fusion fusion) throws Exception {
+  public PipelineRun.Part plan(TagPipeline.Config c,
+      PipelineRun.Fusion fusion) throws Exception {
     return TagPipeline.plan(c, System.out, fusion);
   }
 }

@@ -58,17 +58,8 @@ public final class ScorePipeline {
   }
 
   /**
-   * Runs scoring and returns the summary.
-   *
-   * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
-   */
-  public static RunSummary run(Config c, PrintStream console)
-      throws InputFiles.InputException, IOException, InvalidModelException {
-    return plan(c, console, io.instructflow.pipelines.runtime.PipelineRun.Fusion.NONE).runAlone();
-  }
-
-  /**
-   * Builds scoring into a run, alone or fused with the commands around it (issue 20).
+   * Builds scoring into a run, alone ({@code PipelineRun.Fusion.NONE}, then {@code runAlone()}) or fused with the
+   * commands around it (issue 20).
    *
    * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
    */

@@ -53,17 +53,8 @@ public final class TagPipeline {
   }
 
   /**
-   * Runs tagging and returns the summary.
-   *
-   * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
-   */
-  public static RunSummary run(Config c, PrintStream console)
-      throws InputFiles.InputException, IOException, InvalidModelException {
-    return plan(c, console, io.instructflow.pipelines.runtime.PipelineRun.Fusion.NONE).runAlone();
-  }
-
-  /**
-   * Builds tagging into a run, alone or fused with the commands around it (issue 20).
+   * Builds tagging into a run, alone ({@code PipelineRun.Fusion.NONE}, then {@code runAlone()}) or fused with the
+   * commands around it (issue 20).
    *
    * @throws InvalidModelException when the model file is missing or not GGUF (before anything runs)
    */

@@ -75,9 +75,10 @@ class ScorePipelineTest {
 
   static RunSummary score(Path in, Path out, ModelSpec spec, List<RecordScorer.Kind> kinds, int batch, Runner runner)
       throws Exception {
-    return ScorePipeline.run(new ScorePipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
+    return ScorePipeline.plan(new ScorePipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
         RecordScorer.Settings.of(kinds, false, null), PromptFormat.AUTO, batch, 1000, runner),
-        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+        io.instructflow.pipelines.runtime.PipelineRun.Fusion.NONE).runAlone();
   }
 
   static List<JsonNode> data(Path out, OutputLayout.Kind kind) throws Exception {

@@ -57,9 +57,10 @@ class TagPipelineTest {
   static RunSummary tag(Path in, Path out, List<RecordTagger.Tag> tags) throws Exception {
     ModelSpec spec = ModelSpec.local(ChatmlModel.stories().toString(), 2, 1024, 1, 0, false,
         out.resolve("cache").toString());
-    return TagPipeline.run(new TagPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
+    return TagPipeline.plan(new TagPipeline.Config(ReadOptions.of(in.toString()), out.toString(), spec,
         RecordTagger.Settings.of(tags, false, false, null), PromptFormat.AUTO, 3, 1000, DIRECT),
-        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+        io.instructflow.pipelines.runtime.PipelineRun.Fusion.NONE).runAlone();
   }
 
   static List<JsonNode> lines(Path out, OutputLayout.Kind kind) throws Exception {
