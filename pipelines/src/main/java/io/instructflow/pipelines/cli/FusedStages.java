@@ -48,34 +48,55 @@ final class FusedStages {
   }
 
   /**
-   * The stages from {@code first} on that run as one pipeline: at least {@code first} itself, when it is
-   * fusible and configures; the group ends with the first stage that does not hand on, and before a
-   * stage that is skipped ({@code when}), reads anything else, or repeats a command of the group.
+   * The stages from {@code first} on that run as one pipeline, or an empty list when {@code first} fuses
+   * with nothing (it then runs alone, configured once, as its command). The group ends with the first
+   * stage that does not hand on, and before a stage that is skipped ({@code when}), reads anything else,
+   * repeats a command of the group, reads other records than ours, or does not configure (run alone, it
+   * then fails as its command does, after the stages before it ran).
    */
   static List<Member> group(Recipe recipe, int first, List<List<String>> commandLines) {
     List<Member> group = new ArrayList<>();
-    Member m = member(recipe, first, commandLines.get(first));
-    if (m == null) {
+    // first by the recipe alone, so that a stage that fuses with nothing is not configured an extra time
+    int last = first;
+    Set<String> types = new HashSet<>();
+    if (fusible(recipe.stages().get(first))) {
+      types.add(recipe.stages().get(first).type().type());
+      while (last + 1 < recipe.stages().size() && joins(recipe, last + 1, types)) {
+        last++;
+      }
+    }
+    if (last == first) {
       return group;
     }
-    group.add(m);
-    Set<String> types = new HashSet<>(Set.of(m.stage().type().type()));
-    for (int j = first + 1; j < recipe.stages().size() && m.command().handsOnInPipeline(m.config()); j++) {
-      Recipe.Stage s = recipe.stages().get(j);
-      // only the previous stage's output itself: an @/PATH under its folder may name part of it, or filtered/
-      boolean readsPrevious = s.in().isEmpty() || s.in().equals(List.of("@" + m.stage().name()));
-      if (s.skip() != null || !readsPrevious || !s.upstream(recipe.stages().get(j - 1)).equals(List.of(m.stage().name()))
-          || !types.add(s.type().type())) {
+    for (int j = first; j <= last; j++) {
+      Member m = member(recipe, j, commandLines.get(j));
+      if (m == null || j > first && !readsOurRecords(m.command().read(m.config()))) {
         break;
       }
-      Member next = member(recipe, j, commandLines.get(j));
-      if (next == null || !readsOurRecords(next.command().read(next.config()))) {
+      group.add(m);
+      if (!m.command().handsOnInPipeline(m.config())) {
         break;
       }
-      group.add(next);
-      m = next;
     }
-    return group;
+    return group.size() > 1 ? group : List.of();
+  }
+
+  /** Whether the stage's command can take part in a fused run at all. */
+  private static boolean fusible(Recipe.Stage s) {
+    return s.type().command().get() instanceof Fusible<?>;
+  }
+
+  /**
+   * Whether stage {@code j}, by the recipe, can join the group of the stage before it: it runs, it reads
+   * that stage's output itself and nothing else (an @/PATH under its folder may name part of it, or
+   * filtered/), its command is fusible and not yet in the group ({@code types}, which it joins).
+   */
+  private static boolean joins(Recipe recipe, int j, Set<String> types) {
+    Recipe.Stage s = recipe.stages().get(j);
+    Recipe.Stage previous = recipe.stages().get(j - 1);
+    boolean readsPrevious = s.in().isEmpty() || s.in().equals(List.of("@" + previous.name()));
+    return s.skip() == null && readsPrevious && s.upstream(previous).equals(List.of(previous.name())) && fusible(s)
+        && types.add(s.type().type());
   }
 
   /** The stage's command, parsed from its command line and configured; null when it is not fusible or does not configure. */
