@@ -136,8 +136,7 @@ public final class PipelineRun {
       run.handsOn = fusion.handsOn();
       return run;
     }
-    PipelineRun run = start(command, runner, read, out, config, console, fusion.handsOn());
-    return run;
+    return start(command, runner, read, out, config, console, fusion.handsOn());
   }
 
   private static PipelineRun start(String command, Runner runner, ReadOptions read, String out, Map<String, ?> config,
@@ -306,11 +305,6 @@ public final class PipelineRun {
   public PipelineRun shardSize(long shardSize) {
     this.shardSize = shardSize;
     return this;
-  }
-
-  /** Whether this run hands its kept records on in a fused run (its {@code data/} must be written in the pipeline). */
-  public boolean handsOn() {
-    return handsOn;
   }
 
   /** A transform name, prefixed with the command's in a fused run, where several commands share the pipeline. */
