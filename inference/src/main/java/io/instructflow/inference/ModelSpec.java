@@ -175,7 +175,8 @@ public sealed interface ModelSpec extends Serializable permits ModelSpec.Local, 
         // the workers (which may be other machines than this one) check it when they load the model
         throw new InvalidModelException("--gpu-layers " + gpuLayers + " needs a CUDA build of llama.cpp named by "
             + io.instructflow.inference.llama.NativeLibs.ENV + " (or -D"
-            + io.instructflow.inference.llama.NativeLibs.PROPERTY + "); the bundled build is CPU-only (docs/engine.md, GPU nodes)");
+            + io.instructflow.inference.llama.NativeLibs.PROPERTY + "); the jar's build and the tuned CPU build are CPU-only "
+            + "(docs/engine.md, GPU nodes)");
       }
       return meta;
     }

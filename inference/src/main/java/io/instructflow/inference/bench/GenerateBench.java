@@ -206,7 +206,7 @@ public final class GenerateBench {
     Plan plan = new Plan(model, requests, maxTokens, threads, parallel, schedules, gpuLayers);
     header(plan, System.out);
     run(plan, System.out, System.err);
-    System.out.println("llama.cpp libraries: " + NativeLibs.dir());
+    System.out.println("llama.cpp libraries: " + NativeLibs.dir() + " (" + NativeLibs.kind() + ")");
     System.exit(0);
   }
 

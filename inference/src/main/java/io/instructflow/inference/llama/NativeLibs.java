@@ -29,7 +29,11 @@ import org.slf4j.LoggerFactory;
  * <ol>
  *   <li>the folder named by the system property {@value #PROPERTY} or the environment variable
  *       {@value #ENV}: a build of our own (for GPUs, {@code bin/build-llama --cuda}), holding
- *       {@code libllama*.so} and the {@code libggml*.so} it needs;
+ *       {@code libllama*.so} and the {@code libggml*.so} it needs ({@value #BUNDLED} instead of a folder
+ *       skips the next step);
+ *   <li>the CPU build tuned to this processor that {@code bin/build-llama tuned} keeps in the user's
+ *       cache, when there is one for this jar's llama.cpp release and this processor and it checks out
+ *       ({@link TunedBuild});
  *   <li>the CPU build packed into this jar (from the npm registry, see inference/pom.xml), extracted
  *       into {@code java.io.tmpdir/instructflow-llama-VERSION-USER} on first use. Extraction goes to a
  *       temporary sibling that is renamed into place, so JVMs starting together (Spark executors) never
@@ -53,6 +57,8 @@ public final class NativeLibs {
   public static final String PROPERTY = "instructflow.llama.lib";
   /** Environment variable, same meaning as {@link #PROPERTY}. */
   public static final String ENV = "INSTRUCTFLOW_LLAMA_LIB";
+  /** The value of {@link #PROPERTY} or {@link #ENV} that asks for the jar's own CPU build. */
+  public static final String BUNDLED = "bundled";
   /** The llama.cpp release {@link LlamaApi}'s structures mirror. */
   public static final String LLAMA_VERSION = "0.5.0";
   private static final String RESOURCE_DIR = "io/instructflow/inference/llama/native/linux-x86_64/";
@@ -61,6 +67,7 @@ public final class NativeLibs {
   private static LlamaApi api;
   private static LlamaApi.Ggml ggmlApi;
   private static Path dir;
+  private static String kind;
   private static boolean verbose;
   // JNA must hold the callbacks: a collected callback crashes the next native log call
   private static final LlamaApi.LogCallback QUIET = (level, text, user) -> { };
@@ -97,7 +104,8 @@ public final class NativeLibs {
       a.llama_backend_init();
       ggmlApi = g;
       api = a;
-      LOG.info("llama.cpp from {} (GPU offload {})", dir, a.llama_supports_gpu_offload() != 0 ? "available" : "not built in");
+      LOG.info("llama.cpp from {} ({}; GPU offload {})", dir, kind,
+          a.llama_supports_gpu_offload() != 0 ? "available" : "not built in");
     } else if (verboseNative && !verbose) {
       verbose = true;
       api.llama_log_set(LOUD, Pointer.NULL);
@@ -134,13 +142,30 @@ public final class NativeLibs {
     return dir != null ? dir : locate();
   }
 
-  /** The folder {@link #PROPERTY} or {@link #ENV} names, or null when neither is set (the bundled build). */
+  /**
+   * The folder {@link #PROPERTY} or {@link #ENV} names, or null when neither is set or it is
+   * {@value #BUNDLED} (a CPU build: the tuned one or the jar's).
+   */
   public static String ownBuild() {
+    String own = setting();
+    return own == null || own.equals(BUNDLED) ? null : own;
+  }
+
+  private static String setting() {
     String own = System.getProperty(PROPERTY);
     if (own == null || own.isBlank()) {
       own = System.getenv(ENV);
     }
-    return own == null || own.isBlank() ? null : own;
+    return own == null || own.isBlank() ? null : own.strip();
+  }
+
+  /**
+   * Which build the libraries come from, or will: {@code own} (named by {@link #ENV}), {@code tuned}
+   * (built for this processor, {@link TunedBuild}) or {@code bundled} (the jar's).
+   */
+  public static synchronized String kind() {
+    folder();
+    return kind;
   }
 
   private static Path locate() {
@@ -150,8 +175,22 @@ public final class NativeLibs {
       if (!Files.isDirectory(p)) {
         throw new IllegalStateException(PROPERTY + "/" + ENV + " names " + p + ", which is not a folder");
       }
+      kind = "own";
       return p;
     }
+    if (setting() == null) {
+      Path root = TunedBuild.root();
+      TunedBuild.Found found = TunedBuild.find(root, release(readIndex().get(0)), TunedBuild.thisCpu(), myUid());
+      if (found.dir() != null) {
+        kind = "tuned";
+        return found.dir();
+      }
+      if (found.refused() != null) {
+        LOG.warn("the tuned llama.cpp build is not used: {}; the jar's CPU build runs (build it again with "
+            + "bin/build-llama tuned --force)", found.refused());
+      }
+    }
+    kind = "bundled";
     String os = System.getProperty("os.name", "").toLowerCase();
     String arch = System.getProperty("os.arch", "");
     if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
@@ -331,6 +370,18 @@ public final class NativeLibs {
       md.update(buf, 0, n);
     }
     return java.util.HexFormat.of().formatHex(md.digest());
+  }
+
+  /**
+   * The release of a jar index's first line ({@code node-llama-cpp-linux-x64-3.22.1}), as tuned builds
+   * are named: {@code node-llama-cpp-3.22.1}.
+   */
+  static String release(String indexLine) {
+    return "node-llama-cpp-" + indexLine.substring(indexLine.lastIndexOf('-') + 1);
+  }
+
+  private static Object myUid() {
+    return Integer.valueOf((int) new com.sun.security.auth.module.UnixSystem().getUid());
   }
 
   private static List<String> readIndex() {
