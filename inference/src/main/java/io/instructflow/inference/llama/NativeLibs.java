@@ -67,7 +67,11 @@ public final class NativeLibs {
   private static LlamaApi api;
   private static LlamaApi.Ggml ggmlApi;
   private static Path dir;
+  // which build this JVM runs, decided once (folder() and api() agree): its folder, its kind, and for a
+  // tuned build its libggml, loaded while deciding (a tuned build that cannot load here is passed over)
+  private static Path chosen;
   private static String kind;
+  private static LlamaApi.Ggml tunedGgml;
   private static boolean verbose;
   // JNA must hold the callbacks: a collected callback crashes the next native log call
   private static final LlamaApi.LogCallback QUIET = (level, text, user) -> { };
@@ -81,11 +85,11 @@ public final class NativeLibs {
    */
   public static synchronized LlamaApi api(boolean verboseNative) {
     if (api == null) {
-      dir = locate();
-      Path llama = find(dir, "libllama");
-      Path ggml = find(dir, "libggml.");
-      LlamaApi.Ggml g = Native.load(ggml.toString(), LlamaApi.Ggml.class, OPTIONS);
+      Path d = folder();
+      Path llama = find(d, "libllama");
+      LlamaApi.Ggml g = tunedGgml != null ? tunedGgml : Native.load(find(d, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS);
       LlamaApi a = Native.load(llama.toString(), LlamaApi.class, OPTIONS);
+      dir = d;
       String version;
       try {
         version = a.llama_version();
@@ -135,11 +139,14 @@ public final class NativeLibs {
   }
 
   /**
-   * The folder the libraries are loaded from, or will be: the loaded one, else the one
-   * {@link #api} would load (the bundled build is extracted if needed). Loads nothing.
+   * The folder the libraries are loaded from, or will be, decided once per JVM: the bundled build is
+   * extracted if needed; a tuned build's libggml is loaded to learn that it can be (see {@link #probe}).
    */
   public static synchronized Path folder() {
-    return dir != null ? dir : locate();
+    if (chosen == null) {
+      chosen = locate();
+    }
+    return chosen;
   }
 
   /**
@@ -181,7 +188,7 @@ public final class NativeLibs {
     if (setting() == null) {
       Path root = TunedBuild.root();
       TunedBuild.Found found = TunedBuild.find(root, release(readIndex().get(0)), TunedBuild.thisCpu(), myUid());
-      if (found.dir() != null) {
+      if (found.dir() != null && (tunedGgml = probe(found.dir())) != null) {
         kind = "tuned";
         return found.dir();
       }
@@ -370,6 +377,22 @@ public final class NativeLibs {
       md.update(buf, 0, n);
     }
     return java.util.HexFormat.of().formatHex(md.digest());
+  }
+
+  /**
+   * A tuned build's libggml, loaded (with the libggml-base and libggml-cpu it needs, and the C and C++
+   * runtimes they were linked against), or null, with a warning, when this machine cannot load it: a
+   * folder shared by machines with the same processor but an older C library, a compiler's C++ runtime
+   * not on this machine. Nothing of it stays loaded then, so the jar's build can be.
+   */
+  static LlamaApi.Ggml probe(Path tuned) {
+    try {
+      return Native.load(find(tuned, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS);
+    } catch (UnsatisfiedLinkError | IllegalStateException e) {
+      LOG.warn("the tuned llama.cpp build in {} does not load on this machine ({}); the jar's CPU build runs "
+          + "(bin/build-llama tuned --force builds it again here)", tuned, e.getMessage());
+      return null;
+    }
   }
 
   /**

@@ -21,8 +21,8 @@ import java.util.TreeSet;
 
 /**
  * llama.cpp's CPU libraries built for this machine's processor by {@code bin/build-llama tuned}
- * ({@code -march=native}, without OpenMP), kept in the user's cache: one folder per llama.cpp release
- * and processor, {@code ROOT/node-llama-cpp-VERSION-KEY}, holding the libraries and a manifest
+ * ({@code -march=native}, without OpenMP), kept in the user's cache: one folder per llama.cpp release,
+ * build recipe and processor, {@code ROOT/node-llama-cpp-VERSION-RECIPE-KEY}, holding the libraries and a manifest
  * ({@code build.properties}) of the release, the processor fields the key is made of, the compiler and
  * each library's SHA-256.
  *
@@ -31,7 +31,8 @@ import java.util.TreeSet;
  * {@code flags} (the script computes it with awk and sha256sum; a test checks the two agree). Code
  * compiled for one processor's flags can die of an illegal instruction on another, so a folder is only
  * ever used on a processor with the same fields, never on a "similar" one. On a cluster whose nodes
- * share a home folder, each kind of node gets its own folder.
+ * share a home folder, each kind of node gets its own folder. A processor without a {@code flags} line
+ * (not x86) has no tuned build.
  *
  * <p>Before a folder is used it is checked (the cache is the user's own, unlike the shared temporary
  * folder the jar's build is extracted to, but a library is code this process will run): a real folder
@@ -46,12 +47,15 @@ final class TunedBuild {
   /** Environment variable, same meaning as {@link #CACHE_PROPERTY}; {@code bin/build-llama} reads it too. */
   static final String CACHE_ENV = "INSTRUCTFLOW_LLAMA_CACHE";
   static final String MANIFEST = "build.properties";
+  /** How {@code bin/build-llama tuned} builds (its {@code RECIPE}, which a test checks against this). */
+  static final String RECIPE = "r1";
 
   private TunedBuild() {}
 
   /**
    * The cache folder: {@value #CACHE_PROPERTY}, else {@value #CACHE_ENV}, else
-   * {@code $XDG_CACHE_HOME/instructflow/llama-cpu}, else {@code ~/.cache/instructflow/llama-cpu}.
+   * {@code $XDG_CACHE_HOME/instructflow/llama-cpu}, else {@code $HOME/.cache/instructflow/llama-cpu}
+   * (as the script: {@code HOME}, which can differ from Java's {@code user.home}, then {@code user.home}).
    */
   static Path root() {
     String p = System.getProperty(CACHE_PROPERTY);
@@ -62,7 +66,11 @@ final class TunedBuild {
       return Paths.get(p);
     }
     String xdg = System.getenv("XDG_CACHE_HOME");
-    Path base = xdg != null && !xdg.isBlank() ? Paths.get(xdg) : Paths.get(System.getProperty("user.home", "/tmp"), ".cache");
+    String home = System.getenv("HOME");
+    if (home == null || home.isBlank()) {
+      home = System.getProperty("user.home", "/nonexistent");
+    }
+    Path base = xdg != null && !xdg.isBlank() ? Paths.get(xdg) : Paths.get(home, ".cache");
     return base.resolve("instructflow").resolve("llama-cpu");
   }
 
@@ -110,7 +118,7 @@ final class TunedBuild {
 
   /** The folder name of a release's tuned build for a processor key. */
   static String folderName(String release, String cpuKey) {
-    return release + "-" + cpuKey;
+    return release + "-" + RECIPE + "-" + cpuKey;
   }
 
   /** What looking for a tuned build found: the folder to load, or null and (when a folder was refused) why. */
@@ -122,7 +130,7 @@ final class TunedBuild {
    * null with the reason when one exists but fails its check.
    */
   static Found find(Path root, String release, String[] cpu, Object uid) {
-    if (cpu == null) {
+    if (cpu == null || cpu[2].isEmpty()) {
       return new Found(null, null);
     }
     Path dir = root.resolve(folderName(release, cpuKey(cpu)));
@@ -157,6 +165,9 @@ final class TunedBuild {
     }
     if (!release.equals(p.getProperty("release"))) {
       return "built from " + p.getProperty("release") + ", not " + release;
+    }
+    if (!RECIPE.equals(p.getProperty("recipe"))) {
+      return "built by recipe " + p.getProperty("recipe") + ", not " + RECIPE;
     }
     String[] built = {p.getProperty("cpu_vendor", ""), p.getProperty("cpu_model", ""), p.getProperty("cpu_flags", "")};
     if (!java.util.Arrays.equals(built, cpu)) {

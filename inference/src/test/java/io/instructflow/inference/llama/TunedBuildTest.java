@@ -34,11 +34,16 @@ class TunedBuildTest {
 
   /** A folder as {@code bin/build-llama tuned} leaves it: the libraries, their soname links, the manifest. */
   private Path tunedFolder(String release, String[] cpu) throws Exception {
+    return tunedFolder(release, TunedBuild.RECIPE, cpu);
+  }
+
+  private Path tunedFolder(String release, String recipe, String[] cpu) throws Exception {
     Path dir = tmp.resolve(TunedBuild.folderName(RELEASE, TunedBuild.cpuKey(CPU)));
     Files.createDirectories(dir);
     StringBuilder m = new StringBuilder("# written by the test\n")
         .append("release=").append(release).append('\n')
         .append("llama_cpp=v0.5.0\n")
+        .append("recipe=").append(recipe).append('\n')
         .append("cpu_key=").append(TunedBuild.cpuKey(cpu)).append('\n')
         .append("cpu_vendor=").append(cpu[0]).append('\n')
         .append("cpu_model=").append(cpu[1]).append('\n')
@@ -99,6 +104,9 @@ class TunedBuildTest {
     String script = Files.readString(Paths.get("..", "bin", "build-llama"));
     java.util.regex.Matcher m = java.util.regex.Pattern.compile("\nNPM_VERSION=\"([^\"]+)\"").matcher(script);
     assertTrue(m.find(), "bin/build-llama pins NPM_VERSION");
+    java.util.regex.Matcher r = java.util.regex.Pattern.compile("\nRECIPE=\"([^\"]+)\"").matcher(script);
+    assertTrue(r.find(), "bin/build-llama names its RECIPE");
+    assertEquals(TunedBuild.RECIPE, r.group(1), "the script's folders are the ones the engine looks for");
     assertEquals("node-llama-cpp-3.22.1", NativeLibs.release("node-llama-cpp-linux-x64-3.22.1"));
     try (var in = NativeLibs.class.getClassLoader()
         .getResourceAsStream("io/instructflow/inference/llama/native/linux-x86_64/index.txt")) {
@@ -150,6 +158,30 @@ class TunedBuildTest {
   void refusesABuildForAnotherProcessor() throws Exception {
     tunedFolder(RELEASE, OTHER_CPU);
     assertRefused("built for another processor");
+  }
+
+  @Test
+  void refusesABuildOfAnotherRecipeUnderThisName() throws Exception {
+    tunedFolder(RELEASE, "r0", CPU);
+    assertRefused("built by recipe r0");
+  }
+
+  @Test
+  void aProcessorWithoutFlagsHasNoTunedBuild() throws Exception {
+    String[] arm = {"", "", ""};
+    Path dir = tmp.resolve(TunedBuild.folderName(RELEASE, TunedBuild.cpuKey(arm)));
+    Files.createDirectories(dir);
+    assertEquals(new TunedBuild.Found(null, null), TunedBuild.find(tmp, RELEASE, arm, uid(tmp)),
+        "every such machine would share one key");
+  }
+
+  @Test
+  void aBuildThatDoesNotLoadHereIsPassedOver() throws Exception {
+    // a folder that checks out but whose libraries this machine cannot load (here: not a library at all,
+    // as an older C library or a missing C++ runtime would make a real one): the jar's build runs instead
+    Path dir = tunedFolder(RELEASE, CPU);
+    assertEquals(dir, find(CPU).dir());
+    assertNull(NativeLibs.probe(dir), "not loadable");
   }
 
   @Test
