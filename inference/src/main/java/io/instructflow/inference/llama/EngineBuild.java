@@ -24,7 +24,8 @@ public final class EngineBuild {
   private EngineBuild() {}
 
   /**
-   * The engine identity of a configuration, computed without loading anything: a canonical JSON
+   * The engine identity of a configuration, computed without loading a model (a tuned build's libraries
+   * are loaded to learn that they load here, see {@link NativeLibs#folder}): a canonical JSON
    * string with the model file's SHA-256, the SHA-256 of the llama.cpp libraries the engine loads
    * (their names and contents; see {@link #librariesSha256}), the backend ({@code cpu}, or {@code cuda}
    * when the folder holds a CUDA backend) and, on CUDA, the GPU layers.

@@ -68,10 +68,10 @@ public final class NativeLibs {
   private static LlamaApi.Ggml ggmlApi;
   private static Path dir;
   // which build this JVM runs, decided once (folder() and api() agree): its folder, its kind, and for a
-  // tuned build its libggml, loaded while deciding (a tuned build that cannot load here is passed over)
+  // tuned build its libraries, loaded while deciding (a tuned build that cannot load here is passed over)
   private static Path chosen;
   private static String kind;
-  private static LlamaApi.Ggml tunedGgml;
+  private static Loaded tuned;
   private static boolean verbose;
   // JNA must hold the callbacks: a collected callback crashes the next native log call
   private static final LlamaApi.LogCallback QUIET = (level, text, user) -> { };
@@ -87,8 +87,8 @@ public final class NativeLibs {
     if (api == null) {
       Path d = folder();
       Path llama = find(d, "libllama");
-      LlamaApi.Ggml g = tunedGgml != null ? tunedGgml : Native.load(find(d, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS);
-      LlamaApi a = Native.load(llama.toString(), LlamaApi.class, OPTIONS);
+      LlamaApi.Ggml g = tuned != null ? tuned.ggml() : Native.load(find(d, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS);
+      LlamaApi a = tuned != null ? tuned.llama() : Native.load(llama.toString(), LlamaApi.class, OPTIONS);
       dir = d;
       String version;
       try {
@@ -140,7 +140,7 @@ public final class NativeLibs {
 
   /**
    * The folder the libraries are loaded from, or will be, decided once per JVM: the bundled build is
-   * extracted if needed; a tuned build's libggml is loaded to learn that it can be (see {@link #probe}).
+   * extracted if needed; a tuned build's libraries are loaded to learn that they can be (see {@link #probe}).
    */
   public static synchronized Path folder() {
     if (chosen == null) {
@@ -188,7 +188,7 @@ public final class NativeLibs {
     if (setting() == null) {
       Path root = TunedBuild.root();
       TunedBuild.Found found = TunedBuild.find(root, release(readIndex().get(0)), TunedBuild.thisCpu(), myUid());
-      if (found.dir() != null && (tunedGgml = probe(found.dir())) != null) {
+      if (found.dir() != null && (tuned = probe(found.dir())) != null) {
         kind = "tuned";
         return found.dir();
       }
@@ -379,15 +379,20 @@ public final class NativeLibs {
     return java.util.HexFormat.of().formatHex(md.digest());
   }
 
+  /** A build's two libraries as JNA interfaces. */
+  record Loaded(LlamaApi.Ggml ggml, LlamaApi llama) {}
+
   /**
-   * A tuned build's libggml, loaded (with the libggml-base and libggml-cpu it needs, and the C and C++
-   * runtimes they were linked against), or null, with a warning, when this machine cannot load it: a
+   * A tuned build's libraries, loaded, or null, with a warning, when this machine cannot load them: a
    * folder shared by machines with the same processor but an older C library, a compiler's C++ runtime
-   * not on this machine. Nothing of it stays loaded then, so the jar's build can be.
+   * not on this machine. libllama is loaded first: that one load brings in libggml, libggml-base and
+   * libggml-cpu through its run path, and when any of them fails the loader takes all of them back, so
+   * nothing of the tuned build stays in the process and the jar's build (same library names) can load.
    */
-  static LlamaApi.Ggml probe(Path tuned) {
+  static Loaded probe(Path tuned) {
     try {
-      return Native.load(find(tuned, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS);
+      LlamaApi llama = Native.load(find(tuned, "libllama").toString(), LlamaApi.class, OPTIONS);
+      return new Loaded(Native.load(find(tuned, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS), llama);
     } catch (UnsatisfiedLinkError | IllegalStateException e) {
       LOG.warn("the tuned llama.cpp build in {} does not load on this machine ({}); the jar's CPU build runs "
           + "(bin/build-llama tuned --force builds it again here)", tuned, e.getMessage());
