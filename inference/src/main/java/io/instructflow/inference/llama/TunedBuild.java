@@ -1,5 +1,6 @@
 package io.instructflow.inference.llama;
 
+import io.instructflow.schemas.Ids;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Reader;
@@ -100,11 +101,7 @@ final class TunedBuild {
   /** The key of a processor's fields (see the class comment). */
   static String cpuKey(String[] fields) {
     String text = fields[0] + "\n" + fields[1] + "\n" + fields[2] + "\n";
-    try (InputStream in = new java.io.ByteArrayInputStream(text.getBytes(StandardCharsets.UTF_8))) {
-      return NativeLibs.sha256(in).substring(0, 16);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    return Ids.sha256Hex(text.getBytes(StandardCharsets.UTF_8)).substring(0, 16);
   }
 
   /** This machine's processor fields, or null where {@code /proc/cpuinfo} cannot be read (not Linux). */
