@@ -66,7 +66,6 @@ public final class NativeLibs {
 
   private static LlamaApi api;
   private static LlamaApi.Ggml ggmlApi;
-  private static Path dir;
   // which build this JVM runs, decided once (folder() and api() agree): its folder, its kind, and for a
   // tuned build its libraries, loaded while deciding (a tuned build that cannot load here is passed over)
   private static Path chosen;
@@ -89,7 +88,6 @@ public final class NativeLibs {
       Path llama = find(d, "libllama");
       LlamaApi.Ggml g = tuned != null ? tuned.ggml() : Native.load(find(d, "libggml.").toString(), LlamaApi.Ggml.class, OPTIONS);
       LlamaApi a = tuned != null ? tuned.llama() : Native.load(llama.toString(), LlamaApi.class, OPTIONS);
-      dir = d;
       String version;
       try {
         version = a.llama_version();
@@ -104,11 +102,11 @@ public final class NativeLibs {
       verbose = verboseNative;
       g.ggml_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
       a.llama_log_set(verbose ? LOUD : QUIET, Pointer.NULL);
-      g.ggml_backend_load_all_from_path(dir.toString());
+      g.ggml_backend_load_all_from_path(d.toString());
       a.llama_backend_init();
       ggmlApi = g;
       api = a;
-      LOG.info("llama.cpp from {} ({}; GPU offload {})", dir, kind,
+      LOG.info("llama.cpp from {} ({}; GPU offload {})", d, kind,
           a.llama_supports_gpu_offload() != 0 ? "available" : "not built in");
     } else if (verboseNative && !verbose) {
       verbose = true;
@@ -135,7 +133,7 @@ public final class NativeLibs {
 
   /** The folder the libraries were loaded from (null before the first {@link #api}). */
   public static synchronized Path dir() {
-    return dir;
+    return api == null ? null : chosen;
   }
 
   /**
@@ -185,9 +183,10 @@ public final class NativeLibs {
       kind = "own";
       return p;
     }
+    List<String> index = readIndex();
     if (setting() == null) {
       Path root = TunedBuild.root();
-      TunedBuild.Found found = TunedBuild.find(root, release(readIndex().get(0)), TunedBuild.thisCpu(), myUid());
+      TunedBuild.Found found = TunedBuild.find(root, release(index.get(0)), TunedBuild.thisCpu(), myUid());
       if (found.dir() != null && (tuned = probe(found.dir())) != null) {
         kind = "tuned";
         return found.dir();
@@ -204,11 +203,10 @@ public final class NativeLibs {
       throw new IllegalStateException("the bundled llama.cpp is for Linux x86-64 only (this is " + os + "/" + arch
           + "): build llama.cpp for this platform and name the folder with -D" + PROPERTY + " or " + ENV);
     }
-    return extract();
+    return extract(index);
   }
 
-  private static Path extract() {
-    List<String> index = readIndex();
+  private static Path extract(List<String> index) {
     String version = index.get(0);
     Path target = Paths.get(System.getProperty("java.io.tmpdir"),
         "instructflow-llama-" + version + "-" + System.getProperty("user.name", "user").replaceAll("[^A-Za-z0-9_.-]", "_"));
